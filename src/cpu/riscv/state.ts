@@ -1,0 +1,101 @@
+/**
+ * Where each piece of a hart's state lives in the machine's WebAssembly.Memory.
+ *
+ * The interpreter (wasm), the slow paths (TypeScript) and, later, the translator all read and write the
+ * same bytes, so this table is the one place that says where things are. Every offset is relative to a
+ * hart's base address; 64-bit values are little-endian and 8-byte aligned so TypeScript can view them as
+ * (lo, hi) pairs of an Int32Array without BigInt.
+ */
+
+/** Bytes between two harts' state blocks. */
+export const HART_STRIDE = 0x4_0000;
+/** Linear-memory address of hart 0's block; hart i is at HART0_BASE + i * HART_STRIDE. */
+export const HART0_BASE = 0x10_0000;
+export const MAX_HARTS = 8;
+/** 64 K entries of u32: the 32-bit expansion of every 16-bit compressed instruction (0 = illegal). */
+export const RVC_TABLE_BASE = 0x1_0000;
+/** Guest RAM starts here in linear memory (it maps guest physical address `ramBase`). */
+export const RAM_OFFSET = 0x40_0000;
+
+export const enum HartOffset {
+  /** x0..x31, i64 each. x0 is re-zeroed before every instruction. */
+  X = 0x000,
+  /** f0..f31 as raw 64-bit patterns; single-precision values are NaN-boxed (upper 32 bits all ones). */
+  F = 0x100,
+  /** Program counter, i64. Valid whenever TypeScript code runs. */
+  PC = 0x200,
+  /** Virtual address of a slow-path memory access (i64). */
+  SCRATCH_ADDR = 0x208,
+  /** Value in (stores) or out (loads, fetches; zero-extended) of a slow-path access (i64). */
+  SCRATCH_VAL = 0x210,
+  /** Trap value for a trap raised by wasm (i64). */
+  TVAL = 0x218,
+  /** Address reserved by LR (i64) and whether the reservation is valid (i32). */
+  RESERVATION = 0x220,
+  RESERVATION_VALID = 0x228,
+  /** fcsr split in two i32 fields: accrued exception flags (5 bits) and rounding mode (3 bits). */
+  FFLAGS = 0x230,
+  FRM = 0x234,
+  /** mstatus.FS (0 off, 1 initial, 2 clean, 3 dirty), mirrored so wasm can test it without a call. */
+  FS = 0x238,
+  /** Current privilege level: 0 U, 1 S, 3 M. */
+  PRIV = 0x23c,
+  /** Instructions executed so far in the current slice (i32), stored before every call out of wasm. */
+  SLICE_STEPS = 0x240,
+  /** Linear-memory addresses of the TLB sets used for fetches and for data accesses (i32 each). */
+  FETCH_TLB = 0x244,
+  DATA_TLB = 0x248,
+  /** Start of the TLB sets: one set per privilege level (U, S, M), see TLB_* below. */
+  TLB = 0x1000,
+}
+
+/** Entries per direct-mapped TLB (power of two). */
+export const TLB_ENTRIES = 1024;
+/**
+ * A TLB set holds three tables (fetch, load, store), each TLB_ENTRIES tags followed by TLB_ENTRIES
+ * addends. A tag is the page's virtual base address (i64; all ones = invalid, which no masked address
+ * equals). The addend is an i32 such that host address = wrap32(vaddr) + addend.
+ */
+export const TLB_TAGS_BYTES = TLB_ENTRIES * 8;
+export const TLB_TABLE_BYTES = TLB_ENTRIES * 12;
+export const TLB_SET_BYTES = TLB_TABLE_BYTES * 3;
+export const enum Access {
+  FETCH = 0,
+  LOAD = 1,
+  STORE = 2,
+}
+
+/** Privilege levels. */
+export const enum Priv {
+  U = 0,
+  S = 1,
+  M = 3,
+}
+
+/** Address of the TLB set for a privilege level (U=0, S=1, M=2 as set index). */
+export function tlbSetAddress(hartBase: number, priv: Priv): number {
+  const set = priv === Priv.M ? 2 : priv;
+  return hartBase + HartOffset.TLB + set * TLB_SET_BYTES;
+}
+
+/** Address of one table (fetch/load/store) inside a TLB set. */
+export function tlbTableAddress(setAddress: number, access: Access): number {
+  return setAddress + access * TLB_TABLE_BYTES;
+}
+
+/**
+ * Return codes of every call from the wasm interpreter into TypeScript.
+ * OK: carry on with this instruction. REDIRECT: TypeScript changed PC (trap, xRET...), reload state.
+ * EXIT: like REDIRECT, then leave the slice (WFI, stop request, interrupt to check).
+ */
+export const enum CallStatus {
+  OK = 0,
+  REDIRECT = 1,
+  EXIT = 2,
+  /** Only from `fetch`: the instruction word is in SCRATCH_VAL. */
+  FETCHED = 3,
+}
+
+export function hartBase(index: number): number {
+  return HART0_BASE + index * HART_STRIDE;
+}
