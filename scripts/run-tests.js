@@ -17,5 +17,7 @@ function collect(dir) {
 const files = collect("dist/test").sort();
 const only = process.argv.slice(2);
 const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...selected], { stdio: "inherit" });
+const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...selected], {
+  stdio: "inherit",
+});
 process.exit(result.status ?? 1);

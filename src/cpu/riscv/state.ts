@@ -17,7 +17,7 @@ export const RVC_TABLE_BASE = 0x1_0000;
 /** Guest RAM starts here in linear memory (it maps guest physical address `ramBase`). */
 export const RAM_OFFSET = 0x40_0000;
 
-export const enum HartOffset {
+export enum HartOffset {
   /** x0..x31, i64 each. x0 is re-zeroed before every instruction. */
   X = 0x000,
   /** f0..f31 as raw 64-bit patterns; single-precision values are NaN-boxed (upper 32 bits all ones). */
@@ -59,14 +59,14 @@ export const TLB_ENTRIES = 1024;
 export const TLB_TAGS_BYTES = TLB_ENTRIES * 8;
 export const TLB_TABLE_BYTES = TLB_ENTRIES * 12;
 export const TLB_SET_BYTES = TLB_TABLE_BYTES * 3;
-export const enum Access {
+export enum Access {
   FETCH = 0,
   LOAD = 1,
   STORE = 2,
 }
 
 /** Privilege levels. */
-export const enum Priv {
+export enum Priv {
   U = 0,
   S = 1,
   M = 3,
@@ -88,7 +88,7 @@ export function tlbTableAddress(setAddress: number, access: Access): number {
  * OK: carry on with this instruction. REDIRECT: TypeScript changed PC (trap, xRET...), reload state.
  * EXIT: like REDIRECT, then leave the slice (WFI, stop request, interrupt to check).
  */
-export const enum CallStatus {
+export enum CallStatus {
   OK = 0,
   REDIRECT = 1,
   EXIT = 2,

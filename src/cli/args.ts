@@ -1,0 +1,54 @@
+import { UserError } from "../util/errors.js";
+
+/** A command's flags: name → whether it takes a value. */
+export type FlagSpec = Record<string, "value" | "switch">;
+
+export interface ParsedArgs {
+  values: Map<string, string>;
+  switches: Set<string>;
+  positional: string[];
+}
+
+/**
+ * Parses `--name value`, `--name=value` and `--switch`. Unknown flags, missing values and repeated flags
+ * are user errors, reported as one line.
+ */
+export function parseArgs(argv: readonly string[], spec: FlagSpec, command: string): ParsedArgs {
+  const parsed: ParsedArgs = { values: new Map(), switches: new Set(), positional: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith("--")) {
+      parsed.positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const kind = spec[name];
+    if (kind === undefined) throw new UserError(`unknown option --${name} for 'vireo ${command}'`);
+    if (parsed.values.has(name) || parsed.switches.has(name)) throw new UserError(`--${name} given twice`);
+    if (kind === "switch") {
+      if (eq >= 0) throw new UserError(`--${name} takes no value`);
+      parsed.switches.add(name);
+      continue;
+    }
+    let value: string | undefined;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      i++;
+    }
+    if (value === undefined || value === "") throw new UserError(`--${name} needs a value`);
+    parsed.values.set(name, value);
+  }
+  return parsed;
+}
+
+/** A positive whole number flag (e.g. --cpus, --max-insns). */
+export function parseCount(text: string, flag: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new UserError(`--${flag} must be a whole number, got '${text}'`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UserError(`--${flag} must be between ${min} and ${max}, got ${text}`);
+  }
+  return n;
+}

@@ -1,0 +1,122 @@
+import { CsrFile } from "./csr/csr-file.js";
+import type { FpuRegisters } from "./fpu/execute.js";
+import { Pmp } from "./mmu/pmp.js";
+import { type PageTableMemory, Translator } from "./mmu/translate.js";
+import { HART_STRIDE, HartOffset, hartBase, Priv } from "./state.js";
+import { SoftTlb } from "./tlb.js";
+
+/**
+ * One hardware thread as TypeScript sees it: typed-array windows onto its state block, its CSRs, PMP,
+ * page walker and TLB, and the bookkeeping for counters and WFI. The wasm interpreter owns the hot state
+ * (registers, pc) in the same memory; nothing here is copied back and forth.
+ */
+export class Hart {
+  readonly base: number;
+  /** The whole state block as i32 words (index = byte offset / 4). */
+  readonly state: Int32Array;
+  readonly fpu: FpuRegisters;
+  readonly pmp = new Pmp();
+  readonly csr: CsrFile;
+  readonly translator: Translator;
+  readonly tlb: SoftTlb;
+  /** Instructions retired before the current slice (the slice's own count is in SLICE_STEPS). */
+  retired = 0;
+  /** Set by a minstret write: the writing instruction itself must not count. */
+  suppressRetire = false;
+  /** Stopped in WFI until an interrupt is pending. */
+  waiting = false;
+  /** Stopped by SBI HSM (or not yet started), as opposed to waiting. */
+  stopped = false;
+  /** Host calls during the current slice: bounds a storm of traps that never retires anything. */
+  callsThisSlice = 0;
+
+  constructor(
+    readonly index: number,
+    memory: WebAssembly.Memory,
+    walkMemory: PageTableMemory,
+    clock: { ticks(): number },
+  ) {
+    this.base = hartBase(index);
+    const buffer = memory.buffer;
+    this.state = new Int32Array(buffer, this.base, HART_STRIDE / 4);
+    this.fpu = {
+      f: new Uint32Array(buffer, this.base + HartOffset.F, 64),
+      f64: new Float64Array(buffer, this.base + HartOffset.F, 32),
+      x: new Int32Array(buffer, this.base + HartOffset.X, 64),
+      fcsr: new Int32Array(buffer, this.base + HartOffset.FFLAGS, 2),
+    };
+    this.csr = new CsrFile(
+      index,
+      this.state,
+      {
+        instret: () => this.instret(),
+        setInstret: (lo, hi) => {
+          this.retired = (lo >>> 0) + (hi >>> 0) * 0x1_0000_0000 - this.sliceSteps();
+          this.suppressRetire = true;
+        },
+        time: () => clock.ticks(),
+      },
+      this.pmp,
+    );
+    this.translator = new Translator(walkMemory, this.pmp);
+    this.tlb = new SoftTlb(new Int32Array(buffer), this.base);
+    this.reset(0, 0);
+  }
+
+  /** Power-on state: M-mode at `pc`, registers zero. */
+  reset(pcLo: number, pcHi: number): void {
+    this.state.fill(0, 0, HartOffset.TLB / 4);
+    this.csr.priv = Priv.M;
+    this.setPc(pcLo, pcHi);
+    this.tlb.flushAll();
+    this.selectTlb();
+    this.retired = 0;
+    this.waiting = false;
+  }
+
+  sliceSteps(): number {
+    return this.state[HartOffset.SLICE_STEPS >> 2] as number;
+  }
+
+  instret(): number {
+    return this.retired + this.sliceSteps();
+  }
+
+  /** A TypeScript-executed instruction completed (CSR access, xRET, WFI...). */
+  retireOne(): void {
+    if (this.suppressRetire) this.suppressRetire = false;
+    else this.retired++;
+  }
+
+  get pcLo(): number {
+    return this.state[HartOffset.PC >> 2] as number;
+  }
+  get pcHi(): number {
+    return this.state[(HartOffset.PC >> 2) + 1] as number;
+  }
+  setPc(lo: number, hi: number): void {
+    this.state[HartOffset.PC >> 2] = lo;
+    this.state[(HartOffset.PC >> 2) + 1] = hi;
+  }
+  /** pc += n without BigInt: carry into the high word by hand. */
+  advancePc(n: number): void {
+    const lo = (this.pcLo >>> 0) + n;
+    this.setPc(lo | 0, (this.pcHi + (lo > 0xffffffff ? 1 : 0)) | 0);
+  }
+
+  readX(reg: number, out: Int32Array): void {
+    out[0] = this.state[reg * 2] as number;
+    out[1] = reg === 0 ? 0 : (this.state[reg * 2 + 1] as number);
+    if (reg === 0) out[0] = 0;
+  }
+  writeX(reg: number, lo: number, hi: number): void {
+    if (reg === 0) return;
+    this.state[reg * 2] = lo;
+    this.state[reg * 2 + 1] = hi;
+  }
+
+  /** Re-points the wasm side at the TLB sets for the current privilege and MPRV state. */
+  selectTlb(): void {
+    this.tlb.select(this.csr.priv, this.csr.dataPriv);
+  }
+}

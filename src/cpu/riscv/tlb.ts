@@ -1,0 +1,64 @@
+import {
+  type Access,
+  HartOffset,
+  Priv,
+  TLB_ENTRIES,
+  TLB_SET_BYTES,
+  TLB_TABLE_BYTES,
+  TLB_TAGS_BYTES,
+  tlbSetAddress,
+  tlbTableAddress,
+} from "./state.js";
+
+/**
+ * The soft-TLB as TypeScript sees it: fills on a miss, flushes on satp/SFENCE/permission changes. The
+ * wasm side only ever reads it. `i32` views the whole linear memory.
+ */
+export class SoftTlb {
+  constructor(
+    private readonly i32: Int32Array,
+    private readonly hartBase: number,
+  ) {
+    this.flushAll();
+  }
+
+  /** Caches the 4 KiB page of virtual address (vaLo, vaHi) → host address `hostPage` (linear memory). */
+  fill(priv: Priv, access: Access, vaLo: number, vaHi: number, hostPage: number): void {
+    const table = tlbTableAddress(tlbSetAddress(this.hartBase, priv), access);
+    const index = (vaLo >>> 12) & (TLB_ENTRIES - 1);
+    const pageLo = vaLo & ~0xfff;
+    const tag = (table + index * 8) >> 2;
+    this.i32[tag] = pageLo;
+    this.i32[tag + 1] = vaHi;
+    this.i32[(table + TLB_TAGS_BYTES + index * 4) >> 2] = (hostPage - pageLo) | 0;
+  }
+
+  /** Forgets every translation made through page tables (U and S sets). */
+  flushTranslated(): void {
+    this.flushSet(Priv.U);
+    this.flushSet(Priv.S);
+  }
+
+  flushAll(): void {
+    this.flushSet(Priv.U);
+    this.flushSet(Priv.S);
+    this.flushSet(Priv.M);
+  }
+
+  /** Tags set to all ones: no masked address equals it, so every lookup misses. */
+  private flushSet(priv: Priv): void {
+    const set = tlbSetAddress(this.hartBase, priv);
+    for (let t = 0; t < 3; t++) {
+      const start = (set + t * TLB_TABLE_BYTES) >> 2;
+      this.i32.fill(-1, start, start + TLB_ENTRIES * 2);
+    }
+  }
+
+  /** Points the wasm side at the sets for the current fetch and data privileges. */
+  select(fetchPriv: Priv, dataPriv: Priv): void {
+    this.i32[(this.hartBase + HartOffset.FETCH_TLB) >> 2] = tlbSetAddress(this.hartBase, fetchPriv);
+    this.i32[(this.hartBase + HartOffset.DATA_TLB) >> 2] = tlbSetAddress(this.hartBase, dataPriv);
+  }
+}
+
+export const TLB_BYTES_PER_HART = TLB_SET_BYTES * 3;

@@ -1,0 +1,84 @@
+import { wakeUpPending } from "../cpu/riscv/csr/interrupts.js";
+import type { Hart } from "../cpu/riscv/hart.js";
+import { deliverInterrupt } from "../cpu/riscv/trap-entry.js";
+import type { VirtBoard } from "../machine/riscv-virt/board.js";
+import { TIMEBASE_HZ } from "../machine/riscv-virt/memory-map.js";
+
+export interface RunOptions {
+  /** Stop after this many instructions (all harts together). */
+  maxInstructions?: number;
+  /** Instructions per slice: the granularity of timer checks and hart switching. */
+  sliceSize?: number;
+}
+
+export type RunResult = { reason: "exit"; code: number } | { reason: "limit" };
+
+/** How long to run before giving the host event loop a turn (terminal input, signals). */
+const TURN_MS = 10;
+/** Longest sleep while every hart waits, so a stop request is noticed. */
+const MAX_IDLE_MS = 50;
+
+const yieldToHost: () => Promise<void> =
+  typeof setImmediate === "function"
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * The interpreter engine: runs the board's harts round-robin in slices on this thread, updates timers
+ * between slices, delivers interrupts, and sleeps (instead of spinning) while every hart waits in WFI.
+ */
+export class InterpreterEngine {
+  private readonly sliceSize: number;
+
+  constructor(
+    readonly board: VirtBoard,
+    private readonly options: RunOptions = {},
+  ) {
+    this.sliceSize = options.sliceSize ?? 200_000;
+  }
+
+  instructions(): number {
+    let total = 0;
+    for (const h of this.board.cpu.harts) total += h.instret();
+    return total;
+  }
+
+  async run(): Promise<RunResult> {
+    const { cpu, clint } = this.board;
+    const limit = this.options.maxInstructions ?? Number.POSITIVE_INFINITY;
+    for (;;) {
+      const turnEnd = performance.now() + TURN_MS;
+      let idle = false;
+      while (!idle && performance.now() < turnEnd) {
+        idle = true;
+        clint.update();
+        for (const h of cpu.harts) {
+          if (!this.runnable(h)) continue;
+          idle = false;
+          deliverInterrupt(h);
+          const left = limit - this.instructions();
+          if (left <= 0) return { reason: "limit" };
+          cpu.runSlice(h, Math.min(this.sliceSize, left));
+          if (this.board.exitCode !== null) return { reason: "exit", code: this.board.exitCode };
+        }
+      }
+      if (idle) await this.sleepUntilTimer();
+      else await yieldToHost();
+    }
+  }
+
+  private runnable(h: Hart): boolean {
+    if (h.stopped) return false;
+    if (h.waiting && wakeUpPending(h.csr)) h.waiting = false;
+    return !h.waiting;
+  }
+
+  /** Every hart waits: sleep until the earliest timer deadline (or a bounded while). */
+  private async sleepUntilTimer(): Promise<void> {
+    let deadline = this.board.clint.nextDeadline();
+    for (const h of this.board.cpu.harts) deadline = Math.min(deadline, h.csr.stimecmpDeadline);
+    const ticks = deadline - this.board.clock.ticks();
+    const ms = Math.max(0, Math.min(MAX_IDLE_MS, (ticks * 1000) / TIMEBASE_HZ));
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
