@@ -43,6 +43,13 @@ export class InterpreterEngine {
     return total;
   }
 
+  /** Instructions retired plus traps taken: what --max-insns bounds, so a trap loop ends too. */
+  private steps(): number {
+    let total = 0;
+    for (const h of this.board.cpu.harts) total += h.instret() + h.traps;
+    return total;
+  }
+
   async run(): Promise<RunResult> {
     const { cpu, clint } = this.board;
     const limit = this.options.maxInstructions ?? Number.POSITIVE_INFINITY;
@@ -56,7 +63,7 @@ export class InterpreterEngine {
           if (!this.runnable(h)) continue;
           idle = false;
           deliverInterrupt(h);
-          const left = limit - this.instructions();
+          const left = limit - this.steps();
           if (left <= 0) return { reason: "limit" };
           cpu.runSlice(h, Math.min(this.sliceSize, left));
           if (this.board.exitCode !== null) return { reason: "exit", code: this.board.exitCode };

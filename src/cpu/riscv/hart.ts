@@ -27,6 +27,8 @@ export class Hart {
   waiting = false;
   /** Stopped by SBI HSM (or not yet started), as opposed to waiting. */
   stopped = false;
+  /** Traps taken (exceptions and interrupts): with instret, the work done, for instruction limits. */
+  traps = 0;
   /** Host calls during the current slice: bounds a storm of traps that never retires anything. */
   callsThisSlice = 0;
 

@@ -18,6 +18,7 @@ export function takeTrap(
   tvalHi: number,
 ): CallStatus {
   enterTrap(h.csr, cause, interrupt, h.pcLo, h.pcHi, tvalLo, tvalHi, pcOut);
+  h.traps++;
   h.setPc(pcOut[0] as number, pcOut[1] as number);
   h.state[HartOffset.RESERVATION_VALID >> 2] = 0;
   h.selectTlb();

@@ -4,6 +4,16 @@ import { rdField } from "../semantics/fields.js";
 import type { Expr, Stmt, Width } from "../semantics/ir.js";
 import { Access, HartOffset, TLB_ENTRIES, TLB_TABLE_BYTES, TLB_TAGS_BYTES } from "../state.js";
 
+/** Recognises a 5-bit register field `(word >>> lo) & 31` with lo >= 3. */
+function fieldOf(e: Expr): { word: Expr; lo: number } | null {
+  if (e.k !== "op" || e.op !== Op.I32And) return null;
+  const [shifted, mask] = e.args as [Expr, Expr];
+  if (mask.k !== "const" || mask.lo !== 31 || shifted.k !== "op" || shifted.op !== Op.I32ShrU) return null;
+  const [word, amount] = shifted.args as [Expr, Expr];
+  if (amount.k !== "const" || amount.lo < 3) return null;
+  return { word, lo: amount.lo };
+}
+
 /** Trap causes raised directly by generated code. */
 export enum Cause {
   ILLEGAL_INSTRUCTION = 2,
@@ -197,8 +207,16 @@ export abstract class Emitter {
   /** hart + index * 8, for a register of the integer or FP file (the file's offset goes in the memarg). */
   private registerAddress(index: Expr): void {
     this.f.get(this.hart);
-    this.expr(index);
-    this.f.i32(3).op(Op.I32Shl).op(Op.I32Add);
+    const field = fieldOf(index);
+    if (field) {
+      // (word >>> lo) & 31, times 8, is (word >>> (lo - 3)) & 0xf8: one shift fewer per operand.
+      this.expr(field.word);
+      this.f.i32(field.lo - 3).op(Op.I32ShrU).i32(0xf8).op(Op.I32And);
+    } else {
+      this.expr(index);
+      this.f.i32(3).op(Op.I32Shl);
+    }
+    this.f.op(Op.I32Add);
   }
 
   /** After a host call: keep the status; leave the instruction unless it is OK. */
