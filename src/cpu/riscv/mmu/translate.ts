@@ -121,6 +121,7 @@ export class Translator {
     }
 
     const paddr = ppn * PAGE_SIZE + pageOffset(vaddrLo, vaddrHi, level);
+    // The translation itself succeeded (A/D are already set, spec step 7); the physical access cannot.
     if (paddr >= ADDRESS_LIMIT) return TranslateResult.ACCESS_FAULT;
     this.paddr = paddr;
     return TranslateResult.OK;
