@@ -33,6 +33,7 @@ interface Locals {
   raw: number;
   length: number;
   fetchPage: number;
+  fetchSpan: number;
   fetchAddend: number;
   fetchTlb: number;
   dataTlb: number;
@@ -170,6 +171,7 @@ function emitRun(
     raw: f.local(ValType.I32),
     length: f.local(ValType.I64),
     fetchPage: f.local(ValType.I64),
+    fetchSpan: f.local(ValType.I64),
     fetchAddend: f.local(ValType.I32),
     fetchTlb: f.local(ValType.I32),
     dataTlb: f.local(ValType.I32),
@@ -183,6 +185,7 @@ function emitRun(
     f.get(l.hart).mem(Op.I32Load, HartOffset.FETCH_TLB).set(l.fetchTlb);
     f.get(l.hart).mem(Op.I32Load, HartOffset.DATA_TLB).set(l.dataTlb);
     f.i64(-1).set(l.fetchPage);
+    f.i64(0).set(l.fetchSpan);
   };
   reloadState();
 
@@ -232,8 +235,9 @@ function emitRun(
 }
 
 /**
- * Leaves the instruction word in `insn`. Fast path: pc's page is the cached fetch page. Otherwise look
- * it up in the fetch TLB, or ask TypeScript, which fills the TLB (retry), fetches the word itself (page
+ * Leaves the instruction word in `insn`. Fast path: pc lies in the cached fetch page, below its last
+ * halfword (`pc - fetchPage < fetchSpan`; the span is 0 while no page is cached). Otherwise look the page
+ * up in the fetch TLB, or ask TypeScript, which fills the TLB (retry), fetches the word itself (page
  * crossing, non-RAM), or raises a fault.
  */
 function emitFetch(
@@ -257,34 +261,42 @@ function emitFetch(
     f.ifElse(() => f.br(statusLabel));
     f.br(next);
   };
-  f.get(l.pc).i64Bits(0xfffff000, -1).op(Op.I64And).get(l.fetchPage).op(Op.I64Ne);
-  f.ifElse(() => {
-    f.get(l.fetchTlb);
-    f.get(l.pc)
-      .op(Op.I32WrapI64)
-      .i32(12)
-      .op(Op.I32ShrU)
-      .i32(TLB_ENTRIES - 1)
-      .op(Op.I32And)
-      .tee(l.index);
-    f.i32(3)
-      .op(Op.I32Shl)
-      .op(Op.I32Add)
-      .mem(Op.I64Load, Access.FETCH * TLB_TABLE_BYTES);
-    f.get(l.pc).i64Bits(0xfffff000, -1).op(Op.I64And).op(Op.I64Eq);
+  const readWord = () =>
+    f.get(l.pc).op(Op.I32WrapI64).get(l.fetchAddend).op(Op.I32Add).mem(Op.I32Load).set(l.insn);
+  f.block((fast) => {
+    f.get(l.pc).get(l.fetchPage).op(Op.I64Sub).get(l.fetchSpan).op(Op.I64LtU).brIf(fast);
+    f.get(l.pc).i64Bits(0xfffff000, -1).op(Op.I64And).get(l.fetchPage).op(Op.I64Ne);
     f.ifElse(() => {
-      f.get(l.pc).i64Bits(0xfffff000, -1).op(Op.I64And).set(l.fetchPage);
-      f.get(l.fetchTlb).get(l.index).i32(2).op(Op.I32Shl).op(Op.I32Add);
-      f.mem(Op.I32Load, Access.FETCH * TLB_TABLE_BYTES + TLB_TAGS_BYTES).set(l.fetchAddend);
-    }, slowFetch);
+      f.get(l.fetchTlb);
+      f.get(l.pc)
+        .op(Op.I32WrapI64)
+        .i32(12)
+        .op(Op.I32ShrU)
+        .i32(TLB_ENTRIES - 1)
+        .op(Op.I32And)
+        .tee(l.index);
+      f.i32(3)
+        .op(Op.I32Shl)
+        .op(Op.I32Add)
+        .mem(Op.I64Load, Access.FETCH * TLB_TABLE_BYTES);
+      f.get(l.pc).i64Bits(0xfffff000, -1).op(Op.I64And).op(Op.I64Eq);
+      f.ifElse(() => {
+        f.get(l.pc).i64Bits(0xfffff000, -1).op(Op.I64And).set(l.fetchPage);
+        f.i64(0xffe).set(l.fetchSpan);
+        f.get(l.fetchTlb).get(l.index).i32(2).op(Op.I32Shl).op(Op.I32Add);
+        f.mem(Op.I32Load, Access.FETCH * TLB_TABLE_BYTES + TLB_TAGS_BYTES).set(l.fetchAddend);
+      }, slowFetch);
+    });
+    // The page is cached but pc may be its last halfword: the word is read whole (RAM is followed by a
+    // guard page); a 32-bit instruction that really crosses the page goes to TypeScript.
+    readWord();
+    f.get(l.pc).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).i32(0xffe).op(Op.I32Eq);
+    f.get(l.insn).i32(3).op(Op.I32And).i32(3).op(Op.I32Eq);
+    f.op(Op.I32And);
+    f.ifElse(slowFetch);
+    f.br(haveWord);
   });
-  // The word is read whole even at offset 0xffe: RAM is followed by a guard page, and a 32-bit
-  // instruction that really crosses the page goes to the slow path below.
-  f.get(l.pc).op(Op.I32WrapI64).get(l.fetchAddend).op(Op.I32Add).mem(Op.I32Load).set(l.insn);
-  f.get(l.pc).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).i32(0xffe).op(Op.I32Eq);
-  f.get(l.insn).i32(3).op(Op.I32And).i32(3).op(Op.I32Eq);
-  f.op(Op.I32And);
-  f.ifElse(slowFetch);
+  readWord();
 }
 
 /** Emits the decode tree; every path ends in a branch (to the loop head, the status handler or `illegal`). */
