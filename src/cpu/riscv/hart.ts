@@ -21,8 +21,10 @@ export class Hart {
   readonly tlb: SoftTlb;
   /** Instructions retired before the current slice (the slice's own count is in SLICE_STEPS). */
   retired = 0;
-  /** Set by a minstret write: the writing instruction itself must not count. */
-  suppressRetire = false;
+  /** minstret/mcycle as last written (lo, hi), and the executed count at that moment: the architectural
+   *  counter is base + (executed − anchor), summed in 32-bit halves so values past 2^53 stay exact. */
+  private readonly counterBase = new Int32Array(2);
+  private counterAnchor = 0;
   /** Stopped in WFI until an interrupt is pending. */
   waiting = false;
   /** Stopped by SBI HSM (or not yet started), as opposed to waiting. */
@@ -51,10 +53,12 @@ export class Hart {
       index,
       this.state,
       {
-        instret: () => this.instret(),
+        instret: (out) => this.readCounter(out),
         setInstret: (lo, hi) => {
-          this.retired = (lo >>> 0) + (hi >>> 0) * 0x1_0000_0000 - this.sliceSteps();
-          this.suppressRetire = true;
+          this.counterBase[0] = lo;
+          this.counterBase[1] = hi;
+          // The writing instruction retires after this write, and must not count.
+          this.counterAnchor = this.instret() + 1;
         },
         time: () => clock.ticks(),
       },
@@ -73,6 +77,8 @@ export class Hart {
     this.tlb.flushAll();
     this.selectTlb();
     this.retired = 0;
+    this.counterBase.fill(0);
+    this.counterAnchor = 0;
     this.waiting = false;
   }
 
@@ -80,14 +86,23 @@ export class Hart {
     return this.state[HartOffset.SLICE_STEPS >> 2] as number;
   }
 
+  /** Instructions executed since reset (not affected by minstret writes). */
   instret(): number {
     return this.retired + this.sliceSteps();
   }
 
+  /** The architectural instret/cycle value as (lo, hi). */
+  private readCounter(out: Int32Array): void {
+    const delta = this.instret() - this.counterAnchor;
+    const lo = (this.counterBase[0] as number >>> 0) + (delta % 2 ** 32);
+    const carry = lo >= 2 ** 32 ? 1 : 0;
+    out[0] = lo | 0;
+    out[1] = ((this.counterBase[1] as number) + Math.floor(delta / 2 ** 32) + carry) | 0;
+  }
+
   /** A TypeScript-executed instruction completed (CSR access, xRET, WFI...). */
   retireOne(): void {
-    if (this.suppressRetire) this.suppressRetire = false;
-    else this.retired++;
+    this.retired++;
   }
 
   get pcLo(): number {

@@ -21,13 +21,14 @@ export const SLOT = {
 };
 
 export class FakeCounters implements CounterSource {
-  retired = 0;
+  retired = 0n;
   now = 0;
-  instret(): number {
-    return this.retired;
+  instret(out: Int32Array): void {
+    out[0] = Number(BigInt.asIntN(32, this.retired));
+    out[1] = Number(BigInt.asIntN(32, this.retired >> 32n));
   }
   setInstret(lo: number, hi: number): void {
-    this.retired = (hi >>> 0) * 2 ** 32 + (lo >>> 0);
+    this.retired = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
   }
   time(): number {
     return this.now;

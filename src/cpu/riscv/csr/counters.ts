@@ -24,13 +24,8 @@ export function counterEnabled(r: CsrState, index: number): boolean {
 
 /** Reads counter `index` (the same numbering serves cycle/time/instret and mcycle/minstret). */
 export function readCounter(r: CsrState, index: number, out: Int32Array): void {
-  const value =
-    index === Counter.CYCLE || index === Counter.INSTRET
-      ? r.counters.instret()
-      : index === Counter.TIME
-        ? r.counters.time()
-        : 0;
-  storeNumber(out, value);
+  if (index === Counter.CYCLE || index === Counter.INSTRET) r.counters.instret(out);
+  else storeNumber(out, index === Counter.TIME ? r.counters.time() : 0);
 }
 
 /** A non-negative integer below 2^53 as (lo, hi) int32 halves. */

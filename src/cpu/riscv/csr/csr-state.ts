@@ -9,8 +9,8 @@ import type { Pmp } from "../mmu/pmp.js";
 import { HartOffset, type Priv } from "../state.js";
 
 export interface CounterSource {
-  /** Instructions retired so far (also used for cycle). Numbers below 2^53. */
-  instret(): number;
+  /** Writes the 64-bit instruction count (also used for cycle) into out[0] (lo) and out[1] (hi). */
+  instret(out: Int32Array): void;
   /** Make instret read `value` from now on (minstret/mcycle writes; value as lo/hi). */
   setInstret(lo: number, hi: number): void;
   /** mtime in 10 MHz ticks. */
