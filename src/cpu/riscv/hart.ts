@@ -94,7 +94,7 @@ export class Hart {
   /** The architectural instret/cycle value as (lo, hi). */
   private readCounter(out: Int32Array): void {
     const delta = this.instret() - this.counterAnchor;
-    const lo = (this.counterBase[0] as number >>> 0) + (delta % 2 ** 32);
+    const lo = ((this.counterBase[0] as number) >>> 0) + (delta % 2 ** 32);
     const carry = lo >= 2 ** 32 ? 1 : 0;
     out[0] = lo | 0;
     out[1] = ((this.counterBase[1] as number) + Math.floor(delta / 2 ** 32) + carry) | 0;

@@ -211,7 +211,11 @@ export abstract class Emitter {
     if (field) {
       // (word >>> lo) & 31, times 8, is (word >>> (lo - 3)) & 0xf8: one shift fewer per operand.
       this.expr(field.word);
-      this.f.i32(field.lo - 3).op(Op.I32ShrU).i32(0xf8).op(Op.I32And);
+      this.f
+        .i32(field.lo - 3)
+        .op(Op.I32ShrU)
+        .i32(0xf8)
+        .op(Op.I32And);
     } else {
       this.expr(index);
       this.f.i32(3).op(Op.I32Shl);
