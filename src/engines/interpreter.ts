@@ -29,6 +29,7 @@ const yieldToHost: () => Promise<void> =
  */
 export class InterpreterEngine {
   private readonly sliceSize: number;
+  private wakeSleeper: (() => void) | null = null;
 
   constructor(
     readonly board: VirtBoard,
@@ -51,14 +52,14 @@ export class InterpreterEngine {
   }
 
   async run(): Promise<RunResult> {
-    const { cpu, clint } = this.board;
+    const { cpu } = this.board;
     const limit = this.options.maxInstructions ?? Number.POSITIVE_INFINITY;
     for (;;) {
       const turnEnd = performance.now() + TURN_MS;
       let idle = false;
       while (!idle && performance.now() < turnEnd) {
         idle = true;
-        clint.update();
+        this.board.tick();
         for (const h of cpu.harts) {
           if (!this.runnable(h)) continue;
           idle = false;
@@ -80,12 +81,28 @@ export class InterpreterEngine {
     return !h.waiting;
   }
 
-  /** Every hart waits: sleep until the earliest timer deadline (or a bounded while). */
+  /** Ends an idle sleep early: a device has work for the guest (terminal input, a host event). */
+  wake(): void {
+    const wake = this.wakeSleeper;
+    this.wakeSleeper = null;
+    wake?.();
+  }
+
+  /** Every hart waits: sleep until the earliest timer deadline, a wake() or a bounded while. */
   private async sleepUntilTimer(): Promise<void> {
-    let deadline = this.board.clint.nextDeadline();
+    let deadline = this.board.nextDeadline();
     for (const h of this.board.cpu.harts) deadline = Math.min(deadline, h.csr.stimecmpDeadline);
     const ticks = deadline - this.board.clock.ticks();
     const ms = Math.max(0, Math.min(MAX_IDLE_MS, (ticks * 1000) / TIMEBASE_HZ));
-    await new Promise((resolve) => setTimeout(resolve, ms));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeSleeper = null;
+        resolve();
+      }, ms);
+      this.wakeSleeper = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 }

@@ -31,6 +31,8 @@ export class Hart {
   stopped = false;
   /** Traps taken (exceptions and interrupts): with instret, the work done, for instruction limits. */
   traps = 0;
+  /** Traps by cause: exceptions at [cause], interrupts at [32 + cause] (for --stats). */
+  readonly trapCounts = new Float64Array(64);
   /** Host calls during the current slice: bounds a storm of traps that never retires anything. */
   callsThisSlice = 0;
 

@@ -1,3 +1,4 @@
+import { CsrEffect } from "./csr/csr-file.js";
 import { wakeUpPending } from "./csr/interrupts.js";
 import { mret, sfenceVmaIllegal, sret, wfiIllegal } from "./csr/trap.js";
 import { executeFp } from "./fpu/execute.js";
@@ -26,6 +27,8 @@ export type EcallHandler = (hart: Hart) => boolean;
  */
 export class SystemUnit {
   ecallHandler: EcallHandler | null = null;
+  /** Set by a hypercall that needs the engine to look at the machine now (e.g. a shutdown request). */
+  endSliceRequested = false;
   private readonly old = new Int32Array(2);
   private readonly src = new Int32Array(2);
   private readonly pc = new Int32Array(2);
@@ -59,7 +62,13 @@ export class SystemUnit {
     const csr = h.csr;
     switch (insn) {
       case ECALL:
-        if (csr.priv === Priv.S && this.ecallHandler?.(h)) return this.complete(h, 0);
+        if (csr.priv === Priv.S && this.ecallHandler?.(h)) {
+          // A hypercall may raise an interrupt (IPI to self), stop or park this hart, or end the VM.
+          const status = this.complete(h, CsrEffect.CHECK_INTERRUPTS);
+          if (!h.stopped && !h.waiting && !this.endSliceRequested) return status;
+          this.endSliceRequested = false;
+          return CallStatus.EXIT;
+        }
         return takeTrap(h, ECALL_FROM[csr.priv] as number, false, 0, 0);
       case EBREAK:
         return takeTrap(h, BREAKPOINT, false, h.pcLo, h.pcHi);

@@ -19,6 +19,7 @@ export function takeTrap(
 ): CallStatus {
   enterTrap(h.csr, cause, interrupt, h.pcLo, h.pcHi, tvalLo, tvalHi, pcOut);
   h.traps++;
+  h.trapCounts[interrupt ? 32 + (cause & 31) : cause & 31]++;
   h.setPc(pcOut[0] as number, pcOut[1] as number);
   h.state[HartOffset.RESERVATION_VALID >> 2] = 0;
   h.selectTlb();

@@ -59,6 +59,16 @@ export class VirtBoard {
     bus.map(VIRT_MAP.testFinisher.base, VIRT_MAP.testFinisher.size, finisher);
   }
 
+  /** Between slices: bring time-driven device state (timer lines) up to date. */
+  tick(): void {
+    this.clint.update();
+  }
+
+  /** Guest time (ticks) of the next device timer event, for idle sleeps. */
+  nextDeadline(): number {
+    return this.clint.nextDeadline();
+  }
+
   /**
    * Copies an ELF's segments into RAM (each must fit entirely), points every hart at its entry in
    * M-mode, and attaches HTIF when the image has a `tohost` symbol.

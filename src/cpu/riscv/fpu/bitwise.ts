@@ -11,7 +11,14 @@ import { singleBits, writeSingleBits } from "./registers.js";
 const SIGN_BIT = 0x80000000;
 
 /** FSGNJ, FSGNJN, FSGNJX (funct3 0, 1, 2): rs1's encoding with its sign replaced. */
-export function injectSign(r: FpuRegisters, funct3: number, rd: number, rs1: number, rs2: number, double: boolean) {
+export function injectSign(
+  r: FpuRegisters,
+  funct3: number,
+  rd: number,
+  rs1: number,
+  rs2: number,
+  double: boolean,
+) {
   if (double) {
     const high = r.f[2 * rs1 + 1];
     r.f[2 * rd] = r.f[2 * rs1];

@@ -3,27 +3,25 @@
  * As in arithmetic.ts, NaN values carry no payload and signalling NaNs are flagged by the caller.
  */
 
-import { isNegative } from "./bits.js";
 import { Flag, raise } from "./flags.js";
 
 /** IEEE 754-2019 minimumNumber: a NaN operand yields the other one, and -0 is below +0. */
 export function minimum(a: number, b: number): number {
   if (Number.isNaN(a)) return b;
   if (Number.isNaN(b)) return a;
-  if (a === b) return isNegative(a) ? a : b;
-  return a < b ? a : b;
+  // Math.min orders -0 below +0, as minimumNumber requires.
+  return Math.min(a, b);
 }
 
 /** IEEE 754-2019 maximumNumber. */
 export function maximum(a: number, b: number): number {
   if (Number.isNaN(a)) return b;
   if (Number.isNaN(b)) return a;
-  if (a === b) return isNegative(a) ? b : a;
-  return a > b ? a : b;
+  return Math.max(a, b);
 }
 
 /** The funct3 encodings of FEQ, FLT and FLE. */
-export const enum Comparison {
+export enum Comparison {
   LESS_EQUAL = 0,
   LESS = 1,
   EQUAL = 2,
@@ -40,7 +38,7 @@ export function compare(a: number, b: number, comparison: Comparison): number {
 }
 
 /** FCLASS result bits. */
-const enum FpClass {
+enum FpClass {
   NEGATIVE_INFINITY = 1 << 0,
   NEGATIVE_NORMAL = 1 << 1,
   NEGATIVE_SUBNORMAL = 1 << 2,
@@ -75,7 +73,13 @@ export function classify(
 
 /** FCLASS.S of a binary32 encoding. */
 export function classifySingle(bits: number): number {
-  return classify(bits >>> 31 === 1, (bits >>> 23) & 0xff, 0xff, (bits & 0x7fffff) === 0, (bits & 0x400000) !== 0);
+  return classify(
+    bits >>> 31 === 1,
+    (bits >>> 23) & 0xff,
+    0xff,
+    (bits & 0x7fffff) === 0,
+    (bits & 0x400000) !== 0,
+  );
 }
 
 /** FCLASS.D of a binary64 encoding given as words. */

@@ -7,10 +7,17 @@
 
 import { fastTwoSum, roundoff } from "./eft.js";
 import { Flag, raise } from "./flags.js";
-import { directionFor, type FloatFormat, RoundingMode, roundToFormat, roundToInteger, SINGLE } from "./rounding.js";
+import {
+  directionFor,
+  type FloatFormat,
+  type RoundingMode,
+  roundToFormat,
+  roundToInteger,
+  SINGLE,
+} from "./rounding.js";
 
 /** Integer types, numbered as in the rs2 field of FCVT. */
-export const enum IntegerKind {
+export enum IntegerKind {
   WORD = 0,
   UNSIGNED_WORD = 1,
   LONG = 2,

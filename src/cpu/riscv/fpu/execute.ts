@@ -27,7 +27,7 @@ export interface FpuRegisters {
   readonly fcsr: Int32Array;
 }
 
-const enum Opcode {
+enum Opcode {
   MADD = 0b1000011,
   MSUB = 0b1000111,
   NMSUB = 0b1001011,
@@ -36,7 +36,7 @@ const enum Opcode {
 }
 
 /** OP-FP's funct7 >> 2 (the low two bits are the format). */
-const enum Funct5 {
+enum Funct5 {
   ADD = 0b00000,
   SUB = 0b00001,
   MUL = 0b00010,

@@ -6,7 +6,7 @@
  */
 
 /** fflags bits, as laid out in fcsr. */
-export const enum Flag {
+export enum Flag {
   INEXACT = 1,
   UNDERFLOW = 2,
   OVERFLOW = 4,

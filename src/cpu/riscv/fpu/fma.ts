@@ -10,6 +10,7 @@
  * tl + pl exactly and y is the exact sum.) y itself is represented exactly by TwoSum(th, v).
  */
 
+import { add, invalid, multiply } from "./arithmetic.js";
 import {
   exponentOf,
   hasOddSignificand,
@@ -19,7 +20,6 @@ import {
   stepAwayFromZero,
   stepTowardZero,
 } from "./bits.js";
-import { add, invalid, multiply } from "./arithmetic.js";
 import { roundoff, twoProduct, twoSum } from "./eft.js";
 import { type FloatFormat, RoundingMode, roundToFormat } from "./rounding.js";
 
@@ -32,10 +32,19 @@ import { type FloatFormat, RoundingMode, roundToFormat } from "./rounding.js";
 const NEGLIGIBLE_ADDEND_GAP = -110;
 const NEGLIGIBLE_PRODUCT_GAP = 60;
 
-export function fusedMultiplyAdd(a: number, b: number, c: number, format: FloatFormat, mode: RoundingMode): number {
+export function fusedMultiplyAdd(
+  a: number,
+  b: number,
+  c: number,
+  format: FloatFormat,
+  mode: RoundingMode,
+): number {
   if (Number.isNaN(a) || Number.isNaN(b) || Number.isNaN(c)) {
     // RISC-V flags infinity times zero even when the addend is a quiet NaN.
-    if ((Math.abs(a) === Number.POSITIVE_INFINITY && b === 0) || (a === 0 && Math.abs(b) === Number.POSITIVE_INFINITY)) {
+    if (
+      (Math.abs(a) === Number.POSITIVE_INFINITY && b === 0) ||
+      (a === 0 && Math.abs(b) === Number.POSITIVE_INFINITY)
+    ) {
       return invalid();
     }
     return Number.NaN;
@@ -82,5 +91,5 @@ export function fusedMultiplyAdd(a: number, b: number, c: number, format: FloatF
 function roundToOdd(nearest: number, error: number): number {
   if (error === 0 || hasOddSignificand(nearest)) return nearest;
   // t lies between nearest and its neighbour on the error's side, and that neighbour is odd.
-  return (error > 0) === (nearest > 0) ? stepAwayFromZero(nearest) : stepTowardZero(nearest);
+  return error > 0 === nearest > 0 ? stepAwayFromZero(nearest) : stepTowardZero(nearest);
 }

@@ -14,7 +14,7 @@ import { exponentOf, ldexp, significandOf } from "./bits.js";
 import { Flag, raise } from "./flags.js";
 
 /** The rm / frm encodings. */
-export const enum RoundingMode {
+export enum RoundingMode {
   NEAREST_EVEN = 0,
   TOWARD_ZERO = 1,
   DOWN = 2,
@@ -23,7 +23,7 @@ export const enum RoundingMode {
 }
 
 /** How to round a magnitude: the rounding mode once the sign of the value is known. */
-export const enum Direction {
+export enum Direction {
   TRUNCATE = 0,
   AWAY = 1,
   NEAREST_EVEN = 2,

@@ -1,0 +1,46 @@
+/**
+ * The host terminal as the guest's keyboard: raw mode, bytes forwarded to the guest console, and the
+ * QEMU-style escape Ctrl-A x to quit (Ctrl-A Ctrl-A sends one Ctrl-A through).
+ */
+export interface TerminalInput {
+  /** Stops reading and restores the terminal. */
+  close(): void;
+}
+
+const CTRL_A = 0x01;
+
+export function attachTerminal(
+  stdin: NodeJS.ReadStream,
+  toGuest: (bytes: Uint8Array) => void,
+  onQuit: () => void,
+): TerminalInput {
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  let escape = false;
+  const onData = (chunk: Buffer) => {
+    const out: number[] = [];
+    for (const byte of chunk) {
+      if (escape) {
+        escape = false;
+        if (byte === 0x78 /* x */) {
+          onQuit();
+          return;
+        }
+        if (byte === CTRL_A) out.push(CTRL_A);
+        continue;
+      }
+      if (byte === CTRL_A && raw) escape = true;
+      else out.push(byte);
+    }
+    if (out.length > 0) toGuest(Uint8Array.from(out));
+  };
+  stdin.on("data", onData);
+  stdin.resume();
+  return {
+    close() {
+      stdin.off("data", onData);
+      if (raw) stdin.setRawMode(false);
+      stdin.pause();
+    },
+  };
+}
