@@ -29,6 +29,9 @@ export class Hart {
   waiting = false;
   /** Stopped by SBI HSM (or not yet started), as opposed to waiting. */
   stopped = false;
+  /** mstatus.SUM and MXR as the TLB last saw them (see applyEffects). */
+  cachedSum = false;
+  cachedMxr = false;
   /** Traps taken (exceptions and interrupts): with instret, the work done, for instruction limits. */
   traps = 0;
   /** Traps by cause: exceptions at [cause], interrupts at [32 + cause] (for --stats). */

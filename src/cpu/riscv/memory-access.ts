@@ -147,7 +147,7 @@ export class MemoryAccess {
     const page = pa - (pa % 4096);
     if (!this.ram.contains(page, 4096) || !h.pmp.pageUniform(pa, access, priv)) return false;
     if (access === Access.STORE && this.watchers.has(page)) return false;
-    h.tlb.fill(priv, access, lo, hi, this.ram.host(page));
+    h.tlb.fill(priv, access, lo, hi, this.ram.host(page), h.translator.leafUser);
     return true;
   }
 

@@ -23,7 +23,7 @@ export class SoftTlb {
   }
 
   /** Caches the 4 KiB page of virtual address (vaLo, vaHi) → host address `hostPage` (linear memory). */
-  fill(priv: Priv, access: Access, vaLo: number, vaHi: number, hostPage: number): void {
+  fill(priv: Priv, access: Access, vaLo: number, vaHi: number, hostPage: number, user: boolean): void {
     const table = tlbTableAddress(tlbSetAddress(this.hartBase, priv), access);
     const index = (vaLo >>> 12) & (TLB_ENTRIES - 1);
     const pageLo = vaLo & ~0xfff;
@@ -31,12 +31,30 @@ export class SoftTlb {
     this.i32[tag] = pageLo;
     this.i32[tag + 1] = vaHi;
     this.i32[(table + TLB_TAGS_BYTES + index * 4) >> 2] = (hostPage - pageLo) | 0;
+    if (user && priv === Priv.S) this.userPagesInSupervisor = true;
   }
+
+  /** Whether the S set caches user pages (possible only while mstatus.SUM was set). */
+  userPagesInSupervisor = false;
 
   /** Forgets every translation made through page tables (U and S sets). */
   flushTranslated(): void {
     this.flushSet(Priv.U);
     this.flushSet(Priv.S);
+    this.userPagesInSupervisor = false;
+  }
+
+  /** SUM was cleared: S-mode loses access to user pages it may have cached. */
+  revokeSupervisorUserAccess(): void {
+    if (!this.userPagesInSupervisor) return;
+    this.flushTables(Priv.S, 1, 3);
+    this.userPagesInSupervisor = false;
+  }
+
+  /** MXR was cleared: pages readable only because they were executable are readable no more. */
+  revokeExecutableReads(): void {
+    this.flushTables(Priv.U, 1, 2);
+    this.flushTables(Priv.S, 1, 2);
   }
 
   flushAll(): void {
@@ -47,8 +65,13 @@ export class SoftTlb {
 
   /** Tags set to all ones: no masked address equals it, so every lookup misses. */
   private flushSet(priv: Priv): void {
+    this.flushTables(priv, 0, 3);
+  }
+
+  /** Invalidates tables [first, end) (fetch 0, load 1, store 2) of a set. */
+  private flushTables(priv: Priv, first: number, end: number): void {
     const set = tlbSetAddress(this.hartBase, priv);
-    for (let t = 0; t < 3; t++) {
+    for (let t = first; t < end; t++) {
       const start = (set + t * TLB_TABLE_BYTES) >> 2;
       this.i32.fill(-1, start, start + TLB_ENTRIES * 2);
     }

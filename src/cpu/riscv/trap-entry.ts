@@ -30,8 +30,12 @@ export function takeTrap(
 export function applyEffects(h: Hart, effects: number): CallStatus {
   if (effects & CsrEffect.FLUSH_TLB) h.tlb.flushAll();
   if (effects & CsrEffect.TLB_CONTEXT) {
-    // SUM and MXR change what a cached page may be used for: drop the translated sets too.
-    h.tlb.flushTranslated();
+    // Cached pages stay valid when permissions widen; only a cleared SUM or MXR takes some away.
+    const { sum, mxr } = h.csr;
+    if (h.cachedSum && !sum) h.tlb.revokeSupervisorUserAccess();
+    if (h.cachedMxr && !mxr) h.tlb.revokeExecutableReads();
+    h.cachedSum = sum;
+    h.cachedMxr = mxr;
     h.selectTlb();
   }
   if (effects & CsrEffect.CHECK_INTERRUPTS) {

@@ -49,7 +49,8 @@ export function exponentOf(x: number): number {
 
 /** |x| scaled by a power of two into [1, 2), for finite nonzero x. */
 export function significandOf(x: number): number {
-  scratchDouble[0] = (highWord(x) & 0x7ff00000) === 0 ? x * TWO_POW_64 : x;
+  scratchDouble[0] = x;
+  if ((scratchWords[1] & 0x7ff00000) === 0) scratchDouble[0] = x * TWO_POW_64;
   scratchWords[1] = (scratchWords[1] & 0x000fffff) | 0x3ff00000;
   return scratchDouble[0];
 }

@@ -3,14 +3,15 @@
  * exact rounding error as a second double, so that hi + error equals the mathematical result.
  *
  * Each transform returns the rounded result and leaves the error in a module-level slot read with
- * roundoff(), which avoids allocating a pair per call.
+ * roundoff(), which avoids allocating a pair per call. The slot is a typed array because storing a
+ * double there never allocates, unlike a module-level variable.
  */
 
-let error = 0;
+const error = new Float64Array(1);
 
 /** The exact error of the last transform: (mathematical result) - (returned value). */
 export function roundoff(): number {
-  return error;
+  return error[0];
 }
 
 /**
@@ -21,7 +22,7 @@ export function twoSum(a: number, b: number): number {
   const sum = a + b;
   const bPart = sum - a;
   const aPart = sum - bPart;
-  error = a - aPart + (b - bPart);
+  error[0] = a - aPart + (b - bPart);
   return sum;
 }
 
@@ -31,7 +32,7 @@ export function twoSum(a: number, b: number): number {
  */
 export function fastTwoSum(a: number, b: number): number {
   const sum = a + b;
-  error = b - (sum - a);
+  error[0] = b - (sum - a);
   return sum;
 }
 
@@ -50,6 +51,6 @@ export function twoProduct(a: number, b: number): number {
   scaled = SPLITTER * b;
   const bHigh = scaled - (scaled - b);
   const bLow = b - bHigh;
-  error = aLow * bLow - (product - aHigh * bHigh - aLow * bHigh - aHigh * bLow);
+  error[0] = aLow * bLow - (product - aHigh * bHigh - aLow * bHigh - aHigh * bLow);
   return product;
 }

@@ -46,6 +46,8 @@ const PTE_SIZE = 8;
 export class Translator {
   /** Physical address of the access; valid after translate() returned OK. */
   paddr = 0;
+  /** Whether the leaf PTE of that translation had U set (false for untranslated accesses). */
+  leafUser = false;
   private readonly pte = new Int32Array(2);
 
   constructor(
@@ -96,6 +98,7 @@ export class Translator {
     // Above the 56-bit physical space, or beyond what a number holds exactly: nothing is there.
     if (hi >>> 0 >= 2 ** 21) return TranslateResult.ACCESS_FAULT;
     this.paddr = (hi >>> 0) * 2 ** 32 + (lo >>> 0);
+    this.leafUser = false;
     return TranslateResult.OK;
   }
 
@@ -124,6 +127,7 @@ export class Translator {
     // The translation itself succeeded (A/D are already set, spec step 7); the physical access cannot.
     if (paddr >= ADDRESS_LIMIT) return TranslateResult.ACCESS_FAULT;
     this.paddr = paddr;
+    this.leafUser = (lo & PTE_U) !== 0;
     return TranslateResult.OK;
   }
 
