@@ -11,7 +11,7 @@ export interface RunOptions {
   sliceSize?: number;
 }
 
-export type RunResult = { reason: "exit"; code: number } | { reason: "limit" };
+export type RunResult = { reason: "exit"; code: number } | { reason: "limit" } | { reason: "stopped" };
 
 /** How long to run before giving the host event loop a turn (terminal input, signals). */
 const TURN_MS = 10;
@@ -30,6 +30,7 @@ const yieldToHost: () => Promise<void> =
 export class InterpreterEngine {
   private readonly sliceSize: number;
   private wakeSleeper: (() => void) | null = null;
+  private stopRequested = false;
 
   constructor(
     readonly board: VirtBoard,
@@ -55,9 +56,10 @@ export class InterpreterEngine {
     const { cpu } = this.board;
     const limit = this.options.maxInstructions ?? Number.POSITIVE_INFINITY;
     for (;;) {
+      if (this.stopRequested) return { reason: "stopped" };
       const turnEnd = performance.now() + TURN_MS;
       let idle = false;
-      while (!idle && performance.now() < turnEnd) {
+      while (!idle && !this.stopRequested && performance.now() < turnEnd) {
         idle = true;
         this.board.tick();
         for (const h of cpu.harts) {
@@ -79,6 +81,12 @@ export class InterpreterEngine {
     if (h.stopped) return false;
     if (h.waiting && wakeUpPending(h.csr)) h.waiting = false;
     return !h.waiting;
+  }
+
+  /** Ends the run at the next slice boundary (the host user quit). */
+  stop(): void {
+    this.stopRequested = true;
+    this.wake();
   }
 
   /** Ends an idle sleep early: a device has work for the guest (terminal input, a host event). */

@@ -14,6 +14,15 @@ export interface GuestClock {
   ticks(): number;
 }
 
+/**
+ * Raised by a device or hypercall that needs the engine to look at the machine before the slice would
+ * end by itself (a shutdown request, for instance). The CPU ends the slice at the next call out of wasm;
+ * the engine clears it.
+ */
+export interface SliceRequests {
+  endSlice: boolean;
+}
+
 /** Called after a store lands in a watched RAM page (a mailbox such as HTIF's tohost). Returns true to
  *  end the current slice, e.g. because the guest asked to stop. */
 export type StoreWatcher = (paddr: number, size: number) => boolean;

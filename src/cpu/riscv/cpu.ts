@@ -1,4 +1,4 @@
-import type { GuestClock, MmioBus, StoreWatcher } from "./bus.js";
+import type { GuestClock, MmioBus, SliceRequests, StoreWatcher } from "./bus.js";
 import { Hart } from "./hart.js";
 import { buildInterpreter, type RunExit } from "./interpreter/build.js";
 import { fillCompressedTable } from "./isa/compressed.js";
@@ -33,6 +33,8 @@ export class RiscvCpu {
   readonly harts: Hart[] = [];
   readonly access: MemoryAccess;
   readonly system: SystemUnit;
+  /** Devices and hypercalls set endSlice to get the engine's attention; runSlice clears it. */
+  readonly attention: SliceRequests = { endSlice: false };
   private readonly run: (hart: number, budget: number) => number;
   private current: Hart;
 
@@ -48,8 +50,8 @@ export class RiscvCpu {
       this.harts.push(new Hart(i, this.memory, this.ram, options.clock));
     }
     this.current = this.harts[0] as Hart;
-    this.access = new MemoryAccess(this.memory, this.ram, options.bus, () => this.current);
-    this.system = new SystemUnit(() => this.current);
+    this.access = new MemoryAccess(this.memory, this.ram, options.bus, () => this.current, this.attention);
+    this.system = new SystemUnit(() => this.current, this.attention);
     cachedModule ??= new WebAssembly.Module(buildInterpreter({ min: 1, max: 65536 }) as BufferSource);
     const instance = new WebAssembly.Instance(cachedModule, {
       env: { memory: this.memory },
@@ -79,6 +81,7 @@ export class RiscvCpu {
   runSlice(hart: Hart, budget: number): RunExit {
     this.current = hart;
     hart.callsThisSlice = 0;
+    this.attention.endSlice = false;
     hart.state[HartOffset.SLICE_STEPS >> 2] = 0;
     const exit = this.run(hart.base, budget) as RunExit;
     hart.retired += hart.sliceSteps();

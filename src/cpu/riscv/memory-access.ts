@@ -1,4 +1,4 @@
-import type { MmioBus, StoreWatcher } from "./bus.js";
+import type { MmioBus, SliceRequests, StoreWatcher } from "./bus.js";
 import type { Hart } from "./hart.js";
 import type { GuestRam } from "./memory-map.js";
 import { TranslateResult } from "./mmu/translate.js";
@@ -28,6 +28,7 @@ export class MemoryAccess {
     private readonly ram: GuestRam,
     private readonly bus: MmioBus,
     private readonly current: () => Hart,
+    private readonly attention: SliceRequests,
   ) {
     this.view = new DataView(memory.buffer);
   }
@@ -104,7 +105,7 @@ export class MemoryAccess {
     if ((pa & (size - 1)) !== 0 || !this.bus.write(pa, size, valueLo, valueHi)) {
       return this.fault(h, ACCESS_FAULT[Access.STORE] as number, lo, hi);
     }
-    return CallStatus.OK;
+    return this.attention.endSlice ? CallStatus.EXIT : CallStatus.OK;
   }
 
   /** Makes sure an atomic access can use the store TLB: fill it, or raise the fault. */

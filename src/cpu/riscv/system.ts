@@ -1,3 +1,4 @@
+import type { SliceRequests } from "./bus.js";
 import { CsrEffect } from "./csr/csr-file.js";
 import { wakeUpPending } from "./csr/interrupts.js";
 import { mret, sfenceVmaIllegal, sret, wfiIllegal } from "./csr/trap.js";
@@ -27,13 +28,14 @@ export type EcallHandler = (hart: Hart) => boolean;
  */
 export class SystemUnit {
   ecallHandler: EcallHandler | null = null;
-  /** Set by a hypercall that needs the engine to look at the machine now (e.g. a shutdown request). */
-  endSliceRequested = false;
   private readonly old = new Int32Array(2);
   private readonly src = new Int32Array(2);
   private readonly pc = new Int32Array(2);
 
-  constructor(private readonly current: () => Hart) {}
+  constructor(
+    private readonly current: () => Hart,
+    private readonly attention: SliceRequests,
+  ) {}
 
   /** A trap raised by generated code; the trap value is in the TVAL slot. */
   raise(cause: number): CallStatus {
@@ -65,9 +67,7 @@ export class SystemUnit {
         if (csr.priv === Priv.S && this.ecallHandler?.(h)) {
           // A hypercall may raise an interrupt (IPI to self), stop or park this hart, or end the VM.
           const status = this.complete(h, CsrEffect.CHECK_INTERRUPTS);
-          if (!h.stopped && !h.waiting && !this.endSliceRequested) return status;
-          this.endSliceRequested = false;
-          return CallStatus.EXIT;
+          return h.stopped || h.waiting || this.attention.endSlice ? CallStatus.EXIT : status;
         }
         return takeTrap(h, ECALL_FROM[csr.priv] as number, false, 0, 0);
       case EBREAK:

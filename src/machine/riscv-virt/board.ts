@@ -1,12 +1,17 @@
 import { RiscvCpu } from "../../cpu/riscv/cpu.js";
+import type { Hart } from "../../cpu/riscv/hart.js";
 import { Clint } from "../../devices/clint/clint.js";
 import type { Clock } from "../../devices/device.js";
+import { GoldfishRtc } from "../../devices/goldfish-rtc/goldfish-rtc.js";
 import { Htif } from "../../devices/htif/htif.js";
+import { Plic } from "../../devices/plic/plic.js";
 import { TestFinisher } from "../../devices/test-finisher/test-finisher.js";
+import { Uart16550 } from "../../devices/uart16550/uart16550.js";
 import { UserError } from "../../util/errors.js";
 import type { ElfImage } from "../loader/elf.js";
 import { DeviceBus } from "../mmio-bus.js";
-import { TIMEBASE_HZ, VIRT_MAP } from "./memory-map.js";
+import { PLIC_SOURCES, TIMEBASE_HZ, VIRT_IRQ, VIRT_MAP } from "./memory-map.js";
+import { SbiFirmware } from "./sbi/firmware.js";
 
 /** Where guest output goes (the host terminal, a test's buffer, a web console). */
 export interface ConsoleSink {
@@ -19,20 +24,37 @@ export interface VirtOptions {
   console: ConsoleSink;
 }
 
-/** Machine-level interrupt bits in mip. */
+/** What ended the guest, once it asked to stop. */
+export interface GuestExit {
+  code: number;
+  reason: "exit" | "poweroff" | "reboot" | "failure";
+}
+
+/** mip bit numbers of the interrupt lines the board drives. */
 const MSIP_BIT = 3;
 const MTIP_BIT = 7;
+const SEIP_BIT = 9;
+const MEIP_BIT = 11;
 
 /**
- * The riscv64 `virt` board: harts, RAM at 0x8000_0000 and the devices of VIRT_MAP, wired together.
+ * The riscv64 `virt` board: harts, RAM at 0x8000_0000 and the devices of VIRT_MAP (CLINT, PLIC, 16550
+ * UART, goldfish RTC, test finisher), wired together; the built-in SBI for firmware-free boots.
  * It decides what a guest request to stop means; it does not run anything (engines do).
  */
 export class VirtBoard {
   readonly cpu: RiscvCpu;
   readonly clint: Clint;
+  readonly plic: Plic;
+  readonly uart: Uart16550;
+  readonly rtc: GoldfishRtc;
   readonly clock: Clock;
-  /** Set when the guest asked to stop (HTIF exit, test finisher); the engine ends the run. */
-  exitCode: number | null = null;
+  readonly sbi: SbiFirmware;
+  /** Hypercalls by SBI extension name, for --stats. */
+  readonly hypercalls = new Map<string, number>();
+  /** Set when the guest asked to stop (HTIF, test finisher, SBI SRST); the engine ends the run. */
+  exit: GuestExit | null = null;
+  /** Host input not yet taken by the guest (the UART FIFO holds 16 bytes). */
+  private readonly pendingInput: number[] = [];
 
   constructor(readonly options: VirtOptions) {
     const start = performance.now();
@@ -45,23 +67,61 @@ export class VirtBoard {
       bus,
       clock: this.clock,
     });
+    const harts = this.cpu.harts;
+    const line = (h: Hart, bit: number) => ({ set: (level: boolean) => h.csr.setInterruptLine(bit, level) });
     this.clint = new Clint(
       this.clock,
-      this.cpu.harts.map((h) => ({
-        software: { set: (level: boolean) => h.csr.setInterruptLine(MSIP_BIT, level) },
-        timer: { set: (level: boolean) => h.csr.setInterruptLine(MTIP_BIT, level) },
-      })),
+      harts.map((h) => ({ software: line(h, MSIP_BIT), timer: line(h, MTIP_BIT) })),
     );
-    bus.map(VIRT_MAP.clint.base, VIRT_MAP.clint.size, this.clint);
+    this.plic = new Plic({
+      sources: PLIC_SOURCES,
+      contexts: 2 * harts.length,
+      lines: harts.flatMap((h) => [line(h, MEIP_BIT), line(h, SEIP_BIT)]),
+    });
+    this.uart = new Uart16550(this.plic.line(VIRT_IRQ.UART0), options.console);
+    this.rtc = new GoldfishRtc({ nowNanos: () => Date.now() * 1e6 }, this.plic.line(VIRT_IRQ.RTC));
     const finisher = new TestFinisher((request) => {
-      this.exitCode = request.kind === "exit" ? request.code : 0;
+      if (request.kind === "reset") this.requestExit({ code: 0, reason: "reboot" });
+      else this.requestExit({ code: request.code, reason: request.code === 0 ? "poweroff" : "failure" });
     });
     bus.map(VIRT_MAP.testFinisher.base, VIRT_MAP.testFinisher.size, finisher);
+    bus.map(VIRT_MAP.rtc.base, VIRT_MAP.rtc.size, this.rtc);
+    bus.map(VIRT_MAP.clint.base, VIRT_MAP.clint.size, this.clint);
+    bus.map(VIRT_MAP.plic.base, VIRT_MAP.plic.size, this.plic);
+    bus.map(VIRT_MAP.uart0.base, VIRT_MAP.uart0.size, this.uart);
+    this.sbi = new SbiFirmware({
+      harts,
+      ram: this.cpu.ram,
+      consoleWrite: (byte) => options.console.write(byte),
+      consoleRead: () => this.pendingInput.shift() ?? -1,
+      systemReset: (type, reason) => {
+        if (type === 0)
+          this.requestExit({ code: reason === 0 ? 0 : 1, reason: reason === 0 ? "poweroff" : "failure" });
+        else this.requestExit({ code: 0, reason: "reboot" });
+      },
+      countCall: (name) => this.hypercalls.set(name, (this.hypercalls.get(name) ?? 0) + 1),
+      yieldHart: () => {
+        this.cpu.attention.endSlice = true;
+      },
+    });
   }
 
-  /** Between slices: bring time-driven device state (timer lines) up to date. */
+  /** The exit code once the guest asked to stop, else null. */
+  get exitCode(): number | null {
+    return this.exit?.code ?? null;
+  }
+
+  /** Bytes typed on the host console; they reach the guest as UART input. */
+  consoleInput(bytes: Uint8Array): void {
+    for (const b of bytes) this.pendingInput.push(b);
+    this.feedUart();
+  }
+
+  /** Between slices: bring time-driven device state up to date and hand over queued input. */
   tick(): void {
     this.clint.update();
+    this.rtc.update();
+    if (this.pendingInput.length > 0) this.feedUart();
   }
 
   /** Guest time (ticks) of the next device timer event, for idle sleeps. */
@@ -69,39 +129,59 @@ export class VirtBoard {
     return this.clint.nextDeadline();
   }
 
+  /** Answers S-mode ECALLs with the built-in SBI instead of trapping to (absent) M-mode firmware. */
+  useBuiltinSbi(): void {
+    this.cpu.system.ecallHandler = (h) => this.sbi.handle(h);
+  }
+
   /**
    * Copies an ELF's segments into RAM (each must fit entirely), points every hart at its entry in
    * M-mode, and attaches HTIF when the image has a `tohost` symbol.
    */
   loadElf(image: ElfImage, fileName: string): void {
-    const ram = this.cpu.ram;
     for (const seg of image.segments) {
       if (seg.memSize === 0) continue;
-      if (!ram.contains(seg.paddr, seg.memSize)) {
-        throw new UserError(
-          `${fileName}: segment at 0x${seg.paddr.toString(16)} (${seg.memSize} bytes) lies outside RAM ` +
-            `0x${ram.base.toString(16)}..0x${(ram.base + ram.size).toString(16)}`,
-        );
-      }
-      const at = seg.paddr - ram.base;
-      ram.bytes.set(seg.data, at);
-      ram.bytes.fill(0, at + seg.data.length, at + seg.memSize);
+      this.copyToRam(seg.paddr, seg.data, seg.memSize, `${fileName}: segment`);
     }
-    this.startAt(image.entry);
+    this.startAll(image.entry);
     const tohost = image.symbols.get("tohost");
     if (tohost !== undefined) this.attachHtif(tohost, image.symbols.get("fromhost") ?? null, fileName);
   }
 
   /** Loads a raw binary at the start of RAM and starts there. */
   loadRaw(bytes: Uint8Array, fileName: string): void {
-    const ram = this.cpu.ram;
-    if (bytes.length > ram.size) throw new UserError(`${fileName}: ${bytes.length} bytes do not fit in RAM`);
-    ram.bytes.set(bytes, 0);
-    this.startAt(ram.base);
+    this.copyToRam(VIRT_MAP.dram.base, bytes, bytes.length, fileName);
+    this.startAll(VIRT_MAP.dram.base);
   }
 
-  private startAt(entry: number): void {
+  /** Copies `data` to guest physical `paddr` and zero-fills up to `size`; the range must be RAM. */
+  copyToRam(paddr: number, data: Uint8Array, size: number, what: string): void {
+    const ram = this.cpu.ram;
+    if (!ram.contains(paddr, size)) {
+      throw new UserError(
+        `${what} at 0x${paddr.toString(16)} (${size} bytes) lies outside RAM ` +
+          `0x${ram.base.toString(16)}..0x${(ram.base + ram.size).toString(16)}`,
+      );
+    }
+    const at = paddr - ram.base;
+    ram.bytes.set(data, at);
+    ram.bytes.fill(0, at + data.length, at + size);
+  }
+
+  /** Every hart at `entry` in M-mode (bare-metal programs and M-mode firmware). */
+  startAll(entry: number): void {
     for (const h of this.cpu.harts) h.reset((entry % 2 ** 32) | 0, Math.floor(entry / 2 ** 32) | 0);
+  }
+
+  private requestExit(exit: GuestExit): void {
+    this.exit ??= exit;
+    this.cpu.attention.endSlice = true;
+  }
+
+  private feedUart(): void {
+    const room = Math.min(this.uart.canReceive(), this.pendingInput.length);
+    if (room <= 0) return;
+    this.uart.receive(Uint8Array.from(this.pendingInput.splice(0, room)));
   }
 
   private attachHtif(tohost: number, fromhost: number | null, fileName: string): void {
@@ -110,9 +190,7 @@ export class VirtBoard {
       throw new UserError(`${fileName}: tohost/fromhost symbols lie outside RAM`);
     }
     const htif = new Htif(ram, tohost, fromhost, {
-      exit: (code) => {
-        this.exitCode = code;
-      },
+      exit: (code) => this.requestExit({ code, reason: code === 0 ? "exit" : "failure" }),
       putchar: (byte) => this.options.console.write(byte),
     });
     this.cpu.watchStores(tohost, (paddr, size) => htif.onStore(paddr, size));

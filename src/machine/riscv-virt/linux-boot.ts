@@ -2,7 +2,10 @@ import { Csr } from "../../cpu/riscv/csr/csr-numbers.js";
 import type { Hart } from "../../cpu/riscv/hart.js";
 import { UserError } from "../../util/errors.js";
 import type { LinuxImage } from "../loader/linux-image.js";
+import type { VirtBoard } from "./board.js";
+import { buildVirtDeviceTree } from "./device-tree.js";
 import { VIRT_MAP } from "./memory-map.js";
+import { startSupervisor } from "./sbi/firmware.js";
 
 /** Where the pieces of a Linux boot go in guest RAM (physical addresses). */
 export interface BootLayout {
@@ -33,7 +36,10 @@ export function planBoot(
 ): BootLayout {
   const base = VIRT_MAP.dram.base;
   const end = base + ramSize;
-  const kernelOffset = Math.max(kernel.textOffset, firmwareSize === null ? 0 : alignUp(firmwareSize, 2 * MiB));
+  const kernelOffset = Math.max(
+    kernel.textOffset,
+    firmwareSize === null ? 0 : alignUp(firmwareSize, 2 * MiB),
+  );
   const kernelAddr = base + kernelOffset;
   const kernelEnd = kernelAddr + kernel.imageSize;
   // Room at the top for the DTB (and the firmware's dynamic-info block behind it).
@@ -51,7 +57,9 @@ export function planBoot(
     const fallback = alignUp(kernelEnd, 4096);
     const at = fits ? start : fallback;
     if (at + initrdSize > dtb) {
-      throw new UserError(`the initrd (${Math.ceil(initrdSize / MiB)} MiB) does not fit in --memory ${ramSize / MiB}M`);
+      throw new UserError(
+        `the initrd (${Math.ceil(initrdSize / MiB)} MiB) does not fit in --memory ${ramSize / MiB}M`,
+      );
     }
     initrd = { start: at, end: at + initrdSize };
   }
@@ -86,3 +94,87 @@ export function prepareForSupervisor(h: Hart): void {
   csr.write(Csr.PMPADDR0, -1, -1);
   csr.write(Csr.PMPCFG0, 0x1f, 0);
 }
+
+/** What a Linux boot needs besides the board. */
+export interface LinuxBootSpec {
+  kernel: LinuxImage;
+  initrd: Uint8Array | null;
+  bootargs: string;
+  /** An M-mode firmware (OpenSBI fw_dynamic/fw_jump) loaded at the start of RAM; null = built-in SBI. */
+  firmware: Uint8Array | null;
+}
+
+/** The extensions this CPU implements, as the device tree announces them. */
+export const GUEST_ISA = ["i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei", "zihintpause", "sstc"];
+
+/** fw_dynamic_info (OpenSBI's include/sbi/fw_dynamic.h): magic "OSBI", version 2, next stage in S-mode. */
+const FW_DYNAMIC_MAGIC = 0x4942534f;
+const FW_DYNAMIC_VERSION = 2;
+const NEXT_MODE_S = 1;
+
+/**
+ * Boots Linux on the board: places kernel, initrd and a generated device tree (planBoot), then either
+ * enters the kernel in S-mode on hart 0 with the built-in SBI answering its ECALLs (the other harts wait
+ * for SBI HSM hart_start), or starts every hart in M-mode in the given firmware with a0 = hartid,
+ * a1 = DTB, a2 = fw_dynamic info. Returns the device tree it placed.
+ */
+export function bootLinux(board: VirtBoard, spec: LinuxBootSpec): Uint8Array {
+  const memoryBytes = board.options.memory;
+  const tree = (initrd?: { start: number; end: number }) =>
+    buildVirtDeviceTree({
+      cpus: board.options.cpus,
+      memoryBytes,
+      bootargs: spec.bootargs,
+      ...(initrd ? { initrd } : {}),
+      virtioSlots: [],
+      isaExtensions: GUEST_ISA,
+      mmuType: "riscv,sv48",
+      rngSeed: crypto.getRandomValues(new Uint8Array(64)),
+    });
+  // The tree's size does not depend on where the initrd goes, only on whether there is one.
+  const probe = tree(spec.initrd ? { start: VIRT_MAP.dram.base, end: VIRT_MAP.dram.base } : undefined);
+  const layout = planBoot(
+    memoryBytes,
+    spec.kernel,
+    spec.firmware?.length ?? null,
+    spec.initrd?.length ?? null,
+    probe.length,
+  );
+  const dtb = tree(layout.initrd ?? undefined);
+  if (spec.firmware) board.copyToRam(VIRT_MAP.dram.base, spec.firmware, spec.firmware.length, "firmware");
+  board.copyToRam(layout.kernel, spec.kernel.data, spec.kernel.imageSize, "kernel");
+  if (spec.initrd && layout.initrd)
+    board.copyToRam(layout.initrd.start, spec.initrd, spec.initrd.length, "initrd");
+  board.copyToRam(layout.dtb, dtb, dtb.length, "device tree");
+
+  const harts = board.cpu.harts;
+  if (spec.firmware === null) {
+    board.useBuiltinSbi();
+    for (const h of harts) {
+      h.reset(0, 0);
+      prepareForSupervisor(h);
+      h.stopped = h.index !== 0;
+    }
+    startSupervisor(harts[0] as Hart, lo(layout.kernel), hi(layout.kernel), lo(layout.dtb), hi(layout.dtb));
+    return dtb;
+  }
+  const info = layout.dynamicInfo as number;
+  const words = [FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, layout.kernel, NEXT_MODE_S, 0, -1];
+  const block = new Uint8Array(words.length * 8);
+  const view = new DataView(block.buffer);
+  words.forEach((w, i) => {
+    view.setUint32(i * 8, lo(w), true);
+    view.setUint32(i * 8 + 4, w === -1 ? -1 : hi(w), true);
+  });
+  board.copyToRam(info, block, block.length, "fw_dynamic info");
+  board.startAll(VIRT_MAP.dram.base);
+  for (const h of harts) {
+    h.writeX(10, h.index, 0);
+    h.writeX(11, lo(layout.dtb), hi(layout.dtb));
+    h.writeX(12, lo(info), hi(info));
+  }
+  return dtb;
+}
+
+const lo = (n: number) => (n % 2 ** 32) | 0;
+const hi = (n: number) => Math.floor(n / 2 ** 32) | 0;

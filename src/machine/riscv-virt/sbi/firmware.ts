@@ -16,6 +16,8 @@ export interface SbiPlatform {
   systemReset(type: number, reason: number): void;
   /** Counts for --stats. */
   countCall(extension: string): void;
+  /** Lets other harts run soon: the caller is about to wait for them (IPI, remote fence). */
+  yieldHart(): void;
 }
 
 const EXT = {
@@ -132,6 +134,7 @@ export class SbiFirmware {
       h.csr.regs.mipSoft |= SSIP;
       h.waiting = false;
     }
+    if (targets.length > 1 || targets[0] !== c.hart) this.platform.yieldHart();
     return c.result(SbiError.SUCCESS);
   }
 
@@ -142,6 +145,7 @@ export class SbiFirmware {
     const targets = this.targets(c);
     if (targets === null) return c.result(SbiError.INVALID_PARAM);
     if (fid !== 0) for (const h of targets) h.tlb.flushTranslated();
+    if (targets.length > 1 || targets[0] !== c.hart) this.platform.yieldHart();
     return c.result(SbiError.SUCCESS);
   }
 

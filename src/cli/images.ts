@@ -1,0 +1,115 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { checkCache, imageDir, imagesRoot, MANIFEST, readManifest } from "../images/cache.js";
+import { fetchImage } from "../images/fetch.js";
+import { formatMegabytes } from "../images/progress.js";
+import { recipeFor } from "../images/recipes.js";
+import { UserError } from "../util/errors.js";
+import { parseArgs } from "./args.js";
+
+export const IMAGES_USAGE = `usage: vireo images fetch [--arch riscv64] [--force] [--keep-debs]
+       vireo images list
+       vireo images path [--arch riscv64]`;
+
+/** `vireo images …`: fetch, list and locate the cached guest images (kernel + initramfs). */
+export async function imagesCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case "fetch":
+      return fetchCommand(rest);
+    case "list":
+      return listCommand(rest);
+    case "path":
+      return pathCommand(rest);
+    case undefined:
+    case "--help":
+    case "help":
+      process.stdout.write(`${IMAGES_USAGE}\n`);
+      return sub === undefined ? 2 : 0;
+    default:
+      throw new UserError(`unknown images command '${sub}' (fetch, list or path)`);
+  }
+}
+
+function noPositional(positional: string[]): void {
+  if (positional.length > 0) throw new UserError(`unexpected argument '${positional[0]}'`);
+}
+
+async function fetchCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { arch: "value", force: "switch", "keep-debs": "switch" }, "images fetch");
+  noPositional(args.positional);
+  const recipe = recipeFor(args.values.get("arch") ?? "riscv64");
+  const r = await fetchImage(recipe, {
+    force: args.switches.has("force"),
+    keepDebs: args.switches.has("keep-debs"),
+    verify: true,
+  });
+  const m = r.manifest;
+  const versions = m.packages
+    .filter((p) => p.role !== "metapackage")
+    .map((p) => `${p.name} ${p.version}`)
+    .join(", ");
+  const sizes = [recipe.kernel, recipe.initrd]
+    .map((name) => `${name} ${formatMegabytes(m.artifacts[name]?.size ?? 0)} MB`)
+    .join(", ");
+  switch (r.action) {
+    case "up-to-date":
+      process.stdout.write(`${recipe.arch}: up to date (${versions})\n${r.dir}\n`);
+      break;
+    case "refreshed":
+      process.stdout.write(
+        `${recipe.arch}: initramfs rebuilt (${r.reason}) in ${r.seconds.toFixed(1)} s\n${r.dir}\n`,
+      );
+      break;
+    case "built":
+      process.stdout.write(
+        `${recipe.arch}: fetched in ${r.seconds.toFixed(1)} s: ${sizes} (${versions})\n${r.dir}\n`,
+      );
+      break;
+  }
+  return 0;
+}
+
+function listCommand(argv: string[]): number {
+  const args = parseArgs(argv, {}, "images list");
+  noPositional(args.positional);
+  const root = imagesRoot();
+  let names: string[] = [];
+  try {
+    names = readdirSync(root).filter((n) => !n.startsWith(".") && n !== "apt" && !n.includes(".old-"));
+  } catch {
+    // nothing cached yet
+  }
+  const images = names.filter((n) => statSync(join(root, n)).isDirectory()).sort();
+  if (images.length === 0) {
+    process.stdout.write(`no guest images in ${root} (run 'vireo images fetch')\n`);
+    return 0;
+  }
+  for (const arch of images) {
+    const dir = join(root, arch);
+    const manifest = readManifest(dir);
+    if (manifest === undefined) {
+      process.stdout.write(`${arch}: incomplete (no readable ${MANIFEST}) in ${dir}\n`);
+      continue;
+    }
+    const state = checkCache(dir, { artifacts: Object.keys(manifest.artifacts) });
+    const status = state.state === "complete" ? "" : ` [${state.reason}]`;
+    process.stdout.write(`${arch}: ${manifest.source}, created ${manifest.created}${status}\n  ${dir}\n`);
+    for (const p of manifest.packages) process.stdout.write(`  package  ${p.name} ${p.version}\n`);
+    for (const [name, a] of Object.entries(manifest.artifacts)) {
+      process.stdout.write(
+        `  file     ${name} ${formatMegabytes(a.size)} MB sha256 ${a.sha256.slice(0, 16)}…\n`,
+      );
+    }
+    for (const deb of manifest.debs ?? []) process.stdout.write(`  kept     debs/${deb}\n`);
+  }
+  return 0;
+}
+
+function pathCommand(argv: string[]): number {
+  const args = parseArgs(argv, { arch: "value" }, "images path");
+  noPositional(args.positional);
+  const recipe = recipeFor(args.values.get("arch") ?? "riscv64");
+  process.stdout.write(`${imageDir(recipe.arch)}\n`);
+  return 0;
+}

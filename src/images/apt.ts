@@ -1,0 +1,531 @@
+/**
+ * A private apt configuration: its own state, lists, status file and cache under Vireo's cache dir, one
+ * sources line for a foreign architecture and suite, passed to apt-get/apt-cache through APT_CONFIG. It
+ * leaves the system's apt state alone, needs no multiarch setup and no root (apt-get update and
+ * apt-get download only write into the private folders and the download dir).
+ *
+ * The mirror is the one the system already uses, read from its own sources at run time.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { UserError } from "../util/errors.js";
+
+/** The keyring that signs the Debian archive (package debian-archive-keyring). */
+export const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+export const NEEDS_APT =
+  "vireo needs apt (Debian/Ubuntu) to fetch guest images; use --kernel/--initrd with your own files";
+
+// ---------------------------------------------------------------------------------------------------------
+// The system's sources
+
+export interface SourceEntry {
+  types: string[];
+  uris: string[];
+  suites: string[];
+  components: string[];
+  /** Lower-cased option names → values ("signed-by", "arch", …). */
+  options: Record<string, string>;
+  enabled: boolean;
+  /** Where it was read from, for messages. */
+  file: string;
+}
+
+/** Parses deb822 sources (`*.sources`): stanzas of `Field: value` lines, `#` comments, continuation lines. */
+export function parseDeb822Sources(text: string, file = "<sources>"): SourceEntry[] {
+  const entries: SourceEntry[] = [];
+  let fields = new Map<string, string>();
+  let last: string | undefined;
+  const flush = () => {
+    if (fields.size > 0) {
+      const list = (key: string) => (fields.get(key) ?? "").split(/\s+/).filter((s) => s !== "");
+      const options: Record<string, string> = {};
+      for (const [key, value] of fields) {
+        if (!["types", "uris", "suites", "components", "enabled"].includes(key)) options[key] = value.trim();
+      }
+      entries.push({
+        types: list("types"),
+        uris: list("uris"),
+        suites: list("suites"),
+        components: list("components"),
+        options,
+        enabled: !/^(no|false|0)$/i.test((fields.get("enabled") ?? "yes").trim()),
+        file,
+      });
+    }
+    fields = new Map();
+    last = undefined;
+  };
+  for (const raw of text.split(/\r?\n/)) {
+    if (raw.startsWith("#")) continue;
+    if (raw.trim() === "") {
+      flush();
+      continue;
+    }
+    if (/^\s/.test(raw)) {
+      if (last !== undefined) fields.set(last, `${fields.get(last) ?? ""}\n${raw.trim()}`);
+      continue;
+    }
+    const colon = raw.indexOf(":");
+    if (colon <= 0) continue;
+    last = raw.slice(0, colon).trim().toLowerCase();
+    fields.set(last, raw.slice(colon + 1).trim());
+  }
+  flush();
+  return entries;
+}
+
+/** Parses one-line sources (`sources.list`, `*.list`): `deb [opt=value …] uri suite [component …]`. */
+export function parseOneLineSources(text: string, file = "<sources.list>"): SourceEntry[] {
+  const entries: SourceEntry[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (line === "") continue;
+    const match = /^(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+    if (match === null) continue;
+    const options: Record<string, string> = {};
+    for (const option of (match[2] ?? "").trim().split(/\s+/)) {
+      const eq = option.indexOf("=");
+      if (eq > 0) options[option.slice(0, eq).toLowerCase()] = option.slice(eq + 1);
+    }
+    entries.push({
+      types: [match[1] as string],
+      uris: [match[3] as string],
+      suites: [match[4] as string],
+      components: (match[5] ?? "").split(/\s+/).filter((s) => s !== ""),
+      options,
+      enabled: true,
+      file,
+    });
+  }
+  return entries;
+}
+
+/** Debian suite names and aliases (current and recent), to tell a Debian mirror from third-party ones. */
+const DEBIAN_SUITES = new Set([
+  "stretch",
+  "buster",
+  "bullseye",
+  "bookworm",
+  "trixie",
+  "forky",
+  "duke",
+  "sid",
+  "experimental",
+  "oldoldstable",
+  "oldstable",
+  "stable",
+  "testing",
+  "unstable",
+]);
+
+function isDebianSuite(suite: string): boolean {
+  return DEBIAN_SUITES.has(suite.replace(/-(updates|backports|proposed-updates|backports-sloppy)$/, ""));
+}
+
+function isSecuritySuite(suite: string): boolean {
+  return /-security$|\/updates$/.test(suite);
+}
+
+/**
+ * The URI of the system's main Debian archive: the first enabled `deb` entry for a Debian suite (or signed
+ * by the Debian archive keyring) that is not the security archive and has a network or file URI.
+ */
+export function pickMirror(entries: readonly SourceEntry[]): string | undefined {
+  for (const entry of entries) {
+    if (!entry.enabled || !entry.types.includes("deb")) continue;
+    const suites = entry.suites.filter((s) => !isSecuritySuite(s));
+    if (suites.length === 0) continue;
+    const signedByDebian = /debian-archive/.test(entry.options["signed-by"] ?? "");
+    if (!signedByDebian && !suites.some(isDebianSuite)) continue;
+    if (entry.components.length > 0 && !entry.components.includes("main")) continue;
+    for (const uri of entry.uris) {
+      if (/^([a-z0-9+]+\+)?(https?|file|ftp):/i.test(uri) && !/-security\/?$/.test(uri)) {
+        return uri.replace(/\/+$/, "");
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Reads the system's sources in apt's order: sources.list, then sources.list.d/ sorted by name. */
+export function readSystemSources(etcApt = "/etc/apt"): SourceEntry[] {
+  const entries: SourceEntry[] = [];
+  const main = join(etcApt, "sources.list");
+  if (existsSync(main)) entries.push(...parseOneLineSources(readFileSync(main, "utf8"), main));
+  const partsDir = join(etcApt, "sources.list.d");
+  let names: string[] = [];
+  try {
+    names = readdirSync(partsDir).sort();
+  } catch {
+    // no sources.list.d
+  }
+  for (const name of names) {
+    const path = join(partsDir, name);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      continue;
+    }
+    if (name.endsWith(".sources")) entries.push(...parseDeb822Sources(text, path));
+    else if (name.endsWith(".list")) entries.push(...parseOneLineSources(text, path));
+  }
+  return entries;
+}
+
+/** The system's Debian mirror URI, or a one-line UserError. */
+export function systemMirror(etcApt = "/etc/apt"): string {
+  const uri = pickMirror(readSystemSources(etcApt));
+  if (uri === undefined) {
+    throw new UserError(
+      `no Debian mirror found in the system's apt sources (${etcApt}/sources.list, ${etcApt}/sources.list.d/); ` +
+        "guest images come from Debian packages: use --kernel/--initrd with your own files",
+    );
+  }
+  return uri;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The private configuration
+
+export interface AptLayout {
+  root: string;
+  stateDir: string;
+  listsDir: string;
+  statusFile: string;
+  cacheDir: string;
+  sourcesFile: string;
+  configFile: string;
+}
+
+export function aptLayout(root: string): AptLayout {
+  return {
+    root,
+    stateDir: join(root, "state"),
+    listsDir: join(root, "state", "lists"),
+    statusFile: join(root, "state", "status"),
+    cacheDir: join(root, "cache"),
+    sourcesFile: join(root, "sources.list"),
+    configFile: join(root, "apt.conf"),
+  };
+}
+
+export interface AptTarget {
+  /** Debian architecture name (riscv64, amd64, …). */
+  arch: string;
+  suite: string;
+  mirror: string;
+  keyring: string;
+  components?: string[];
+}
+
+/** The one-line sources list: `deb [arch=… signed-by=…] <mirror> <suite> main`. */
+export function sourcesListText(target: AptTarget): string {
+  const components = (target.components ?? ["main"]).join(" ");
+  return `deb [arch=${target.arch} signed-by=${target.keyring}] ${target.mirror} ${target.suite} ${components}\n`;
+}
+
+function quote(value: string): string {
+  if (/["\n]/.test(value)) throw new Error(`apt.conf value cannot hold quotes or newlines: ${value}`);
+  return `"${value}"`;
+}
+
+/**
+ * The APT_CONFIG file. The system's apt.conf.d parts are still read after it (proxies keep working);
+ * everything that decides what is fetched and where it goes is set here. `sandboxUser` replaces apt's
+ * `_apt` download user (needed when running as root: `_apt` cannot write into a user's folders).
+ */
+export function aptConfigText(
+  layout: AptLayout,
+  arch: string,
+  options: { sandboxUser?: string } = {},
+): string {
+  const lines = [
+    "// Written by vireo: a private apt configuration (see vireo images fetch).",
+    `Dir::State ${quote(layout.stateDir)};`,
+    `Dir::State::Lists ${quote(layout.listsDir)};`,
+    `Dir::State::status ${quote(layout.statusFile)};`,
+    `Dir::Cache ${quote(layout.cacheDir)};`,
+    `Dir::Cache::archives ${quote(join(layout.cacheDir, "archives"))};`,
+    `Dir::Etc::SourceList ${quote(layout.sourcesFile)};`,
+    `Dir::Etc::SourceParts "/dev/null";`,
+    `Dir::Etc::Preferences "/dev/null";`,
+    `Dir::Etc::PreferencesParts "/dev/null";`,
+    `APT::Architecture ${quote(arch)};`,
+    `APT::Architectures { ${quote(arch)}; };`,
+    `Acquire::Languages "none";`,
+    `Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";`,
+    `Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";`,
+    `Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";`,
+  ];
+  if (options.sandboxUser !== undefined) lines.push(`APT::Sandbox::User ${quote(options.sandboxUser)};`);
+  return `${lines.join("\n")}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parsing apt-cache output
+
+/** The `Depends:` targets of `pkg` in `apt-cache depends pkg` output (alternatives included, in order). */
+export function parseDepends(text: string, pkg: string): string[] {
+  const out: string[] = [];
+  let inPackage = false;
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === "") continue;
+    if (!/^\s/.test(line)) {
+      inPackage = line.trim() === pkg;
+      continue;
+    }
+    const match = /^\s+\|?(?:Pre)?Depends:\s+<?([^\s>]+)>?/.exec(line);
+    if (inPackage && match !== null && !out.includes(match[1] as string)) out.push(match[1] as string);
+  }
+  return out;
+}
+
+/** The versioned kernel package a `linux-image-<flavour>` metapackage depends on. */
+export function resolveKernelPackage(dependsOutput: string, metaPackage: string): string {
+  const flavour = metaPackage.replace(/^linux-image-/, "");
+  const pattern = new RegExp(`^linux-image-\\d[^\\s]*-${flavour.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+  const found = parseDepends(dependsOutput, metaPackage).find((name) => pattern.test(name));
+  if (found === undefined) {
+    throw new UserError(`${metaPackage} does not depend on a versioned kernel package (apt-cache depends)`);
+  }
+  return found;
+}
+
+/** Splits `apt-cache show` / control-file text into stanzas of fields (keys as written). */
+export function parseControl(text: string): Record<string, string>[] {
+  const stanzas: Record<string, string>[] = [];
+  let current: Record<string, string> = {};
+  let last: string | undefined;
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === "") {
+      if (Object.keys(current).length > 0) stanzas.push(current);
+      current = {};
+      last = undefined;
+      continue;
+    }
+    if (/^\s/.test(line)) {
+      if (last !== undefined) current[last] += `\n${line}`;
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    last = line.slice(0, colon);
+    current[last] = line.slice(colon + 1).trim();
+  }
+  if (Object.keys(current).length > 0) stanzas.push(current);
+  return stanzas;
+}
+
+export interface PackageInfo {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Size of the .deb in bytes. */
+  size: number;
+  sha256: string;
+  filename: string;
+}
+
+export function packageInfo(stanza: Record<string, string>): PackageInfo {
+  const name = stanza.Package;
+  const version = stanza.Version;
+  const size = Number(stanza.Size);
+  if (name === undefined || version === undefined || !Number.isFinite(size)) {
+    throw new Error(`apt-cache show: incomplete record ${JSON.stringify(stanza).slice(0, 200)}`);
+  }
+  return {
+    name,
+    version,
+    architecture: stanza.Architecture ?? "",
+    size,
+    sha256: stanza.SHA256 ?? "",
+    filename: stanza.Filename ?? "",
+  };
+}
+
+/**
+ * The most useful line of apt's output after a failure: its first error (`E:`), else a failed fetch
+ * (`W: Failed to fetch …`, `Err:` with the reason on the next line), else the last line.
+ */
+export function aptErrorLine(output: string): string {
+  const lines = output.split(/\r?\n/).filter((l) => l.trim() !== "");
+  const fetch = lines.find((l) => /^W: Failed to fetch/.test(l));
+  const error = lines.find((l) => /^E: /.test(l) && !/^E: Some index files failed/.test(l));
+  const pick = error ?? fetch;
+  if (pick !== undefined) return pick.replace(/^[EW]: /, "").replace(/\s+/g, " ");
+  const err = lines.findIndex((l) => /^Err:/.test(l));
+  if (err >= 0) return `${lines[err]} ${(lines[err + 1] ?? "").trim()}`.replace(/\s+/g, " ");
+  return (lines[lines.length - 1] ?? "no output").trim();
+}
+
+/** Whether `apt-get update` output reports an index it could not get (it still exits 0 for those). */
+export function updateFailed(output: string): boolean {
+  return /^(E: |W: Failed to fetch|W: Some index files failed|Err:)/m.test(output);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Running apt
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a tool to completion, capturing its output; a missing tool is `missing` (a UserError message). */
+export function runTool(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; missing: string },
+): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      reject(e.code === "ENOENT" ? new UserError(options.missing) : e);
+    });
+    child.on("close", (code, signal) => {
+      resolve({
+        code: code ?? (signal === null ? 1 : 128),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      });
+    });
+  });
+}
+
+/** The size in bytes of all files directly in `dir` (0 if it does not exist). */
+export function directoryBytes(dir: string): number {
+  let total = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    try {
+      const st = statSync(join(dir, name));
+      if (st.isFile()) total += st.size;
+    } catch {
+      // renamed or removed while we looked
+    }
+  }
+  return total;
+}
+
+export class PrivateApt {
+  readonly layout: AptLayout;
+
+  constructor(
+    root: string,
+    readonly target: AptTarget,
+  ) {
+    this.layout = aptLayout(root);
+  }
+
+  /** Creates the folders and writes the status, sources and config files. */
+  prepare(): void {
+    if (!existsSync(this.target.keyring)) {
+      throw new UserError(
+        `${this.target.keyring} not found: install the debian-archive-keyring package to fetch guest images`,
+      );
+    }
+    const l = this.layout;
+    for (const dir of [join(l.listsDir, "partial"), join(l.cacheDir, "archives", "partial")]) {
+      mkdirSync(dir, { recursive: true });
+    }
+    if (!existsSync(l.statusFile)) writeFileSync(l.statusFile, "");
+    writeFileSync(l.sourcesFile, sourcesListText(this.target));
+    const root = typeof process.getuid === "function" && process.getuid() === 0;
+    writeFileSync(l.configFile, aptConfigText(l, this.target.arch, root ? { sandboxUser: "root" } : {}));
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return { ...process.env, APT_CONFIG: this.layout.configFile, LC_ALL: "C", LANG: "C", LANGUAGE: "" };
+  }
+
+  private async apt(command: "apt-get" | "apt-cache", args: string[], cwd?: string): Promise<ToolResult> {
+    const options: { env: NodeJS.ProcessEnv; missing: string; cwd?: string } = {
+      env: this.env(),
+      missing: NEEDS_APT,
+    };
+    if (cwd !== undefined) options.cwd = cwd;
+    return runTool(command, args, options);
+  }
+
+  /** `apt-get update` of the private lists; a fetch failure becomes apt's own error line. */
+  async update(): Promise<void> {
+    const r = await this.apt("apt-get", ["-q", "update"]);
+    const output = `${r.stdout}\n${r.stderr}`;
+    if (r.code !== 0 || updateFailed(output)) {
+      throw new UserError(
+        `apt-get update (${this.target.suite} ${this.target.arch}) failed: ${aptErrorLine(output)}`,
+      );
+    }
+  }
+
+  /** `apt-cache depends pkg` → the names it depends on. */
+  async depends(pkg: string): Promise<string> {
+    const r = await this.apt("apt-cache", ["depends", pkg]);
+    if (r.code !== 0) throw this.notFound(pkg, r);
+    return r.stdout;
+  }
+
+  /** `apt-cache show --no-all-versions pkg` → the candidate's record. */
+  async show(pkg: string): Promise<PackageInfo> {
+    const r = await this.apt("apt-cache", ["show", "--no-all-versions", pkg]);
+    const stanza = parseControl(r.stdout)[0];
+    if (r.code !== 0 || stanza === undefined) throw this.notFound(pkg, r);
+    return packageInfo(stanza);
+  }
+
+  private notFound(pkg: string, r: ToolResult): UserError {
+    return new UserError(
+      `package ${pkg} not found for ${this.target.arch} in Debian ${this.target.suite} (${aptErrorLine(
+        `${r.stdout}\n${r.stderr}`,
+      )})`,
+    );
+  }
+
+  /**
+   * `apt-get download` of exactly these versions into `dir` (created empty), calling `onBytes` with the
+   * bytes downloaded so far every 200 ms; returns the .deb paths in the order given.
+   */
+  async download(
+    packages: readonly PackageInfo[],
+    dir: string,
+    onBytes?: (bytes: number) => void,
+  ): Promise<string[]> {
+    mkdirSync(dir, { recursive: true });
+    const timer = onBytes === undefined ? undefined : setInterval(() => onBytes(directoryBytes(dir)), 200);
+    let r: ToolResult;
+    try {
+      r = await this.apt(
+        "apt-get",
+        ["-q", "download", ...packages.map((p) => `${p.name}=${p.version}`)],
+        dir,
+      );
+    } finally {
+      if (timer !== undefined) clearInterval(timer);
+    }
+    if (r.code !== 0)
+      throw new UserError(`apt-get download failed: ${aptErrorLine(`${r.stdout}\n${r.stderr}`)}`);
+    const files = readdirSync(dir).filter((n) => n.endsWith(".deb"));
+    return packages.map((p) => {
+      const file = files.find((n) => n.startsWith(`${p.name}_`));
+      if (file === undefined) throw new Error(`apt-get download left no .deb for ${p.name} in ${dir}`);
+      return join(dir, file);
+    });
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Takes single files out of a .deb: `dpkg-deb --fsys-tarfile` decompresses the data archive and a small
+ * tar reader here picks the wanted members from the stream, stopping dpkg-deb as soon as it has them (a
+ * kernel's boot/ files come before its ~100 MB of modules, so this is much faster than `dpkg-deb -x`).
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { UserError } from "../util/errors.js";
+
+export interface WantedMember {
+  /** Accepted member names, without the leading "./" (e.g. ["usr/bin/busybox", "bin/busybox"]). */
+  names: string[];
+  /** Where to write its contents. */
+  dest: string;
+  /** File mode for the written file (default 0o644). */
+  mode?: number;
+}
+
+const BLOCK = 512;
+
+function field(header: Uint8Array, offset: number, length: number): string {
+  let end = offset;
+  while (end < offset + length && header[end] !== 0) end++;
+  return Buffer.from(header.subarray(offset, end)).toString("utf8");
+}
+
+function octal(header: Uint8Array, offset: number, length: number): number {
+  if (((header[offset] as number) & 0x80) !== 0) {
+    // GNU base-256 for big sizes
+    let value = 0;
+    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + (header[i] as number);
+    return value;
+  }
+  const text = field(header, offset, length).trim();
+  return text === "" ? 0 : Number.parseInt(text, 8);
+}
+
+export function normaliseMemberName(name: string): string {
+  return name.replace(/^\.\//, "").replace(/^\/+/, "");
+}
+
+/** Values of a pax extended header ("%d key=value\n" records). */
+function paxRecords(data: Uint8Array): Map<string, string> {
+  const out = new Map<string, string>();
+  const text = Buffer.from(data).toString("utf8");
+  let pos = 0;
+  while (pos < text.length) {
+    const space = text.indexOf(" ", pos);
+    if (space < 0) break;
+    const length = Number.parseInt(text.slice(pos, space), 10);
+    if (!Number.isFinite(length) || length <= 0) break;
+    const record = text.slice(space + 1, pos + length - 1);
+    const eq = record.indexOf("=");
+    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
+    pos += length;
+  }
+  return out;
+}
+
+/**
+ * A push parser for a tar stream (ustar, GNU long names, pax headers). `onFile` gets each regular file's
+ * normalised name and contents when `want(name)` is true; the others are skipped without buffering.
+ */
+export class TarReader {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private state: "header" | "data" = "header";
+  private dataSize = 0;
+  private paddedSize = 0;
+  private currentName = "";
+  private currentType = "";
+  private keep = false;
+  private longName: string | undefined;
+  private paxPath: string | undefined;
+  ended = false;
+
+  constructor(
+    private readonly want: (name: string) => boolean,
+    private readonly onFile: (name: string, data: Uint8Array) => void,
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.pendingBytes += chunk.byteLength;
+    for (;;) {
+      if (this.ended) return;
+      if (this.state === "header") {
+        if (this.pendingBytes < BLOCK) return;
+        this.header(this.take(BLOCK));
+      } else {
+        // Skipped members are dropped chunk by chunk; kept ones are gathered whole.
+        if (!this.keep && this.pendingBytes > 0 && this.pendingBytes < this.paddedSize) {
+          this.paddedSize -= this.pendingBytes;
+          this.take(this.pendingBytes);
+          return;
+        }
+        if (this.pendingBytes < this.paddedSize) return;
+        const data = this.take(this.paddedSize).subarray(0, this.dataSize);
+        this.state = "header";
+        this.finishMember(data);
+      }
+    }
+  }
+
+  private take(n: number): Buffer {
+    const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    const head = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingBytes = rest.length;
+    return head;
+  }
+
+  private header(block: Uint8Array): void {
+    if (block.every((b) => b === 0)) {
+      this.ended = true;
+      return;
+    }
+    const prefix = field(block, 345, 155);
+    const rawName = field(block, 0, 100);
+    const type = String.fromCharCode(block[156] || 0x30);
+    const name = this.paxPath ?? this.longName ?? (prefix !== "" ? `${prefix}/${rawName}` : rawName);
+    if (type !== "x" && type !== "g" && type !== "L") {
+      this.paxPath = undefined;
+      this.longName = undefined;
+    }
+    this.currentName = normaliseMemberName(name);
+    this.currentType = type;
+    this.dataSize = octal(block, 124, 12);
+    this.paddedSize = Math.ceil(this.dataSize / BLOCK) * BLOCK;
+    const regular = type === "0" || type === "\0" || type === "7";
+    this.keep = type === "x" || type === "L" || (regular && this.want(this.currentName));
+    this.state = "data";
+    if (this.paddedSize === 0) {
+      this.state = "header";
+      this.finishMember(new Uint8Array(0));
+    }
+  }
+
+  private finishMember(data: Uint8Array): void {
+    if (this.currentType === "L") this.longName = field(data, 0, data.length);
+    else if (this.currentType === "x") this.paxPath = paxRecords(data).get("path");
+    else if (this.keep) this.onFile(this.currentName, new Uint8Array(data));
+  }
+}
+
+/**
+ * Writes the wanted members of `deb` to their destinations; a member missing from the package is a
+ * UserError naming the package file.
+ */
+export function extractFromDeb(deb: string, wanted: readonly WantedMember[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const remaining = new Set(wanted);
+    let settled = false;
+    const child = spawn("dpkg-deb", ["--fsys-tarfile", deb], { stdio: ["ignore", "pipe", "pipe"] });
+    const errors: Buffer[] = [];
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      // Closing our end stops dpkg-deb's decompressor child too (SIGPIPE), which a kill would not reach.
+      child.stdout.destroy();
+      if (error !== undefined) reject(error);
+      else resolve();
+    };
+    const reader = new TarReader(
+      (name) => [...remaining].some((w) => w.names.includes(name)),
+      (name, data) => {
+        const member = [...remaining].find((w) => w.names.includes(name));
+        if (member === undefined) return;
+        remaining.delete(member);
+        try {
+          writeFileSync(member.dest, data, { mode: member.mode ?? 0o644 });
+        } catch (e) {
+          child.kill();
+          finish(e as Error);
+          return;
+        }
+        if (remaining.size === 0) {
+          child.kill();
+          finish();
+        }
+      },
+    );
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        reader.push(chunk);
+      } catch (e) {
+        child.kill();
+        finish(e as Error);
+      }
+    });
+    child.stderr.on("data", (b: Buffer) => errors.push(b));
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      finish(
+        e.code === "ENOENT"
+          ? new UserError(
+              "dpkg-deb not found: vireo needs dpkg (Debian/Ubuntu) to unpack guest image packages",
+            )
+          : e,
+      );
+    });
+    child.on("close", (code) => {
+      if (settled) return;
+      if (code !== 0) {
+        const message = Buffer.concat(errors).toString("utf8").trim().split("\n")[0] ?? "";
+        finish(new UserError(`dpkg-deb --fsys-tarfile ${deb} failed: ${message}`));
+        return;
+      }
+      const missing = [...remaining].map((w) => w.names.join(" or "));
+      finish(new UserError(`${deb} has no ${missing.join(", ")}`));
+    });
+  });
+}

@@ -1,0 +1,159 @@
+/**
+ * The architecture-independent part of `vireo images fetch`: the up-to-date check, the lock, building in
+ * a temp dir next to the cache and renaming it into place. An architecture plugs in as a Recipe.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import {
+  acquireLock,
+  type CacheState,
+  checkCache,
+  imageDir,
+  imagesRoot,
+  installDir,
+  type Manifest,
+  removeLeftovers,
+  writeManifest,
+} from "./cache.js";
+import type { ProgressStream } from "./progress.js";
+
+export interface BuildContext {
+  /** The dir to put the artifacts in (renamed into place afterwards). */
+  work: string;
+  /** Prints one step ("downloading…"); silent when quiet. */
+  step: (line: string) => void;
+  /** Where progress bars go, or undefined when quiet. */
+  progress: ProgressStream | undefined;
+  keepDebs: boolean;
+  env: NodeJS.ProcessEnv;
+  /** Mirror URI to use instead of the system's (tests). */
+  mirror?: string;
+}
+
+export interface Recipe {
+  arch: string;
+  /** File names of the kernel and initrd in the image dir. */
+  kernel: string;
+  initrd: string;
+  /** Everything that must be present for the image to be complete. */
+  artifacts: readonly string[];
+  /** Fingerprints of our own inputs baked into the image (e.g. the init script). */
+  inputs(): Record<string, string>;
+  /** Builds every artifact into ctx.work and returns the manifest (written by the caller). */
+  build(ctx: BuildContext): Promise<Manifest>;
+  /**
+   * Rebuilds in place what depends only on our inputs (e.g. the initramfs after an init script edit),
+   * without downloading; returns undefined when it cannot (then a full build runs).
+   */
+  refresh?(dir: string, manifest: Manifest, ctx: BuildContext): Promise<Manifest | undefined>;
+}
+
+export interface FetchOptions {
+  force?: boolean;
+  keepDebs?: boolean;
+  quiet?: boolean;
+  /** Hash every artifact in the up-to-date check (else sizes only). */
+  verify?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Where steps and progress go (default process.stderr). */
+  stderr?: ProgressStream;
+  mirror?: string;
+}
+
+export interface FetchResult {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  manifest: Manifest;
+  /** What happened: nothing, the initramfs was rebuilt, or everything was built. */
+  action: "up-to-date" | "refreshed" | "built";
+  reason?: string;
+  seconds: number;
+}
+
+function result(
+  recipe: Recipe,
+  dir: string,
+  manifest: Manifest,
+  action: FetchResult["action"],
+  started: number,
+  reason?: string,
+): FetchResult {
+  const r: FetchResult = {
+    dir,
+    kernel: join(dir, recipe.kernel),
+    initrd: join(dir, recipe.initrd),
+    manifest,
+    action,
+    seconds: (performance.now() - started) / 1000,
+  };
+  if (reason !== undefined) r.reason = reason;
+  return r;
+}
+
+/** Makes sure the recipe's image is in the cache, building it if needed. */
+export async function fetchImage(recipe: Recipe, options: FetchOptions = {}): Promise<FetchResult> {
+  const started = performance.now();
+  const env = options.env ?? process.env;
+  const stderr = options.stderr ?? process.stderr;
+  const quiet = options.quiet ?? false;
+  const root = imagesRoot(env);
+  const dir = imageDir(recipe.arch, env);
+  const keepDebs = options.keepDebs ?? false;
+  const expect = () => ({
+    artifacts: recipe.artifacts,
+    inputs: recipe.inputs(),
+    verify: options.verify ?? false,
+    debs: keepDebs,
+  });
+  const ctxFor = (work: string): BuildContext => {
+    const ctx: BuildContext = {
+      work,
+      step: (line) => {
+        if (!quiet) stderr.write(`${line}\n`);
+      },
+      progress: quiet ? undefined : stderr,
+      keepDebs,
+      env,
+    };
+    if (options.mirror !== undefined) ctx.mirror = options.mirror;
+    return ctx;
+  };
+
+  let state: CacheState = checkCache(dir, expect());
+  if (state.state === "complete" && !options.force)
+    return result(recipe, dir, state.manifest, "up-to-date", started);
+
+  mkdirSync(root, { recursive: true });
+  const release = await acquireLock(root, recipe.arch, (pid) => {
+    if (!quiet) stderr.write(`waiting for another vireo (pid ${pid}) updating ${dir}…\n`);
+  });
+  try {
+    // Someone else may have finished the job while we waited.
+    state = checkCache(dir, expect());
+    if (state.state === "complete" && !options.force) {
+      return result(recipe, dir, state.manifest, "up-to-date", started);
+    }
+    removeLeftovers(root, recipe.arch);
+    if (state.state === "stale-inputs" && !options.force && recipe.refresh !== undefined) {
+      const refreshed = await recipe.refresh(dir, state.manifest, ctxFor(dir));
+      if (refreshed !== undefined) {
+        writeManifest(dir, refreshed);
+        return result(recipe, dir, refreshed, "refreshed", started, state.reason);
+      }
+    }
+    const reason = options.force || state.state === "complete" ? "--force" : state.reason;
+    const work = mkdtempSync(join(root, `.${recipe.arch}.build-`));
+    try {
+      const manifest = await recipe.build(ctxFor(work));
+      writeManifest(work, manifest);
+      installDir(work, dir);
+      return result(recipe, dir, manifest, "built", started, reason);
+    } catch (e) {
+      rmSync(work, { recursive: true, force: true });
+      throw e;
+    }
+  } finally {
+    release();
+  }
+}
