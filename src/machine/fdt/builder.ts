@@ -10,7 +10,9 @@
  *   fdt.propEmpty("interrupt-controller");
  *   fdt.propPhandle(intc);
  *   fdt.endNode();
- *   fdt.propCells("interrupts-extended", [fdt.phandle("intc"), 11]);   // (inside a later node)
+ *   fdt.beginNode("uart@1000");
+ *   fdt.propCells("interrupts-extended", [fdt.phandle("intc"), 11]);
+ *   fdt.endNode();
  *   fdt.endNode();
  *   const blob = fdt.finish({ bootCpuId: 0 });
  *
