@@ -112,15 +112,15 @@ function readFile(path: string, what: string): Uint8Array {
   return bytes;
 }
 
-/** A Linux `Image`, or a raw S-mode payload treated as one loaded at the usual 2 MiB offset. */
+/** The kernel for a Linux boot must be a RISC-V `Image`; say what it is instead when it is not. */
 function asLinuxImage(bytes: Uint8Array, path: string): LinuxImage {
   if (isLinuxImage(bytes)) return parseLinuxImage(bytes, path);
   if (isElf(bytes)) {
-    throw new UserError(
-      `${path}: an ELF file; boot Linux from its Image, or run bare-metal ELFs with --bios none`,
-    );
+    throw new UserError(`${path}: an ELF file, not a Linux Image; run bare-metal ELFs with --bios none`);
   }
-  return { textOffset: 2 * MiB, imageSize: bytes.length, data: bytes };
+  const bzImage = bytes.length > 0x206 && String.fromCharCode(...bytes.subarray(0x202, 0x206)) === "HdrS";
+  if (bzImage) throw new UserError(`${path}: an x86 bzImage, not a RISC-V kernel`);
+  throw new UserError(`${path}: not a RISC-V Linux Image (no "RSC\\x05" magic at offset 56)`);
 }
 
 function exitStatus(result: RunResult, exit: GuestExit | null): number {
