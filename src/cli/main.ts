@@ -1,16 +1,24 @@
 #!/usr/bin/env node
 import { UserError } from "../util/errors.js";
+import { imagesCommand } from "./images.js";
 import { runCommand } from "./run.js";
 
-const USAGE = `usage: vireo run --kernel FILE [--arch riscv64] [--bios none] [--memory 64M] [--cpus N]
-                 [--max-insns N] [--stats]
-       vireo --help | --version`;
+const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--arch riscv64]
+                 [--bios builtin|none|FIRMWARE] [--memory 512M] [--cpus N] [--max-insns N]
+                 [--dump-dtb FILE] [--stats]
+       vireo images fetch|list|path [--arch riscv64] [--force] [--keep-debs]
+       vireo --help | --version
+
+Without --kernel, 'run' boots the default Debian guest (fetched on first use) to a shell.
+--bios none runs a bare-metal ELF or raw binary in M-mode; Ctrl-A x quits.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "run":
       return runCommand(rest);
+    case "images":
+      return imagesCommand(rest);
     case undefined:
     case "--help":
     case "help":

@@ -7,8 +7,17 @@
  * The mirror is the one the system already uses, read from its own sources at run time.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { delimiter, join } from "node:path";
 import { UserError } from "../util/errors.js";
 
 /** The keyring that signs the Debian archive (package debian-archive-keyring). */
@@ -16,6 +25,9 @@ export const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 export const NEEDS_APT =
   "vireo needs apt (Debian/Ubuntu) to fetch guest images; use --kernel/--initrd with your own files";
+
+export const NEEDS_DPKG =
+  "vireo needs dpkg-deb (Debian/Ubuntu) to unpack guest image packages; use --kernel/--initrd with your own files";
 
 // ---------------------------------------------------------------------------------------------------------
 // The system's sources
@@ -102,8 +114,8 @@ export function parseOneLineSources(text: string, file = "<sources.list>"): Sour
   return entries;
 }
 
-/** Debian suite names and aliases (current and recent), to tell a Debian mirror from third-party ones. */
-const DEBIAN_SUITES = new Set([
+/** Debian release codenames (recent and next) and the suite aliases. */
+const DEBIAN_CODENAMES = new Set([
   "stretch",
   "buster",
   "bullseye",
@@ -112,6 +124,8 @@ const DEBIAN_SUITES = new Set([
   "forky",
   "duke",
   "sid",
+]);
+const DEBIAN_ALIASES = new Set([
   "experimental",
   "oldoldstable",
   "oldstable",
@@ -120,8 +134,8 @@ const DEBIAN_SUITES = new Set([
   "unstable",
 ]);
 
-function isDebianSuite(suite: string): boolean {
-  return DEBIAN_SUITES.has(suite.replace(/-(updates|backports|proposed-updates|backports-sloppy)$/, ""));
+function baseSuite(suite: string): string {
+  return suite.replace(/-(updates|backports|proposed-updates|backports-sloppy)$/, "");
 }
 
 function isSecuritySuite(suite: string): boolean {
@@ -129,24 +143,42 @@ function isSecuritySuite(suite: string): boolean {
 }
 
 /**
- * The URI of the system's main Debian archive: the first enabled `deb` entry for a Debian suite (or signed
- * by the Debian archive keyring) that is not the security archive and has a network or file URI.
+ * How much an entry looks like the main Debian archive (0: not at all): signed by the Debian archive
+ * keyring +2, a Debian codename +2, only an alias such as "stable" (third-party repositories use those
+ * too) +1. Security suites, deb-src, disabled entries, cdrom: and entries without "main" do not count.
+ */
+function debianScore(entry: SourceEntry): number {
+  if (!entry.enabled || !entry.types.includes("deb")) return 0;
+  if (entry.components.length > 0 && !entry.components.includes("main")) return 0;
+  const suites = entry.suites.filter((s) => !isSecuritySuite(s)).map(baseSuite);
+  if (suites.length === 0) return 0;
+  const signedByDebian = /debian-archive/.test(entry.options["signed-by"] ?? "");
+  const codename = suites.some((s) => DEBIAN_CODENAMES.has(s));
+  const alias = suites.some((s) => DEBIAN_ALIASES.has(s));
+  if (!signedByDebian && !codename && !alias) return 0;
+  return (signedByDebian ? 2 : 0) + (codename ? 2 : alias ? 1 : 0);
+}
+
+function usableUri(uri: string): boolean {
+  return /^([a-z0-9]+\+)?(https?|file|ftp):/i.test(uri) && !/-security\/?$/.test(uri);
+}
+
+/**
+ * The URI of the system's main Debian archive: among the sources entries, the one that looks most like
+ * it (see debianScore), the first of equals in apt's reading order.
  */
 export function pickMirror(entries: readonly SourceEntry[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = 0;
   for (const entry of entries) {
-    if (!entry.enabled || !entry.types.includes("deb")) continue;
-    const suites = entry.suites.filter((s) => !isSecuritySuite(s));
-    if (suites.length === 0) continue;
-    const signedByDebian = /debian-archive/.test(entry.options["signed-by"] ?? "");
-    if (!signedByDebian && !suites.some(isDebianSuite)) continue;
-    if (entry.components.length > 0 && !entry.components.includes("main")) continue;
-    for (const uri of entry.uris) {
-      if (/^([a-z0-9+]+\+)?(https?|file|ftp):/i.test(uri) && !/-security\/?$/.test(uri)) {
-        return uri.replace(/\/+$/, "");
-      }
+    const score = debianScore(entry);
+    const uri = entry.uris.find(usableUri);
+    if (score > bestScore && uri !== undefined) {
+      best = uri.replace(/\/+$/, "");
+      bestScore = score;
     }
   }
-  return undefined;
+  return best;
 }
 
 /** Reads the system's sources in apt's order: sources.list, then sources.list.d/ sorted by name. */
@@ -404,6 +436,25 @@ export function runTool(
   });
 }
 
+/** Whether `command` is an executable file in one of $PATH's directories. */
+export function onPath(command: string, path: string = process.env.PATH ?? ""): boolean {
+  return path.split(delimiter).some((dir) => {
+    if (dir === "") return false;
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return statSync(join(dir, command)).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** apt-get, apt-cache and dpkg-deb must be installed (else the one-line UserErrors above). */
+export function requireAptTools(): void {
+  if (!onPath("apt-get") || !onPath("apt-cache")) throw new UserError(NEEDS_APT);
+  if (!onPath("dpkg-deb")) throw new UserError(NEEDS_DPKG);
+}
+
 /** The size in bytes of all files directly in `dir` (0 if it does not exist). */
 export function directoryBytes(dir: string): number {
   let total = 0;
@@ -436,6 +487,7 @@ export class PrivateApt {
 
   /** Creates the folders and writes the status, sources and config files. */
   prepare(): void {
+    requireAptTools();
     if (!existsSync(this.target.keyring)) {
       throw new UserError(
         `${this.target.keyring} not found: install the debian-archive-keyring package to fetch guest images`,

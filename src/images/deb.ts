@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { UserError } from "../util/errors.js";
+import { NEEDS_DPKG } from "./apt.js";
 
 export interface WantedMember {
   /** Accepted member names, without the leading "./" (e.g. ["usr/bin/busybox", "bin/busybox"]). */
@@ -192,13 +193,7 @@ export function extractFromDeb(deb: string, wanted: readonly WantedMember[]): Pr
     });
     child.stderr.on("data", (b: Buffer) => errors.push(b));
     child.on("error", (e: NodeJS.ErrnoException) => {
-      finish(
-        e.code === "ENOENT"
-          ? new UserError(
-              "dpkg-deb not found: vireo needs dpkg (Debian/Ubuntu) to unpack guest image packages",
-            )
-          : e,
-      );
+      finish(e.code === "ENOENT" ? new UserError(NEEDS_DPKG) : e);
     });
     child.on("close", (code) => {
       if (settled) return;

@@ -2,7 +2,7 @@
  * The architecture-independent part of `vireo images fetch`: the up-to-date check, the lock, building in
  * a temp dir next to the cache and renaming it into place. An architecture plugs in as a Recipe.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   acquireLock,
@@ -144,6 +144,7 @@ export async function fetchImage(recipe: Recipe, options: FetchOptions = {}): Pr
     }
     const reason = options.force || state.state === "complete" ? "--force" : state.reason;
     const work = mkdtempSync(join(root, `.${recipe.arch}.build-`));
+    chmodSync(work, 0o755);
     try {
       const manifest = await recipe.build(ctxFor(work));
       writeManifest(work, manifest);

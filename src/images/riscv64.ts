@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { UserError } from "../util/errors.js";
-import { DEBIAN_KEYRING, PrivateApt, resolveKernelPackage, systemMirror } from "./apt.js";
+import { DEBIAN_KEYRING, PrivateApt, requireAptTools, resolveKernelPackage, systemMirror } from "./apt.js";
 import { aptDir, artifactRecord, type Manifest, sha256Bytes, sha256File } from "./cache.js";
 import { buildCpio, type CpioEntry } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
@@ -101,6 +101,7 @@ function inputs(): Record<string, string> {
 }
 
 async function build(ctx: BuildContext): Promise<Manifest> {
+  requireAptTools();
   const mirror = ctx.mirror ?? systemMirror();
   const apt = new PrivateApt(aptDir(SUITE, "riscv64", ctx.env), {
     arch: "riscv64",

@@ -43,7 +43,16 @@ describe("counter values", () => {
 
   it("values below 2^53 survive the split exactly", () => {
     const h = makeHart();
-    for (const n of [0n, 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 62n + 1n, 2n ** 64n - 1n]) {
+    for (const n of [
+      0n,
+      1n,
+      2n ** 31n,
+      2n ** 32n - 1n,
+      2n ** 32n,
+      2n ** 53n - 1n,
+      2n ** 62n + 1n,
+      2n ** 64n - 1n,
+    ]) {
       h.counters.retired = n;
       assert.equal(h.get(0xc02), n);
     }

@@ -1,0 +1,96 @@
+// End to end: a real `vireo images fetch` from the Debian mirror named in the system's apt sources, into a
+// temp XDG_CACHE_HOME. Needs network; runs only with VIREO_NET_TESTS=1. Boots the result in QEMU when
+// qemu-system-riscv64 is on PATH.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { vireoImages } from "./cli-runner.js";
+
+const enabled = process.env.VIREO_NET_TESTS === "1";
+if (!enabled)
+  process.stderr.write("fetch-net.test: skipped (set VIREO_NET_TESTS=1 to download the riscv64 image)\n");
+
+describe("vireo images fetch (network)", { skip: enabled ? false : "set VIREO_NET_TESTS=1" }, () => {
+  const xdg = mkdtempSync(join(tmpdir(), "vireo-net-"));
+  after(() => rmSync(xdg, { recursive: true, force: true }));
+  const env = { ...process.env, XDG_CACHE_HOME: xdg };
+  const dir = join(xdg, "vireo/images/riscv64");
+
+  test("fetch builds Image, initramfs.cpio.gz and manifest.json", () => {
+    const started = performance.now();
+    const r = vireoImages(env, "fetch");
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(r.status, 0, r.stderr);
+    for (const step of [
+      /resolving linux-image-riscv64 → linux-image-\S+-riscv64 /,
+      /downloading/,
+      /extracting/,
+      /building initramfs/,
+    ]) {
+      assert.match(r.stderr, step);
+    }
+    assert.match(r.stdout, /^riscv64: fetched in /);
+    assert.deepEqual(readdirSync(dir).sort(), ["Image", "busybox", "initramfs.cpio.gz", "manifest.json"]);
+    const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    assert.equal(manifest.arch, "riscv64");
+    assert.deepEqual(
+      manifest.packages.map((p: { role: string }) => p.role),
+      ["metapackage", "kernel", "busybox"],
+    );
+    const image = readFileSync(join(dir, "Image"));
+    assert.equal(image.subarray(0x30, 0x38).toString("latin1"), "RISCV\0\0\0");
+    assert.equal(manifest.artifacts.Image.size, image.length);
+    const cpio = gunzipSync(readFileSync(join(dir, "initramfs.cpio.gz")));
+    assert.ok(cpio.includes(Buffer.from("VIREO-READY")));
+    const busybox = readFileSync(join(dir, "busybox"));
+    assert.equal(busybox.subarray(0, 4).toString("latin1"), "\x7fELF");
+    assert.equal(busybox.readUInt16LE(18), 243, "EM_RISCV");
+    assert.ok(!existsSync(join(dir, "debs")), "no .deb kept without --keep-debs");
+    process.stderr.write(
+      `fetch-net.test: fetched in ${seconds.toFixed(1)} s; Image ${image.length} B, initramfs ${manifest.artifacts["initramfs.cpio.gz"].size} B\n`,
+    );
+  });
+
+  test("a second fetch is up to date; list and path describe it", () => {
+    const r = vireoImages(env, "fetch");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^riscv64: up to date/);
+    assert.equal(r.stderr, "");
+    const list = vireoImages(env, "list");
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /package {2}linux-image-\S+-riscv64 /);
+    assert.match(list.stdout, /file {5}Image \d+\.\d MB/);
+    const path = vireoImages(env, "path");
+    assert.equal(path.stdout, `${dir}\n`);
+  });
+
+  const qemu = spawnSync("qemu-system-riscv64", ["--version"]).status === 0;
+  test("the image boots in QEMU and passes the check mode", {
+    skip: qemu ? false : "qemu-system-riscv64 is not on PATH",
+  }, () => {
+    const r = spawnSync(
+      "qemu-system-riscv64",
+      [
+        ...["-M", "virt", "-m", "512M", "-smp", "2", "-nographic", "-no-reboot"],
+        ...["-kernel", join(dir, "Image"), "-initrd", join(dir, "initramfs.cpio.gz")],
+        ...["-append", "console=ttyS0 quiet vireo.check=1"],
+      ],
+      { encoding: "utf8", timeout: 180_000, input: "" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    for (const line of [
+      "VIREO-READY",
+      "CHECK arch=riscv64",
+      "CHECK harts=2",
+      "CHECK date-advances=yes",
+      "CHECK pipeline=two",
+      "CHECK done",
+    ]) {
+      assert.ok(r.stdout.split(/\r?\n/).includes(line), `missing '${line}' in:\n${r.stdout.slice(-2000)}`);
+    }
+  });
+});
