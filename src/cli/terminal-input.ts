@@ -16,12 +16,12 @@ export function attachTerminal(
 ): TerminalInput {
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
-  let escape = false;
+  let afterCtrlA = false;
   const onData = (chunk: Buffer) => {
     const out: number[] = [];
     for (const byte of chunk) {
-      if (escape) {
-        escape = false;
+      if (afterCtrlA) {
+        afterCtrlA = false;
         if (byte === 0x78 /* x */) {
           onQuit();
           return;
@@ -29,7 +29,7 @@ export function attachTerminal(
         if (byte === CTRL_A) out.push(CTRL_A);
         continue;
       }
-      if (byte === CTRL_A && raw) escape = true;
+      if (byte === CTRL_A && raw) afterCtrlA = true;
       else out.push(byte);
     }
     if (out.length > 0) toGuest(Uint8Array.from(out));
