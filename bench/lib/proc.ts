@@ -13,11 +13,15 @@ export interface RunResult {
   timedOut: boolean;
   /** Set when the process could not be started at all (e.g. ENOENT). */
   spawnError?: string;
+  /** For each of `RunOptions.marks` seen on stdout: seconds from spawn to its first appearance. */
+  marks: Record<string, number>;
 }
 
 export interface RunOptions {
   cwd?: string;
   timeoutMs?: number;
+  /** Strings to watch for on stdout, timing their first appearance (see `RunResult.marks`). */
+  marks?: readonly string[];
 }
 
 /** Runs a command to completion with stdin closed, capturing output and the wall time. */
@@ -40,7 +44,18 @@ export function runTimed(
             timedOut = true;
             child.kill("SIGKILL");
           }, options.timeoutMs);
-    child.stdout.on("data", (d: Buffer) => out.push(d));
+    const marks: Record<string, number> = {};
+    const watched = options.marks ?? [];
+    const longest = Math.max(0, ...watched.map((m) => m.length));
+    let recent = ""; // the end of stdout so far, long enough to find a mark split across chunks
+    child.stdout.on("data", (d: Buffer) => {
+      out.push(d);
+      if (watched.length === 0) return;
+      const now = Number(process.hrtime.bigint() - start) / 1e9;
+      recent += d.toString("latin1");
+      for (const m of watched) if (marks[m] === undefined && recent.includes(m)) marks[m] = now;
+      recent = recent.slice(-longest);
+    });
     child.stderr.on("data", (d: Buffer) => err.push(d));
     child.on("error", (e) => {
       spawnError = e.message;
@@ -55,6 +70,7 @@ export function runTimed(
         stderr: Buffer.concat(err).toString("utf8"),
         seconds,
         timedOut,
+        marks,
         ...(spawnError === undefined ? {} : { spawnError }),
       });
     });
