@@ -5,11 +5,12 @@
  * Exit status: 0 when every selected section ran (or was skipped for a missing tool), 1 when a run failed
  * or printed a wrong result, 2 for bad arguments.
  */
+import { bootSection } from "./boot.js";
 import { cpuSection } from "./cpu.js";
 import { machineInfo } from "./lib/machine.js";
 import type { BenchOptions, BenchSection } from "./lib/section.js";
 
-const SECTIONS: readonly BenchSection[] = [cpuSection];
+const SECTIONS: readonly BenchSection[] = [cpuSection, bootSection];
 
 const USAGE = `usage: node dist/bench/run.js [section...] [--runs N] [--timeout SECONDS] [--no-qemu]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.title})`).join(", ")}; default: all

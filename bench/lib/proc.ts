@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
 export interface RunResult {
@@ -13,6 +13,11 @@ export interface RunResult {
   timedOut: boolean;
   /** Set when the process could not be started at all (e.g. ENOENT). */
   spawnError?: string;
+  /**
+   * CPU seconds (user + system) the process and the children it waited for used, on Linux: the growth of
+   * this process's cutime + cstime over the run, so exact only while one child runs at a time.
+   */
+  cpuSeconds?: number;
   /** For each of `RunOptions.marks` seen on stdout: seconds from spawn to its first appearance. */
   marks: Record<string, number>;
 }
@@ -22,6 +27,19 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Strings to watch for on stdout, timing their first appearance (see `RunResult.marks`). */
   marks?: readonly string[];
+}
+
+/** User + system CPU seconds of this process's reaped children (Linux /proc/self/stat), or undefined. */
+function childrenCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    // Fields after "(comm) ": state is field 3, cutime and cstime are fields 16 and 17, in USER_HZ (100) ticks.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    return Number.isFinite(ticks) ? ticks / 100 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs a command to completion with stdin closed, capturing output and the wall time. */
@@ -35,6 +53,7 @@ export function runTimed(
     const err: Buffer[] = [];
     let timedOut = false;
     let spawnError: string | undefined;
+    const cpuStart = childrenCpuSeconds();
     const start = process.hrtime.bigint();
     const child = spawn(command, args, { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
     const timer =
@@ -62,6 +81,8 @@ export function runTimed(
     });
     child.on("close", (code, signal) => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const cpuEnd = childrenCpuSeconds();
+      const cpuSeconds = cpuStart === undefined || cpuEnd === undefined ? undefined : cpuEnd - cpuStart;
       if (timer) clearTimeout(timer);
       resolve({
         code,
@@ -71,6 +92,7 @@ export function runTimed(
         seconds,
         timedOut,
         marks,
+        ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
         ...(spawnError === undefined ? {} : { spawnError }),
       });
     });

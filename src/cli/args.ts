@@ -1,20 +1,22 @@
 import { UserError } from "../util/errors.js";
 
-/** A command's flags: name → whether it takes a value. */
-export type FlagSpec = Record<string, "value" | "switch">;
+/** A command's flags: name → whether it takes a value, none, or a value and may be given repeatedly. */
+export type FlagSpec = Record<string, "value" | "switch" | "repeatable">;
 
 export interface ParsedArgs {
   values: Map<string, string>;
   switches: Set<string>;
   positional: string[];
+  /** Values of "repeatable" flags, in command-line order (absent when not given). */
+  repeated: Map<string, string[]>;
 }
 
 /**
  * Parses `--name value`, `--name=value` and `--switch`. Unknown flags, missing values and repeated flags
- * are user errors, reported as one line.
+ * (other than "repeatable" ones) are user errors, reported as one line.
  */
 export function parseArgs(argv: readonly string[], spec: FlagSpec, command: string): ParsedArgs {
-  const parsed: ParsedArgs = { values: new Map(), switches: new Set(), positional: [] };
+  const parsed: ParsedArgs = { values: new Map(), switches: new Set(), positional: [], repeated: new Map() };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith("--")) {
@@ -38,7 +40,11 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec, command: stri
       i++;
     }
     if (value === undefined || value === "") throw new UserError(`--${name} needs a value`);
-    parsed.values.set(name, value);
+    if (kind === "repeatable") {
+      const list = parsed.repeated.get(name);
+      if (list === undefined) parsed.repeated.set(name, [value]);
+      else list.push(value);
+    } else parsed.values.set(name, value);
   }
   return parsed;
 }

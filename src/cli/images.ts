@@ -49,7 +49,7 @@ async function fetchCommand(argv: string[]): Promise<number> {
     .filter((p) => p.role !== "metapackage")
     .map((p) => `${p.name} ${p.version}`)
     .join(", ");
-  const sizes = [recipe.kernel, recipe.initrd]
+  const sizes = [recipe.kernel, recipe.initrd, ...(recipe.rootDisk === undefined ? [] : [recipe.rootDisk])]
     .map((name) => `${name} ${formatMegabytes(m.artifacts[name]?.size ?? 0)} MB`)
     .join(", ");
   switch (r.action) {
@@ -58,7 +58,7 @@ async function fetchCommand(argv: string[]): Promise<number> {
       break;
     case "refreshed":
       process.stdout.write(
-        `${recipe.arch}: initramfs rebuilt (${r.reason}) in ${r.seconds.toFixed(1)} s\n${r.dir}\n`,
+        `${recipe.arch}: ${recipe.rootDisk === undefined ? "initramfs" : "initramfs and root disk"} rebuilt (${r.reason}) in ${r.seconds.toFixed(1)} s\n${r.dir}\n`,
       );
       break;
     case "built":
@@ -96,6 +96,8 @@ function listCommand(argv: string[]): number {
     const status = state.state === "complete" ? "" : ` [${state.reason}]`;
     process.stdout.write(`${arch}: ${manifest.source}, created ${manifest.created}${status}\n  ${dir}\n`);
     for (const p of manifest.packages) process.stdout.write(`  package  ${p.name} ${p.version}\n`);
+    if (manifest.modules !== undefined)
+      process.stdout.write(`  modules  ${manifest.modules.order.join(" ")}\n`);
     for (const [name, a] of Object.entries(manifest.artifacts)) {
       process.stdout.write(
         `  file     ${name} ${formatMegabytes(a.size)} MB sha256 ${a.sha256.slice(0, 16)}…\n`,

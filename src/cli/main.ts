@@ -3,14 +3,19 @@ import { UserError } from "../util/errors.js";
 import { imagesCommand } from "./images.js";
 import { runCommand } from "./run.js";
 
-const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--arch riscv64]
-                 [--bios builtin|none|FIRMWARE] [--memory 512M] [--cpus N] [--max-insns N]
-                 [--dump-dtb FILE] [--stats]
+const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--arch riscv64|x86_64]
+                 [--engine auto|interpreter|kvm] [--bios builtin|none|FIRMWARE] [--memory 512M]
+                 [--cpus N] [--max-insns N] [--dump-dtb FILE] [--cpu-features -x2apic,-cx16] [--stats]
+                 [--drive file=PATH[,readonly=on][,id=NAME]]... [--rng] [--virtio-console]
        vireo images fetch|list|path [--arch riscv64] [--force] [--keep-debs]
        vireo --help | --version
 
 Without --kernel, 'run' boots the default Debian guest (fetched on first use) to a shell.
---bios none runs a bare-metal ELF or raw binary in M-mode; Ctrl-A x quits.`;
+--bios none runs a bare-metal ELF or raw binary in M-mode; Ctrl-A x quits.
+--drive attaches a raw disk image as virtio-blk (the first is /dev/vda; repeat for more), --rng a
+virtio entropy device, --virtio-console a second console (/dev/hvc0): the output of ttyS0 and hvc0
+both goes to the terminal, keyboard input to hvc0 (Ctrl-A c switches it between hvc0 and ttyS0).
+--arch x86_64 boots a bzImage under KVM (/dev/kvm); a guest that crashes exits with status 3.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import { InterpreterEngine, type RunResult } from "../engines/interpreter.js";
 import { isElf, parseElf } from "../machine/loader/elf.js";
 import { isLinuxImage, type LinuxImage, parseLinuxImage } from "../machine/loader/linux-image.js";
@@ -6,10 +7,11 @@ import { type GuestExit, VirtBoard } from "../machine/riscv-virt/board.js";
 import { bootLinux } from "../machine/riscv-virt/linux-boot.js";
 import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
-import { parseArgs, parseCount } from "./args.js";
+import { type ParsedArgs, parseArgs, parseCount } from "./args.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
+import { attachVirtio, checkDrives, parseDrive } from "./virtio.js";
 
 const RUN_FLAGS = {
   arch: "value",
@@ -21,7 +23,13 @@ const RUN_FLAGS = {
   cpus: "value",
   "max-insns": "value",
   "dump-dtb": "value",
+  engine: "value",
+  "cpu-features": "value",
   stats: "switch",
+  drive: "repeatable",
+  rng: "switch",
+  "virtio-console": "switch",
+  "root-disk": "switch",
 } as const;
 
 /** Exit status when --max-insns ends the run (as timeout(1) does for a time limit). */
@@ -34,7 +42,18 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, RUN_FLAGS, "run");
   if (args.positional.length > 0) throw new UserError(`unexpected argument '${args.positional[0]}'`);
   const arch = args.values.get("arch") ?? "riscv64";
-  if (arch !== "riscv64") throw new UserError(`--arch ${arch}: only riscv64 is supported so far`);
+  if (arch === "x86_64") {
+    const { runX86 } = await import("./run-x86.js");
+    return runX86(args);
+  }
+  if (arch !== "riscv64") throw new UserError(`--arch ${arch}: supported are riscv64 and x86_64`);
+  const engine = args.values.get("engine") ?? "auto";
+  if (engine !== "auto" && engine !== "interpreter") {
+    throw new UserError(
+      `--engine ${engine}: riscv64 guests run on the interpreter (--engine interpreter or auto)`,
+    );
+  }
+  if (args.values.has("cpu-features")) throw new UserError("--cpu-features is for x86_64 guests on KVM");
   const bios = args.values.get("bios") ?? "builtin";
   const memory = parseSize(args.values.get("memory") ?? "512M", "--memory");
   if (memory < MiB || memory % 4096 !== 0)
@@ -43,9 +62,27 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const cpus = parseCount(args.values.get("cpus") ?? "1", "cpus", 1, 8);
   const maxText = args.values.get("max-insns");
   const maxInstructions = maxText === undefined ? undefined : parseCount(maxText, "max-insns", 1, 2 ** 53);
+  const drives = (args.repeated.get("drive") ?? []).map(parseDrive);
+  const wantRng = args.switches.has("rng");
+  const wantConsole = args.switches.has("virtio-console");
+  checkDrives(drives, (wantRng ? 1 : 0) + (wantConsole ? 1 : 0));
 
   let kernelPath = args.values.get("kernel");
   let initrdPath = args.values.get("initrd");
+  let append = args.values.get("append") ?? DEFAULT_APPEND;
+  if (args.switches.has("root-disk")) {
+    if (bios === "none") throw new UserError("--root-disk needs a Linux boot (--bios builtin or a firmware)");
+    // The default image's ext4 disk, as /dev/vda: it must be the first drive the guest probes.
+    const { prepareWritableRootDisk, withRootDisk } = await import("../images/riscv64.js");
+    const root = await prepareWritableRootDisk({ quiet: false });
+    if (kernelPath === undefined) {
+      kernelPath = root.kernel;
+      initrdPath ??= root.initrd;
+    }
+    drives.unshift({ file: root.disk, readOnly: false, id: "root" });
+    append = withRootDisk(append);
+    checkDrives(drives, (wantRng ? 1 : 0) + (wantConsole ? 1 : 0));
+  }
   if (kernelPath === undefined) {
     if (bios === "none") throw new UserError("--bios none needs --kernel FILE (a bare-metal program)");
     if (initrdPath !== undefined) throw new UserError("--initrd needs --kernel");
@@ -57,7 +94,26 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const output = new BufferedOutput(process.stdout);
   const board = new VirtBoard({ memory, cpus, console: output });
   const kernel = readFile(kernelPath, "kernel");
+  // Devices go in before the device tree is built; both consoles write to the same terminal.
+  const virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole }, output);
+  try {
+    if (!loadGuest(board, args, bios, kernel, kernelPath, initrdPath, append)) return 0;
+    return await runGuest(board, output, virtio.console, maxInstructions, args.switches.has("stats"));
+  } finally {
+    await virtio.close();
+  }
+}
 
+/** Puts the guest in RAM (bare metal or Linux boot); false when the run ends here (--dump-dtb). */
+function loadGuest(
+  board: VirtBoard,
+  args: ParsedArgs,
+  bios: string,
+  kernel: Uint8Array,
+  kernelPath: string,
+  initrdPath: string | undefined,
+  append: string,
+): boolean {
   if (bios === "none") {
     for (const flag of ["initrd", "append", "dump-dtb"]) {
       if (args.values.has(flag))
@@ -65,39 +121,62 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
     if (isElf(kernel)) board.loadElf(parseElf(kernel, kernelPath), kernelPath);
     else board.loadRaw(kernel, kernelPath);
-  } else {
-    const dtb = bootLinux(board, {
-      kernel: asLinuxImage(kernel, kernelPath),
-      initrd: initrdPath === undefined ? null : readFile(initrdPath, "initrd"),
-      bootargs: args.values.get("append") ?? DEFAULT_APPEND,
-      firmware: bios === "builtin" ? null : readFile(bios, "firmware"),
-    });
-    const dumpPath = args.values.get("dump-dtb");
-    if (dumpPath !== undefined) {
-      writeFileSync(dumpPath, dtb);
-      return 0;
-    }
+    return true;
   }
+  const dtb = bootLinux(board, {
+    kernel: asLinuxImage(kernel, kernelPath),
+    initrd: initrdPath === undefined ? null : readFile(initrdPath, "initrd"),
+    bootargs: append,
+    firmware: bios === "builtin" ? null : readFile(bios, "firmware"),
+  });
+  const dumpPath = args.values.get("dump-dtb");
+  if (dumpPath === undefined) return true;
+  writeFileSync(dumpPath, dtb);
+  return false;
+}
 
+/**
+ * Runs the guest on the terminal. Output of the UART (ttyS0) and of the virtio console (hvc0) both go
+ * to stdout; keyboard input goes to one of them: hvc0 when there is one, else ttyS0, and Ctrl-A c
+ * switches between the two.
+ */
+async function runGuest(
+  board: VirtBoard,
+  output: BufferedOutput,
+  hvc: VirtioConsole | null,
+  maxInstructions: number | undefined,
+  stats: boolean,
+): Promise<number> {
   const engine = new InterpreterEngine(board, maxInstructions === undefined ? {} : { maxInstructions });
+  let toHvc = hvc !== null;
   const terminal = attachTerminal(
     process.stdin,
     (bytes) => {
-      board.consoleInput(bytes);
+      if (toHvc && hvc !== null) hvc.receive(bytes);
+      else board.consoleInput(bytes);
       engine.wake();
     },
     () => engine.stop(),
+    hvc === null
+      ? undefined
+      : () => {
+          toHvc = !toHvc;
+          output.flush();
+          process.stderr.write(`\r\nvireo: keyboard input now goes to ${toHvc ? "hvc0" : "ttyS0"}\r\n`);
+        },
   );
+  const onResize = () => hvc?.resize(process.stdout.columns, process.stdout.rows);
+  if (hvc !== null && process.stdout.isTTY) process.stdout.on("resize", onResize);
   const started = performance.now();
   let result: RunResult;
   try {
     result = await engine.run();
   } finally {
+    process.stdout.off("resize", onResize);
     terminal.close();
     output.flush();
   }
-  if (args.switches.has("stats"))
-    printStats(board, engine.instructions(), (performance.now() - started) / 1000);
+  if (stats) printStats(board, engine.instructions(), (performance.now() - started) / 1000);
   return exitStatus(result, board.exit);
 }
 

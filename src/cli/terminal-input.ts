@@ -1,6 +1,7 @@
 /**
  * The host terminal as the guest's keyboard: raw mode, bytes forwarded to the guest console, and the
- * QEMU-style escape Ctrl-A x to quit (Ctrl-A Ctrl-A sends one Ctrl-A through).
+ * QEMU-style escapes Ctrl-A x to quit, Ctrl-A c to switch consoles (when `onSwitch` is given), and
+ * Ctrl-A Ctrl-A to send one Ctrl-A through.
  */
 export interface TerminalInput {
   /** Stops reading and restores the terminal. */
@@ -13,6 +14,7 @@ export function attachTerminal(
   stdin: NodeJS.ReadStream,
   toGuest: (bytes: Uint8Array) => void,
   onQuit: () => void,
+  onSwitch?: () => void,
 ): TerminalInput {
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
@@ -25,6 +27,12 @@ export function attachTerminal(
         if (byte === 0x78 /* x */) {
           onQuit();
           return;
+        }
+        if (byte === 0x63 /* c */ && onSwitch) {
+          // Bytes before the escape go to the console they were typed for.
+          if (out.length > 0) toGuest(Uint8Array.from(out.splice(0)));
+          onSwitch();
+          continue;
         }
         if (byte === CTRL_A) out.push(CTRL_A);
         continue;

@@ -37,6 +37,7 @@ export class InterpreterEngine {
     private readonly options: RunOptions = {},
   ) {
     this.sliceSize = options.sliceSize ?? 200_000;
+    board.onDeviceInterrupt = () => this.wake();
   }
 
   instructions(): number {

@@ -31,6 +31,11 @@ export function imagesRoot(env: NodeJS.ProcessEnv = process.env, home: string = 
   return join(base, "vireo", "images");
 }
 
+/** Writable guest disks made from the images (`$XDG_CACHE_HOME/vireo/disks`); fetches never touch them. */
+export function disksRoot(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+  return join(imagesRoot(env, home), "..", "disks");
+}
+
 export function imageDir(arch: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(imagesRoot(env), arch);
 }
@@ -68,6 +73,9 @@ export interface Manifest {
   artifacts: Record<string, ArtifactRecord>;
   /** Inputs of ours baked into the artifacts (e.g. the init script) → sha256; a change means rebuild. */
   inputs: Record<string, string>;
+  /** The kernel modules built into the image: load order, requested ones built into the kernel, and
+   * optional (soft) dependencies the package does not have. */
+  modules?: { order: string[]; builtin: string[]; unresolvedSoft: string[] };
   /** .deb files kept in debs/ (--keep-debs). */
   debs?: string[];
 }

@@ -138,3 +138,55 @@ export function buildCpio(entries: readonly CpioEntry[], options: CpioOptions = 
   }
   return out;
 }
+
+/**
+ * Reads a newc archive written by buildCpio (or any newc archive without hard links) back into entries,
+ * up to the TRAILER!!! record. Permission bits are kept as `mode`; uid, gid and mtime are dropped.
+ */
+export function readCpio(archive: Uint8Array): CpioEntry[] {
+  const text = (start: number, length: number) =>
+    Buffer.from(archive.subarray(start, start + length)).toString("latin1");
+  const entries: CpioEntry[] = [];
+  let pos = 0;
+  for (;;) {
+    if (pos + HEADER_SIZE > archive.length) throw new Error("cpio: archive ends without TRAILER!!!");
+    const magic = text(pos, 6);
+    if (magic !== NEWC_MAGIC) throw new Error(`cpio: bad magic '${magic}' at offset ${pos}`);
+    const hex = (index: number) => Number.parseInt(text(pos + 6 + index * 8, 8), 16);
+    const mode = hex(1);
+    const size = hex(6);
+    const rdev: [number, number] = [hex(9), hex(10)];
+    const nameSize = hex(11);
+    const nameAt = pos + HEADER_SIZE;
+    const name = text(nameAt, nameSize - 1);
+    const dataAt = nameAt + nameSize + pad4(HEADER_SIZE + nameSize);
+    if (dataAt + size > archive.length) throw new Error(`cpio: '${name}' runs past the end`);
+    const data = archive.slice(dataAt, dataAt + size);
+    pos = dataAt + size + pad4(size);
+    if (name === TRAILER_NAME) return entries;
+    const perm = mode & 0o7777;
+    switch (mode & S_IFMT) {
+      case S_IFDIR:
+        entries.push({ type: "dir", path: name, mode: perm });
+        break;
+      case S_IFREG:
+        entries.push({ type: "file", path: name, data, mode: perm });
+        break;
+      case S_IFLNK:
+        entries.push({ type: "symlink", path: name, target: Buffer.from(data).toString("utf8") });
+        break;
+      case S_IFCHR:
+      case S_IFBLK:
+        entries.push({
+          type: (mode & S_IFMT) === S_IFCHR ? "char" : "block",
+          path: name,
+          major: rdev[0],
+          minor: rdev[1],
+          mode: perm,
+        });
+        break;
+      default:
+        throw new Error(`cpio: '${name}' has an unsupported file type (mode ${mode.toString(8)})`);
+    }
+  }
+}

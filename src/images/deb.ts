@@ -146,64 +146,86 @@ export class TarReader {
 }
 
 /**
- * Writes the wanted members of `deb` to their destinations; a member missing from the package is a
- * UserError naming the package file.
+ * Streams the data archive of `deb` through a TarReader: `onFile` gets each regular file `want` accepts
+ * (name without "./"); returning true from `onFile` stops the scan early (dpkg-deb is told to stop).
+ * Resolves with whether the scan was stopped early (false: the whole archive was read).
  */
-export function extractFromDeb(deb: string, wanted: readonly WantedMember[]): Promise<void> {
+export function scanDeb(
+  deb: string,
+  want: (name: string) => boolean,
+  onFile: (name: string, data: Uint8Array) => boolean | undefined,
+): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const remaining = new Set(wanted);
     let settled = false;
     const child = spawn("dpkg-deb", ["--fsys-tarfile", deb], { stdio: ["ignore", "pipe", "pipe"] });
     const errors: Buffer[] = [];
-    const finish = (error?: Error) => {
+    const finish = (error: Error | undefined, stopped: boolean) => {
       if (settled) return;
       settled = true;
       // Closing our end stops dpkg-deb's decompressor child too (SIGPIPE), which a kill would not reach.
       child.stdout.destroy();
       if (error !== undefined) reject(error);
-      else resolve();
+      else resolve(stopped);
     };
-    const reader = new TarReader(
-      (name) => [...remaining].some((w) => w.names.includes(name)),
-      (name, data) => {
-        const member = [...remaining].find((w) => w.names.includes(name));
-        if (member === undefined) return;
-        remaining.delete(member);
-        try {
-          writeFileSync(member.dest, data, { mode: member.mode ?? 0o644 });
-        } catch (e) {
-          child.kill();
-          finish(e as Error);
-          return;
-        }
-        if (remaining.size === 0) {
-          child.kill();
-          finish();
-        }
-      },
-    );
+    const reader = new TarReader(want, (name, data) => {
+      if (settled) return;
+      let stop: boolean | undefined;
+      try {
+        stop = onFile(name, data);
+      } catch (e) {
+        child.kill();
+        finish(e as Error, true);
+        return;
+      }
+      if (stop === true) {
+        child.kill();
+        finish(undefined, true);
+      }
+    });
     child.stdout.on("data", (chunk: Buffer) => {
       if (settled) return;
       try {
         reader.push(chunk);
       } catch (e) {
         child.kill();
-        finish(e as Error);
+        finish(e as Error, true);
       }
     });
     child.stderr.on("data", (b: Buffer) => errors.push(b));
     child.on("error", (e: NodeJS.ErrnoException) => {
-      finish(e.code === "ENOENT" ? new UserError(NEEDS_DPKG) : e);
+      finish(e.code === "ENOENT" ? new UserError(NEEDS_DPKG) : e, true);
     });
     child.on("close", (code) => {
       if (settled) return;
       if (code !== 0) {
         const message = Buffer.concat(errors).toString("utf8").trim().split("\n")[0] ?? "";
-        finish(new UserError(`dpkg-deb --fsys-tarfile ${deb} failed: ${message}`));
+        finish(new UserError(`dpkg-deb --fsys-tarfile ${deb} failed: ${message}`), false);
         return;
       }
-      const missing = [...remaining].map((w) => w.names.join(" or "));
-      finish(new UserError(`${deb} has no ${missing.join(", ")}`));
+      finish(undefined, false);
     });
   });
+}
+
+/**
+ * Writes the wanted members of `deb` to their destinations; a member missing from the package is a
+ * UserError naming the package file.
+ */
+export async function extractFromDeb(deb: string, wanted: readonly WantedMember[]): Promise<void> {
+  const remaining = new Set(wanted);
+  await scanDeb(
+    deb,
+    (name) => [...remaining].some((w) => w.names.includes(name)),
+    (name, data) => {
+      const member = [...remaining].find((w) => w.names.includes(name));
+      if (member === undefined) return false;
+      remaining.delete(member);
+      writeFileSync(member.dest, data, { mode: member.mode ?? 0o644 });
+      return remaining.size === 0;
+    },
+  );
+  if (remaining.size > 0) {
+    const missing = [...remaining].map((w) => w.names.join(" or "));
+    throw new UserError(`${deb} has no ${missing.join(", ")}`);
+  }
 }

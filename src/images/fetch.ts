@@ -35,6 +35,8 @@ export interface Recipe {
   /** File names of the kernel and initrd in the image dir. */
   kernel: string;
   initrd: string;
+  /** File name of the root disk image, if the recipe makes one. */
+  rootDisk?: string;
   /** Everything that must be present for the image to be complete. */
   artifacts: readonly string[];
   /** Fingerprints of our own inputs baked into the image (e.g. the init script). */
@@ -64,6 +66,8 @@ export interface FetchResult {
   dir: string;
   kernel: string;
   initrd: string;
+  /** The cached root disk image (pristine: attach a copy), if the recipe makes one. */
+  rootDisk?: string;
   manifest: Manifest;
   /** What happened: nothing, the initramfs was rebuilt, or everything was built. */
   action: "up-to-date" | "refreshed" | "built";
@@ -87,6 +91,7 @@ function result(
     action,
     seconds: (performance.now() - started) / 1000,
   };
+  if (recipe.rootDisk !== undefined) r.rootDisk = join(dir, recipe.rootDisk);
   if (reason !== undefined) r.reason = reason;
   return r;
 }

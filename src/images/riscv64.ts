@@ -1,19 +1,30 @@
 /**
  * The default riscv64 guest: the kernel of Debian trixie's current linux-image-riscv64 (a raw RISC-V
- * `Image`, though the .deb calls it vmlinux) and an initramfs of trixie's static busybox plus our own
- * /init (guest/riscv64/init). Packages come through a private apt configuration (apt.ts).
+ * `Image`, though the .deb calls it vmlinux), an initramfs of trixie's static busybox, our own /init
+ * (guest/riscv64/init) and the kernel modules for virtio-mmio devices and ext4 (modules.ts), and an ext4
+ * root disk of the same pieces (rootfs.ts). Packages come through a private apt configuration (apt.ts).
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { UserError } from "../util/errors.js";
 import { DEBIAN_KEYRING, PrivateApt, requireAptTools, resolveKernelPackage, systemMirror } from "./apt.js";
-import { aptDir, artifactRecord, type Manifest, sha256Bytes, sha256File } from "./cache.js";
-import { buildCpio, type CpioEntry } from "./cpio.js";
+import {
+  aptDir,
+  artifactRecord,
+  disksRoot,
+  imageDir,
+  type Manifest,
+  sha256Bytes,
+  sha256File,
+} from "./cache.js";
+import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
 import { type BuildContext, type FetchOptions, fetchImage, type Recipe } from "./fetch.js";
+import { extractModules, moduleEntries, modulesFromEntries } from "./modules.js";
 import { formatMegabytes, ProgressBar } from "./progress.js";
+import { buildExt4, busyboxApplets, ROOTFS_SIZE, rootfsEntries, sparseCopy } from "./rootfs.js";
 
 export const SUITE = "trixie";
 export const KERNEL_META = "linux-image-riscv64";
@@ -22,6 +33,35 @@ export const KERNEL_FILE = "Image";
 export const INITRD_FILE = "initramfs.cpio.gz";
 /** The guest's static busybox, kept so the initramfs can be rebuilt offline when the init changes. */
 export const BUSYBOX_FILE = "busybox";
+/** The extracted kernel modules (lib/modules/<release>/…, decompressed) as a newc archive, kept likewise. */
+export const MODULES_FILE = "modules.cpio";
+/** The ext4 root disk (sparse). `vireo run --root-disk` boots a writable copy of it, never this file. */
+export const ROOTFS_FILE = "rootfs.ext4";
+
+/**
+ * Kernel modules the guest loads at boot, with everything they depend on: the virtio-mmio transport
+ * and its drivers (virtio_console is built into Debian's riscv64 kernel; built-in ones are skipped),
+ * and ext4 for the root disk.
+ */
+export const GUEST_MODULES = [
+  "virtio_mmio",
+  "virtio_blk",
+  "virtio_net",
+  "virtio_console",
+  "virtio_rng",
+  "virtio_balloon",
+  "vmw_vsock_virtio_transport",
+  "ext4",
+];
+
+/**
+ * The version of what the build makes out of the packages (initramfs layout, root disk layout and size);
+ * bump it to have existing caches rebuilt.
+ */
+export const LAYOUT_VERSION = "2";
+
+/** Appended to the kernel command line to boot from the root disk attached as the first virtio-blk drive. */
+export const ROOT_DISK_APPEND = "root=/dev/vda rw";
 
 /** Applets linked in the initramfs: what /init and a first shell need before `busybox --install`. */
 export const BUSYBOX_LINKS = [
@@ -66,8 +106,12 @@ function readInitScript(): Uint8Array {
   }
 }
 
-/** The initramfs contents, in archive order (directories first). */
-export function initramfsEntries(busybox: Uint8Array, init: Uint8Array | string): CpioEntry[] {
+/** The initramfs contents, in archive order (directories first); `modules` are lib/… entries. */
+export function initramfsEntries(
+  busybox: Uint8Array,
+  init: Uint8Array | string,
+  modules: readonly CpioEntry[] = [],
+): CpioEntry[] {
   const entries: CpioEntry[] = [];
   for (const dir of ["bin", "sbin", "dev", "etc", "proc", "sys", "root", "usr", "usr/bin", "usr/sbin"]) {
     entries.push({ type: "dir", path: dir, mode: dir === "root" ? 0o700 : 0o755 });
@@ -78,16 +122,23 @@ export function initramfsEntries(busybox: Uint8Array, init: Uint8Array | string)
   entries.push({ type: "file", path: "bin/busybox", data: busybox, mode: 0o755 });
   for (const applet of BUSYBOX_LINKS)
     entries.push({ type: "symlink", path: `bin/${applet}`, target: "busybox" });
+  // Where the kernel runs modprobe (request_module: e.g. fs-ext4 when a disk is mounted).
+  entries.push({ type: "symlink", path: "sbin/modprobe", target: "../bin/busybox" });
   entries.push({ type: "file", path: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" });
   entries.push({ type: "file", path: "etc/group", data: "root:x:0:\n" });
   entries.push({ type: "file", path: "etc/hostname", data: "vireo\n" });
   entries.push({ type: "file", path: "init", data: init, mode: 0o755 });
+  entries.push(...modules);
   return entries;
 }
 
-/** gzip -9 of the newc archive. */
-export function buildInitramfs(busybox: Uint8Array, init: Uint8Array | string): Uint8Array {
-  return gzipSync(buildCpio(initramfsEntries(busybox, init)), { level: 9 });
+/** gzip of the newc archive (level 6: -9 takes 9× as long on the modules for 0.4 % less). */
+export function buildInitramfs(
+  busybox: Uint8Array,
+  init: Uint8Array | string,
+  modules: readonly CpioEntry[] = [],
+): Uint8Array {
+  return gzipSync(buildCpio(initramfsEntries(busybox, init, modules)), { level: 6 });
 }
 
 /** A RISC-V Linux `Image`: "RISCV\0\0\0" at 0x30 and "RSC\x05" at 0x38. */
@@ -97,7 +148,37 @@ export function isRiscvImage(header: Uint8Array): boolean {
 }
 
 function inputs(): Record<string, string> {
-  return { "guest/riscv64/init": sha256Bytes(readInitScript()) };
+  return {
+    "guest/riscv64/init": sha256Bytes(readInitScript()),
+    modules: GUEST_MODULES.join(" "),
+    layout: LAYOUT_VERSION,
+  };
+}
+
+/**
+ * Writes the initramfs and the root disk into `dir` (under temp names, then renamed) from busybox, the
+ * init script and the module entries; returns their artifact records.
+ */
+function buildGuestFiles(
+  dir: string,
+  busybox: Uint8Array,
+  modules: readonly CpioEntry[],
+): Record<string, { size: number; sha256: string }> {
+  const init = readInitScript();
+  const initrdTmp = join(dir, `.${INITRD_FILE}.${process.pid}`);
+  const rootfsTmp = join(dir, `.${ROOTFS_FILE}.${process.pid}`);
+  try {
+    writeFileSync(initrdTmp, buildInitramfs(busybox, init, modules));
+    const applets = busyboxApplets(busybox) ?? BUSYBOX_LINKS;
+    buildExt4(rootfsEntries(busybox, init, modules, applets), rootfsTmp, { size: ROOTFS_SIZE });
+    const records = { [INITRD_FILE]: artifactRecord(initrdTmp), [ROOTFS_FILE]: artifactRecord(rootfsTmp) };
+    renameSync(initrdTmp, join(dir, INITRD_FILE));
+    renameSync(rootfsTmp, join(dir, ROOTFS_FILE));
+    return records;
+  } finally {
+    rmSync(initrdTmp, { force: true });
+    rmSync(rootfsTmp, { force: true });
+  }
 }
 
 async function build(ctx: BuildContext): Promise<Manifest> {
@@ -154,22 +235,31 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     }
   }
 
-  ctx.step("extracting the kernel and busybox…");
+  ctx.step("extracting the kernel, its modules and busybox…");
   const release = kernel.name.replace(/^linux-image-/, "");
   const kernelPath = join(ctx.work, KERNEL_FILE);
   const busyboxPath = join(ctx.work, BUSYBOX_FILE);
-  await extractFromDeb(kernelDeb, [
-    { names: [`boot/vmlinux-${release}`, `boot/Image-${release}`], dest: kernelPath },
-  ]);
-  await extractFromDeb(busyboxDeb, [
-    { names: ["usr/bin/busybox", "bin/busybox"], dest: busyboxPath, mode: 0o755 },
+  // The Image comes first in the package and its reader stops there; the modules take a whole pass.
+  const [, moduleSet] = await Promise.all([
+    extractFromDeb(kernelDeb, [
+      { names: [`boot/vmlinux-${release}`, `boot/Image-${release}`], dest: kernelPath },
+    ]),
+    extractModules(kernelDeb, release, GUEST_MODULES),
+    extractFromDeb(busyboxDeb, [
+      { names: ["usr/bin/busybox", "bin/busybox"], dest: busyboxPath, mode: 0o755 },
+    ]),
   ]);
   const header = readFileSync(kernelPath).subarray(0, 0x40);
   if (!isRiscvImage(header))
     throw new UserError(`${kernel.name}: boot/vmlinux-${release} is not a RISC-V Image`);
+  const modules = moduleEntries(moduleSet);
+  writeFileSync(join(ctx.work, MODULES_FILE), buildCpio(modules));
+  if (moduleSet.unresolvedSoft.length > 0) {
+    ctx.step(`(optional module dependencies not in the package: ${moduleSet.unresolvedSoft.join(", ")})`);
+  }
 
-  ctx.step("building initramfs…");
-  writeFileSync(join(ctx.work, INITRD_FILE), buildInitramfs(readFileSync(busyboxPath), readInitScript()));
+  ctx.step(`building initramfs (${moduleSet.modules.length} modules) and ${ROOTFS_FILE}…`);
+  const guest = buildGuestFiles(ctx.work, readFileSync(busyboxPath), modules);
 
   let debs: string[] | undefined;
   if (ctx.keepDebs) debs = [kernelDeb, busyboxDeb].map((p) => p.slice(debDir.length + 1));
@@ -189,8 +279,15 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     ],
     artifacts: {
       [KERNEL_FILE]: artifactRecord(kernelPath),
-      [INITRD_FILE]: artifactRecord(join(ctx.work, INITRD_FILE)),
+      [INITRD_FILE]: guest[INITRD_FILE] as { size: number; sha256: string },
+      [ROOTFS_FILE]: guest[ROOTFS_FILE] as { size: number; sha256: string },
       [BUSYBOX_FILE]: artifactRecord(busyboxPath),
+      [MODULES_FILE]: artifactRecord(join(ctx.work, MODULES_FILE)),
+    },
+    modules: {
+      order: moduleSet.modules.map((m) => m.name),
+      builtin: moduleSet.builtin,
+      unresolvedSoft: moduleSet.unresolvedSoft,
     },
     inputs: inputs(),
   };
@@ -198,20 +295,27 @@ async function build(ctx: BuildContext): Promise<Manifest> {
   return manifest;
 }
 
-/** After an init script edit: rebuild the initramfs from the cached busybox, no download. */
+/** A cached artifact that is present and matches its manifest record. */
+function intact(dir: string, manifest: Manifest, name: string): boolean {
+  const record = manifest.artifacts[name];
+  const path = join(dir, name);
+  return record !== undefined && existsSync(path) && sha256File(path) === record.sha256;
+}
+
+/**
+ * After an edit of the init script (or a layout bump): rebuild the initramfs and the root disk from the
+ * cached busybox and modules, no download. Not when the module list changed (that needs the package).
+ */
 async function refresh(dir: string, manifest: Manifest, ctx: BuildContext): Promise<Manifest | undefined> {
-  const busyboxPath = join(dir, BUSYBOX_FILE);
-  const record = manifest.artifacts[BUSYBOX_FILE];
-  if (record === undefined || !existsSync(busyboxPath) || sha256File(busyboxPath) !== record.sha256)
-    return undefined;
-  ctx.step("the guest init script changed: rebuilding initramfs…");
-  const tmp = join(dir, `.${INITRD_FILE}.${process.pid}`);
-  writeFileSync(tmp, buildInitramfs(readFileSync(busyboxPath), readInitScript()));
-  const initrd = artifactRecord(tmp);
-  renameSync(tmp, join(dir, INITRD_FILE));
+  if (manifest.inputs?.modules !== inputs().modules) return undefined;
+  if (!intact(dir, manifest, BUSYBOX_FILE) || !intact(dir, manifest, MODULES_FILE)) return undefined;
+  ctx.step(`rebuilding initramfs and ${ROOTFS_FILE}…`);
+  // The derived files (load-order, …) are written anew: their format may have changed with the layout.
+  const modules = moduleEntries(modulesFromEntries(readCpio(readFileSync(join(dir, MODULES_FILE)))));
+  const guest = buildGuestFiles(dir, readFileSync(join(dir, BUSYBOX_FILE)), modules);
   return {
     ...manifest,
-    artifacts: { ...manifest.artifacts, [INITRD_FILE]: initrd },
+    artifacts: { ...manifest.artifacts, ...guest },
     inputs: inputs(),
   };
 }
@@ -220,21 +324,75 @@ export const riscv64Recipe: Recipe = {
   arch: "riscv64",
   kernel: KERNEL_FILE,
   initrd: INITRD_FILE,
-  artifacts: [KERNEL_FILE, INITRD_FILE, BUSYBOX_FILE],
+  rootDisk: ROOTFS_FILE,
+  artifacts: [KERNEL_FILE, INITRD_FILE, ROOTFS_FILE, BUSYBOX_FILE, MODULES_FILE],
   inputs,
   build,
   refresh,
 };
 
+export interface Riscv64Image {
+  kernel: string;
+  initrd: string;
+  /** The pristine root disk in the cache: attach a copy (prepareWritableRootDisk), not this file. */
+  rootDisk: string;
+}
+
 /**
- * The cached riscv64 kernel and initramfs, fetched first if needed (what `vireo run` uses without
- * --kernel). Quiet: no steps or progress bar on stderr.
+ * The cached riscv64 kernel, initramfs and root disk, fetched first if needed (what `vireo run` uses
+ * without --kernel). Quiet: no steps or progress bar on stderr.
  */
 export async function ensureRiscv64Image(
-  options: { quiet?: boolean } = {},
-): Promise<{ kernel: string; initrd: string }> {
+  options: { quiet?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<Riscv64Image> {
   const fetchOptions: FetchOptions = {};
   if (options.quiet !== undefined) fetchOptions.quiet = options.quiet;
+  if (options.env !== undefined) fetchOptions.env = options.env;
   const r = await fetchImage(riscv64Recipe, fetchOptions);
-  return { kernel: r.kernel, initrd: r.initrd };
+  return { kernel: r.kernel, initrd: r.initrd, rootDisk: r.rootDisk ?? join(r.dir, ROOTFS_FILE) };
+}
+
+/** Where the pristine root disk is cached (it may not be fetched yet). */
+export function rootDiskPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(imageDir("riscv64", env), ROOTFS_FILE);
+}
+
+/** The default writable root disk: `$XDG_CACHE_HOME/vireo/disks/riscv64-rootfs.ext4`. */
+export function writableRootDiskPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(disksRoot(env), "riscv64-rootfs.ext4");
+}
+
+export interface WritableRootDiskOptions {
+  /** Where the copy goes (default writableRootDiskPath()). */
+  path?: string;
+  /** Start over from the pristine disk even if the copy exists (always so when `path` is given). */
+  fresh?: boolean;
+  quiet?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * A writable root disk for `vireo run --root-disk`: the default image is fetched if needed, then its
+ * rootfs.ext4 is copied (sparse) on first use to writableRootDiskPath(), which later runs reuse, so
+ * what the guest writes persists; delete that file (or pass fresh) to start over. With `path` (tests,
+ * throw-away VMs), a fresh copy is made there. The cached rootfs.ext4 itself is never handed out, so
+ * the cache stays intact. Boot it with the image's kernel and initramfs and ROOT_DISK_APPEND.
+ */
+export async function prepareWritableRootDisk(
+  options: WritableRootDiskOptions = {},
+): Promise<Riscv64Image & { disk: string; created: boolean }> {
+  const ensureOptions: { quiet?: boolean; env?: NodeJS.ProcessEnv } = { quiet: options.quiet ?? true };
+  if (options.env !== undefined) ensureOptions.env = options.env;
+  const image = await ensureRiscv64Image(ensureOptions);
+  const disk = options.path ?? writableRootDiskPath(options.env);
+  const fresh = options.fresh === true || options.path !== undefined;
+  if (!fresh && existsSync(disk)) return { ...image, disk, created: false };
+  mkdirSync(join(disk, ".."), { recursive: true });
+  sparseCopy(image.rootDisk, disk);
+  return { ...image, disk, created: true };
+}
+
+/** The kernel command line with the root disk's parameters appended. */
+export function withRootDisk(append: string): string {
+  return `${append.trim()} ${ROOT_DISK_APPEND}`.trim();
 }

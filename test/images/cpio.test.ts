@@ -8,6 +8,7 @@ import {
   buildCpio,
   type CpioEntry,
   cpioPath,
+  readCpio,
   S_IFCHR,
   S_IFDIR,
   S_IFLNK,
@@ -207,6 +208,37 @@ describe("cpio newc writer", () => {
 const cpioTool = spawnSync("cpio", ["--version"], { encoding: "utf8" });
 const hasCpio = cpioTool.status === 0;
 if (!hasCpio) process.stderr.write("cpio.test: system cpio not on PATH, skipping the cpio -t / -i checks\n");
+
+describe("cpio newc reader", () => {
+  test("reads the writer's output back: normalised paths, default modes, text as bytes", () => {
+    const back = readCpio(buildCpio(sample));
+    const expected = sample.map((e): CpioEntry => {
+      const path = cpioPath(e.path);
+      switch (e.type) {
+        case "dir":
+          return { type: "dir", path, mode: e.mode ?? 0o755 };
+        case "file":
+          return {
+            type: "file",
+            path,
+            data: typeof e.data === "string" ? new TextEncoder().encode(e.data) : e.data,
+            mode: e.mode ?? 0o644,
+          };
+        case "symlink":
+          return { type: "symlink", path, target: e.target };
+        default:
+          return { type: e.type, path, major: e.major, minor: e.minor, mode: e.mode ?? 0o600 };
+      }
+    });
+    assert.deepEqual(back, expected);
+  });
+
+  test("truncated or foreign input is an error", () => {
+    const archive = buildCpio(sample);
+    assert.throws(() => readCpio(archive.subarray(0, archive.length - 200)), /TRAILER|runs past/);
+    assert.throws(() => readCpio(new TextEncoder().encode("070707".padEnd(200, "0"))), /bad magic/);
+  });
+});
 
 describe("cpio newc writer against the system cpio", {
   skip: hasCpio ? false : "cpio(1) is not on PATH",

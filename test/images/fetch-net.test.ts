@@ -3,7 +3,7 @@
 // qemu-system-riscv64 is on PATH.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -20,7 +20,7 @@ describe("vireo images fetch (network)", { skip: enabled ? false : "set VIREO_NE
   const env = { ...process.env, XDG_CACHE_HOME: xdg };
   const dir = join(xdg, "vireo/images/riscv64");
 
-  test("fetch builds Image, initramfs.cpio.gz and manifest.json", () => {
+  test("fetch builds Image, initramfs.cpio.gz, rootfs.ext4 and manifest.json", () => {
     const started = performance.now();
     const r = vireoImages(env, "fetch");
     const seconds = (performance.now() - started) / 1000;
@@ -28,13 +28,20 @@ describe("vireo images fetch (network)", { skip: enabled ? false : "set VIREO_NE
     for (const step of [
       /resolving linux-image-riscv64 → linux-image-\S+-riscv64 /,
       /downloading/,
-      /extracting/,
-      /building initramfs/,
+      /extracting the kernel, its modules and busybox/,
+      /building initramfs \(\d+ modules\) and rootfs\.ext4/,
     ]) {
       assert.match(r.stderr, step);
     }
     assert.match(r.stdout, /^riscv64: fetched in /);
-    assert.deepEqual(readdirSync(dir).sort(), ["Image", "busybox", "initramfs.cpio.gz", "manifest.json"]);
+    assert.deepEqual(readdirSync(dir).sort(), [
+      "Image",
+      "busybox",
+      "initramfs.cpio.gz",
+      "manifest.json",
+      "modules.cpio",
+      "rootfs.ext4",
+    ]);
     const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
     assert.equal(manifest.arch, "riscv64");
     assert.deepEqual(
@@ -46,24 +53,48 @@ describe("vireo images fetch (network)", { skip: enabled ? false : "set VIREO_NE
     assert.equal(manifest.artifacts.Image.size, image.length);
     const cpio = gunzipSync(readFileSync(join(dir, "initramfs.cpio.gz")));
     assert.ok(cpio.includes(Buffer.from("VIREO-READY")));
+    const release = manifest.kernelRelease;
+    for (const m of [
+      "virtio_mmio",
+      "virtio_blk",
+      "virtio_net",
+      "virtio_rng",
+      "ext4",
+      "jbd2",
+      "crc32c_generic",
+    ])
+      assert.ok(manifest.modules.order.includes(m), m);
+    assert.ok(manifest.modules.builtin.includes("virtio_console"));
+    assert.ok(cpio.includes(Buffer.from(`lib/modules/${release}/load-order\0`)));
+    assert.ok(cpio.includes(Buffer.from(`lib/modules/${release}/kernel/fs/ext4/ext4.ko\0`)));
+    const rootfs = statSync(join(dir, "rootfs.ext4"));
+    assert.equal(rootfs.size, 64 * 1024 * 1024);
+    assert.ok(rootfs.blocks * 512 < rootfs.size / 2, "rootfs.ext4 is sparse");
     const busybox = readFileSync(join(dir, "busybox"));
     assert.equal(busybox.subarray(0, 4).toString("latin1"), "\x7fELF");
     assert.equal(busybox.readUInt16LE(18), 243, "EM_RISCV");
     assert.ok(!existsSync(join(dir, "debs")), "no .deb kept without --keep-debs");
     process.stderr.write(
-      `fetch-net.test: fetched in ${seconds.toFixed(1)} s; Image ${image.length} B, initramfs ${manifest.artifacts["initramfs.cpio.gz"].size} B\n`,
+      `fetch-net.test: fetched in ${seconds.toFixed(1)} s; Image ${image.length} B, initramfs ${manifest.artifacts["initramfs.cpio.gz"].size} B, rootfs.ext4 ${rootfs.blocks * 512} B allocated\n`,
     );
   });
 
   test("a second fetch is up to date; list and path describe it", () => {
+    const started = performance.now();
     const r = vireoImages(env, "fetch");
+    const seconds = (performance.now() - started) / 1000;
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^riscv64: up to date/);
     assert.equal(r.stderr, "");
+    process.stderr.write(
+      `fetch-net.test: up-to-date check (all artifacts hashed) in ${seconds.toFixed(2)} s\n`,
+    );
     const list = vireoImages(env, "list");
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, /package {2}linux-image-\S+-riscv64 /);
     assert.match(list.stdout, /file {5}Image \d+\.\d MB/);
+    assert.match(list.stdout, /file {5}rootfs\.ext4 \d+\.\d MB/);
+    assert.match(list.stdout, /modules {2}virtio_mmio /);
     const path = vireoImages(env, "path");
     assert.equal(path.stdout, `${dir}\n`);
   });

@@ -39,20 +39,50 @@ describe("guest/riscv64/init", () => {
       "mount -t sysfs sysfs /sys",
       "mount -t devtmpfs devtmpfs /dev",
       'echo "VIREO-READY"',
-      '*" vireo.check=1 "*)',
+      "has_word vireo.check=1",
       'echo "CHECK arch=',
       'echo "CHECK harts=$harts"',
       'echo "CHECK date-advances=$advances"',
       'echo "CHECK pipeline=$pipeline"',
-      "poweroff -f",
+      "poweroff",
       "setsid $bb cttyhack $bb sh",
       "export PATH=",
       "export HOME=/root",
       "export TERM=vt100",
       "hostname vireo",
-      "trap '$bb poweroff -f' USR2",
+      "trap 'finish poweroff' USR2",
     ]) {
       assert.ok(init.includes(needle), `init lacks: ${needle}`);
+    }
+  });
+
+  test("modules load before VIREO-READY; the disk root; the device checks and the run hook", () => {
+    const at = (needle: string) => {
+      const i = init.indexOf(needle);
+      assert.ok(i >= 0, `init lacks: ${needle}`);
+      return i;
+    };
+    const ready = at('echo "VIREO-READY"');
+    assert.ok(at('<"$moddir/load-order"') < ready);
+    assert.ok(at("\nload_modules\n") < ready);
+    assert.ok(at("insmod") < ready);
+    assert.ok(at("exec $bb switch_root /newroot /sbin/init") < ready);
+    assert.ok(at('load_for "fs-$fstype"') < at('mount -t "$fstype"'));
+    for (const needle of [
+      "CHECK root=",
+      "CHECK modules=",
+      "CHECK virtio=",
+      "CHECK virtio-blk=/dev/",
+      "CHECK virtio-net=",
+      "CHECK hwrng=",
+      "CHECK hvc0=yes",
+      "CHECK run-status=",
+      "param vireo.run",
+      "base64 -d",
+      "param vireo.modules",
+      "mount -o remount,ro /",
+    ]) {
+      at(needle);
     }
   });
 
@@ -87,11 +117,27 @@ describe("initramfs contents", () => {
       mode: 0o666,
     });
     assert.deepEqual(byPath.get("init"), { type: "file", path: "init", data: init, mode: 0o755 });
+    assert.deepEqual(byPath.get("sbin/modprobe"), {
+      type: "symlink",
+      path: "sbin/modprobe",
+      target: "../bin/busybox",
+    });
     assert.equal(byPath.get("bin/busybox")?.type, "file");
     assert.deepEqual(byPath.get("bin/sh"), { type: "symlink", path: "bin/sh", target: "busybox" });
     // Parents come before children.
     const index = (p: string) => entries.findIndex((e) => e.path === p);
     assert.ok(index("dev") < index("dev/console") && index("bin") < index("bin/sh"));
+  });
+
+  test("kernel module entries go in after the base layout", () => {
+    const modules = [
+      { type: "dir" as const, path: "lib" },
+      { type: "file" as const, path: "lib/modules/load-order", data: "# x\n" },
+    ];
+    const entries = initramfsEntries(busybox, init, modules);
+    assert.deepEqual(entries.slice(-2), modules);
+    const cpio = gunzipSync(buildInitramfs(busybox, init, modules));
+    assert.ok(cpio.includes(Buffer.from("lib/modules/load-order\0")));
   });
 
   test("gzip'd newc archive holding /init verbatim", () => {

@@ -12,6 +12,7 @@ import type { ElfImage } from "../loader/elf.js";
 import { DeviceBus } from "../mmio-bus.js";
 import { PLIC_SOURCES, TIMEBASE_HZ, VIRT_IRQ, VIRT_MAP } from "./memory-map.js";
 import { SbiFirmware } from "./sbi/firmware.js";
+import { VirtioSlots } from "./virtio-slots.js";
 
 /** Where guest output goes (the host terminal, a test's buffer, a web console). */
 export interface ConsoleSink {
@@ -38,7 +39,8 @@ const MEIP_BIT = 11;
 
 /**
  * The riscv64 `virt` board: harts, RAM at 0x8000_0000 and the devices of VIRT_MAP (CLINT, PLIC, 16550
- * UART, goldfish RTC, test finisher), wired together; the built-in SBI for firmware-free boots.
+ * UART, goldfish RTC, test finisher, virtio-mmio slots), wired together; the built-in SBI for
+ * firmware-free boots.
  * It decides what a guest request to stop means; it does not run anything (engines do).
  */
 export class VirtBoard {
@@ -47,12 +49,19 @@ export class VirtBoard {
   readonly plic: Plic;
   readonly uart: Uart16550;
   readonly rtc: GoldfishRtc;
+  /** The eight virtio-mmio slots; attach devices before booting. */
+  readonly virtio: VirtioSlots;
   readonly clock: Clock;
   readonly sbi: SbiFirmware;
   /** Hypercalls by SBI extension name, for --stats. */
   readonly hypercalls = new Map<string, number>();
   /** Set when the guest asked to stop (HTIF, test finisher, SBI SRST); the engine ends the run. */
   exit: GuestExit | null = null;
+  /**
+   * Called when a device raised an interrupt, possibly from a host callback (a disk read finishing)
+   * while every hart sleeps in WFI: the engine sets it to wake up.
+   */
+  onDeviceInterrupt: () => void = () => {};
   /** Host input not yet taken by the guest (the UART FIFO holds 16 bytes). */
   private readonly pendingInput: number[] = [];
 
@@ -89,6 +98,11 @@ export class VirtBoard {
     bus.map(VIRT_MAP.clint.base, VIRT_MAP.clint.size, this.clint);
     bus.map(VIRT_MAP.plic.base, VIRT_MAP.plic.size, this.plic);
     bus.map(VIRT_MAP.uart0.base, VIRT_MAP.uart0.size, this.uart);
+    this.virtio = new VirtioSlots(bus, this.plic, this.cpu.ram, () => {
+      // Deliver it now rather than at the end of the slice, and wake a sleeping engine.
+      this.cpu.attention.endSlice = true;
+      this.onDeviceInterrupt();
+    });
     this.sbi = new SbiFirmware({
       harts,
       ram: this.cpu.ram,

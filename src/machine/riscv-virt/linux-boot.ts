@@ -126,7 +126,7 @@ export function bootLinux(board: VirtBoard, spec: LinuxBootSpec): Uint8Array {
       memoryBytes,
       bootargs: spec.bootargs,
       ...(initrd ? { initrd } : {}),
-      virtioSlots: [],
+      virtioSlots: board.virtio.used(),
       isaExtensions: GUEST_ISA,
       mmuType: "riscv,sv48",
       rngSeed: crypto.getRandomValues(new Uint8Array(64)),

@@ -1,0 +1,150 @@
+/**
+ * `vireo run --arch x86_64`: a Linux bzImage on the x86 microVM board under KVM.
+ */
+import { readFileSync } from "node:fs";
+import { parseCpuFeatures } from "../engines/kvm/cpuid.js";
+import type { KvmRunResult } from "../engines/kvm/engine.js";
+import { X86MicroVm } from "../machine/x86-microvm/board.js";
+import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
+import { UserError } from "../util/errors.js";
+import { formatSize, parseSize } from "../util/size.js";
+import { type ParsedArgs, parseCount } from "./args.js";
+import { BufferedOutput } from "./terminal.js";
+import { attachTerminal } from "./terminal-input.js";
+
+/** Exit status when the guest dies (triple fault, KVM entry failure or internal error). */
+export const EXIT_GUEST_CRASH = 3;
+export const DEFAULT_APPEND_X86 = "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd";
+/** No guest gets more than this, whatever the host has. */
+const MEMORY_CAP = 1024 * 2 ** 30;
+
+/** The flags an x86_64 run understands (the others are riscv64-only, or not wired to x86 yet). */
+const X86_FLAGS = new Set([
+  "arch",
+  "engine",
+  "kernel",
+  "initrd",
+  "append",
+  "memory",
+  "cpus",
+  "cpu-features",
+  "stats",
+]);
+
+/** MemAvailable from /proc/meminfo in bytes, or null when it cannot be read. */
+function hostAvailableMemory(): number | null {
+  try {
+    const match = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function readFile(path: string, what: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new UserError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  if (bytes.length === 0) throw new UserError(`${what} '${path}' is empty`);
+  return bytes;
+}
+
+export async function runX86(args: ParsedArgs): Promise<number> {
+  const given = [...args.values.keys(), ...args.switches, ...(args.repeated?.keys() ?? [])];
+  const unsupported = given.find((flag) => !X86_FLAGS.has(flag));
+  if (unsupported !== undefined)
+    throw new UserError(`--${unsupported} is not supported with --arch x86_64 yet`);
+  const engineName = args.values.get("engine") ?? "auto";
+  if (engineName !== "kvm" && engineName !== "auto") {
+    throw new UserError(`--engine ${engineName}: x86_64 guests run on KVM (--engine kvm or auto)`);
+  }
+  const memory = parseSize(args.values.get("memory") ?? "512M", "--memory");
+  if (memory < 4 * 2 ** 20 || memory % 4096 !== 0) {
+    throw new UserError("--memory must be at least 4M and a multiple of 4K");
+  }
+  const available = hostAvailableMemory();
+  const limit = Math.min(MEMORY_CAP, available ?? MEMORY_CAP);
+  if (memory > limit) {
+    const why = available !== null && available < MEMORY_CAP ? "MemAvailable in /proc/meminfo" : "the limit";
+    throw new UserError(
+      `--memory ${formatSize(memory)} is more than this host can give (${formatSize(limit)}, ${why})`,
+    );
+  }
+  const cpus = parseCount(args.values.get("cpus") ?? "1", "cpus", 1, 255);
+  const featuresText = args.values.get("cpu-features");
+  const removeCpuFeatures = featuresText === undefined ? [] : parseCpuFeatures(featuresText);
+
+  const kernelPath = args.values.get("kernel");
+  if (kernelPath === undefined) {
+    throw new UserError(
+      "--arch x86_64 needs --kernel FILE (a bzImage); there is no default x86_64 guest yet",
+    );
+  }
+  const image = parseBzImage(readFile(kernelPath, "kernel"), kernelPath);
+  const initrdPath = args.values.get("initrd");
+  const initrd = initrdPath === undefined ? null : readFile(initrdPath, "initrd");
+  const cmdline = args.values.get("append") ?? DEFAULT_APPEND_X86;
+
+  const createdAt = performance.timeOrigin + performance.now();
+  const output = new BufferedOutput(process.stdout);
+  // VIREO_KVM_DEVICE points at another device node (tests use it to check the no-KVM error path).
+  const device = process.env.VIREO_KVM_DEVICE || undefined;
+  const board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device });
+  if (engineName === "auto") process.stderr.write(`vireo: engine kvm (${device ?? "/dev/kvm"} opened)\n`);
+  let result: KvmRunResult;
+  const started = performance.now();
+  try {
+    board.loadLinux(image, initrd, cmdline);
+    const terminal = attachTerminal(
+      process.stdin,
+      (bytes) => board.consoleInput(bytes),
+      () => board.stop(),
+    );
+    try {
+      result = await board.run();
+    } finally {
+      terminal.close();
+      output.flush();
+    }
+  } finally {
+    if (args.switches.has("stats")) printKvmStats(board, createdAt, (performance.now() - started) / 1000);
+    board.close();
+  }
+  return exitStatus(result);
+}
+
+function printKvmStats(board: X86MicroVm, createdAt: number, seconds: number): void {
+  const counters = board.counters();
+  const sum = (f: (c: (typeof counters)[number]) => number) => counters.reduce((s, c) => s + f(c), 0);
+  const firstExit = counters[0]?.firstExitTime ?? 0;
+  const lines = [
+    `seconds ${seconds.toFixed(3)}`,
+    `exits ${sum((c) => c.exits)}`,
+    `exits-forwarded ${sum((c) => c.forwarded)}`,
+    `exits-local-pio ${sum((c) => c.localPio)}`,
+    `first-exit-ms ${firstExit > 0 ? (firstExit - createdAt).toFixed(1) : "none"}`,
+  ];
+  if (board.rejectedMsrs.length > 0) {
+    lines.push(`rejected-msrs ${board.rejectedMsrs.map((m) => `0x${m.toString(16)}`).join(" ")}`);
+  }
+  process.stderr.write(lines.map((l) => `stats: ${l}\n`).join(""));
+}
+
+function exitStatus(result: KvmRunResult): number {
+  switch (result.reason) {
+    case "stopped":
+      process.stderr.write("\nvireo: stopped from the host (Ctrl-A x)\n");
+      return 0;
+    case "reboot":
+      process.stderr.write("vireo: the guest asked for a reboot; stopping\n");
+      return 0;
+    case "poweroff":
+      return 0;
+    case "fatal":
+      process.stderr.write(`vireo: vCPU ${result.vcpu}: ${result.exit}\n${result.dump}\n`);
+      return EXIT_GUEST_CRASH;
+  }
+}

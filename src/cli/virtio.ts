@@ -1,0 +1,122 @@
+import { resolve } from "node:path";
+import { SECTOR, VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
+import { type ConsoleSink, VirtioConsole } from "../devices/virtio/console/virtio-console.js";
+import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
+import { FileBlockBackend } from "../host/block-file.js";
+import { cryptoEntropy } from "../host/entropy.js";
+import type { VirtBoard } from "../machine/riscv-virt/board.js";
+import { VIRTIO_SLOTS } from "../machine/riscv-virt/memory-map.js";
+import { UserError } from "../util/errors.js";
+
+/** One `--drive file=PATH[,readonly=on][,id=NAME]`. */
+export interface DriveSpec {
+  file: string;
+  readOnly: boolean;
+  /** The serial number the guest reads (GET_ID; /dev/disk/by-id/virtio-NAME). */
+  id: string;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9._-]{1,20}$/;
+
+/**
+ * Parses a --drive value: comma-separated KEY=VALUE options (",," is a literal comma, as in QEMU).
+ * `index` numbers the drive for the default id ("drive0", "drive1"...).
+ */
+export function parseDrive(text: string, index: number): DriveSpec {
+  const options = new Map<string, string>();
+  for (const part of text.replaceAll(",,", "\0").split(",")) {
+    const option = part.replaceAll("\0", ",");
+    const eq = option.indexOf("=");
+    if (eq <= 0) throw new UserError(`--drive ${text}: '${option}' is not KEY=VALUE`);
+    const key = option.slice(0, eq);
+    if (!["file", "readonly", "id"].includes(key)) {
+      throw new UserError(`--drive ${text}: unknown option '${key}' (file, readonly, id)`);
+    }
+    if (options.has(key)) throw new UserError(`--drive ${text}: '${key}' given twice`);
+    options.set(key, option.slice(eq + 1));
+  }
+  const file = options.get("file");
+  if (file === undefined || file === "") throw new UserError(`--drive ${text}: needs file=PATH`);
+  const readonly = options.get("readonly") ?? "off";
+  if (readonly !== "on" && readonly !== "off") {
+    throw new UserError(`--drive ${text}: readonly must be on or off, got '${readonly}'`);
+  }
+  const id = options.get("id") ?? `drive${index}`;
+  if (!ID_PATTERN.test(id)) {
+    throw new UserError(`--drive ${text}: id must be 1 to 20 letters, digits, '.', '_' or '-'`);
+  }
+  return { file, readOnly: readonly === "on", id };
+}
+
+/** Checks a set of drives together: not more than the board has slots, no file or id twice. */
+export function checkDrives(drives: DriveSpec[], otherDevices: number): void {
+  if (drives.length + otherDevices > VIRTIO_SLOTS) {
+    throw new UserError(`too many virtio devices: the board has ${VIRTIO_SLOTS} slots`);
+  }
+  const files = new Set<string>();
+  const ids = new Set<string>();
+  for (const d of drives) {
+    const path = resolve(d.file);
+    if (files.has(path)) throw new UserError(`--drive: '${d.file}' is given twice`);
+    if (ids.has(d.id)) throw new UserError(`--drive: id '${d.id}' is given twice`);
+    files.add(path);
+    ids.add(d.id);
+  }
+}
+
+export interface VirtioRequest {
+  drives: DriveSpec[];
+  rng: boolean;
+  console: boolean;
+}
+
+/** What `attachVirtio` set up: the console (if any) and a way to close the image files. */
+export interface VirtioSetup {
+  console: VirtioConsole | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the drive images and attaches the requested devices to the board's virtio slots, in this
+ * order: the drives (the first is /dev/vda), the entropy device, the console.
+ */
+export async function attachVirtio(
+  board: VirtBoard,
+  request: VirtioRequest,
+  output: ConsoleSink,
+): Promise<VirtioSetup> {
+  const backends: FileBlockBackend[] = [];
+  const close = async () => {
+    await Promise.allSettled(backends.map((b) => b.close()));
+  };
+  try {
+    for (const drive of request.drives) {
+      let backend: FileBlockBackend;
+      try {
+        backend = await FileBlockBackend.open(drive.file, { readOnly: drive.readOnly });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        throw new UserError(`cannot open drive '${drive.file}': ${code}`);
+      }
+      backends.push(backend);
+      if (backend.sizeBytes < SECTOR) {
+        throw new UserError(`drive '${drive.file}' is smaller than one ${SECTOR}-byte sector`);
+      }
+      board.virtio.attach(new VirtioBlk(backend, { serial: drive.id }));
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  if (request.rng) board.virtio.attach(new VirtioRng(cryptoEntropy));
+  let console: VirtioConsole | null = null;
+  if (request.console) {
+    const tty = process.stdout.isTTY === true;
+    console = new VirtioConsole(
+      output,
+      tty ? { cols: process.stdout.columns, rows: process.stdout.rows } : {},
+    );
+    board.virtio.attach(console);
+  }
+  return { console, close };
+}

@@ -1,0 +1,274 @@
+/**
+ * Runs a configured KVM VM: one worker thread per vCPU with a blocking KVM_RUN loop (vcpu-worker.ts),
+ * device exits forwarded to the main thread where the board's devices live, and a clean stop.
+ *
+ * Stopping: set the shared stop flag, then for each vCPU still in its loop set kvm_run.immediate_exit and
+ * send SIGUSR2 to its thread (the flag covers a thread between two KVM_RUNs, the signal one inside the
+ * guest), repeating until every loop has ended. Only then are the threads released and the fds closed: a
+ * thread inside KVM_RUN can neither be terminated nor let the process exit.
+ */
+import { Worker } from "node:worker_threads";
+import * as libc from "../../host/libc.js";
+import { RUN } from "./abi.js";
+import type { Vcpu, Vm } from "./kvm.js";
+import {
+  COUNTER,
+  CTL,
+  CTL_BYTES,
+  CTL_COUNTERS_OFFSET,
+  CTL_THREAD_OFFSET,
+  LOOP,
+  SHARED,
+  SHARED_BYTES,
+  SHARED_PORT_BITMAP_OFFSET,
+  STATE,
+  type WorkerConfig,
+  type WorkerReport,
+} from "./protocol.js";
+
+/** The board side of exits: `data` holds the access's bytes (to fill for reads), little-endian. */
+export interface ExitHandler {
+  portIo(vcpu: number, port: number, write: boolean, data: Uint8Array): void;
+  mmio(vcpu: number, address: number, write: boolean, data: Uint8Array): void;
+}
+
+export type KvmRunResult =
+  | { reason: "poweroff" | "reboot" | "stopped" }
+  | { reason: "fatal"; vcpu: number; exit: string; dump: string };
+
+export interface VcpuCounters {
+  exits: number;
+  forwarded: number;
+  localPio: number;
+  /** Milliseconds (performance.timeOrigin based) of the first KVM_RUN and of the first exit. */
+  firstRunTime: number;
+  firstExitTime: number;
+}
+
+const KICK_INTERVAL_MS = 20;
+
+type WaitAsyncResult =
+  | { async: false; value: "not-equal" | "timed-out" }
+  | { async: true; value: Promise<"ok" | "timed-out"> };
+/** Atomics.waitAsync (Node ≥ 16; not in the ES2022 typings this project compiles against). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(array: Int32Array, index: number, value: number, timeout?: number): WaitAsyncResult;
+  }
+).waitAsync;
+const STOP_TIMEOUT_MS = 5000;
+
+/** A process-wide SIGUSR2 handler must exist, or the kick signal would kill the process. */
+function ensureKickSignalHandler(): void {
+  if (process.listenerCount("SIGUSR2") === 0) process.on("SIGUSR2", () => {});
+}
+
+interface VcpuThread {
+  vcpu: Vcpu;
+  worker: Worker;
+  ctl: Int32Array;
+  counters: Float64Array;
+  thread: BigInt64Array;
+  exited: Promise<void>;
+  /** The worker has ended (normally only after `release`; earlier if it failed to start). */
+  gone: boolean;
+}
+
+export class KvmEngine {
+  private readonly shared = new SharedArrayBuffer(SHARED_BYTES);
+  private readonly stopFlag = new Int32Array(this.shared, 0, 1);
+  private readonly portBitmap = new Uint8Array(this.shared, SHARED_PORT_BITMAP_OFFSET);
+  private threads: VcpuThread[] = [];
+  private result: KvmRunResult | null = null;
+  private finish: (() => void) | null = null;
+  private started = false;
+
+  constructor(
+    readonly vm: Vm,
+    readonly vcpus: readonly Vcpu[],
+    private readonly handler: ExitHandler,
+  ) {}
+
+  /** Port I/O to [start, start + count) goes to the handler; other ports are answered in the vCPU thread. */
+  forwardPorts(start: number, count: number): void {
+    for (let port = start; port < start + count; port++) {
+      this.portBitmap[port >> 3] = (this.portBitmap[port >> 3] as number) | (1 << (port & 7));
+    }
+  }
+
+  /** Starts the vCPU threads and resolves when the guest ends or `stop` is called. */
+  async run(): Promise<KvmRunResult> {
+    if (this.started) throw new Error("KvmEngine.run called twice");
+    this.started = true;
+    ensureKickSignalHandler();
+    const done = new Promise<void>((resolve) => {
+      this.finish = resolve;
+    });
+    const workerUrl = new URL("./vcpu-worker.js", import.meta.url);
+    for (const vcpu of this.vcpus) {
+      const control = new SharedArrayBuffer(CTL_BYTES);
+      const config: WorkerConfig = {
+        vcpu: vcpu.id,
+        fd: vcpu.fd,
+        runAddress: vcpu.runAddress,
+        runSize: vcpu.runSize,
+        control,
+        shared: this.shared,
+      };
+      const worker = new Worker(workerUrl, { workerData: config, stdout: false, stderr: false });
+      let thread: VcpuThread | null = null;
+      const exited = new Promise<void>((resolve) =>
+        worker.once("exit", () => {
+          if (thread !== null) thread.gone = true;
+          resolve();
+        }),
+      );
+      thread = {
+        vcpu,
+        worker,
+        ctl: new Int32Array(control, 0, 8),
+        counters: new Float64Array(control, CTL_COUNTERS_OFFSET, 8),
+        thread: new BigInt64Array(control, CTL_THREAD_OFFSET, 1),
+        exited,
+        gone: false,
+      };
+      worker.on("message", (report: WorkerReport) => this.onReport(report));
+      worker.on("error", (e) => {
+        this.end({ reason: "fatal", vcpu: vcpu.id, exit: "vCPU thread error", dump: String(e.stack ?? e) });
+      });
+      this.threads.push(thread);
+    }
+    // Every thread must have published its pthread_t before any can be kicked.
+    for (const t of this.threads) {
+      while (Atomics.load(t.ctl, CTL.loop) === LOOP.STARTING && !t.gone) {
+        const wait = waitAsync(t.ctl, CTL.loop, LOOP.STARTING, 1000);
+        if (wait.async) await wait.value;
+        if (this.result !== null) break;
+      }
+    }
+    for (const t of this.threads) {
+      this.serve(t);
+      Atomics.store(t.ctl, CTL.go, 1);
+      Atomics.notify(t.ctl, CTL.go);
+    }
+    await done;
+    await this.shutdownThreads();
+    return this.result as KvmRunResult;
+  }
+
+  /** Asks the guest to stop from the host side (or records why it stopped, for the board's devices). */
+  stop(reason: "poweroff" | "reboot" | "stopped" = "stopped"): void {
+    this.end({ reason });
+  }
+
+  counters(): VcpuCounters[] {
+    return this.threads.map((t) => ({
+      exits: t.counters[COUNTER.exits] as number,
+      forwarded: t.counters[COUNTER.forwarded] as number,
+      localPio: t.counters[COUNTER.localPio] as number,
+      firstRunTime: t.counters[COUNTER.firstRunTime] as number,
+      firstExitTime: t.counters[COUNTER.firstExitTime] as number,
+    }));
+  }
+
+  private onReport(report: WorkerReport): void {
+    if (report.type === "event") this.end({ reason: report.event });
+    else this.end({ reason: "fatal", vcpu: report.vcpu, exit: report.exit, dump: report.message });
+  }
+
+  /** The first reason wins; every vCPU is told to stop. */
+  private end(result: KvmRunResult): void {
+    if (this.result !== null) return;
+    this.result = result;
+    Atomics.store(this.stopFlag, SHARED.stop, 1);
+    for (const t of this.threads) {
+      Atomics.store(t.ctl, CTL.go, 1);
+      Atomics.notify(t.ctl, CTL.go);
+    }
+    this.kickAll();
+    this.finish?.();
+  }
+
+  /** Serves forwarded exits of one vCPU until it leaves its loop. */
+  private async serve(t: VcpuThread): Promise<void> {
+    const run = t.vcpu.run;
+    const view = new DataView(run.buffer, run.byteOffset, run.byteLength);
+    for (;;) {
+      const state = Atomics.load(t.ctl, CTL.state);
+      if (state !== STATE.PENDING) {
+        if (Atomics.load(t.ctl, CTL.loop) === LOOP.EXITED) return;
+        // Wake up at least now and then to notice the loop ending without a last exit.
+        const wait = waitAsync(t.ctl, CTL.state, state, this.result === null ? 1000 : 50);
+        if (wait.async) await wait.value;
+        continue;
+      }
+      try {
+        if (this.result === null) this.dispatch(t.vcpu.id, view, run);
+      } catch (e) {
+        this.end({
+          reason: "fatal",
+          vcpu: t.vcpu.id,
+          exit: "device error",
+          dump: String((e as Error).stack),
+        });
+      }
+      Atomics.store(t.ctl, CTL.state, STATE.DONE);
+      Atomics.notify(t.ctl, CTL.state);
+    }
+  }
+
+  private dispatch(vcpu: number, view: DataView, run: Uint8Array): void {
+    const reason = view.getUint32(RUN.exitReason, true);
+    if (reason === 2 /* KVM_EXIT_IO */) {
+      const write = view.getUint8(RUN.ioDirection) === 1;
+      const size = view.getUint8(RUN.ioSize);
+      const port = view.getUint16(RUN.ioPort, true);
+      const count = view.getUint32(RUN.ioCount, true);
+      const offset = Number(view.getBigUint64(RUN.ioDataOffset, true));
+      for (let i = 0; i < count; i++) {
+        this.handler.portIo(vcpu, port, write, run.subarray(offset + i * size, offset + (i + 1) * size));
+      }
+    } else {
+      const address = Number(view.getBigUint64(RUN.mmioAddress, true));
+      const length = view.getUint32(RUN.mmioLength, true);
+      const write = view.getUint8(RUN.mmioIsWrite) !== 0;
+      this.handler.mmio(vcpu, address, write, run.subarray(RUN.mmioData, RUN.mmioData + Math.min(length, 8)));
+    }
+  }
+
+  private kickAll(): void {
+    for (const t of this.threads) {
+      if (Atomics.load(t.ctl, CTL.loop) !== LOOP.RUNNING) continue;
+      t.vcpu.run[RUN.immediateExit] = 1;
+      const thread = t.thread[0] as bigint;
+      if (thread !== 0n) libc.signalThread(thread, libc.SIGUSR2);
+    }
+  }
+
+  /** Kicks until every run loop has ended, then lets the threads finish. */
+  private async shutdownThreads(): Promise<void> {
+    const deadline = performance.now() + STOP_TIMEOUT_MS;
+    for (;;) {
+      const running = this.threads.filter((t) => !t.gone && Atomics.load(t.ctl, CTL.loop) !== LOOP.EXITED);
+      if (running.length === 0) break;
+      if (performance.now() > deadline) {
+        throw new Error(`vCPU ${running.map((t) => t.vcpu.id).join(",")} did not stop`);
+      }
+      for (const t of running) {
+        // A thread waiting for its forwarded exit must not wait for a device any more.
+        if (Atomics.load(t.ctl, CTL.state) === STATE.PENDING) {
+          Atomics.store(t.ctl, CTL.state, STATE.DONE);
+          Atomics.notify(t.ctl, CTL.state);
+        }
+      }
+      this.kickAll();
+      const wait = waitAsync(running[0]?.ctl as Int32Array, CTL.loop, LOOP.RUNNING, KICK_INTERVAL_MS);
+      if (wait.async) await wait.value;
+    }
+    for (const t of this.threads) {
+      Atomics.store(t.ctl, CTL.release, 1);
+      Atomics.notify(t.ctl, CTL.release);
+    }
+    await Promise.all(this.threads.map((t) => t.exited));
+  }
+}

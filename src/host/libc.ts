@@ -1,0 +1,181 @@
+/**
+ * The few libc calls a KVM virtual machine monitor needs, bound with koffi (Linux x86-64 only).
+ *
+ * glibc's ioctl is variadic; on the x86-64 SysV ABI a fixed-arity prototype with integer or pointer
+ * arguments is call-compatible, so it is declared twice: once taking a pointer (a Buffer the kernel reads or
+ * fills in place) and once taking an unsigned long by value. Failures throw a `SysError` that names the call
+ * (e.g. "KVM_SET_SREGS") and the errno. Pointers are BigInts (koffi 3), never Numbers.
+ */
+import { createRequire } from "node:module";
+
+/** koffi's module, loaded lazily so that importing this file never fails on hosts without it. */
+type Koffi = typeof import("koffi");
+
+export const O_RDWR = 0x2;
+export const O_CLOEXEC = 0x80000;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const EFD_CLOEXEC = 0x80000;
+export const EFD_NONBLOCK = 0x800;
+export const SIGUSR2 = 12;
+export const EINTR = 4;
+export const EAGAIN = 11;
+
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  4: "EINTR",
+  5: "EIO",
+  6: "ENXIO",
+  7: "E2BIG",
+  9: "EBADF",
+  11: "EAGAIN",
+  12: "ENOMEM",
+  13: "EACCES",
+  14: "EFAULT",
+  16: "EBUSY",
+  17: "EEXIST",
+  19: "ENODEV",
+  22: "EINVAL",
+  24: "EMFILE",
+  25: "ENOTTY",
+  28: "ENOSPC",
+  95: "EOPNOTSUPP",
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
+/** A failed system call: `call` says which (an ioctl's name, "open /dev/kvm"), `errno` why. */
+export class SysError extends Error {
+  override name = "SysError";
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call} failed: ${errnoName(errno)}`);
+  }
+}
+
+interface Bindings {
+  koffi: Koffi;
+  open: (path: string, flags: number) => number;
+  close: (fd: number) => number;
+  ioctlPtr: (fd: number, request: number, arg: Uint8Array | null) => number;
+  ioctlInt: (fd: number, request: number, arg: number) => number;
+  mmap: (addr: null, length: number, prot: number, flags: number, fd: number, offset: number) => bigint;
+  munmap: (addr: bigint, length: number) => number;
+  eventfd: (initval: number, flags: number) => number;
+  pthreadSelf: () => bigint;
+  pthreadKill: (thread: bigint, signal: number) => number;
+}
+
+let bindings: Bindings | null = null;
+
+/** Loads koffi and libc on first use; throws a clear error when koffi (or its native part) is missing. */
+function libc(): Bindings {
+  if (bindings !== null) return bindings;
+  let koffi: Koffi;
+  try {
+    koffi = createRequire(import.meta.url)("koffi") as Koffi;
+  } catch (e) {
+    throw new Error(`cannot load koffi (needed for KVM): ${(e as Error).message.split("\n")[0]}`);
+  }
+  const lib = koffi.load("libc.so.6");
+  bindings = {
+    koffi,
+    open: lib.func("open", "int", ["str", "int"]),
+    close: lib.func("close", "int", ["int"]),
+    ioctlPtr: lib.func("ioctl", "int", ["int", "unsigned long", "void *"]),
+    ioctlInt: lib.func("ioctl", "int", ["int", "unsigned long", "unsigned long"]),
+    mmap: lib.func("mmap", "void *", ["void *", "size_t", "int", "int", "int", "int64_t"]),
+    munmap: lib.func("munmap", "int", ["void *", "size_t"]),
+    eventfd: lib.func("eventfd", "int", ["unsigned int", "int"]),
+    pthreadSelf: lib.func("pthread_self", "void *", []),
+    pthreadKill: lib.func("pthread_kill", "int", ["void *", "int"]),
+  };
+  return bindings;
+}
+
+function check(result: number, call: string): number {
+  if (result < 0) throw new SysError(call, libc().koffi.errno());
+  return result;
+}
+
+export function open(path: string, flags: number): number {
+  return check(libc().open(path, flags | O_CLOEXEC), `open ${path}`);
+}
+
+export function close(fd: number): void {
+  libc().close(fd);
+}
+
+/** An ioctl whose argument is a struct: the kernel reads and writes `arg` in place. */
+export function ioctlPtr(fd: number, request: number, arg: Uint8Array | null, name: string): number {
+  return check(libc().ioctlPtr(fd, request, arg), name);
+}
+
+/** An ioctl whose argument is passed by value. */
+export function ioctlInt(fd: number, request: number, arg: number, name: string): number {
+  return check(libc().ioctlInt(fd, request, arg), name);
+}
+
+/**
+ * The raw ioctl for hot paths (KVM_RUN): returns the result, or -errno, without allocating an Error.
+ */
+export function ioctlRaw(fd: number, request: number, arg: number): number {
+  const b = libc();
+  const r = b.ioctlInt(fd, request, arg);
+  return r < 0 ? -b.koffi.errno() : r;
+}
+
+export function mmap(length: number, prot: number, flags: number, fd: number, what: string): bigint {
+  const address = libc().mmap(null, length, prot, flags, fd, 0);
+  if (address === MAP_FAILED || address === 0n) throw new SysError(`mmap ${what}`, libc().koffi.errno());
+  return address;
+}
+
+export function munmap(address: bigint, length: number): void {
+  libc().munmap(address, length);
+}
+
+export function eventfd(flags: number): number {
+  return check(libc().eventfd(0, flags | EFD_CLOEXEC), "eventfd");
+}
+
+/**
+ * An ArrayBuffer over `length` bytes of native memory at `address`, without copying. Not a
+ * SharedArrayBuffer: each thread makes its own view from the address. At most 4 GiB (koffi aborts the
+ * process beyond that), and it must not be touched after the memory is unmapped.
+ */
+export function view(address: bigint, length: number): ArrayBuffer {
+  if (length > 2 ** 32) throw new RangeError(`view of ${length} bytes: at most 4 GiB`);
+  return libc().koffi.view(address, length);
+}
+
+/** The calling thread's pthread_t, for `signalThread`. */
+export function threadSelf(): bigint {
+  return libc().pthreadSelf();
+}
+
+export function signalThread(thread: bigint, signal: number): void {
+  const r = libc().pthreadKill(thread, signal);
+  if (r !== 0) throw new SysError("pthread_kill", r);
+}
+
+/** Whether koffi and libc can be loaded here (false on non-Linux hosts or without koffi's native part). */
+export function available(): boolean {
+  try {
+    libc();
+    return true;
+  } catch {
+    return false;
+  }
+}
