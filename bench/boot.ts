@@ -262,7 +262,7 @@ function report(results: ConfigResult[], options: BenchOptions): void {
     if (insns && insns.max - insns.min > 0)
       notes.push(
         `${config.id}: instructions ${fmt(insns.min / 1e9, 4)}–${fmt(insns.max / 1e9, 4)} G` +
-          ` (timer interrupts make the count vary between runs)`,
+          ` (varies: the guest clock follows the host clock, so interrupts and time-dependent work differ between runs)`,
       );
     if (config.engine === "vireo" && config.harts > 1 && insns)
       notes.push(`${config.id}: instructions and MIPS are summed over the ${config.harts} harts`);
