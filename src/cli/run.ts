@@ -2,12 +2,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import { InterpreterEngine, type RunResult } from "../engines/interpreter.js";
 import { isElf, parseElf } from "../machine/loader/elf.js";
-import { isLinuxImage, type LinuxImage, parseLinuxImage } from "../machine/loader/linux-image.js";
+import { flattenElf, isLinuxImage, type LinuxImage, parseLinuxImage } from "../machine/loader/linux-image.js";
 import { type GuestExit, VirtBoard } from "../machine/riscv-virt/board.js";
 import { bootLinux } from "../machine/riscv-virt/linux-boot.js";
+import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
 import { type ParsedArgs, parseArgs, parseCount } from "./args.js";
+import { attachNet, checkNets, parseNet, printNetStats } from "./net.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -29,7 +31,10 @@ const RUN_FLAGS = {
   drive: "repeatable",
   rng: "switch",
   "virtio-console": "switch",
+  balloon: "switch",
+  "balloon-target": "value",
   "root-disk": "switch",
+  net: "repeatable",
 } as const;
 
 /** Exit status when --max-insns ends the run (as timeout(1) does for a time limit). */
@@ -65,7 +70,11 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const drives = (args.repeated.get("drive") ?? []).map(parseDrive);
   const wantRng = args.switches.has("rng");
   const wantConsole = args.switches.has("virtio-console");
-  checkDrives(drives, (wantRng ? 1 : 0) + (wantConsole ? 1 : 0));
+  const nets = (args.repeated.get("net") ?? []).map(parseNet);
+  checkNets(nets, 0);
+  const balloon = parseBalloon(args, memory);
+  const otherDevices = (wantRng ? 1 : 0) + (wantConsole ? 1 : 0) + (balloon !== null ? 1 : 0) + nets.length;
+  checkDrives(drives, otherDevices);
 
   let kernelPath = args.values.get("kernel");
   let initrdPath = args.values.get("initrd");
@@ -81,7 +90,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
     drives.unshift({ file: root.disk, readOnly: false, id: "root" });
     append = withRootDisk(append);
-    checkDrives(drives, (wantRng ? 1 : 0) + (wantConsole ? 1 : 0));
+    checkDrives(drives, otherDevices);
   }
   if (kernelPath === undefined) {
     if (bios === "none") throw new UserError("--bios none needs --kernel FILE (a bare-metal program)");
@@ -95,13 +104,34 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const board = new VirtBoard({ memory, cpus, console: output });
   const kernel = readFile(kernelPath, "kernel");
   // Devices go in before the device tree is built; both consoles write to the same terminal.
-  const virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole }, output);
+  const virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole, balloon }, output);
+  let net: ReturnType<typeof attachNet>;
+  try {
+    net = attachNet(board, nets);
+  } catch (e) {
+    await virtio.close();
+    throw e;
+  }
   try {
     if (!loadGuest(board, args, bios, kernel, kernelPath, initrdPath, append)) return 0;
-    return await runGuest(board, output, virtio.console, maxInstructions, args.switches.has("stats"));
+    const stats = args.switches.has("stats");
+    const status = await runGuest(board, output, virtio.console, maxInstructions, stats);
+    if (stats) printNetStats(net.devices);
+    return status;
   } finally {
+    net.close();
     await virtio.close();
   }
+}
+
+/** --balloon and --balloon-target SIZE (which implies --balloon): null without either. */
+function parseBalloon(args: ParsedArgs, memory: number): { targetBytes: number | null } | null {
+  const text = args.values.get("balloon-target");
+  if (text === undefined) return args.switches.has("balloon") ? { targetBytes: null } : null;
+  const targetBytes = parseSize(text, "--balloon-target");
+  if (targetBytes % 4096 !== 0) throw new UserError("--balloon-target must be a multiple of 4K");
+  if (targetBytes >= memory) throw new UserError("--balloon-target must be smaller than --memory");
+  return { targetBytes };
 }
 
 /** Puts the guest in RAM (bare metal or Linux boot); false when the run ends here (--dump-dtb). */
@@ -191,12 +221,11 @@ function readFile(path: string, what: string): Uint8Array {
   return bytes;
 }
 
-/** The kernel for a Linux boot must be a RISC-V `Image`; say what it is instead when it is not. */
+/** The kernel for a Linux boot: a RISC-V `Image` or ELF; say what it is instead when it is neither. */
 function asLinuxImage(bytes: Uint8Array, path: string): LinuxImage {
   if (isLinuxImage(bytes)) return parseLinuxImage(bytes, path);
-  if (isElf(bytes)) {
-    throw new UserError(`${path}: an ELF file, not a Linux Image; run bare-metal ELFs with --bios none`);
-  }
+  // parseElf rejects ELF files for other machines with a one-line reason.
+  if (isElf(bytes)) return flattenElf(parseElf(bytes, path), VIRT_MAP.dram.base, path);
   const bzImage = bytes.length > 0x206 && String.fromCharCode(...bytes.subarray(0x202, 0x206)) === "HdrS";
   if (bzImage) throw new UserError(`${path}: an x86 bzImage, not a RISC-V kernel`);
   throw new UserError(`${path}: not a RISC-V Linux Image (no "RSC\\x05" magic at offset 56)`);

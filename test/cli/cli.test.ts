@@ -133,7 +133,9 @@ describe("vireo run, Linux boot input", () => {
       vireo("run", "--kernel", file("junk", "not a kernel at all")),
       /not a RISC-V Linux Image/,
     );
-    assertUserError(vireo("run", "--kernel", demo), /ELF file.*--bios none/);
+    const x86 = new Uint8Array(readFileSync(demo));
+    new DataView(x86.buffer).setUint16(18, 62, true); // EM_X86_64
+    assertUserError(vireo("run", "--kernel", file("x86-vmlinux", x86)), /RISC-V/);
   });
 
   test("--memory too small for the kernel", () => {

@@ -1,4 +1,5 @@
 import { UserError } from "../../util/errors.js";
+import type { ElfImage } from "./elf.js";
 
 /** A Linux RISC-V `Image` (Documentation/arch/riscv/boot-image-header.rst). */
 export interface LinuxImage {
@@ -7,6 +8,10 @@ export interface LinuxImage {
   /** Bytes the kernel occupies once running, BSS included (at least the file size). */
   imageSize: number;
   data: Uint8Array;
+  /** Where execution starts, from the start of the image (0 for Linux Images). */
+  entryOffset: number;
+  /** For payloads linked at a fixed address (ELF): the image cannot move from ramBase + textOffset. */
+  fixed: boolean;
 }
 
 const HEADER_BYTES = 64;
@@ -33,5 +38,26 @@ export function parseLinuxImage(bytes: Uint8Array, fileName: string): LinuxImage
   const imageSize = Math.max(u64(16), bytes.length);
   if (textOffset % 4096 !== 0)
     throw new UserError(`${fileName}: text_offset 0x${textOffset.toString(16)} not page aligned`);
-  return { textOffset, imageSize, data: bytes };
+  return { textOffset, imageSize, data: bytes, entryOffset: 0, fixed: false };
+}
+
+/**
+ * An ELF supervisor payload (a vmlinux, or a bare S-mode program) as one flat image at its lowest
+ * physical address: segments copied in place, gaps and BSS zero. It must lie in RAM from `ramBase`.
+ */
+export function flattenElf(elf: ElfImage, ramBase: number, fileName: string): LinuxImage {
+  const loaded = elf.segments.filter((s) => s.memSize > 0);
+  if (loaded.length === 0) throw new UserError(`${fileName}: no loadable segments`);
+  const start = Math.min(...loaded.map((s) => s.paddr));
+  const end = Math.max(...loaded.map((s) => s.paddr + s.memSize));
+  if (start < ramBase) {
+    throw new UserError(`${fileName}: loads at 0x${start.toString(16)}, below RAM at 0x${ramBase.toString(16)}`);
+  }
+  if (elf.entry < start || elf.entry >= end) {
+    throw new UserError(`${fileName}: entry point 0x${elf.entry.toString(16)} is outside its segments`);
+  }
+  const fileEnd = Math.max(...loaded.map((s) => s.paddr + s.data.length));
+  const data = new Uint8Array(fileEnd - start);
+  for (const s of loaded) data.set(s.data, s.paddr - start);
+  return { textOffset: start - ramBase, imageSize: end - start, data, entryOffset: elf.entry - start, fixed: true };
 }

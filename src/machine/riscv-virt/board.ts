@@ -7,6 +7,7 @@ import { Htif } from "../../devices/htif/htif.js";
 import { Plic } from "../../devices/plic/plic.js";
 import { TestFinisher } from "../../devices/test-finisher/test-finisher.js";
 import { Uart16550 } from "../../devices/uart16550/uart16550.js";
+import { VirtioBalloon } from "../../devices/virtio/balloon/virtio-balloon.js";
 import { UserError } from "../../util/errors.js";
 import type { ElfImage } from "../loader/elf.js";
 import { DeviceBus } from "../mmio-bus.js";
@@ -123,6 +124,14 @@ export class VirtBoard {
   /** The exit code once the guest asked to stop, else null. */
   get exitCode(): number | null {
     return this.exit?.code ?? null;
+  }
+
+  /**
+   * The virtio-balloon device if one is attached: how the host takes memory back from the guest
+   * (`setTarget`) and reads its memory statistics.
+   */
+  get balloon(): VirtioBalloon | null {
+    return this.virtio.find(VirtioBalloon);
   }
 
   /** Bytes typed on the host console; they reach the guest as UART input. */

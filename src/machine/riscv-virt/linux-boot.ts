@@ -36,6 +36,9 @@ export function planBoot(
 ): BootLayout {
   const base = VIRT_MAP.dram.base;
   const end = base + ramSize;
+  if (kernel.fixed && firmwareSize !== null && kernel.textOffset < firmwareSize) {
+    throw new UserError("the kernel is linked at an address the firmware occupies");
+  }
   const kernelOffset = Math.max(
     kernel.textOffset,
     firmwareSize === null ? 0 : alignUp(firmwareSize, 2 * MiB),
@@ -77,6 +80,8 @@ export function planBoot(
 const DELEGATED_EXCEPTIONS = 0xb1ff;
 /** mideleg: supervisor software, timer and external interrupts. */
 const DELEGATED_INTERRUPTS = 0x222;
+/** scounteren.TM: U-mode may read the time CSR. */
+const SCOUNTEREN_TM = 1 << 1;
 /** menvcfg.STCE (bit 63): the kernel programs its timer through stimecmp (Sstc). */
 const MENVCFG_STCE_HI = 1 << 31;
 
@@ -90,6 +95,9 @@ export function prepareForSupervisor(h: Hart): void {
   csr.write(Csr.MEDELEG, DELEGATED_EXCEPTIONS, 0);
   csr.write(Csr.MIDELEG, DELEGATED_INTERRUPTS, 0);
   csr.write(Csr.MCOUNTEREN, -1, 0);
+  // U-mode rdtime (the vDSO's clocks): Linux opens scounteren.TM only from its SBI PMU driver, and the
+  // built-in SBI has no PMU extension, so start the kernel with it open, as it would have opened it.
+  csr.write(Csr.SCOUNTEREN, SCOUNTEREN_TM, 0);
   csr.write(Csr.MENVCFG, 0, MENVCFG_STCE_HI);
   csr.write(Csr.PMPADDR0, -1, -1);
   csr.write(Csr.PMPCFG0, 0x1f, 0);
@@ -155,11 +163,13 @@ export function bootLinux(board: VirtBoard, spec: LinuxBootSpec): Uint8Array {
       prepareForSupervisor(h);
       h.stopped = h.index !== 0;
     }
-    startSupervisor(harts[0] as Hart, lo(layout.kernel), hi(layout.kernel), lo(layout.dtb), hi(layout.dtb));
+    const entry = layout.kernel + spec.kernel.entryOffset;
+    startSupervisor(harts[0] as Hart, lo(entry), hi(entry), lo(layout.dtb), hi(layout.dtb));
     return dtb;
   }
   const info = layout.dynamicInfo as number;
-  const words = [FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, layout.kernel, NEXT_MODE_S, 0, -1];
+  const entry = layout.kernel + spec.kernel.entryOffset;
+  const words = [FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, entry, NEXT_MODE_S, 0, -1];
   const block = new Uint8Array(words.length * 8);
   const view = new DataView(block.buffer);
   words.forEach((w, i) => {

@@ -52,6 +52,12 @@ export class VirtioSlots {
     return used;
   }
 
+  /** The first attached device of class `type` (the host reaches devices such as the balloon with it). */
+  find<T extends VirtioDevice>(type: abstract new (...args: never[]) => T): T | null {
+    for (const t of this.slots) if (t !== null && t.device instanceof type) return t.device;
+    return null;
+  }
+
   /** The transport in `slot`, or null. */
   at(slot: number): VirtioMmio | null {
     return this.slots[slot] ?? null;

@@ -159,7 +159,7 @@ export class AcpiSleepPort implements MmioDevice {
     return true;
   }
 
-  write(offset: number, size: number, lo: number): boolean {
+  write(offset: number, size: number, lo: number, _hi = 0): boolean {
     if (offset !== 0 || size !== 1) return false;
     if ((lo & SLP_EN) !== 0 && ((lo >> 2) & 7) === SLP_TYP_S5) this.onPowerOff();
     return true;

@@ -25,6 +25,7 @@ import { entryRegs, type LinuxBootInfo, loadLinux, longModeSregs, writeLongModeT
 import type { BzImage } from "./bzimage.js";
 import { I8042 } from "./i8042.js";
 import { COM1, I8042 as I8042_PORTS, LAYOUT, MiB, ramRegions } from "./memory-map.js";
+import { loadPvh, type PvhBootInfo, type PvhKernel, pvhRegs, pvhSregs } from "./pvh.js";
 
 export interface X86BoardOptions {
   memory: number;
@@ -167,6 +168,20 @@ export class X86MicroVm implements ExitHandler {
     const rsdp = buildAcpiTables(this.ram, { cpus: this.vcpus.length });
     const info = loadLinux(this.ram, { image, initrd, cmdline, regions: this.ram.regions, rsdp });
     this.enterLongMode(info.entry);
+    return info;
+  }
+
+  /**
+   * Loads an uncompressed ELF kernel through its PVH entry: 32-bit protected mode, paging off,
+   * %ebx = hvm_start_info.
+   */
+  loadPvh(kernel: PvhKernel, initrd: Uint8Array | null, cmdline: string): PvhBootInfo {
+    const rsdp = buildAcpiTables(this.ram, { cpus: this.vcpus.length });
+    const info = loadPvh(this.ram, { kernel, initrd, cmdline, regions: this.ram.regions, rsdp });
+    writeLongModeTables(this.ram);
+    const bsp = this.vcpus[0] as Vcpu;
+    bsp.setSregs(pvhSregs(bsp.getSregs()));
+    bsp.setRegs(pvhRegs(bsp.getRegs(), info.entry, info.startInfo));
     return info;
   }
 

@@ -148,6 +148,7 @@ const GDT_ENTRIES = [
   descriptor(0, 0xfffff, 0xa, 0x9b), // 0x10: 64-bit code, G and L
   descriptor(0, 0xfffff, 0xc, 0x93), // 0x18: data, G and D/B
   descriptor(0, 0x67, 0x0, 0x8b), // 0x20: TSS (busy)
+  descriptor(0, 0xfffff, 0xc, 0x9b), // 0x28: 32-bit code, for the PVH entry
 ];
 
 /** Writes the boot GDT, an empty IDT and identity page tables (2 MiB pages) over the first 4 GiB. */

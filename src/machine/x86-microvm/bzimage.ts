@@ -64,11 +64,7 @@ export function parseBzImage(bytes: Uint8Array, fileName: string): BzImage {
   };
   if (!isBzImage(bytes)) {
     const elf = bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c;
-    return fail(
-      elf
-        ? "an ELF file, not a bzImage (PVH entry is not supported yet)"
-        : 'not an x86 Linux bzImage (no "HdrS" at offset 0x202)',
-    );
+    return fail(elf ? "an ELF file, not a bzImage" : 'not an x86 Linux bzImage (no "HdrS" at offset 0x202)');
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = v.getUint16(HDR.version, true);

@@ -40,7 +40,7 @@ export class I8042 implements MmioDevice {
     return true;
   }
 
-  write(offset: number, size: number, lo: number): boolean {
+  write(offset: number, size: number, lo: number, _hi = 0): boolean {
     if (size !== 1 || (offset !== 0 && offset !== 4)) return false;
     const value = lo & 0xff;
     if (offset === 4) this.command(value);

@@ -10,7 +10,7 @@ export const GiB = 1024 * MiB;
 
 /** Guest-physical layout. */
 export const LAYOUT = {
-  /** Boot GDT (null, null, code 0x10, data 0x18, TSS 0x20) and an empty IDT after it. */
+  /** Boot GDT (null, null, 64-bit code 0x10, data 0x18, TSS 0x20, 32-bit code 0x28), an empty IDT after it. */
   gdt: 0x500,
   idt: 0x530,
   /** Linux boot_params ("zero page"). */
