@@ -63,7 +63,7 @@ interface ConfigResult {
   failures: string[];
 }
 
-interface Image {
+export interface Image {
   dir: string;
   kernel: string;
   initrd: string;
@@ -73,7 +73,7 @@ interface Image {
 }
 
 /** The default guest image from Vireo's cache, or a sentence saying why it cannot be used. */
-function findImage(): Image | string {
+export function findImage(): Image | string {
   if (!existsSync(VIREO_CLI)) return `${VIREO_CLI} does not exist (npm run build)`;
   const cli = (args: string[]) =>
     spawnSync(process.execPath, [VIREO_CLI, "images", ...args], { encoding: "utf8" });

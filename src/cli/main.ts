@@ -7,6 +7,7 @@ const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLIN
                  [--engine auto|interpreter|kvm] [--bios builtin|none|FIRMWARE] [--memory 512M]
                  [--cpus N] [--max-insns N] [--dump-dtb FILE] [--cpu-features -x2apic,-cx16] [--stats]
                  [--drive file=PATH[,readonly=on][,id=NAME]]... [--rng] [--virtio-console]
+                 [--balloon] [--balloon-target SIZE] [--net switch[:NAME]|tap:IFNAME[,mac=MAC]]...
        vireo images fetch|list|path [--arch riscv64] [--force] [--keep-debs]
        vireo --help | --version
 
@@ -15,6 +16,10 @@ Without --kernel, 'run' boots the default Debian guest (fetched on first use) to
 --drive attaches a raw disk image as virtio-blk (the first is /dev/vda; repeat for more), --rng a
 virtio entropy device, --virtio-console a second console (/dev/hvc0): the output of ttyS0 and hvc0
 both goes to the terminal, keyboard input to hvc0 (Ctrl-A c switches it between hvc0 and ttyS0).
+--balloon adds a virtio memory balloon (host memory behind inflated pages is released); with
+--balloon-target SIZE (implies --balloon) the guest is asked to give SIZE back once its driver is up.
+--net adds a virtio-net NIC (repeatable) on an in-process virtual switch (NICs naming the same switch
+share it) or on a host TAP interface (needs CAP_NET_ADMIN); its MAC defaults to 52:54:00:76:00:<n>.
 --arch x86_64 boots a bzImage under KVM (/dev/kvm); a guest that crashes exits with status 3.`;
 
 async function main(argv: string[]): Promise<number> {

@@ -4,8 +4,10 @@
 import { readFileSync } from "node:fs";
 import { parseCpuFeatures } from "../engines/kvm/cpuid.js";
 import type { KvmRunResult } from "../engines/kvm/engine.js";
+import { isElf } from "../machine/loader/elf.js";
 import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
+import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { type ParsedArgs, parseCount } from "./args.js";
@@ -83,7 +85,10 @@ export async function runX86(args: ParsedArgs): Promise<number> {
       "--arch x86_64 needs --kernel FILE (a bzImage); there is no default x86_64 guest yet",
     );
   }
-  const image = parseBzImage(readFile(kernelPath, "kernel"), kernelPath);
+  const kernelBytes = readFile(kernelPath, "kernel");
+  const image = isElf(kernelBytes)
+    ? parsePvhKernel(kernelBytes, kernelPath)
+    : parseBzImage(kernelBytes, kernelPath);
   const initrdPath = args.values.get("initrd");
   const initrd = initrdPath === undefined ? null : readFile(initrdPath, "initrd");
   const cmdline = args.values.get("append") ?? DEFAULT_APPEND_X86;
@@ -93,11 +98,12 @@ export async function runX86(args: ParsedArgs): Promise<number> {
   // VIREO_KVM_DEVICE points at another device node (tests use it to check the no-KVM error path).
   const device = process.env.VIREO_KVM_DEVICE || undefined;
   const board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device });
-  if (engineName === "auto") process.stderr.write(`vireo: engine kvm (${device ?? "/dev/kvm"} opened)\n`);
   let result: KvmRunResult;
   const started = performance.now();
   try {
-    board.loadLinux(image, initrd, cmdline);
+    if ("entry" in image) board.loadPvh(image, initrd, cmdline);
+    else board.loadLinux(image, initrd, cmdline);
+    if (engineName === "auto") process.stderr.write(`vireo: engine kvm (${device ?? "/dev/kvm"})\n`);
     const terminal = attachTerminal(
       process.stdin,
       (bytes) => board.consoleInput(bytes),
@@ -109,8 +115,8 @@ export async function runX86(args: ParsedArgs): Promise<number> {
       terminal.close();
       output.flush();
     }
-  } finally {
     if (args.switches.has("stats")) printKvmStats(board, createdAt, (performance.now() - started) / 1000);
+  } finally {
     board.close();
   }
   return exitStatus(result);

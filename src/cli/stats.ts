@@ -40,6 +40,14 @@ export function printStats(board: VirtBoard, instructions: number, seconds: numb
     if (irqs > 0) interrupts.push([INTERRUPTS[cause] ?? `irq${cause}`, irqs]);
   }
   lines.push(`traps ${format(traps)}`, `interrupts ${format(interrupts)}`);
+  const balloon = board.balloon;
+  if (balloon !== null) {
+    const c = balloon.counters;
+    lines.push(
+      `balloon target=${balloon.target} actual=${balloon.actual} inflated=${balloon.inflatedPages} ` +
+        `ignored=${c.ignoredPfns} reclaimed-bytes=${c.reclaimedBytes} reclaimer=${balloon.reclaimerKind}`,
+    );
+  }
   process.stderr.write(lines.map((l) => `stats: ${l}\n`).join(""));
 }
 

@@ -1,9 +1,11 @@
 import { resolve } from "node:path";
+import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
 import { SECTOR, VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
 import { type ConsoleSink, VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
 import { FileBlockBackend } from "../host/block-file.js";
 import { cryptoEntropy } from "../host/entropy.js";
+import { hostPageReclaimer } from "../host/page-reclaimer.js";
 import type { VirtBoard } from "../machine/riscv-virt/board.js";
 import { VIRTIO_SLOTS } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
@@ -68,6 +70,8 @@ export interface VirtioRequest {
   drives: DriveSpec[];
   rng: boolean;
   console: boolean;
+  /** A memory balloon; `targetBytes` (if not null) is set once the guest's driver is up. */
+  balloon?: { targetBytes: number | null } | null;
 }
 
 /** What `attachVirtio` set up: the console (if any) and a way to close the image files. */
@@ -78,7 +82,7 @@ export interface VirtioSetup {
 
 /**
  * Opens the drive images and attaches the requested devices to the board's virtio slots, in this
- * order: the drives (the first is /dev/vda), the entropy device, the console.
+ * order: the drives (the first is /dev/vda), the entropy device, the console, the balloon.
  */
 export async function attachVirtio(
   board: VirtBoard,
@@ -117,6 +121,19 @@ export async function attachVirtio(
       tty ? { cols: process.stdout.columns, rows: process.stdout.rows } : {},
     );
     board.virtio.attach(console);
+  }
+  if (request.balloon) {
+    // madvise releases the host memory behind inflated pages (Linux); elsewhere they are only counted.
+    const balloon = new VirtioBalloon(hostPageReclaimer(board.cpu.ram.bytes));
+    const target = request.balloon.targetBytes;
+    if (target !== null) {
+      // Once, when the guest's driver first sets DRIVER_OK: a configuration change it acts on at once.
+      balloon.onActivate = () => {
+        balloon.onActivate = null;
+        balloon.setTargetBytes(target);
+      };
+    }
+    board.virtio.attach(balloon);
   }
   return { console, close };
 }

@@ -3,6 +3,7 @@
  * bit, TSC-deadline timer) and optionally with named features masked off (`--cpu-features -x2apic,-cx16`).
  */
 import { UserError } from "../../util/errors.js";
+import { CPUID_FLAG_SIGNIFICANT_INDEX } from "./abi.js";
 import type { CpuidEntry } from "./kvm.js";
 
 type Register = "eax" | "ebx" | "ecx" | "edx";
@@ -125,26 +126,23 @@ export function normalizeCpuid(supported: readonly CpuidEntry[], options: CpuidO
     leaf1.edx >>>= 0;
   }
 
-  // Leaf 0xB (extended topology): level 0 = SMT (1 thread per core), level 1 = core (cpus per package).
-  for (const e of entries) {
-    if (e.function !== 0xb) continue;
-    switch (e.index) {
-      case 0:
-        e.eax = 0;
-        e.ebx = 1;
-        e.ecx = (1 << 8) | 0;
-        break;
-      case 1:
-        e.eax = coreShift;
-        e.ebx = cpus;
-        e.ecx = (2 << 8) | 1;
-        break;
-      default:
-        e.eax = 0;
-        e.ebx = 0;
-        e.ecx = e.index & 0xff;
-    }
-    e.edx = apicId;
+  // Leaf 0xB (extended topology), rebuilt whole when the CPU has it (KVM may list only subleaf 0):
+  // level 0 = SMT (one thread per core), level 1 = core (`cpus` per package), level 2 ends the list.
+  const maxBasic = find(entries, 0)?.eax ?? 0;
+  if (maxBasic >= 0xb) {
+    const rest = entries.filter((e) => e.function !== 0xb);
+    entries.length = 0;
+    entries.push(...rest);
+    const topology = (index: number, eax: number, ebx: number, type: number): CpuidEntry => ({
+      function: 0xb,
+      index,
+      flags: CPUID_FLAG_SIGNIFICANT_INDEX,
+      eax,
+      ebx,
+      ecx: ((type << 8) | index) >>> 0,
+      edx: apicId,
+    });
+    entries.push(topology(0, 0, 1, 1), topology(1, coreShift, cpus, 2), topology(2, 0, 0, 0));
   }
 
   // AMD: leaf 0x8000001E EAX = extended APIC ID; 0x80000008 ECX = cores per package - 1 and ID width.

@@ -59,8 +59,18 @@ function describeExit(reason: number): string {
         4: "unexpected exit",
       };
       const n = Math.min(run.getUint32(RUN.internalNdata, true), 16);
+      const text = `${name}: suberror ${suberror} (${kinds[suberror] ?? "?"})`;
+      // An emulation failure may carry the instruction bytes: flags (bit 0), then insn_size and 15 bytes.
+      const flags = n > 0 ? run.getBigUint64(RUN.internalData, true) : 0n;
+      if (suberror === 1 && (flags & 1n) !== 0n && n >= 3) {
+        const size = Math.min(run.getUint8(RUN.internalData + 8), 15);
+        const bytes = Array.from(runBytes.subarray(RUN.internalData + 9, RUN.internalData + 9 + size), (b) =>
+          b.toString(16).padStart(2, "0"),
+        );
+        return `${text}, instruction bytes ${bytes.join(" ")}`;
+      }
       const data = Array.from({ length: n }, (_, i) => hex(run.getBigUint64(RUN.internalData + 8 * i, true)));
-      return `${name}: suberror ${suberror} (${kinds[suberror] ?? "?"})${n ? ` data ${data.join(" ")}` : ""}`;
+      return `${text}${n ? ` data ${data.join(" ")}` : ""}`;
     }
     case EXIT.EXCEPTION:
       return `${name}: vector ${run.getUint32(RUN.exception, true)} error code ${hex(run.getUint32(RUN.exceptionError, true))}`;

@@ -1,0 +1,119 @@
+import type { NetBackend } from "../devices/virtio/net/backend.js";
+import { VirtioNet } from "../devices/virtio/net/virtio-net.js";
+import { TAP_NAME, TapBackend } from "../host/tap.js";
+import type { VirtBoard } from "../machine/riscv-virt/board.js";
+import { defaultMac, formatMac, isUnicastMac, parseMac } from "../net/mac.js";
+import { SwitchRegistry } from "../net/switch.js";
+import { UserError } from "../util/errors.js";
+
+/** One `--net switch[:NAME][,mac=..]` or `--net tap:IFNAME[,mac=..]`. */
+export type NetSpec =
+  | { kind: "switch"; name: string; mac: Uint8Array | null }
+  | { kind: "tap"; name: string; mac: Uint8Array | null };
+
+const SWITCH_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
+export const DEFAULT_SWITCH = "default";
+
+/** The process's named switches: every VM of this process that says `switch:NAME` joins the same one. */
+export const processSwitches = new SwitchRegistry();
+
+export function parseNet(text: string): NetSpec {
+  const [backend = "", ...options] = text.split(",");
+  let mac: Uint8Array | null = null;
+  for (const option of options) {
+    const eq = option.indexOf("=");
+    const key = eq < 0 ? option : option.slice(0, eq);
+    if (key !== "mac") throw new UserError(`--net ${text}: unknown option '${key}' (mac)`);
+    if (mac !== null) throw new UserError(`--net ${text}: mac given twice`);
+    const parsed = parseMac(option.slice(eq + 1));
+    if (eq < 0 || parsed === null)
+      throw new UserError(`--net ${text}: mac must be six hex pairs like 52:54:00:12:34:56`);
+    if (!isUnicastMac(parsed))
+      throw new UserError(`--net ${text}: mac must be a unicast address, not all zero`);
+    mac = parsed;
+  }
+  const colon = backend.indexOf(":");
+  const kind = colon < 0 ? backend : backend.slice(0, colon);
+  const name = colon < 0 ? "" : backend.slice(colon + 1);
+  if (kind === "switch") {
+    const n = colon < 0 ? DEFAULT_SWITCH : name;
+    if (!SWITCH_NAME.test(n))
+      throw new UserError(`--net ${text}: switch name must be 1 to 32 letters, digits, '_', '.' or '-'`);
+    return { kind: "switch", name: n, mac };
+  }
+  if (kind === "tap") {
+    if (!TAP_NAME.test(name))
+      throw new UserError(
+        `--net ${text}: tap:IFNAME needs an interface name of 1 to 15 letters, digits, '_', '.' or '-'`,
+      );
+    return { kind: "tap", name, mac };
+  }
+  throw new UserError(`--net ${text}: expected switch[:NAME] or tap:IFNAME`);
+}
+
+/** Checks the NICs of one VM together: no TAP and no MAC address twice. */
+export function checkNets(specs: NetSpec[], vm: number): void {
+  const taps = new Set<string>();
+  const macs = new Set<string>();
+  specs.forEach((s, i) => {
+    if (s.kind === "tap") {
+      if (taps.has(s.name)) throw new UserError(`--net: tap '${s.name}' is given twice`);
+      taps.add(s.name);
+    }
+    const mac = formatMac(s.mac ?? defaultMac(vm, i));
+    if (macs.has(mac)) throw new UserError(`--net: MAC ${mac} is used twice`);
+    macs.add(mac);
+  });
+}
+
+export interface NetSetup {
+  devices: VirtioNet[];
+  close(): void;
+}
+
+/**
+ * Attaches one virtio-net device per spec to the board (in order, after the other virtio devices),
+ * each on its backend: a port of the named in-process switch, or a host TAP. `vm` numbers the VM in
+ * this process for the default MACs (52:54:00:76:VM:NIC).
+ */
+export function attachNet(
+  board: VirtBoard,
+  specs: NetSpec[],
+  vm = 0,
+  switches: SwitchRegistry = processSwitches,
+): NetSetup {
+  const backends: NetBackend[] = [];
+  const close = () => {
+    for (const b of backends) b.close();
+  };
+  const devices: VirtioNet[] = [];
+  try {
+    specs.forEach((spec, nic) => {
+      let backend: NetBackend;
+      if (spec.kind === "switch") backend = switches.get(spec.name).connect();
+      else {
+        try {
+          backend = TapBackend.open(spec.name);
+        } catch (e) {
+          throw new UserError(`--net tap:${spec.name}: ${(e as Error).message}`);
+        }
+      }
+      backends.push(backend);
+      const device = new VirtioNet(backend, { mac: spec.mac ?? defaultMac(vm, nic) });
+      board.virtio.attach(device);
+      devices.push(device);
+    });
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { devices, close };
+}
+
+/** `--stats`: one `stats: netN ...` line per NIC on stderr (counters of the device, see NetStats). */
+export function printNetStats(devices: VirtioNet[]): void {
+  devices.forEach((d, i) => {
+    const fields = Object.entries(d.stats).map(([k, v]) => `${k}=${v}`);
+    process.stderr.write(`stats: net${i} mac=${formatMac(d.mac)} ${fields.join(" ")}\n`);
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * The KVM engine in-process: stopping vCPUs that never exit on their own (a kick is immediate_exit plus
+ * SIGUSR2), VM start-up latency, and that a stopped VM leaves nothing behind that keeps the process alive.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+import { X86MicroVm } from "../../src/machine/x86-microvm/board.js";
+import { parseBzImage } from "../../src/machine/x86-microvm/bzimage.js";
+import { guest, guestImages, kvmUnavailable } from "./support.js";
+
+const why =
+  kvmUnavailable() ??
+  (() => {
+    const images = guestImages();
+    return "error" in images ? images.error : undefined;
+  })();
+if (why !== undefined) console.log(`# skipping KVM engine tests: ${why}`);
+
+function boot(name: string, cpus: number, onOutput: (text: string) => void): X86MicroVm {
+  let text = "";
+  const board = X86MicroVm.create({
+    memory: 64 * 2 ** 20,
+    cpus,
+    console: {
+      write(byte) {
+        text += String.fromCharCode(byte);
+        onOutput(text);
+      },
+    },
+  });
+  const path = guest(name);
+  board.loadLinux(parseBzImage(readFileSync(path), path), null, "");
+  return board;
+}
+
+describe("KVM engine", { skip: why }, () => {
+  for (const cpus of [1, 2]) {
+    test(`stops ${cpus} vCPU(s) spinning in the guest with interrupts off`, async () => {
+      let stopAsked = 0;
+      const board = boot("spin", cpus, (text) => {
+        if (text === "spinning\n") {
+          // Let it spin a little inside the guest first.
+          setTimeout(() => {
+            stopAsked = performance.now();
+            board.stop();
+          }, 100);
+        }
+      });
+      try {
+        const result = await board.run();
+        assert.deepEqual(result, { reason: "stopped" });
+        const stopMs = performance.now() - stopAsked;
+        assert.ok(stopAsked > 0, "the guest never said it was spinning");
+        assert.ok(stopMs < 2000, `stopping took ${stopMs.toFixed(0)} ms`);
+      } finally {
+        board.close();
+      }
+    });
+  }
+
+  test("a stop before the guest runs at all ends cleanly", async () => {
+    const board = boot("spin", 2, () => {});
+    try {
+      const running = board.run();
+      board.stop();
+      assert.deepEqual(await running, { reason: "stopped" });
+    } finally {
+      board.close();
+    }
+  });
+
+  test("VM creation to the guest's first exit takes well under a second", async () => {
+    const created = performance.timeOrigin + performance.now();
+    const board = boot("hello", 1, () => {});
+    try {
+      const result = await board.run();
+      assert.equal(result.reason, "reboot");
+      const [first] = board.counters();
+      assert.ok(first !== undefined && first.firstExitTime > created);
+      const ms = (first?.firstExitTime ?? 0) - created;
+      console.log(`# VM create to first guest exit: ${ms.toFixed(1)} ms`);
+      assert.ok(ms < 5000, `${ms} ms`);
+    } finally {
+      board.close();
+    }
+  });
+});
