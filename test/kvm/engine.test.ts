@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
+import { KvmEngine } from "../../src/engines/kvm/engine.js";
 import { X86MicroVm } from "../../src/machine/x86-microvm/board.js";
 import { parseBzImage } from "../../src/machine/x86-microvm/bzimage.js";
 import { guest, guestImages, kvmUnavailable } from "./support.js";
@@ -65,6 +66,17 @@ describe("KVM engine", { skip: why }, () => {
       const running = board.run();
       board.stop();
       assert.deepEqual(await running, { reason: "stopped" });
+    } finally {
+      board.close();
+    }
+  });
+
+  test("a stop requested before run() ends the run at once", async () => {
+    const board = boot("spin", 1, () => {});
+    try {
+      const engine = new KvmEngine(board.vm, board.vcpus, board);
+      engine.stop();
+      assert.deepEqual(await engine.run(), { reason: "stopped" });
     } finally {
       board.close();
     }

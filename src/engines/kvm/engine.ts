@@ -104,6 +104,7 @@ export class KvmEngine {
     const done = new Promise<void>((resolve) => {
       this.finish = resolve;
     });
+    if (this.result !== null) this.finish?.(); // stopped before it started
     const workerUrl = new URL("./vcpu-worker.js", import.meta.url);
     for (const vcpu of this.vcpus) {
       const control = new SharedArrayBuffer(CTL_BYTES);
