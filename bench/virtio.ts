@@ -173,11 +173,10 @@ function command(config: VirtioConfig, ctx: Context, append: string, scratch?: s
         : ["--virtio-console"];
     return [
       process.execPath,
-      [VIREO_CLI, "run", "--bios", "builtin", "--kernel", kernel, "--initrd", initrd, ...devices].concat([
-        "--append",
-        append,
-        "--stats",
-      ]),
+      [
+        ...[VIREO_CLI, "run", "--bios", "builtin", "--kernel", kernel, "--initrd", initrd],
+        ...[...devices, "--append", append, "--stats"],
+      ],
     ];
   }
   const machine = ["-M", "virt", "-m", "512M", "-smp", "1", "-kernel", kernel, "-initrd", initrd];
@@ -427,13 +426,13 @@ function reportConsole(byId: Map<string, ConfigResult>): string[] {
       ["same 2 MiB of output", "ttyS0 (16550 UART)", "hvc0 (virtio-console)", "hvc0 advantage"],
       [
         [
-          "Vireo, MB/s (guest-timed dd | tr)",
+          "Vireo, MB/s (guest-timed dd \\| tr)",
           cell("vireo-ttyS0", "mbps", 2),
           cell("vireo-hvc0", "mbps", 2),
           ratio("vireo", "mbps"),
         ],
         [
-          "Vireo, MB/s net of the dd | tr pipeline",
+          "Vireo, MB/s net of the dd \\| tr pipeline",
           cell("vireo-ttyS0", "net", 2),
           cell("vireo-hvc0", "net", 2),
           ratio("vireo", "net"),
@@ -445,13 +444,13 @@ function reportConsole(byId: Map<string, ConfigResult>): string[] {
           ratio("vireo", "perByte", true),
         ],
         [
-          "QEMU, MB/s (guest-timed dd | tr)",
+          "QEMU, MB/s (guest-timed dd \\| tr)",
           cell("qemu-ttyS0", "mbps", 2),
           cell("qemu-hvc0", "mbps", 2),
           ratio("qemu", "mbps"),
         ],
         [
-          "QEMU, MB/s net of the dd | tr pipeline",
+          "QEMU, MB/s net of the dd \\| tr pipeline",
           cell("qemu-ttyS0", "net", 2),
           cell("qemu-hvc0", "net", 2),
           ratio("qemu", "net"),
