@@ -7,9 +7,10 @@ import { recipeFor } from "../images/recipes.js";
 import { UserError } from "../util/errors.js";
 import { parseArgs } from "./args.js";
 
-export const IMAGES_USAGE = `usage: vireo images fetch [--arch riscv64] [--force] [--keep-debs]
+export const IMAGES_USAGE = `usage: vireo images fetch [--arch riscv64|x86_64] [--force] [--keep-debs]
        vireo images list
-       vireo images path [--arch riscv64]`;
+       vireo images path [--arch riscv64|x86_64]
+x86_64 (alias amd64) comes from the system's own apt sources (an amd64 Debian host).`;
 
 /** `vireo images …`: fetch, list and locate the cached guest images (kernel + initramfs). */
 export async function imagesCommand(argv: string[]): Promise<number> {
@@ -49,9 +50,12 @@ async function fetchCommand(argv: string[]): Promise<number> {
     .filter((p) => p.role !== "metapackage")
     .map((p) => `${p.name} ${p.version}`)
     .join(", ");
-  const sizes = [recipe.kernel, recipe.initrd, ...(recipe.rootDisk === undefined ? [] : [recipe.rootDisk])]
-    .map((name) => `${name} ${formatMegabytes(m.artifacts[name]?.size ?? 0)} MB`)
-    .join(", ");
+  const named = recipe.summary ?? [
+    recipe.kernel,
+    recipe.initrd,
+    ...(recipe.rootDisk === undefined ? [] : [recipe.rootDisk]),
+  ];
+  const sizes = named.map((name) => `${name} ${formatMegabytes(m.artifacts[name]?.size ?? 0)} MB`).join(", ");
   switch (r.action) {
     case "up-to-date":
       process.stdout.write(`${recipe.arch}: up to date (${versions})\n${r.dir}\n`);

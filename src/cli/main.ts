@@ -8,7 +8,8 @@ const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLIN
                  [--cpus N] [--max-insns N] [--dump-dtb FILE] [--cpu-features -x2apic,-cx16] [--stats]
                  [--drive file=PATH[,readonly=on][,id=NAME]]... [--rng] [--virtio-console]
                  [--balloon] [--balloon-target SIZE] [--net switch[:NAME]|tap:IFNAME[,mac=MAC]]...
-       vireo images fetch|list|path [--arch riscv64] [--force] [--keep-debs]
+                 [--vsock cid=N[,uds=PATH]]
+       vireo images fetch|list|path [--arch riscv64|x86_64] [--force] [--keep-debs]
        vireo --help | --version
 
 Without --kernel, 'run' boots the default Debian guest (fetched on first use) to a shell.
@@ -20,7 +21,11 @@ both goes to the terminal, keyboard input to hvc0 (Ctrl-A c switches it between 
 --balloon-target SIZE (implies --balloon) the guest is asked to give SIZE back once its driver is up.
 --net adds a virtio-net NIC (repeatable) on an in-process virtual switch (NICs naming the same switch
 share it) or on a host TAP interface (needs CAP_NET_ADMIN); its MAC defaults to 52:54:00:76:00:<n>.
---arch x86_64 boots a bzImage under KVM (/dev/kvm); a guest that crashes exits with status 3.`;
+--vsock adds a virtio-vsock device (guest CID 3 unless cid=N); with uds=PATH, a host client that
+connects to the Unix socket PATH and writes "CONNECT <port>\n" gets "OK <hostport>\n" and a stream to
+the guest's port, and guest connections to host port P go to the Unix socket PATH_P.
+--arch x86_64 boots a bzImage or a PVH ELF kernel under KVM (/dev/kvm), without --kernel the default
+x86_64 guest's vmlinux through PVH; a guest that crashes exits with status 3.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

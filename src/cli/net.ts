@@ -1,10 +1,10 @@
 import type { NetBackend } from "../devices/virtio/net/backend.js";
 import { VirtioNet } from "../devices/virtio/net/virtio-net.js";
 import { TAP_NAME, TapBackend } from "../host/tap.js";
-import type { VirtBoard } from "../machine/riscv-virt/board.js";
 import { defaultMac, formatMac, isUnicastMac, parseMac } from "../net/mac.js";
 import { SwitchRegistry } from "../net/switch.js";
 import { UserError } from "../util/errors.js";
+import type { VirtioBoard } from "./virtio.js";
 
 /** One `--net switch[:NAME][,mac=..]` or `--net tap:IFNAME[,mac=..]`. */
 export type NetSpec =
@@ -77,7 +77,7 @@ export interface NetSetup {
  * this process for the default MACs (52:54:00:76:VM:NIC).
  */
 export function attachNet(
-  board: VirtBoard,
+  board: VirtioBoard,
   specs: NetSpec[],
   vm = 0,
   switches: SwitchRegistry = processSwitches,

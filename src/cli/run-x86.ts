@@ -1,18 +1,24 @@
 /**
- * `vireo run --arch x86_64`: a Linux bzImage on the x86 microVM board under KVM.
+ * `vireo run --arch x86_64`: a Linux bzImage (or PVH ELF kernel) on the x86 microVM board under KVM,
+ * with the same virtio devices as the RISC-V board (--drive, --rng, --virtio-console, --balloon, --net).
  */
 import { readFileSync } from "node:fs";
+import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import { parseCpuFeatures } from "../engines/kvm/cpuid.js";
 import type { KvmRunResult } from "../engines/kvm/engine.js";
 import { isElf } from "../machine/loader/elf.js";
 import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
+import { VIRTIO_MMIO } from "../machine/x86-microvm/memory-map.js";
 import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { type ParsedArgs, parseCount } from "./args.js";
+import { attachNet, checkNets, type NetSetup, parseNet, printNetStats } from "./net.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
+import { attachVirtio, checkDrives, parseBalloon, parseDrive, type VirtioSetup } from "./virtio.js";
+import { defaultX86Guest } from "./x86-default.js";
 
 /** Exit status when the guest dies (triple fault, KVM entry failure or internal error). */
 export const EXIT_GUEST_CRASH = 3;
@@ -31,6 +37,12 @@ const X86_FLAGS = new Set([
   "cpus",
   "cpu-features",
   "stats",
+  "drive",
+  "rng",
+  "virtio-console",
+  "balloon",
+  "balloon-target",
+  "net",
 ]);
 
 /** MemAvailable from /proc/meminfo in bytes, or null when it cannot be read. */
@@ -78,18 +90,25 @@ export async function runX86(args: ParsedArgs): Promise<number> {
   const cpus = parseCount(args.values.get("cpus") ?? "1", "cpus", 1, 255);
   const featuresText = args.values.get("cpu-features");
   const removeCpuFeatures = featuresText === undefined ? [] : parseCpuFeatures(featuresText);
+  const drives = (args.repeated.get("drive") ?? []).map(parseDrive);
+  const wantRng = args.switches.has("rng");
+  const wantConsole = args.switches.has("virtio-console");
+  const nets = (args.repeated.get("net") ?? []).map(parseNet);
+  checkNets(nets, 0);
+  const balloon = parseBalloon(args, memory);
+  const otherDevices = (wantRng ? 1 : 0) + (wantConsole ? 1 : 0) + (balloon !== null ? 1 : 0) + nets.length;
+  checkDrives(drives, otherDevices, VIRTIO_MMIO.slots);
 
-  const kernelPath = args.values.get("kernel");
+  let kernelPath = args.values.get("kernel");
+  let initrdPath = args.values.get("initrd");
   if (kernelPath === undefined) {
-    throw new UserError(
-      "--arch x86_64 needs --kernel FILE (a bzImage); there is no default x86_64 guest yet",
-    );
+    if (initrdPath !== undefined) throw new UserError("--initrd needs --kernel");
+    ({ kernelPath, initrdPath } = await defaultX86Guest());
   }
   const kernelBytes = readFile(kernelPath, "kernel");
   const image = isElf(kernelBytes)
     ? parsePvhKernel(kernelBytes, kernelPath)
     : parseBzImage(kernelBytes, kernelPath);
-  const initrdPath = args.values.get("initrd");
   const initrd = initrdPath === undefined ? null : readFile(initrdPath, "initrd");
   const cmdline = args.values.get("append") ?? DEFAULT_APPEND_X86;
 
@@ -99,27 +118,63 @@ export async function runX86(args: ParsedArgs): Promise<number> {
   const device = process.env.VIREO_KVM_DEVICE || undefined;
   const board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device });
   let result: KvmRunResult;
-  const started = performance.now();
+  let virtio: VirtioSetup | null = null;
+  let net: NetSetup | null = null;
   try {
+    // Devices go in before the kernel is loaded: the DSDT and the command line list them.
+    virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole, balloon }, output);
+    net = attachNet(board, nets);
     if ("entry" in image) board.loadPvh(image, initrd, cmdline);
     else board.loadLinux(image, initrd, cmdline);
     if (engineName === "auto") process.stderr.write(`vireo: engine kvm (${device ?? "/dev/kvm"})\n`);
-    const terminal = attachTerminal(
-      process.stdin,
-      (bytes) => board.consoleInput(bytes),
-      () => board.stop(),
-    );
-    try {
-      result = await board.run();
-    } finally {
-      terminal.close();
-      output.flush();
+    const started = performance.now();
+    result = await runOnTerminal(board, output, virtio.console);
+    if (args.switches.has("stats")) {
+      printKvmStats(board, createdAt, (performance.now() - started) / 1000);
+      printNetStats(net.devices);
     }
-    if (args.switches.has("stats")) printKvmStats(board, createdAt, (performance.now() - started) / 1000);
   } finally {
+    net?.close();
+    await virtio?.close();
     board.close();
   }
   return exitStatus(result);
+}
+
+/**
+ * Runs the guest with the terminal attached: keyboard input goes to hvc0 when there is a virtio console
+ * (Ctrl-A c switches between hvc0 and ttyS0), else to the UART; both consoles write to stdout.
+ */
+async function runOnTerminal(
+  board: X86MicroVm,
+  output: BufferedOutput,
+  hvc: VirtioConsole | null,
+): Promise<KvmRunResult> {
+  let toHvc = hvc !== null;
+  const terminal = attachTerminal(
+    process.stdin,
+    (bytes) => {
+      if (toHvc && hvc !== null) hvc.receive(bytes);
+      else board.consoleInput(bytes);
+    },
+    () => board.stop(),
+    hvc === null
+      ? undefined
+      : () => {
+          toHvc = !toHvc;
+          output.flush();
+          process.stderr.write(`\r\nvireo: keyboard input now goes to ${toHvc ? "hvc0" : "ttyS0"}\r\n`);
+        },
+  );
+  const onResize = () => hvc?.resize(process.stdout.columns, process.stdout.rows);
+  if (hvc !== null && process.stdout.isTTY) process.stdout.on("resize", onResize);
+  try {
+    return await board.run();
+  } finally {
+    process.stdout.off("resize", onResize);
+    terminal.close();
+    output.flush();
+  }
 }
 
 function printKvmStats(board: X86MicroVm, createdAt: number, seconds: number): void {
@@ -131,8 +186,20 @@ function printKvmStats(board: X86MicroVm, createdAt: number, seconds: number): v
     `exits ${sum((c) => c.exits)}`,
     `exits-forwarded ${sum((c) => c.forwarded)}`,
     `exits-local-pio ${sum((c) => c.localPio)}`,
+    `exits-mmio ${sum((c) => c.mmio)}`,
     `first-exit-ms ${firstExit > 0 ? (firstExit - createdAt).toFixed(1) : "none"}`,
   ];
+  if (board.virtio.used().length > 0) {
+    lines.push(`virtio-interrupts ${board.irqfdResample ? "irqfd-resample" : "irq-line"}`);
+  }
+  for (const slot of board.virtio.used()) {
+    const c = board.virtio.counters(slot.index);
+    if (c === null) continue;
+    lines.push(
+      `virtio${slot.index} ${slot.transport.device.name} gsi=${slot.gsi} mmio-exits=${c.mmioExits} ` +
+        `notify-exits=${c.notifyExits} notify-ioeventfd=${c.ioeventfd} irqfd=${c.irqfd} resamples=${c.resamples}`,
+    );
+  }
   if (board.rejectedMsrs.length > 0) {
     lines.push(`rejected-msrs ${board.rejectedMsrs.map((m) => `0x${m.toString(16)}`).join(" ")}`);
   }

@@ -13,7 +13,8 @@ import { attachNet, checkNets, parseNet, printNetStats } from "./net.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
-import { attachVirtio, checkDrives, parseDrive } from "./virtio.js";
+import { attachVirtio, checkDrives, parseBalloon, parseDrive } from "./virtio.js";
+import { attachVsock, parseVsock, printVsockStats, type VsockSetup } from "./vsock.js";
 
 const RUN_FLAGS = {
   arch: "value",
@@ -35,6 +36,7 @@ const RUN_FLAGS = {
   "balloon-target": "value",
   "root-disk": "switch",
   net: "repeatable",
+  vsock: "value",
 } as const;
 
 /** Exit status when --max-insns ends the run (as timeout(1) does for a time limit). */
@@ -73,7 +75,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const nets = (args.repeated.get("net") ?? []).map(parseNet);
   checkNets(nets, 0);
   const balloon = parseBalloon(args, memory);
-  const otherDevices = (wantRng ? 1 : 0) + (wantConsole ? 1 : 0) + (balloon !== null ? 1 : 0) + nets.length;
+  const vsockText = args.values.get("vsock");
+  const vsockSpec = vsockText === undefined ? null : parseVsock(vsockText);
+  const otherDevices =
+    (wantRng ? 1 : 0) +
+    (wantConsole ? 1 : 0) +
+    (balloon !== null ? 1 : 0) +
+    nets.length +
+    (vsockSpec !== null ? 1 : 0);
   checkDrives(drives, otherDevices);
 
   let kernelPath = args.values.get("kernel");
@@ -112,26 +121,27 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     await virtio.close();
     throw e;
   }
+  // The vsock device goes last; with uds=PATH it listens there from now on.
+  let vsock: VsockSetup | null = null;
+  try {
+    if (vsockSpec !== null) vsock = await attachVsock(board, vsockSpec);
+  } catch (e) {
+    net.close();
+    await virtio.close();
+    throw e;
+  }
   try {
     if (!loadGuest(board, args, bios, kernel, kernelPath, initrdPath, append)) return 0;
     const stats = args.switches.has("stats");
     const status = await runGuest(board, output, virtio.console, maxInstructions, stats);
     if (stats) printNetStats(net.devices);
+    if (stats && vsock !== null) printVsockStats(vsock.device);
     return status;
   } finally {
     net.close();
+    await vsock?.close();
     await virtio.close();
   }
-}
-
-/** --balloon and --balloon-target SIZE (which implies --balloon): null without either. */
-function parseBalloon(args: ParsedArgs, memory: number): { targetBytes: number | null } | null {
-  const text = args.values.get("balloon-target");
-  if (text === undefined) return args.switches.has("balloon") ? { targetBytes: null } : null;
-  const targetBytes = parseSize(text, "--balloon-target");
-  if (targetBytes % 4096 !== 0) throw new UserError("--balloon-target must be a multiple of 4K");
-  if (targetBytes >= memory) throw new UserError("--balloon-target must be smaller than --memory");
-  return { targetBytes };
 }
 
 /** Puts the guest in RAM (bare metal or Linux boot); false when the run ends here (--dump-dtb). */

@@ -1,14 +1,17 @@
 import { resolve } from "node:path";
+import type { GuestMemory } from "../devices/device.js";
 import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
 import { SECTOR, VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
 import { type ConsoleSink, VirtioConsole } from "../devices/virtio/console/virtio-console.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
 import { FileBlockBackend } from "../host/block-file.js";
 import { cryptoEntropy } from "../host/entropy.js";
 import { hostPageReclaimer } from "../host/page-reclaimer.js";
-import type { VirtBoard } from "../machine/riscv-virt/board.js";
 import { VIRTIO_SLOTS } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
+import { parseSize } from "../util/size.js";
+import type { ParsedArgs } from "./args.js";
 
 /** One `--drive file=PATH[,readonly=on][,id=NAME]`. */
 export interface DriveSpec {
@@ -50,10 +53,21 @@ export function parseDrive(text: string, index: number): DriveSpec {
   return { file, readOnly: readonly === "on", id };
 }
 
+/**
+ * What the attach helpers need of a board (the RISC-V virt board and the x86 microVM both have it): its
+ * virtio-mmio slots and the guest RAM their devices see.
+ */
+export interface VirtioBoard {
+  readonly virtio: {
+    attach(device: VirtioDevice): unknown;
+    readonly memory: GuestMemory;
+  };
+}
+
 /** Checks a set of drives together: not more than the board has slots, no file or id twice. */
-export function checkDrives(drives: DriveSpec[], otherDevices: number): void {
-  if (drives.length + otherDevices > VIRTIO_SLOTS) {
-    throw new UserError(`too many virtio devices: the board has ${VIRTIO_SLOTS} slots`);
+export function checkDrives(drives: DriveSpec[], otherDevices: number, slots = VIRTIO_SLOTS): void {
+  if (drives.length + otherDevices > slots) {
+    throw new UserError(`too many virtio devices: the board has ${slots} slots`);
   }
   const files = new Set<string>();
   const ids = new Set<string>();
@@ -64,6 +78,16 @@ export function checkDrives(drives: DriveSpec[], otherDevices: number): void {
     files.add(path);
     ids.add(d.id);
   }
+}
+
+/** --balloon and --balloon-target SIZE (which implies --balloon): null without either. */
+export function parseBalloon(args: ParsedArgs, memory: number): { targetBytes: number | null } | null {
+  const text = args.values.get("balloon-target");
+  if (text === undefined) return args.switches.has("balloon") ? { targetBytes: null } : null;
+  const targetBytes = parseSize(text, "--balloon-target");
+  if (targetBytes % 4096 !== 0) throw new UserError("--balloon-target must be a multiple of 4K");
+  if (targetBytes >= memory) throw new UserError("--balloon-target must be smaller than --memory");
+  return { targetBytes };
 }
 
 export interface VirtioRequest {
@@ -85,7 +109,7 @@ export interface VirtioSetup {
  * order: the drives (the first is /dev/vda), the entropy device, the console, the balloon.
  */
 export async function attachVirtio(
-  board: VirtBoard,
+  board: VirtioBoard,
   request: VirtioRequest,
   output: ConsoleSink,
 ): Promise<VirtioSetup> {
@@ -124,7 +148,7 @@ export async function attachVirtio(
   }
   if (request.balloon) {
     // madvise releases the host memory behind inflated pages (Linux); elsewhere they are only counted.
-    const balloon = new VirtioBalloon(hostPageReclaimer(board.cpu.ram.bytes));
+    const balloon = new VirtioBalloon(hostPageReclaimer(board.virtio.memory.bytes));
     const target = request.balloon.targetBytes;
     if (target !== null) {
       // Once, when the guest's driver first sets DRIVER_OK: a configuration change it acts on at once.

@@ -73,6 +73,8 @@ interface Bindings {
   mmap: (addr: null, length: number, prot: number, flags: number, fd: number, offset: number) => bigint;
   munmap: (addr: bigint, length: number) => number;
   eventfd: (initval: number, flags: number) => number;
+  read: (fd: number, buffer: Uint8Array, count: number) => number;
+  write: (fd: number, buffer: Uint8Array, count: number) => number;
   pthreadSelf: () => bigint;
   pthreadKill: (thread: bigint, signal: number) => number;
 }
@@ -98,6 +100,8 @@ function libc(): Bindings {
     mmap: lib.func("mmap", "void *", ["void *", "size_t", "int", "int", "int", "int64_t"]),
     munmap: lib.func("munmap", "int", ["void *", "size_t"]),
     eventfd: lib.func("eventfd", "int", ["unsigned int", "int"]),
+    read: lib.func("read", "long", ["int", "void *", "size_t"]),
+    write: lib.func("write", "long", ["int", "void *", "size_t"]),
     pthreadSelf: lib.func("pthread_self", "void *", []),
     pthreadKill: lib.func("pthread_kill", "int", ["void *", "int"]),
   };
@@ -148,6 +152,54 @@ export function munmap(address: bigint, length: number): void {
 
 export function eventfd(flags: number): number {
   return check(libc().eventfd(0, flags | EFD_CLOEXEC), "eventfd");
+}
+
+/** The 8-byte counter buffer of eventfdRead/eventfdWrite (main thread and workers each have their own). */
+const counter = new Uint8Array(8);
+const counterView = new DataView(counter.buffer);
+
+/**
+ * Reads and so resets a non-blocking eventfd's counter: the number of signals since the last read, or 0
+ * when there were none (EAGAIN). Other failures throw.
+ */
+export function eventfdRead(fd: number): number {
+  const b = libc();
+  const r = b.read(fd, counter, 8);
+  if (r < 0) {
+    const errno = b.koffi.errno();
+    if (errno === EAGAIN) return 0;
+    throw new SysError("read eventfd", errno);
+  }
+  return Number(counterView.getBigUint64(0, true));
+}
+
+/** Adds `value` to an eventfd's counter (wakes whoever polls it; an irqfd raises its interrupt). */
+export function eventfdWrite(fd: number, value = 1): void {
+  const b = libc();
+  counterView.setBigUint64(0, BigInt(value), true);
+  if (b.write(fd, counter, 8) < 0) throw new SysError("write eventfd", b.koffi.errno());
+}
+
+/** A libuv poll watch on a descriptor (koffi.node.poll); `close` stops it for good. */
+export interface FdWatch {
+  close(): void;
+}
+
+/**
+ * Calls `onReadable` on the event loop whenever `fd` is readable (level-triggered: it comes back while
+ * the descriptor stays readable). koffi's poll is not in its typings' shape: the callback receives
+ * (status, events), status < 0 on an error.
+ */
+export function watchReadable(fd: number, onReadable: (status: number) => void): FdWatch {
+  const handle = libc().koffi.node.poll(fd, { readable: true }, onReadable as never);
+  let open = true;
+  return {
+    close() {
+      if (!open) return;
+      open = false;
+      handle.close();
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@
  *
  * The mirror is the one the system already uses, read from its own sources at run time.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   accessSync,
   constants,
@@ -163,22 +163,34 @@ function usableUri(uri: string): boolean {
   return /^([a-z0-9]+\+)?(https?|file|ftp):/i.test(uri) && !/-security\/?$/.test(uri);
 }
 
+/** The system's main Debian archive: its URI and suite (the first base suite of its entry, "bookworm"). */
+export interface MainSource {
+  uri: string;
+  suite: string;
+}
+
 /**
- * The URI of the system's main Debian archive: among the sources entries, the one that looks most like
- * it (see debianScore), the first of equals in apt's reading order.
+ * The system's main Debian archive: among the sources entries, the one that looks most like it (see
+ * debianScore), the first of equals in apt's reading order.
  */
-export function pickMirror(entries: readonly SourceEntry[]): string | undefined {
-  let best: string | undefined;
+export function pickSource(entries: readonly SourceEntry[]): MainSource | undefined {
+  let best: MainSource | undefined;
   let bestScore = 0;
   for (const entry of entries) {
     const score = debianScore(entry);
     const uri = entry.uris.find(usableUri);
     if (score > bestScore && uri !== undefined) {
-      best = uri.replace(/\/+$/, "");
+      const suite = entry.suites.filter((s) => !isSecuritySuite(s)).map(baseSuite)[0] as string;
+      best = { uri: uri.replace(/\/+$/, ""), suite };
       bestScore = score;
     }
   }
   return best;
+}
+
+/** The URI of the system's main Debian archive (pickSource). */
+export function pickMirror(entries: readonly SourceEntry[]): string | undefined {
+  return pickSource(entries)?.uri;
 }
 
 /** Reads the system's sources in apt's order: sources.list, then sources.list.d/ sorted by name. */
@@ -217,6 +229,17 @@ export function systemMirror(etcApt = "/etc/apt"): string {
     );
   }
   return uri;
+}
+
+/** The suite of the system's main Debian archive ("bookworm"), or undefined when none is found. */
+export function systemSuite(etcApt = "/etc/apt"): string | undefined {
+  return pickSource(readSystemSources(etcApt))?.suite;
+}
+
+/** The host's Debian architecture (`dpkg --print-architecture`: amd64, arm64, …), or undefined. */
+export function hostDebianArch(): string | undefined {
+  const r = spawnSync("dpkg", ["--print-architecture"], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() || undefined : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -475,56 +498,25 @@ export function directoryBytes(dir: string): number {
   return total;
 }
 
-export class PrivateApt {
-  readonly layout: AptLayout;
-
-  constructor(
-    root: string,
-    readonly target: AptTarget,
-  ) {
-    this.layout = aptLayout(root);
-  }
-
-  /** Creates the folders and writes the status, sources and config files. */
-  prepare(): void {
-    requireAptTools();
-    if (!existsSync(this.target.keyring)) {
-      throw new UserError(
-        `${this.target.keyring} not found: install the debian-archive-keyring package to fetch guest images`,
-      );
-    }
-    const l = this.layout;
-    for (const dir of [join(l.listsDir, "partial"), join(l.cacheDir, "archives", "partial")]) {
-      mkdirSync(dir, { recursive: true });
-    }
-    if (!existsSync(l.statusFile)) writeFileSync(l.statusFile, "");
-    writeFileSync(l.sourcesFile, sourcesListText(this.target));
-    const root = typeof process.getuid === "function" && process.getuid() === 0;
-    writeFileSync(l.configFile, aptConfigText(l, this.target.arch, root ? { sandboxUser: "root" } : {}));
-  }
+/**
+ * apt-cache and apt-get download for one architecture, with the environment `env()` gives (the system's
+ * own apt configuration here; PrivateApt points it at a private one). Nothing is installed: packages are
+ * only downloaded into a folder of ours.
+ */
+export class AptClient {
+  constructor(readonly target: { arch: string; suite: string }) {}
 
   env(): NodeJS.ProcessEnv {
-    return { ...process.env, APT_CONFIG: this.layout.configFile, LC_ALL: "C", LANG: "C", LANGUAGE: "" };
+    return { ...process.env, LC_ALL: "C", LANG: "C", LANGUAGE: "" };
   }
 
-  private async apt(command: "apt-get" | "apt-cache", args: string[], cwd?: string): Promise<ToolResult> {
+  protected async apt(command: "apt-get" | "apt-cache", args: string[], cwd?: string): Promise<ToolResult> {
     const options: { env: NodeJS.ProcessEnv; missing: string; cwd?: string } = {
       env: this.env(),
       missing: NEEDS_APT,
     };
     if (cwd !== undefined) options.cwd = cwd;
     return runTool(command, args, options);
-  }
-
-  /** `apt-get update` of the private lists; a fetch failure becomes apt's own error line. */
-  async update(): Promise<void> {
-    const r = await this.apt("apt-get", ["-q", "update"]);
-    const output = `${r.stdout}\n${r.stderr}`;
-    if (r.code !== 0 || updateFailed(output)) {
-      throw new UserError(
-        `apt-get update (${this.target.suite} ${this.target.arch}) failed: ${aptErrorLine(output)}`,
-      );
-    }
   }
 
   /** `apt-cache depends pkg` → the names it depends on. */
@@ -542,12 +534,17 @@ export class PrivateApt {
     return packageInfo(stanza);
   }
 
-  private notFound(pkg: string, r: ToolResult): UserError {
+  protected notFound(pkg: string, r: ToolResult): UserError {
     return new UserError(
       `package ${pkg} not found for ${this.target.arch} in Debian ${this.target.suite} (${aptErrorLine(
         `${r.stdout}\n${r.stderr}`,
       )})`,
     );
+  }
+
+  /** Appended to a failed download's message. */
+  protected downloadHint(): string {
+    return "";
   }
 
   /**
@@ -571,13 +568,71 @@ export class PrivateApt {
     } finally {
       if (timer !== undefined) clearInterval(timer);
     }
-    if (r.code !== 0)
-      throw new UserError(`apt-get download failed: ${aptErrorLine(`${r.stdout}\n${r.stderr}`)}`);
+    if (r.code !== 0) {
+      throw new UserError(
+        `apt-get download failed: ${aptErrorLine(`${r.stdout}\n${r.stderr}`)}${this.downloadHint()}`,
+      );
+    }
     const files = readdirSync(dir).filter((n) => n.endsWith(".deb"));
     return packages.map((p) => {
       const file = files.find((n) => n.startsWith(`${p.name}_`));
       if (file === undefined) throw new Error(`apt-get download left no .deb for ${p.name} in ${dir}`);
       return join(dir, file);
     });
+  }
+}
+
+/**
+ * The system's own apt (its sources, lists and architecture), read-only: apt-cache look-ups and
+ * apt-get download into our folder, never an install or an update of its lists.
+ */
+export class SystemApt extends AptClient {
+  protected override downloadHint(): string {
+    return " (are the system's package lists current? 'apt-get update' as root refreshes them)";
+  }
+}
+
+export class PrivateApt extends AptClient {
+  readonly layout: AptLayout;
+
+  constructor(
+    root: string,
+    override readonly target: AptTarget,
+  ) {
+    super(target);
+    this.layout = aptLayout(root);
+  }
+
+  /** Creates the folders and writes the status, sources and config files. */
+  prepare(): void {
+    requireAptTools();
+    if (!existsSync(this.target.keyring)) {
+      throw new UserError(
+        `${this.target.keyring} not found: install the debian-archive-keyring package to fetch guest images`,
+      );
+    }
+    const l = this.layout;
+    for (const dir of [join(l.listsDir, "partial"), join(l.cacheDir, "archives", "partial")]) {
+      mkdirSync(dir, { recursive: true });
+    }
+    if (!existsSync(l.statusFile)) writeFileSync(l.statusFile, "");
+    writeFileSync(l.sourcesFile, sourcesListText(this.target));
+    const root = typeof process.getuid === "function" && process.getuid() === 0;
+    writeFileSync(l.configFile, aptConfigText(l, this.target.arch, root ? { sandboxUser: "root" } : {}));
+  }
+
+  override env(): NodeJS.ProcessEnv {
+    return { ...super.env(), APT_CONFIG: this.layout.configFile };
+  }
+
+  /** `apt-get update` of the private lists; a fetch failure becomes apt's own error line. */
+  async update(): Promise<void> {
+    const r = await this.apt("apt-get", ["-q", "update"]);
+    const output = `${r.stdout}\n${r.stderr}`;
+    if (r.code !== 0 || updateFailed(output)) {
+      throw new UserError(
+        `apt-get update (${this.target.suite} ${this.target.arch}) failed: ${aptErrorLine(output)}`,
+      );
+    }
   }
 }

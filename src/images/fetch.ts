@@ -37,6 +37,8 @@ export interface Recipe {
   initrd: string;
   /** File name of the root disk image, if the recipe makes one. */
   rootDisk?: string;
+  /** The files `vireo images fetch` names with their sizes (default: kernel, initrd and root disk). */
+  summary?: readonly string[];
   /** Everything that must be present for the image to be complete. */
   artifacts: readonly string[];
   /** Fingerprints of our own inputs baked into the image (e.g. the init script). */

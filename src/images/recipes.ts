@@ -1,13 +1,13 @@
 /**
- * Which guest image recipes exist. riscv64 comes from Debian trixie's riscv64 port; an x86_64 recipe
- * (linux-image-amd64 and busybox-static from the system's own suite and architecture) fits the same
- * Recipe interface but is not written yet.
+ * Which guest image recipes exist. riscv64 comes from Debian trixie's riscv64 port (a private apt
+ * configuration); x86_64 (alias amd64) from the system's own suite and architecture (x86_64.ts).
  */
 import { UserError } from "../util/errors.js";
 import type { Recipe } from "./fetch.js";
 import { riscv64Recipe } from "./riscv64.js";
+import { x86Recipe } from "./x86_64.js";
 
-export const IMAGE_ARCHES = ["riscv64"] as const;
+export const IMAGE_ARCHES = ["riscv64", "x86_64"] as const;
 
 export function recipeFor(arch: string): Recipe {
   switch (arch) {
@@ -15,10 +15,10 @@ export function recipeFor(arch: string): Recipe {
       return riscv64Recipe;
     case "x86_64":
     case "amd64":
-      throw new UserError(`--arch ${arch}: not yet: only riscv64 guest images can be fetched so far`);
+      return x86Recipe;
     default:
       throw new UserError(
-        `--arch ${arch}: unknown architecture (guest images exist for: ${IMAGE_ARCHES.join(", ")})`,
+        `--arch ${arch}: unknown architecture (guest images exist for: ${IMAGE_ARCHES.join(", ")}; amd64 = x86_64)`,
       );
   }
 }

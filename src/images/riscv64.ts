@@ -1,13 +1,11 @@
 /**
  * The default riscv64 guest: the kernel of Debian trixie's current linux-image-riscv64 (a raw RISC-V
  * `Image`, though the .deb calls it vmlinux), an initramfs of trixie's static busybox, our own /init
- * (guest/riscv64/init) and the kernel modules for virtio-mmio devices and ext4 (modules.ts), and an ext4
+ * (guest/init, initramfs.ts) and the kernel modules for virtio-mmio devices and ext4 (modules.ts), and an ext4
  * root disk of the same pieces (rootfs.ts). Packages come through a private apt configuration (apt.ts).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
 import { UserError } from "../util/errors.js";
 import { DEBIAN_KEYRING, PrivateApt, requireAptTools, resolveKernelPackage, systemMirror } from "./apt.js";
 import {
@@ -22,9 +20,13 @@ import {
 import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
 import { type BuildContext, type FetchOptions, fetchImage, type Recipe } from "./fetch.js";
+import { BUSYBOX_LINKS, buildInitramfs, INIT_INPUT, readInitScript } from "./initramfs.js";
 import { extractModules, moduleEntries, modulesFromEntries } from "./modules.js";
 import { formatMegabytes, ProgressBar } from "./progress.js";
 import { buildExt4, busyboxApplets, ROOTFS_SIZE, rootfsEntries, sparseCopy } from "./rootfs.js";
+
+// Shared with the x86_64 guest; re-exported for the riscv64 recipe's existing users.
+export { BUSYBOX_LINKS, buildInitramfs, initramfsEntries, initScriptPath } from "./initramfs.js";
 
 export const SUITE = "trixie";
 export const KERNEL_META = "linux-image-riscv64";
@@ -63,84 +65,6 @@ export const LAYOUT_VERSION = "2";
 /** Appended to the kernel command line to boot from the root disk attached as the first virtio-blk drive. */
 export const ROOT_DISK_APPEND = "root=/dev/vda rw";
 
-/** Applets linked in the initramfs: what /init and a first shell need before `busybox --install`. */
-export const BUSYBOX_LINKS = [
-  "sh",
-  "ash",
-  "cat",
-  "chmod",
-  "cttyhack",
-  "date",
-  "dmesg",
-  "echo",
-  "grep",
-  "halt",
-  "head",
-  "hostname",
-  "ln",
-  "ls",
-  "mkdir",
-  "mount",
-  "poweroff",
-  "reboot",
-  "rm",
-  "setsid",
-  "sleep",
-  "sort",
-  "tr",
-  "umount",
-  "uname",
-];
-
-/** Where the init script's source lives (dist/src/images/ → guest/riscv64/init). */
-export function initScriptPath(): string {
-  return fileURLToPath(new URL("../../../guest/riscv64/init", import.meta.url));
-}
-
-function readInitScript(): Uint8Array {
-  const path = initScriptPath();
-  try {
-    return readFileSync(path);
-  } catch {
-    throw new UserError(`the guest init script ${path} is missing (is the vireo install complete?)`);
-  }
-}
-
-/** The initramfs contents, in archive order (directories first); `modules` are lib/… entries. */
-export function initramfsEntries(
-  busybox: Uint8Array,
-  init: Uint8Array | string,
-  modules: readonly CpioEntry[] = [],
-): CpioEntry[] {
-  const entries: CpioEntry[] = [];
-  for (const dir of ["bin", "sbin", "dev", "etc", "proc", "sys", "root", "usr", "usr/bin", "usr/sbin"]) {
-    entries.push({ type: "dir", path: dir, mode: dir === "root" ? 0o700 : 0o755 });
-  }
-  entries.push({ type: "dir", path: "tmp", mode: 0o1777 });
-  entries.push({ type: "char", path: "dev/console", major: 5, minor: 1, mode: 0o600 });
-  entries.push({ type: "char", path: "dev/null", major: 1, minor: 3, mode: 0o666 });
-  entries.push({ type: "file", path: "bin/busybox", data: busybox, mode: 0o755 });
-  for (const applet of BUSYBOX_LINKS)
-    entries.push({ type: "symlink", path: `bin/${applet}`, target: "busybox" });
-  // Where the kernel runs modprobe (request_module: e.g. fs-ext4 when a disk is mounted).
-  entries.push({ type: "symlink", path: "sbin/modprobe", target: "../bin/busybox" });
-  entries.push({ type: "file", path: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" });
-  entries.push({ type: "file", path: "etc/group", data: "root:x:0:\n" });
-  entries.push({ type: "file", path: "etc/hostname", data: "vireo\n" });
-  entries.push({ type: "file", path: "init", data: init, mode: 0o755 });
-  entries.push(...modules);
-  return entries;
-}
-
-/** gzip of the newc archive (level 6: -9 takes 9× as long on the modules for 0.4 % less). */
-export function buildInitramfs(
-  busybox: Uint8Array,
-  init: Uint8Array | string,
-  modules: readonly CpioEntry[] = [],
-): Uint8Array {
-  return gzipSync(buildCpio(initramfsEntries(busybox, init, modules)), { level: 6 });
-}
-
 /** A RISC-V Linux `Image`: "RISCV\0\0\0" at 0x30 and "RSC\x05" at 0x38. */
 export function isRiscvImage(header: Uint8Array): boolean {
   const text = Buffer.from(header.subarray(0x30, 0x3c)).toString("latin1");
@@ -149,7 +73,7 @@ export function isRiscvImage(header: Uint8Array): boolean {
 
 function inputs(): Record<string, string> {
   return {
-    "guest/riscv64/init": sha256Bytes(readInitScript()),
+    [INIT_INPUT]: sha256Bytes(readInitScript()),
     modules: GUEST_MODULES.join(" "),
     layout: LAYOUT_VERSION,
   };

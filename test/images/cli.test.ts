@@ -23,6 +23,8 @@ describe("vireo images (no network)", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, `${xdg}/vireo/images/riscv64\n`);
     assert.equal(vireoImages(env, "path", "--arch", "riscv64").stdout, r.stdout);
+    assert.equal(vireoImages(env, "path", "--arch", "x86_64").stdout, `${xdg}/vireo/images/x86_64\n`);
+    assert.equal(vireoImages(env, "path", "--arch", "amd64").stdout, `${xdg}/vireo/images/x86_64\n`);
   });
 
   test("list with nothing cached", () => {
@@ -34,8 +36,7 @@ describe("vireo images (no network)", () => {
   test("usage and user errors are one line, status 2", () => {
     const usage = vireoImages(env);
     assert.equal(usage.status, 2);
-    assert.match(usage.stdout, /vireo images fetch \[--arch riscv64\] \[--force\] \[--keep-debs\]/);
-    assertUserError(vireoImages(env, "fetch", "--arch", "x86_64"), /x86_64: not yet/);
+    assert.match(usage.stdout, /vireo images fetch \[--arch riscv64\|x86_64\] \[--force\] \[--keep-debs\]/);
     assertUserError(vireoImages(env, "fetch", "--arch=sparc"), /unknown architecture/);
     assertUserError(vireoImages(env, "frobnicate"), /unknown images command 'frobnicate'/);
     assertUserError(vireoImages(env, "fetch", "--nope"), /unknown option --nope/);
@@ -44,7 +45,9 @@ describe("vireo images (no network)", () => {
   });
 
   test("without apt-get on PATH: the 'needs apt' message", () => {
-    const r = vireoImages({ ...env, PATH: join(xdg, "no-bin") }, "fetch");
-    assertUserError(r, /vireo needs apt \(Debian\/Ubuntu\) to fetch guest images; use --kernel\/--initrd/);
+    for (const arch of ["riscv64", "x86_64"]) {
+      const r = vireoImages({ ...env, PATH: join(xdg, "no-bin") }, "fetch", "--arch", arch);
+      assertUserError(r, /vireo needs apt \(Debian\/Ubuntu\) to fetch guest images; use --kernel\/--initrd/);
+    }
   });
 });

@@ -117,12 +117,10 @@ describe("fetch driver (fake recipe, no network)", () => {
 });
 
 describe("recipes", () => {
-  test("riscv64 exists, x86_64 is 'not yet', others unknown", () => {
+  test("riscv64 and x86_64 (alias amd64) exist, others unknown", () => {
     assert.equal(recipeFor("riscv64"), riscv64Recipe);
-    assert.throws(
-      () => recipeFor("x86_64"),
-      (e: unknown) => e instanceof UserError && /not yet/.test(e.message),
-    );
+    assert.equal(recipeFor("x86_64").arch, "x86_64");
+    assert.equal(recipeFor("amd64"), recipeFor("x86_64"));
     assert.throws(
       () => recipeFor("mips"),
       (e: unknown) => e instanceof UserError && /unknown architecture/.test(e.message),

@@ -100,7 +100,7 @@ describe("riscv64 image: offline rebuild and writable disks", {
       kernelRelease: release,
       packages: [],
       artifacts,
-      inputs: { ...riscv64Recipe.inputs(), "guest/riscv64/init": "an older init" },
+      inputs: { ...riscv64Recipe.inputs(), "guest/init": "an older init" },
     };
     writeManifest(dir, manifest);
   }
@@ -113,7 +113,7 @@ describe("riscv64 image: offline rebuild and writable disks", {
       stderr: { write: (t: string) => lines.push(t), isTTY: false },
     });
     assert.equal(r.action, "refreshed");
-    assert.equal(r.reason, "guest/riscv64/init changed");
+    assert.equal(r.reason, "guest/init changed");
     assert.equal(r.rootDisk, join(dir, ROOTFS_FILE));
     assert.deepEqual(lines, ["rebuilding initramfs and rootfs.ext4…\n"]);
     const entries = readCpio(gunzipSync(readFileSync(join(dir, INITRD_FILE))));

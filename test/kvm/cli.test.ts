@@ -78,8 +78,10 @@ describe("vireo run --arch x86_64: bad input", () => {
     assertUserError(await run("--kernel", join(scratch, "nope")), /cannot read kernel .*ENOENT/);
   });
 
-  test("no --kernel", async () => {
-    assertUserError(await run(), /--arch x86_64 needs --kernel/);
+  test("no --kernel: the default guest, which needs apt to fetch (an empty cache, no apt on PATH)", async () => {
+    const env = { XDG_CACHE_HOME: join(scratch, "xdg"), PATH: join(scratch, "no-bin") };
+    assertUserError(await vireo(["run", "--arch", "x86_64"], { env }), /vireo needs apt/);
+    assertUserError(await run("--initrd", file("i0", "x")), /--initrd needs --kernel/);
   });
 
   test("more memory than the host has", async () => {

@@ -1,5 +1,5 @@
 import type { GuestMemory } from "../device.js";
-import type { SplitQueue } from "./queue.js";
+import type { Virtqueue } from "./queue.js";
 
 /**
  * What a virtio device model is: an ID, its feature bits, a config space, some queues, and what to do
@@ -13,9 +13,15 @@ export interface VirtioDevice {
   readonly deviceId: number;
   /**
    * Device-specific feature bits as 32-bit words (word 0 = bits 0..31, word 1 = bits 32..63). The
-   * transport adds VERSION_1, RING_INDIRECT_DESC, RING_EVENT_IDX and RING_RESET.
+   * transport adds VERSION_1, RING_INDIRECT_DESC, RING_EVENT_IDX, RING_RESET and (unless the board
+   * turns packed rings off, or `packedRing` is false) RING_PACKED.
    */
   readonly features: readonly number[];
+  /**
+   * False keeps this device on split rings (RING_PACKED is not offered). Devices that only use the
+   * queue interface work with either format, which is the default.
+   */
+  readonly packedRing?: boolean;
   /** Maximum size (a power of two) of each queue; the length is the number of queues. */
   readonly queueSizes: readonly number[];
   /** Bytes of device-specific configuration space. */
@@ -42,7 +48,11 @@ export interface VirtioDevice {
 /** What the transport offers a device. */
 export interface VirtioHost {
   readonly memory: GuestMemory;
-  queue(index: number): SplitQueue;
+  /**
+   * Queue `index`, split or packed as negotiated. The object changes when the driver sets FEATURES_OK
+   * or resets the device: look it up when needed rather than keeping it from `attach`.
+   */
+  queue(index: number): Virtqueue;
   /** Whether the driver accepted feature `bit` (0..63). */
   hasFeature(bit: number): boolean;
   /** DRIVER_OK is set (the device may use its queues and send interrupts). */

@@ -1,6 +1,6 @@
 import type { GuestMemory, InterruptLine, MmioDevice } from "../device.js";
 import type { VirtioDevice, VirtioHost } from "./device.js";
-import { SplitQueue, type SplitQueueState } from "./queue.js";
+import { type QueueState, QueueSlot, type RingFormat, type Virtqueue } from "./queue.js";
 import { Feature, featureMask, featureWord, featureWords, Interrupt, Status } from "./spec.js";
 
 /** Register offsets of the virtio-mmio transport, version 2 (virtio 1.2 §4.2.2). */
@@ -51,6 +51,17 @@ const TRANSPORT_FEATURES = [
   Feature.RING_RESET,
 ];
 
+/**
+ * Ring formats a transport offers: "packed" offers VIRTIO_F_RING_PACKED as well (the driver still
+ * chooses; split is always there), "split" does not.
+ */
+export const DEFAULT_VIRTIO_RING: RingFormat = "packed";
+
+export interface VirtioMmioOptions {
+  /** "packed" (the default) offers VIRTIO_F_RING_PACKED unless the device opts out; "split" does not. */
+  ring?: RingFormat;
+}
+
 /** The transport's state as plain data (see `snapshot`). */
 export interface VirtioMmioState {
   version: 1;
@@ -63,7 +74,7 @@ export interface VirtioMmioState {
   queueSel: number;
   interruptStatus: number;
   configGeneration: number;
-  queues: SplitQueueState[];
+  queues: QueueState[];
   device: unknown;
 }
 
@@ -72,7 +83,8 @@ export interface VirtioMmioState {
  * feature negotiation (FEATURES_OK is refused unless the driver accepted VERSION_1 and only offered
  * bits), queue setup through QueueSel, notification, the interrupt status/ack pair driving one
  * level-triggered line, device status with reset, ConfigGeneration, QueueReset, no shared memory
- * regions, and the device's config space from 0x100. Control registers take aligned 32-bit accesses
+ * regions, and the device's config space from 0x100. Queues are split or packed rings: the format is
+ * fixed when the driver sets FEATURES_OK (packed if it accepted VIRTIO_F_RING_PACKED). Control registers take aligned 32-bit accesses
  * only (anything else is a bus error); the config space takes 1/2/4/8-byte accesses.
  *
  * Whatever the driver writes, the device stays up: a broken queue or a request the device cannot fail
@@ -85,7 +97,9 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
   readonly deviceFeatures: readonly number[];
   /** The reason of the last DEVICE_NEEDS_RESET, for diagnostics (null after reset). */
   lastFault: string | null = null;
-  private readonly queues: SplitQueue[];
+  /** The queues in use (each slot's current format). */
+  private readonly queues: Virtqueue[];
+  private readonly slots: QueueSlot[];
   private readonly driverFeatures = [0, 0];
   /** The driver set bits in a feature word beyond 63 (none is offered): FEATURES_OK is refused. */
   private strayFeatures = false;
@@ -101,25 +115,28 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     readonly device: VirtioDevice,
     readonly memory: GuestMemory,
     private readonly line: InterruptLine,
+    options: VirtioMmioOptions = {},
   ) {
     this.name = `virtio-mmio(${device.name})`;
-    const words = featureWords(...TRANSPORT_FEATURES);
+    const packed = (options.ring ?? DEFAULT_VIRTIO_RING) === "packed" && device.packedRing !== false;
+    const words = featureWords(...TRANSPORT_FEATURES, ...(packed ? [Feature.RING_PACKED] : []));
     device.features.forEach((w, i) => {
       if (i < 2) words[i] = ((words[i] as number) | w) >>> 0;
     });
     this.deviceFeatures = words;
-    this.queues = device.queueSizes.map((max, i) => {
-      const q = new SplitQueue(memory, i, max);
-      q.onFault = (queue, reason) => this.deviceError(`queue ${queue.index}: ${reason}`);
-      return q;
+    this.slots = device.queueSizes.map((max, i) => {
+      const slot = new QueueSlot(memory, i, max);
+      slot.current.onFault = (queue, reason) => this.deviceError(`queue ${queue.index}: ${reason}`);
+      return slot;
     });
+    this.queues = this.slots.map((slot) => slot.current);
     device.attach(this);
     this.line.set(false);
   }
 
   // --- VirtioHost ---
 
-  queue(index: number): SplitQueue {
+  queue(index: number): Virtqueue {
     const q = this.queues[index];
     if (q === undefined) throw new RangeError(`${this.device.name} has no queue ${index}`);
     return q;
@@ -310,7 +327,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     return true;
   }
 
-  private setQueueReady(q: SplitQueue, ready: boolean): void {
+  private setQueueReady(q: Virtqueue, ready: boolean): void {
     if (ready === q.ready) return;
     if (!ready) {
       q.disable();
@@ -337,6 +354,8 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     if ((added & Status.FEATURES_OK) !== 0 && !this.featuresAcceptable()) next &= ~Status.FEATURES_OK;
     if ((added & Status.DRIVER_OK) !== 0 && (next & Status.FEATURES_OK) === 0) next &= ~Status.DRIVER_OK;
     this.status = next;
+    // Features are final: the queues take the negotiated ring format.
+    if ((next & ~old & Status.FEATURES_OK) !== 0) this.selectRings(this.ringFormat());
     if ((next & ~old & Status.DRIVER_OK) !== 0) {
       for (const q of this.queues) this.syncRingFeatures(q);
       this.device.activate();
@@ -352,9 +371,20 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     return this.hasFeature(Feature.VERSION_1);
   }
 
-  private syncRingFeatures(q: SplitQueue): void {
+  private syncRingFeatures(q: Virtqueue): void {
     q.eventIdx = this.hasFeature(Feature.RING_EVENT_IDX);
     q.indirect = this.hasFeature(Feature.RING_INDIRECT_DESC);
+  }
+
+  /** The ring format the accepted features call for (split until FEATURES_OK). */
+  private ringFormat(): RingFormat {
+    return (this.status & Status.FEATURES_OK) !== 0 && this.hasFeature(Feature.RING_PACKED) ? "packed" : "split";
+  }
+
+  private selectRings(format: RingFormat): void {
+    this.slots.forEach((slot, i) => {
+      this.queues[i] = slot.select(format);
+    });
   }
 
   /** Device reset: status 0, features, selectors, interrupts and every queue back to reset values. */
@@ -368,6 +398,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     this.interruptStatus = 0;
     this.lastFault = null;
     for (const q of this.queues) q.reset();
+    this.selectRings("split");
     this.device.reset();
     this.updateLine();
   }
@@ -454,10 +485,14 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
       queueSel: u32("queueSel"),
       configGeneration: u32("configGeneration"),
     };
+    const format: RingFormat =
+      (status & Status.FEATURES_OK) !== 0 && ((features[1] as number) & featureMask(Feature.RING_PACKED)) !== 0
+        ? "packed"
+        : "split";
     // Check every queue state before changing anything: restore into scratch queues first.
-    for (let i = 0; i < queues.length; i++) {
-      new SplitQueue(this.memory, i, (this.queues[i] as SplitQueue).maxSize).restore(queues[i]);
-    }
+    this.slots.forEach((slot, i) => {
+      slot.scratch(format).restore(queues[i]);
+    });
     this.status = status;
     this.driverFeatures[0] = features[0] as number;
     this.driverFeatures[1] = features[1] as number;
@@ -468,6 +503,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     this.configGeneration = fields.configGeneration;
     this.interruptStatus = interruptStatus;
     this.lastFault = null;
+    this.selectRings(format);
     this.queues.forEach((q, i) => {
       this.syncRingFeatures(q);
       const onFault = q.onFault;

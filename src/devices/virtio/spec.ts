@@ -32,6 +32,7 @@ export const DeviceId = {
   CONSOLE: 3,
   ENTROPY: 4,
   BALLOON: 5,
+  SOCKET: 19,
 } as const;
 
 /** InterruptStatus bits (§4.2.2). */
@@ -40,12 +41,32 @@ export const Interrupt = {
   CONFIG_CHANGE: 0x2,
 } as const;
 
-/** Split virtqueue descriptor flags (§2.7.5). */
+/** Descriptor flags (split §2.7.5; packed rings use the same bits, §2.8.4-2.8.7). */
 export const DescFlag = {
   NEXT: 1,
   WRITE: 2,
   INDIRECT: 4,
 } as const;
+
+/** Packed ring descriptor flags beyond DescFlag (§2.8.1): availability and use, against wrap counters. */
+export const PackedFlag = {
+  AVAIL: 1 << 7,
+  USED: 1 << 15,
+} as const;
+
+/** Event suppression structure (§2.8.10, §2.8.14): desc_event_flags values. */
+export const RingEvent = {
+  ENABLE: 0,
+  DISABLE: 1,
+  /** Only with VIRTIO_F_RING_EVENT_IDX: an event at one descriptor (offset and wrap counter). */
+  DESC: 2,
+} as const;
+
+/** Event suppression desc field: bits 0..14 the offset, bit 15 the wrap counter. */
+export const EVENT_WRAP = 1 << 15;
+
+/** Largest queue size the packed format allows (§2.8: 2^15 entries). */
+export const MAX_PACKED_QUEUE_SIZE = 32768;
 
 /** virtq_avail.flags: the driver does not want used-buffer interrupts (without EVENT_IDX). */
 export const AVAIL_F_NO_INTERRUPT = 1;

@@ -32,6 +32,9 @@ export const IOCTL = {
   SET_IDENTITY_MAP_ADDR: iow(0x48, 8),
   CREATE_IRQCHIP: io(0x60),
   IRQ_LINE: iow(0x61, 8),
+  GET_IRQCHIP: iowr(0x62, 520),
+  /** _IOR in linux/kvm.h, although userspace writes it. */
+  SET_IRQCHIP: ior(0x63, 520),
   IRQFD: iow(0x76, 32),
   CREATE_PIT2: iow(0x77, 64),
   IOEVENTFD: iow(0x79, 64),
@@ -64,6 +67,7 @@ export const CAP = {
   IRQFD: 32,
   PIT2: 33,
   IOEVENTFD: 36,
+  IRQFD_RESAMPLE: 82,
   MAX_VCPUS: 66,
   TSC_DEADLINE_TIMER: 72,
   IMMEDIATE_EXIT: 136,
@@ -92,8 +96,18 @@ export const EXIT_NAMES: Record<number, string> = Object.fromEntries(
 export const SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3 } as const;
 
 export const PIT_SPEAKER_DUMMY = 1;
+
+/** struct kvm_irqchip (520 bytes): chip_id u32 @0 (0 PIC master, 1 PIC slave, 2 IOAPIC), state @8. */
+export const IRQCHIP_SIZE = 520;
+export const IRQCHIP_ID = { PIC_MASTER: 0, PIC_SLAVE: 1, IOAPIC: 2 } as const;
+/** struct kvm_pic_state fields, offsets inside struct kvm_irqchip. */
+export const PIC_STATE = { imr: 8 + 2, irqBase: 8 + 5, initState: 8 + 9 } as const;
 export const IOEVENTFD_FLAG_PIO = 1 << 1;
 export const IOEVENTFD_FLAG_DATAMATCH = 1 << 0;
+/** struct kvm_irqfd (32 bytes): fd u32 @0, gsi u32 @4, flags u32 @8, resamplefd u32 @12, pad. */
+export const IRQFD_FLAG_DEASSIGN = 1 << 0;
+/** Level-triggered irqfd: the GSI stays asserted until the guest's EOI, then `resamplefd` is signalled. */
+export const IRQFD_FLAG_RESAMPLE = 1 << 1;
 
 /** struct kvm_run (the mmap'd page of a vCPU); the union fields all start at 32. */
 export const RUN = {

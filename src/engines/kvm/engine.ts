@@ -40,6 +40,8 @@ export interface VcpuCounters {
   exits: number;
   forwarded: number;
   localPio: number;
+  /** MMIO exits (each also counted in `forwarded`). */
+  mmio: number;
   /** Milliseconds (performance.timeOrigin based) of the first KVM_RUN and of the first exit. */
   firstRunTime: number;
   firstExitTime: number;
@@ -167,6 +169,7 @@ export class KvmEngine {
       exits: t.counters[COUNTER.exits] as number,
       forwarded: t.counters[COUNTER.forwarded] as number,
       localPio: t.counters[COUNTER.localPio] as number,
+      mmio: t.counters[COUNTER.mmio] as number,
       firstRunTime: t.counters[COUNTER.firstRunTime] as number,
       firstExitTime: t.counters[COUNTER.firstExitTime] as number,
     }));

@@ -13,6 +13,8 @@ import {
   IOCTL,
   IOEVENTFD_FLAG_DATAMATCH,
   IOEVENTFD_FLAG_PIO,
+  IRQCHIP_SIZE,
+  IRQFD_FLAG_RESAMPLE,
   KVM_API_VERSION,
   LAPIC_SIZE,
   MSR_ENTRY_SIZE,
@@ -199,6 +201,19 @@ export class Vm {
     libc.ioctlInt(this.fd, IOCTL.CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
   }
 
+  /** The state of one in-kernel interrupt controller (struct kvm_irqchip; see IRQCHIP_ID). */
+  getIrqchip(chipId: number): Uint8Array {
+    const chip = new Uint8Array(IRQCHIP_SIZE);
+    dv(chip).setUint32(0, chipId, true);
+    libc.ioctlPtr(this.fd, IOCTL.GET_IRQCHIP, chip, "KVM_GET_IRQCHIP");
+    return chip;
+  }
+
+  setIrqchip(chip: Uint8Array): void {
+    if (chip.length !== IRQCHIP_SIZE) throw new RangeError("struct kvm_irqchip is 520 bytes");
+    libc.ioctlPtr(this.fd, IOCTL.SET_IRQCHIP, chip, "KVM_SET_IRQCHIP");
+  }
+
   /** In-kernel 8254 PIT (port 0x61's speaker bits answered by KVM too); must precede KVM_CREATE_VCPU. */
   createPit2(): void {
     const config = new Uint8Array(64);
@@ -226,12 +241,21 @@ export class Vm {
     libc.ioctlPtr(this.fd, IOCTL.IRQ_LINE, arg, "KVM_IRQ_LINE");
   }
 
-  /** Signalling `eventfd` raises `gsi` (edge), without a userspace exit on the way in. */
-  irqfd(eventfd: number, gsi: number): void {
+  /**
+   * Signalling `eventfd` raises `gsi` without a userspace exit on the way in: an edge (assert and
+   * deassert at once), or with `resamplefd` a level that stays asserted until the guest acknowledges
+   * the interrupt (EOI), when KVM deasserts it and signals `resamplefd`; whoever drives the line then
+   * signals `eventfd` again if the device still wants service (KVM_CAP_IRQFD_RESAMPLE).
+   */
+  irqfd(eventfd: number, gsi: number, resamplefd?: number): void {
     const arg = new Uint8Array(32);
     const v = dv(arg);
     v.setUint32(0, eventfd, true);
     v.setUint32(4, gsi, true);
+    if (resamplefd !== undefined) {
+      v.setUint32(8, IRQFD_FLAG_RESAMPLE, true);
+      v.setUint32(12, resamplefd, true);
+    }
     libc.ioctlPtr(this.fd, IOCTL.IRQFD, arg, "KVM_IRQFD");
   }
 

@@ -38,6 +38,8 @@ export const COUNTER = {
   firstExitTime: 3,
   /** The same just before the first KVM_RUN. */
   firstRunTime: 4,
+  /** KVM_EXIT_MMIO exits (all forwarded; an ioeventfd doorbell never gets here). */
+  mmio: 5,
 } as const;
 export const CTL_BYTES = CTL_COUNTERS_OFFSET + 8 * 8;
 

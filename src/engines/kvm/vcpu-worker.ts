@@ -139,6 +139,7 @@ function loop(): void {
         portIo();
         break;
       case EXIT.MMIO:
+        counters[COUNTER.mmio]++;
         forward();
         break;
       case EXIT.INTR:

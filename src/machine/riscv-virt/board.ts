@@ -8,6 +8,7 @@ import { Plic } from "../../devices/plic/plic.js";
 import { TestFinisher } from "../../devices/test-finisher/test-finisher.js";
 import { Uart16550 } from "../../devices/uart16550/uart16550.js";
 import { VirtioBalloon } from "../../devices/virtio/balloon/virtio-balloon.js";
+import { VirtioVsock } from "../../devices/virtio/vsock/virtio-vsock.js";
 import { UserError } from "../../util/errors.js";
 import type { ElfImage } from "../loader/elf.js";
 import { DeviceBus } from "../mmio-bus.js";
@@ -132,6 +133,11 @@ export class VirtBoard {
    */
   get balloon(): VirtioBalloon | null {
     return this.virtio.find(VirtioBalloon);
+  }
+
+  /** The virtio-vsock device if one is attached: how the host opens streams to the guest (`connect`). */
+  get vsock(): VirtioVsock | null {
+    return this.virtio.find(VirtioVsock);
   }
 
   /** Bytes typed on the host console; they reach the guest as UART input. */

@@ -17,7 +17,8 @@ export class VirtioSlots {
   constructor(
     private readonly bus: DeviceBus,
     private readonly plic: Plic,
-    private readonly memory: GuestMemory,
+    /** The guest RAM the devices see. */
+    readonly memory: GuestMemory,
     /** Called when a device raises its interrupt (the board ends the slice and wakes the engine). */
     private readonly onInterrupt: () => void,
   ) {}

@@ -3,9 +3,11 @@
  * (with DSDT) and MADT. The MADT lists one local APIC per vCPU and the IOAPIC, which is how Linux finds
  * the secondary CPUs; the FADT's reset register is the i8042 command port (0xfe) and its sleep registers
  * are the board's ACPI power port, with \_S5 in the DSDT, so `reboot` and `poweroff` both end the VM.
- * Device nodes (virtio-mmio) will go into the DSDT later.
+ * The DSDT declares each virtio-mmio window as a device under \_SB (_HID "LNRO0005", which Linux's
+ * virtio_mmio driver matches, and a _CRS with its window and interrupt).
  */
 import type { MmioDevice } from "../../devices/device.js";
+import * as aml from "../acpi/aml.js";
 import { I8042, LAYOUT } from "./memory-map.js";
 
 /** The board's sleep control/status port (hardware-reduced ACPI): SLP_TYP=5 with SLP_EN powers off. */
@@ -13,9 +15,28 @@ export const ACPI_SLEEP_PORT = 0x3c0;
 export const SLP_EN = 0x20;
 export const SLP_TYP_S5 = 5;
 
+/** A virtio-mmio window as the DSDT declares it. */
+export interface AcpiVirtioDevice {
+  base: number;
+  size: number;
+  gsi: number;
+}
+
 export interface AcpiOptions {
   cpus: number;
+  /** virtio-mmio windows, in slot order (the DSDT names them V000, V001, ...). */
+  virtio?: readonly AcpiVirtioDevice[];
 }
+
+/** The ACPI hardware ID Linux's virtio_mmio driver matches (drivers/virtio/virtio_mmio.c). */
+export const VIRTIO_MMIO_HID = "LNRO0005";
+
+/**
+ * The interrupt a virtio-mmio device's _CRS declares: level-triggered and active-high, as the
+ * transport's InterruptStatus works (the line stays up until the driver acknowledges every bit); the
+ * driver requests it with IRQF_SHARED and no trigger flags, so the descriptor decides.
+ */
+export const VIRTIO_INTERRUPT: aml.InterruptOptions = { edge: false, activeLow: false, shared: false };
 
 export interface AcpiWriter {
   write(paddr: number, data: Uint8Array): void;
@@ -79,10 +100,29 @@ function fadt(dsdt: number): Uint8Array {
   return table("FACP", 6, body);
 }
 
-/** DSDT: just Name(\_S5, Package() {5, 0}) for now. */
-function dsdt(): Uint8Array {
-  const aml = [0x08, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x05, 0x02, 0x0a, SLP_TYP_S5, 0x00];
-  return table("DSDT", 2, Uint8Array.from(aml));
+/** The DSDT's AML: Name(\_S5, Package() {5, 0}), then Scope(\_SB) with a device per virtio window. */
+export function dsdtAml(virtio: readonly AcpiVirtioDevice[] = []): Uint8Array {
+  const terms = [aml.name("_S5_", aml.pkg(aml.integer(SLP_TYP_S5), aml.integer(0)))];
+  if (virtio.length > 0) {
+    if (virtio.length > 1000) throw new RangeError("the DSDT names at most 1000 virtio devices");
+    const devices = virtio.map((d, i) =>
+      aml.device(
+        `V${String(i).padStart(3, "0")}`,
+        aml.name("_HID", aml.string(VIRTIO_MMIO_HID)),
+        aml.name("_UID", aml.integer(i)),
+        aml.name(
+          "_CRS",
+          aml.resourceTemplate(aml.memory32Fixed(d.base, d.size), aml.interrupt(VIRTIO_INTERRUPT, d.gsi)),
+        ),
+      ),
+    );
+    terms.push(aml.scope("\\_SB", ...devices));
+  }
+  return aml.concat(terms);
+}
+
+function dsdt(virtio: readonly AcpiVirtioDevice[]): Uint8Array {
+  return table("DSDT", 2, dsdtAml(virtio));
 }
 
 function madt(cpus: number): Uint8Array {
@@ -133,7 +173,7 @@ export function buildAcpiTables(memory: AcpiWriter, options: AcpiOptions): numbe
     memory.write(address, bytes);
     return address;
   };
-  const dsdtAddress = place(dsdt());
+  const dsdtAddress = place(dsdt(options.virtio ?? []));
   const fadtAddress = place(fadt(dsdtAddress));
   const madtAddress = place(madt(options.cpus));
   const entries = [fadtAddress, madtAddress];

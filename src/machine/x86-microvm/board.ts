@@ -1,13 +1,15 @@
 /**
  * The x86 microVM board on KVM: RAM with the 3–4 GiB hole, the in-kernel PIC/IOAPIC/LAPIC and PIT, a 16550
- * UART as COM1 and an i8042 for resets, and vCPUs set up the way Linux's 64-bit boot protocol expects.
+ * UART as COM1 and an i8042 for resets, eight virtio-mmio slots (ioeventfd doorbells, irqfd interrupts,
+ * declared in the DSDT and on the command line), and vCPUs set up the way Linux's 64-bit boot protocol
+ * expects.
  *
  * Order matters to KVM: TSS address, irqchip and PIT before any vCPU; CPUID before MSRs (KVM only accepts
  * MSRs the CPUID announces); the LAPIC's LINT pins after the irqchip exists.
  */
-import type { InterruptLine } from "../../devices/device.js";
+import type { GuestMemory, InterruptLine } from "../../devices/device.js";
 import { type ByteSink, Uart16550 } from "../../devices/uart16550/uart16550.js";
-import { CAP, LAPIC } from "../../engines/kvm/abi.js";
+import { CAP, IRQCHIP_ID, LAPIC, PIC_STATE } from "../../engines/kvm/abi.js";
 import { normalizeCpuid } from "../../engines/kvm/cpuid.js";
 import {
   type ExitHandler,
@@ -15,6 +17,7 @@ import {
   type KvmRunResult,
   type VcpuCounters,
 } from "../../engines/kvm/engine.js";
+import { IrqfdLine } from "../../engines/kvm/eventfd.js";
 import { GuestRam } from "../../engines/kvm/guest-ram.js";
 import { Kvm, type MsrEntry, type Vcpu, type Vm } from "../../engines/kvm/kvm.js";
 import { defaultFpu } from "../../engines/kvm/registers.js";
@@ -26,6 +29,7 @@ import type { BzImage } from "./bzimage.js";
 import { I8042 } from "./i8042.js";
 import { COM1, I8042 as I8042_PORTS, LAYOUT, MiB, ramRegions } from "./memory-map.js";
 import { loadPvh, type PvhBootInfo, type PvhKernel, pvhRegs, pvhSregs } from "./pvh.js";
+import { X86VirtioSlots } from "./virtio-slots.js";
 
 export interface X86BoardOptions {
   memory: number;
@@ -54,6 +58,25 @@ const BOOT_MSRS: MsrEntry[] = [
 
 export const MIN_MEMORY = 4 * MiB;
 
+/**
+ * Leaves the in-kernel 8259 pair as firmware does (vector bases 0x08/0x70, every input masked but the
+ * cascade). KVM creates them zeroed: unmasked, vector base 0. GSIs below 16 also drive the 8259s, and
+ * LINT0 is ExtINT, so a guest that never programs the 8259s (Linux with hardware-reduced ACPI, our test
+ * guests) would otherwise take a virtio or COM1 interrupt a second time as vector 4–12, an exception
+ * vector. A guest that uses the 8259s initialises them itself (ICW1 resets this state).
+ */
+function maskLegacyPics(vm: Vm): void {
+  for (const [id, base, imr] of [
+    [IRQCHIP_ID.PIC_MASTER, 0x08, 0xfb],
+    [IRQCHIP_ID.PIC_SLAVE, 0x70, 0xff],
+  ] as const) {
+    const chip = vm.getIrqchip(id);
+    chip[PIC_STATE.imr] = imr;
+    chip[PIC_STATE.irqBase] = base;
+    vm.setIrqchip(chip);
+  }
+}
+
 /** A level-triggered line into the in-kernel irqchip; KVM is told only about changes. */
 class KvmIrqLine implements InterruptLine {
   private level = false;
@@ -73,6 +96,10 @@ export class X86MicroVm implements ExitHandler {
   readonly i8042: I8042;
   readonly portBus = new DeviceBus();
   readonly mmioBus = new DeviceBus();
+  /** The virtio-mmio slots; attach devices before loading the kernel (the DSDT lists them). */
+  readonly virtio: X86VirtioSlots;
+  /** Whether virtio interrupts go through irqfd + resample (else KVM_IRQ_LINE). */
+  readonly irqfdResample: boolean;
   /** MSRs KVM refused at boot (index list), for diagnostics. */
   readonly rejectedMsrs: number[] = [];
   private engine: KvmEngine | null = null;
@@ -92,6 +119,12 @@ export class X86MicroVm implements ExitHandler {
     this.portBus.map(COM1.port, COM1.size, this.uart);
     this.portBus.map(I8042_PORTS.dataPort, 5, this.i8042);
     this.portBus.map(ACPI_SLEEP_PORT, 1, new AcpiSleepPort(() => this.engine?.stop("poweroff")));
+    this.irqfdResample = kvm.checkExtension(CAP.IRQFD_RESAMPLE) > 0;
+    // Devices reach the RAM below the MMIO hole (region 0, one view: it is at most 3 GiB).
+    const lowRam = ram.memoryAt(0) as GuestMemory;
+    this.virtio = new X86VirtioSlots(vm, this.mmioBus, lowRam, (gsi) =>
+      this.irqfdResample ? new IrqfdLine(vm, gsi) : new KvmIrqLine(vm, gsi),
+    );
   }
 
   /** Opens KVM and builds the VM: memory, interrupt controllers, vCPUs with CPUID, MSRs and LAPIC set up. */
@@ -109,6 +142,7 @@ export class X86MicroVm implements ExitHandler {
       vm = kvm.createVm();
       vm.setTssAddress(LAYOUT.tss);
       vm.createIrqchip();
+      maskLegacyPics(vm);
       vm.createPit2();
       ram = new GuestRam(ramRegions(memory));
       ram.register(vm);
@@ -165,8 +199,14 @@ export class X86MicroVm implements ExitHandler {
    * the boot vCPU at its entry; the others wait for INIT/SIPI from the guest.
    */
   loadLinux(image: BzImage, initrd: Uint8Array | null, cmdline: string): LinuxBootInfo {
-    const rsdp = buildAcpiTables(this.ram, { cpus: this.vcpus.length });
-    const info = loadLinux(this.ram, { image, initrd, cmdline, regions: this.ram.regions, rsdp });
+    const rsdp = this.buildAcpiTables();
+    const info = loadLinux(this.ram, {
+      image,
+      initrd,
+      cmdline: this.kernelCommandLine(cmdline),
+      regions: this.ram.regions,
+      rsdp,
+    });
     this.enterLongMode(info.entry);
     return info;
   }
@@ -176,13 +216,30 @@ export class X86MicroVm implements ExitHandler {
    * %ebx = hvm_start_info.
    */
   loadPvh(kernel: PvhKernel, initrd: Uint8Array | null, cmdline: string): PvhBootInfo {
-    const rsdp = buildAcpiTables(this.ram, { cpus: this.vcpus.length });
-    const info = loadPvh(this.ram, { kernel, initrd, cmdline, regions: this.ram.regions, rsdp });
+    const rsdp = this.buildAcpiTables();
+    const info = loadPvh(this.ram, {
+      kernel,
+      initrd,
+      cmdline: this.kernelCommandLine(cmdline),
+      regions: this.ram.regions,
+      rsdp,
+    });
     writeLongModeTables(this.ram);
     const bsp = this.vcpus[0] as Vcpu;
     bsp.setSregs(pvhSregs(bsp.getSregs()));
     bsp.setRegs(pvhRegs(bsp.getRegs(), info.entry, info.startInfo));
     return info;
+  }
+
+  /** Writes the ACPI tables (CPUs, and the virtio devices attached so far) and returns the RSDP's address. */
+  buildAcpiTables(): number {
+    return buildAcpiTables(this.ram, { cpus: this.vcpus.length, virtio: this.virtio.acpiDevices() });
+  }
+
+  /** `cmdline` with the virtio devices appended as `virtio_mmio.device=` parameters. */
+  kernelCommandLine(cmdline: string): string {
+    const devices = this.virtio.commandLine();
+    return devices === "" ? cmdline : cmdline === "" ? devices : `${cmdline} ${devices}`;
   }
 
   /** Starts the boot vCPU in long mode at `entry` with the boot GDT, page tables and stack. */
@@ -266,6 +323,7 @@ export class X86MicroVm implements ExitHandler {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.virtio.close();
     this.vm.close();
     this.kvm.close();
     this.ram.release();

@@ -33,7 +33,7 @@ export const LAYOUT = {
   /** RAM stops here below 4 GiB; [3 GiB, 4 GiB) is the MMIO hole. */
   lowRamEnd: 3 * GiB,
   highRamStart: 4 * GiB,
-  /** Room for virtio-mmio windows (4 KiB each, from here; Firecracker's base). */
+  /** Start of the MMIO hole; the virtio-mmio windows follow a page above it (see VIRTIO_MMIO). */
   mmioBase: 0xc000_0000,
   ioapic: 0xfec0_0000,
   lapic: 0xfee0_0000,
@@ -46,6 +46,13 @@ export const COMMAND_LINE_MAX = 0x10000;
 /** Legacy ISA devices: I/O ports and interrupt lines (GSI = ISA IRQ on the in-kernel PIC and IOAPIC). */
 export const COM1 = { port: 0x3f8, size: 8, irq: 4 } as const;
 export const I8042 = { dataPort: 0x60, commandPort: 0x64, irq: 1 } as const;
+
+/**
+ * virtio-mmio slots (as Firecracker's): slot i is the 4 KiB window at base + i * size and raises GSI
+ * firstGsi + i on the in-kernel IOAPIC. GSIs 5–12 are interrupt numbers no board device uses (COM1 is
+ * 4, the i8042 1); below 16 they are also the numbers `virtio_mmio.device=…:IRQ` names on the command line.
+ */
+export const VIRTIO_MMIO = { base: 0xc000_1000, size: 0x1000, firstGsi: 5, slots: 8 } as const;
 
 /** Guest RAM regions for `memory` bytes: below the hole, and the rest from 4 GiB. */
 export function ramRegions(memory: number): { base: number; size: number }[] {

@@ -1,0 +1,75 @@
+import type { VirtioDevice } from "../devices/virtio/device.js";
+import { MAX_GUEST_CID, MIN_GUEST_CID } from "../devices/virtio/vsock/protocol.js";
+import { VirtioVsock } from "../devices/virtio/vsock/virtio-vsock.js";
+import { UdsVsockBackend } from "../host/vsock-uds.js";
+import { UserError } from "../util/errors.js";
+
+/** `--vsock cid=N[,uds=PATH]`. */
+export interface VsockSpec {
+  cid: number;
+  /** The Unix socket host clients connect to (guest connections to port P go to PATH_P), or null. */
+  uds: string | null;
+}
+
+export const DEFAULT_GUEST_CID = 3;
+
+/** Parses a --vsock value: comma-separated KEY=VALUE options (",," is a literal comma, as in --drive). */
+export function parseVsock(text: string): VsockSpec {
+  const options = new Map<string, string>();
+  for (const part of text.replaceAll(",,", "\0").split(",")) {
+    const option = part.replaceAll("\0", ",");
+    const eq = option.indexOf("=");
+    if (eq <= 0) throw new UserError(`--vsock ${text}: '${option}' is not KEY=VALUE`);
+    const key = option.slice(0, eq);
+    if (key !== "cid" && key !== "uds")
+      throw new UserError(`--vsock ${text}: unknown option '${key}' (cid, uds)`);
+    if (options.has(key)) throw new UserError(`--vsock ${text}: '${key}' given twice`);
+    options.set(key, option.slice(eq + 1));
+  }
+  const cidText = options.get("cid");
+  let cid = DEFAULT_GUEST_CID;
+  if (cidText !== undefined) {
+    cid = /^[0-9]{1,10}$/.test(cidText) ? Number(cidText) : -1;
+    if (cid < MIN_GUEST_CID || cid > MAX_GUEST_CID) {
+      throw new UserError(`--vsock ${text}: cid must be a number from ${MIN_GUEST_CID} to ${MAX_GUEST_CID}`);
+    }
+  }
+  const uds = options.get("uds");
+  if (uds === "") throw new UserError(`--vsock ${text}: uds needs a path`);
+  return { cid, uds: uds ?? null };
+}
+
+export interface VsockSetup {
+  device: VirtioVsock;
+  close(): Promise<void>;
+}
+
+/** Creates the device (listening on the spec's Unix socket, if any) and attaches it to the board. */
+export async function attachVsock(
+  board: { readonly virtio: { attach(device: VirtioDevice): unknown } },
+  spec: VsockSpec,
+): Promise<VsockSetup> {
+  let backend: UdsVsockBackend | null = null;
+  if (spec.uds !== null) {
+    try {
+      backend = await UdsVsockBackend.listen(spec.uds);
+    } catch (e) {
+      const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new UserError(`--vsock: cannot listen on '${spec.uds}': ${reason}`);
+    }
+  }
+  const device = new VirtioVsock({ guestCid: spec.cid, backend });
+  try {
+    board.virtio.attach(device);
+  } catch (e) {
+    await device.close();
+    throw e;
+  }
+  return { device, close: () => device.close() };
+}
+
+/** `--stats`: a `stats: vsock ...` line on stderr with the device's counters. */
+export function printVsockStats(device: VirtioVsock): void {
+  const fields = Object.entries(device.stats).map(([k, v]) => `${k}=${v}`);
+  process.stderr.write(`stats: vsock cid=${device.guestCid} ${fields.join(" ")}\n`);
+}
