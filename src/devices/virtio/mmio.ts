@@ -259,7 +259,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
         if (setup) setup.size = value;
         return;
       case MmioReg.QUEUE_READY:
-        if (q !== undefined) this.setQueueReady(q, (value & 1) === 1);
+        if (q !== undefined) this.setQueueReady(q.index, (value & 1) === 1);
         return;
       case MmioReg.QUEUE_NOTIFY:
         this.notify(value & 0xffff);
@@ -327,14 +327,18 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     return true;
   }
 
-  private setQueueReady(q: Virtqueue, ready: boolean): void {
+  private setQueueReady(index: number, ready: boolean): void {
+    const q = this.queues[index] as Virtqueue;
     if (ready === q.ready) return;
     if (!ready) {
       q.disable();
       return;
     }
-    this.syncRingFeatures(q);
-    if (q.enable() && this.active) this.device.notify(q.index);
+    // Set up as the driver's features say (final at FEATURES_OK, which a conforming driver set first).
+    this.selectRings(this.ringFormat(this.driverFeatures));
+    const current = this.queues[index] as Virtqueue;
+    this.syncRingFeatures(current);
+    if (current.enable() && this.active) this.device.notify(index);
   }
 
   private notify(index: number): void {
@@ -355,7 +359,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     if ((added & Status.DRIVER_OK) !== 0 && (next & Status.FEATURES_OK) === 0) next &= ~Status.DRIVER_OK;
     this.status = next;
     // Features are final: the queues take the negotiated ring format.
-    if ((next & ~old & Status.FEATURES_OK) !== 0) this.selectRings(this.ringFormat());
+    if ((next & ~old & Status.FEATURES_OK) !== 0) this.selectRings(this.ringFormat(this.driverFeatures));
     if ((next & ~old & Status.DRIVER_OK) !== 0) {
       for (const q of this.queues) this.syncRingFeatures(q);
       this.device.activate();
@@ -376,9 +380,11 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     q.indirect = this.hasFeature(Feature.RING_INDIRECT_DESC);
   }
 
-  /** The ring format the accepted features call for (split until FEATURES_OK). */
-  private ringFormat(): RingFormat {
-    return (this.status & Status.FEATURES_OK) !== 0 && this.hasFeature(Feature.RING_PACKED) ? "packed" : "split";
+  /** The ring format driver feature words call for: packed if they include an offered RING_PACKED. */
+  private ringFormat(words: readonly number[]): RingFormat {
+    const w = featureWord(Feature.RING_PACKED);
+    const offered = (this.deviceFeatures[w] ?? 0) & (words[w] ?? 0);
+    return (offered & featureMask(Feature.RING_PACKED)) !== 0 ? "packed" : "split";
   }
 
   private selectRings(format: RingFormat): void {
@@ -485,10 +491,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
       queueSel: u32("queueSel"),
       configGeneration: u32("configGeneration"),
     };
-    const format: RingFormat =
-      (status & Status.FEATURES_OK) !== 0 && ((features[1] as number) & featureMask(Feature.RING_PACKED)) !== 0
-        ? "packed"
-        : "split";
+    const format = this.ringFormat(features as number[]);
     // Check every queue state before changing anything: restore into scratch queues first.
     this.slots.forEach((slot, i) => {
       slot.scratch(format).restore(queues[i]);

@@ -224,10 +224,11 @@ export class PackedQueue extends QueueBase {
     if (flags === RingEvent.DISABLE) return false;
     if (flags !== RingEvent.DESC || !this.eventIdx) return true;
     const n = this.size;
-    if (used >= 2 * n) return true;
     const event = v.getUint16(this.driverOff, true);
     const offset = event & ~EVENT_WRAP;
     if (offset >= n) return true;
+    // Entries written since: positions before .. before + used - 1 over two laps (more than two laps
+    // since the last decision include every position).
     const at = offset + ((event & EVENT_WRAP) !== 0 ? 0 : n);
     return (at - before + 2 * n) % (2 * n) < used;
   }

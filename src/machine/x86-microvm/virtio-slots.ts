@@ -154,7 +154,8 @@ export class X86VirtioSlots {
 
   /** The first attached device of class `type`. */
   find<T extends VirtioDevice>(type: abstract new (...args: never[]) => T): T | null {
-    for (const s of this.slots) if (s !== null && s.transport.device instanceof type) return s.transport.device;
+    for (const s of this.slots)
+      if (s !== null && s.transport.device instanceof type) return s.transport.device;
     return null;
   }
 

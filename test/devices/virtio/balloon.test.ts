@@ -16,7 +16,7 @@ import {
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { DescFlag, Feature, Interrupt, Status } from "../../../src/devices/virtio/spec.js";
 import { VirtBoard } from "../../../src/machine/riscv-virt/board.js";
-import { align, layoutRing, TestDriver, TestMemory, TestRing } from "./harness.js";
+import { align, driverRing, layoutRing, ringEnd, TestDriver, TestMemory, type TestRing } from "./harness.js";
 
 const BASE = 0x8000_0000;
 const RAM = 4 << 20;
@@ -274,14 +274,14 @@ describe("virtio-balloon: statistics", () => {
   function linuxLikeStart(mem: TestMemory, balloon: VirtioBalloon, stats: [number, number][]) {
     const drv = new TestDriver(mem, balloon);
     drv.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
-    drv.accept([Feature.VERSION_1, Feature.RING_EVENT_IDX, BalloonFeature.STATS_VQ]);
+    drv.negotiate([Feature.VERSION_1, Feature.RING_EVENT_IDX, BalloonFeature.STATS_VQ]);
     drv.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
     let at = BASE;
     for (let q = 0; q < 3; q++) {
-      const ring = layoutRing(align(at, 4096), 16);
+      const ring = layoutRing(align(at, 4096), 16, drv.negotiated);
       drv.setupQueue(q, ring);
-      drv.rings.push(new TestRing(mem, ring));
-      at = ring.used + 6 + 16 * 8;
+      drv.rings.push(driverRing(mem, ring, true));
+      at = ringEnd(ring);
     }
     const len = writeStats(mem, DATA, stats);
     const statsq = drv.rings[2] as TestRing;
@@ -528,7 +528,8 @@ describe("virtio-balloon fuzz", () => {
         // The device may zero released pages (the spec allows it), so check rings with a reclaimer that does not.
         const reclaimer = new RecordingReclaimer(mem, false);
         const balloon = new VirtioBalloon(reclaimer);
-        const drv = new TestDriver(mem, balloon);
+        // Split rings written by hand (the packed ring fuzz test is packed-fuzz.test.ts).
+        const drv = new TestDriver(mem, balloon, { format: "split" });
         drv.start({ size: 8, features: [Feature.VERSION_1, ...sc.features] });
         sc.pfns.forEach((p, i) => {
           mem.set32(DATA + 4 * i, p);

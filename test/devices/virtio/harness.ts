@@ -1,12 +1,35 @@
 /**
  * Test scaffolding for virtio devices: guest RAM with guard regions around it, and a minimal driver
- * that builds split rings by hand and programs the virtio-mmio registers.
+ * that builds split or packed rings by hand and programs the virtio-mmio registers. The ring format of
+ * drivers and layouts defaults to split; `useRingFormat("packed")` switches a whole test file (the
+ * device suites run again that way from packed-suites.test.ts).
  */
 import assert from "node:assert/strict";
 import type { GuestMemory, InterruptLine } from "../../../src/devices/device.js";
 import type { VirtioDevice } from "../../../src/devices/virtio/device.js";
 import { MmioReg, VirtioMmio } from "../../../src/devices/virtio/mmio.js";
-import { DescFlag, Feature, featureMask, featureWord, Status } from "../../../src/devices/virtio/spec.js";
+import type { RingFormat } from "../../../src/devices/virtio/queue.js";
+import {
+  DescFlag,
+  EVENT_WRAP,
+  Feature,
+  featureMask,
+  featureWord,
+  PackedFlag,
+  RingEvent,
+  Status,
+} from "../../../src/devices/virtio/spec.js";
+
+let defaultFormat: RingFormat = "split";
+
+/** The ring format test drivers and `layoutRing` use from now on in this process. */
+export function useRingFormat(format: RingFormat): void {
+  defaultFormat = format;
+}
+
+export function ringFormat(): RingFormat {
+  return defaultFormat;
+}
 
 export const GUARD = 4096;
 const GUARD_BYTE = 0xa5;
@@ -82,20 +105,37 @@ export interface Buf {
   write?: boolean;
 }
 
-/** Where a queue's rings live in test RAM. */
+/**
+ * Where a queue's rings live in test RAM: the Descriptor, Driver and Device Areas (split: descriptor
+ * table, avail ring, used ring; packed: descriptor ring, driver and device event suppression).
+ */
 export interface RingLayout {
   size: number;
   desc: number;
   avail: number;
   used: number;
+  packed?: boolean;
 }
 
-/** Lays out `size`-entry rings at `at` (16-byte aligned), returns the layout and the next free address. */
-export function layoutRing(at: number, size: number): RingLayout {
+/** Lays out `size`-entry rings at `at` (16-byte aligned) in the given (or the default) format. */
+export function layoutRing(at: number, size: number, format: RingFormat = defaultFormat): RingLayout {
   const desc = at;
   const avail = desc + 16 * size;
+  if (format === "packed") return { size, desc, avail, used: avail + 4, packed: true };
   const used = align(avail + 6 + 2 * size, 4);
   return { size, desc, avail, used };
+}
+
+/** The first address after a layout's areas. */
+export function ringEnd(ring: RingLayout): number {
+  return ring.packed ? ring.used + 4 : ring.used + 6 + 8 * ring.size;
+}
+
+/** The driver side of a ring laid out by `layoutRing`, split or packed as the layout says. */
+export function driverRing(mem: TestMemory, ring: RingLayout, eventIdx = false): TestRing {
+  const r = ring.packed ? new PackedTestRing(mem, ring) : new TestRing(mem, ring);
+  r.setEventIdx(eventIdx);
+  return r;
 }
 
 export function align(x: number, to: number): number {
@@ -110,6 +150,13 @@ export class TestRing {
   nextDesc = 0;
   availIdx = 0;
   usedSeen = 0;
+
+  /** The driver accepted EVENT_IDX (packed rings then ask for interrupts with DESC events). */
+  eventIdx = false;
+
+  setEventIdx(on: boolean): void {
+    this.eventIdx = on;
+  }
 
   constructor(
     readonly mem: TestMemory,
@@ -158,6 +205,13 @@ export class TestRing {
     this.desc(head, table, 16 * bufs.length, DescFlag.INDIRECT, 0);
     this.nextDesc++;
     return head;
+  }
+
+  /** Breaks the written (not yet published) chain `head`: its head descriptor links to itself. */
+  loop(head: number): void {
+    const at = this.ring.desc + 16 * head;
+    this.mem.set16(at + 12, this.mem.u16(at + 12) | DescFlag.NEXT);
+    this.mem.set16(at + 14, head);
   }
 
   /** Puts `head` in the avail ring and publishes it. */
@@ -209,11 +263,23 @@ export class TestDriver {
   readonly rings: TestRing[] = [];
   private readonly out = new Uint32Array(2);
 
+  /** The ring format this driver sets queues up with (it accepts RING_PACKED for "packed" only). */
+  readonly format: RingFormat;
+  /** The format the last `negotiate` settled on (packed only if the device offered it). */
+  negotiated: RingFormat = "split";
+
   constructor(
     readonly mem: TestMemory,
     readonly device: VirtioDevice,
+    options: { format?: RingFormat; transportRing?: RingFormat } = {},
   ) {
-    this.mmio = new VirtioMmio(device, mem, this.line);
+    this.format = options.format ?? defaultFormat;
+    this.mmio = new VirtioMmio(
+      device,
+      mem,
+      this.line,
+      options.transportRing === undefined ? {} : { ring: options.transportRing },
+    );
   }
 
   rd(offset: number): number {
@@ -245,6 +311,20 @@ export class TestDriver {
     return bits;
   }
 
+  /**
+   * Accepts `features` (all offered ones by default) with RING_PACKED added when this driver's format
+   * is packed and the device offers it, removed otherwise; returns the accepted set.
+   */
+  negotiate(features?: Iterable<number>): Set<number> {
+    const offered = this.offered();
+    const accepted = new Set(features ?? offered);
+    if (this.format === "packed" && offered.has(Feature.RING_PACKED)) accepted.add(Feature.RING_PACKED);
+    else accepted.delete(Feature.RING_PACKED);
+    this.accept(accepted);
+    this.negotiated = accepted.has(Feature.RING_PACKED) ? "packed" : "split";
+    return accepted;
+  }
+
   /** Writes the driver's feature words. */
   accept(bits: Iterable<number>): void {
     const words = [0, 0];
@@ -257,25 +337,29 @@ export class TestDriver {
   }
 
   /**
-   * The Linux-like bring-up: reset, ACK, DRIVER, features (all offered unless `features` says which),
-   * FEATURES_OK, queues (laid out from `ringBase`, each with `size` entries or its maximum), DRIVER_OK.
+   * The Linux-like bring-up: reset, ACK, DRIVER, features (all offered unless `features` says which;
+   * RING_PACKED exactly when this driver's format is packed and the device offers it), FEATURES_OK,
+   * queues (laid out from `ringBase`, each with `size` entries or its maximum), DRIVER_OK.
    */
   start(options: { features?: Iterable<number>; ringBase?: number; size?: number } = {}): void {
     this.wr(MmioReg.STATUS, 0);
     this.wr(MmioReg.STATUS, Status.ACKNOWLEDGE);
     this.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
-    this.accept(options.features ?? this.offered());
+    const features = this.negotiate(options.features);
+    const format = this.negotiated;
     this.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
     assert.ok(this.status() & Status.FEATURES_OK, "FEATURES_OK accepted");
+    if (this.device.queueSizes.length > 0) assert.equal(this.mmio.queue(0).format, format, "ring format");
     let at = options.ringBase ?? this.mem.base;
     this.rings.length = 0;
     for (let q = 0; q < this.device.queueSizes.length; q++) {
       this.wr(MmioReg.QUEUE_SEL, q);
       const max = this.rd(MmioReg.QUEUE_SIZE_MAX);
-      const ring = layoutRing(align(at, 4096), Math.min(options.size ?? max, max));
+      const ring = layoutRing(align(at, 4096), Math.min(options.size ?? max, max), format);
+      const r = driverRing(this.mem, ring, features.has(Feature.RING_EVENT_IDX));
       this.setupQueue(q, ring);
-      this.rings.push(new TestRing(this.mem, ring));
-      at = ring.used + 6 + 8 * ring.size;
+      this.rings.push(r);
+      at = ringEnd(ring);
     }
     this.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK);
   }
@@ -296,7 +380,7 @@ export class TestDriver {
   /** The end of the rings `start` laid out: free memory for buffers starts here. */
   ringsEnd(): number {
     const last = this.rings[this.rings.length - 1];
-    return last === undefined ? this.mem.base : align(last.ring.used + 6 + 8 * last.ring.size, 4096);
+    return last === undefined ? this.mem.base : align(ringEnd(last.ring), 4096);
   }
 
   /** Submits `bufs` on queue q as one chain and notifies. Returns the head. */
@@ -325,4 +409,191 @@ export const ALL_RING_FEATURES = [Feature.VERSION_1, Feature.RING_EVENT_IDX, Fea
 /** Lets pending promise callbacks (async backends) run. */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The driver side of one packed ring (§2.8), written straight into guest memory with the TestRing API:
+ * `chain` writes a buffer's descriptors at the next ring entries (buffer ID in every one, the first
+ * one's flags held back), `publish` makes it available, `takeUsed` reads used descriptors and skips
+ * as many entries as each buffer took. Buffer IDs are the lowest free ones; writing more descriptors
+ * than the ring has free entries throws (a real driver would wait).
+ */
+export class PackedTestRing extends TestRing {
+  private nextAvail = 0;
+  private availWrap = 1;
+  private nextUsed = 0;
+  private usedWrap = 1;
+  private usedCount = 0;
+  private outstanding = 0;
+  /** Per ID: ring entries taken (0 = free). */
+  private readonly entries: number[];
+  /** First entries of written, not yet published buffers: ID -> [position, flags]. */
+  private readonly pending = new Map<number, [number, number]>();
+
+  constructor(mem: TestMemory, ring: RingLayout) {
+    super(mem, ring);
+    this.entries = new Array(ring.size).fill(0);
+  }
+
+  /** With EVENT_IDX the driver asks for an interrupt at its next used entry (DESC), else ENABLE. */
+  override setEventIdx(on: boolean): void {
+    this.eventIdx = on;
+    this.mem.set16(this.ring.avail + 2, on ? RingEvent.DESC : RingEvent.ENABLE);
+    this.mem.set16(this.ring.avail, this.nextUsed | (this.usedWrap ? EVENT_WRAP : 0));
+  }
+
+  /** Writes ring entry i: addr, len, buffer ID (`next` here), flags as given. */
+  override desc(i: number, addr: number, len: number, flags: number, next: number): void {
+    const at = this.ring.desc + 16 * i;
+    this.mem.set64(at, addr);
+    this.mem.set32(at + 8, len);
+    this.mem.set16(at + 12, next);
+    this.mem.set16(at + 14, flags);
+  }
+
+  /** AVAIL/USED bits marking an entry available under the current driver wrap counter. */
+  private availBits(wrap: number): number {
+    return wrap ? PackedFlag.AVAIL : PackedFlag.USED;
+  }
+
+  private allocate(count: number): number {
+    if (this.outstanding + count > this.ring.size) throw new Error("packed test ring: no free entries");
+    const id = this.entries.indexOf(0);
+    if (id < 0) throw new Error("packed test ring: no free buffer ID");
+    this.entries[id] = count;
+    this.outstanding += count;
+    return id;
+  }
+
+  /** Writes entries for `elems` ([addr, len, flags]) from nextAvail; returns the buffer ID. */
+  private write(elems: [number, number, number][]): number {
+    const id = this.allocate(elems.length);
+    let first: [number, number] | null = null;
+    elems.forEach(([addr, len, flags], k) => {
+      const pos = this.nextAvail;
+      const f = flags | (k < elems.length - 1 ? DescFlag.NEXT : 0) | this.availBits(this.availWrap);
+      const at = this.ring.desc + 16 * pos;
+      this.mem.set64(at, addr);
+      this.mem.set32(at + 8, len);
+      this.mem.set16(at + 12, id);
+      if (k === 0) first = [pos, f];
+      else this.mem.set16(at + 14, f);
+      if (++this.nextAvail === this.ring.size) {
+        this.nextAvail = 0;
+        this.availWrap ^= 1;
+      }
+    });
+    this.pending.set(id, first as unknown as [number, number]);
+    return id;
+  }
+
+  override chain(bufs: Buf[]): number {
+    return this.write(bufs.map((b) => [b.addr, b.len, b.write ? DescFlag.WRITE : 0]));
+  }
+
+  override indirectChain(table: number, bufs: Buf[]): number {
+    bufs.forEach((b, k) => {
+      const at = table + 16 * k;
+      this.mem.set64(at, b.addr);
+      this.mem.set32(at + 8, b.len);
+      this.mem.set16(at + 12, 0);
+      this.mem.set16(at + 14, b.write ? DescFlag.WRITE : 0);
+    });
+    return this.write([[table, 16 * bufs.length, DescFlag.INDIRECT]]);
+  }
+
+  /**
+   * Breaks the written (not yet published) buffer `id`: its last entry gets NEXT, so the chain runs on
+   * into an entry that is not available (or past the queue size).
+   */
+  override loop(id: number): void {
+    const first = this.pending.get(id);
+    if (first === undefined) throw new Error(`packed test ring: buffer ${id} was not written`);
+    const last = (first[0] + (this.entries[id] as number) - 1) % this.ring.size;
+    if (last === first[0]) first[1] |= DescFlag.NEXT;
+    else {
+      const at = this.ring.desc + 16 * last + 14;
+      this.mem.set16(at, this.mem.u16(at) | DescFlag.NEXT);
+    }
+  }
+
+  /** Makes buffer `id` available: its first entry's flags, written last. */
+  override publish(id: number): void {
+    const first = this.pending.get(id);
+    if (first === undefined) throw new Error(`packed test ring: buffer ${id} was not written`);
+    this.pending.delete(id);
+    this.mem.set16(this.ring.desc + 16 * first[0] + 14, first[1]);
+  }
+
+  /** DISABLE for a non-zero value (as VIRTQ_AVAIL_F_NO_INTERRUPT), else back to ENABLE or DESC. */
+  override setAvailFlags(flags: number): void {
+    const mode = flags !== 0 ? RingEvent.DISABLE : this.eventIdx ? RingEvent.DESC : RingEvent.ENABLE;
+    this.mem.set16(this.ring.avail + 2, mode);
+  }
+
+  /** The driver event offset/wrap word. */
+  override setUsedEvent(value: number): void {
+    this.mem.set16(this.ring.avail, value);
+  }
+
+  /** The device event offset/wrap word. */
+  override availEvent(): number {
+    return this.mem.u16(this.ring.used);
+  }
+
+  /** Used descriptors the device wrote so far (seen or not), modulo 2^16. */
+  override usedIdx(): number {
+    let n = this.usedCount;
+    let pos = this.nextUsed;
+    let wrap = this.usedWrap;
+    const taken = this.entries.slice();
+    for (;;) {
+      const at = this.ring.desc + 16 * pos;
+      if (!this.isUsed(this.mem.u16(at + 14), wrap)) break;
+      const id = this.mem.u16(at + 12);
+      const count = taken[id] ?? 0;
+      if (count === 0) break;
+      taken[id] = 0;
+      n++;
+      pos += count;
+      if (pos >= this.ring.size) {
+        pos -= this.ring.size;
+        wrap ^= 1;
+      }
+    }
+    return n & 0xffff;
+  }
+
+  private isUsed(flags: number, wrap: number): boolean {
+    const avail = (flags & PackedFlag.AVAIL) !== 0 ? 1 : 0;
+    const used = (flags & PackedFlag.USED) !== 0 ? 1 : 0;
+    return avail === used && used === wrap;
+  }
+
+  /**
+   * Used buffers since the last call: [ID, len] (len 0 unless WRITE is set). Like a driver re-enabling
+   * callbacks, it then points the driver event at its next used entry.
+   */
+  override takeUsed(): [number, number][] {
+    const out: [number, number][] = [];
+    for (;;) {
+      const at = this.ring.desc + 16 * this.nextUsed;
+      const flags = this.mem.u16(at + 14);
+      if (!this.isUsed(flags, this.usedWrap)) break;
+      const id = this.mem.u16(at + 12);
+      const count = this.entries[id] ?? 0;
+      assert.ok(count > 0, `used descriptor names buffer ${id}, which is not in flight`);
+      out.push([id, (flags & DescFlag.WRITE) !== 0 ? this.mem.u32(at + 8) : 0]);
+      this.entries[id] = 0;
+      this.outstanding -= count;
+      this.usedCount++;
+      this.nextUsed += count;
+      if (this.nextUsed >= this.ring.size) {
+        this.nextUsed -= this.ring.size;
+        this.usedWrap ^= 1;
+      }
+    }
+    this.mem.set16(this.ring.avail, this.nextUsed | (this.usedWrap ? EVENT_WRAP : 0));
+    return out;
+  }
 }

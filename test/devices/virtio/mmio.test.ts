@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigSpace, type VirtioDevice, type VirtioHost } from "../../../src/devices/virtio/device.js";
 import { MmioReg, VIRTIO_MMIO_MAGIC, VirtioMmio } from "../../../src/devices/virtio/mmio.js";
-import { DescFlag, Feature, Interrupt, Status } from "../../../src/devices/virtio/spec.js";
-import { layoutRing, TestDriver, TestLine, TestMemory, TestRing } from "./harness.js";
+import { DescFlag, Feature, Interrupt, PackedFlag, Status } from "../../../src/devices/virtio/spec.js";
+import { driverRing, layoutRing, TestDriver, TestLine, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;
 const DATA = BASE + 0x20000;
@@ -78,7 +78,7 @@ describe("virtio-mmio: identification and features", () => {
     }
   });
 
-  it("offers the device's bits plus VERSION_1, INDIRECT_DESC, EVENT_IDX, RING_RESET", () => {
+  it("offers the device's bits plus VERSION_1, INDIRECT_DESC, EVENT_IDX, RING_PACKED, RING_RESET", () => {
     const { drv } = make();
     const bits = [...drv.offered()].sort((a, b) => a - b);
     assert.deepEqual(bits, [
@@ -86,6 +86,7 @@ describe("virtio-mmio: identification and features", () => {
       Feature.RING_INDIRECT_DESC,
       Feature.RING_EVENT_IDX,
       Feature.VERSION_1,
+      Feature.RING_PACKED,
       Feature.RING_RESET,
       50,
     ]);
@@ -105,7 +106,7 @@ describe("virtio-mmio: identification and features", () => {
     };
     assert.equal(attempt([3]), false, "legacy driver (no VERSION_1)");
     assert.equal(attempt([Feature.VERSION_1, 5]), false, "bit 5 was not offered");
-    assert.equal(attempt([Feature.VERSION_1, Feature.RING_PACKED]), false);
+    assert.equal(attempt([Feature.VERSION_1, Feature.IN_ORDER]), false);
     drv.wr(MmioReg.STATUS, 0);
     drv.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
     drv.accept([Feature.VERSION_1]);
@@ -195,9 +196,9 @@ describe("virtio-mmio: queues", () => {
   it("ignores notifications before DRIVER_OK", () => {
     const { drv, dev, mem } = make();
     drv.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
-    drv.accept([Feature.VERSION_1]);
+    drv.negotiate([Feature.VERSION_1]);
     drv.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
-    drv.setupQueue(0, layoutRing(BASE, 8));
+    drv.setupQueue(0, layoutRing(BASE, 8, drv.negotiated));
     drv.wr(MmioReg.QUEUE_NOTIFY, 0);
     assert.deepEqual(dev.events, []);
     assert.ok(mem.guardsIntact());
@@ -222,11 +223,16 @@ describe("virtio-mmio: queues", () => {
     drv.start({ size: 4 });
     const ring = drv.rings[0];
     assert.ok(ring);
-    ring.desc(0, DATA, 4, DescFlag.NEXT, 0); // a loop
-    ring.publish(0);
+    if (drv.negotiated === "split") {
+      ring.desc(0, DATA, 4, DescFlag.NEXT, 0); // a loop
+      ring.publish(0);
+    } else {
+      // Every ring entry available and chained on: a chain longer than the queue.
+      for (let i = 0; i < 4; i++) ring.desc(i, DATA, 4, DescFlag.NEXT | PackedFlag.AVAIL, 0);
+    }
     drv.wr(MmioReg.QUEUE_NOTIFY, 0);
     assert.ok(drv.needsReset());
-    assert.match(drv.mmio.lastFault ?? "", /queue 0: .*loop/);
+    assert.match(drv.mmio.lastFault ?? "", /queue 0: .*(loop|longer than the queue)/);
     assert.equal(drv.ack(), Interrupt.CONFIG_CHANGE);
     // Queue 1 still works.
     drv.submit(1, [{ addr: DATA, len: 4, write: true }]);
@@ -271,9 +277,9 @@ describe("virtio-mmio: queues", () => {
     assert.equal(drv.rd(MmioReg.QUEUE_SIZE), 8);
     assert.ok(dev.events.includes("queue reset 0"));
     // Re-enable with fresh rings: indexes start over.
-    const ring = layoutRing(BASE + 0x40000, 8);
+    const ring = layoutRing(BASE + 0x40000, 8, drv.negotiated);
     drv.setupQueue(0, ring);
-    const used = new TestRing(drv.mem, ring);
+    const used = driverRing(drv.mem, ring, true);
     used.publish(used.chain([{ addr: DATA, len: 2, write: true }]));
     drv.wr(MmioReg.QUEUE_NOTIFY, 0);
     assert.deepEqual(used.takeUsed(), [[0, 2]]);

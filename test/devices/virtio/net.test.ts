@@ -12,7 +12,7 @@ import {
   type VirtioNetOptions,
 } from "../../../src/devices/virtio/net/virtio-net.js";
 import { DeviceId, Feature, Interrupt, Status } from "../../../src/devices/virtio/spec.js";
-import { layoutRing, TestDriver, TestMemory, TestRing } from "./harness.js";
+import { driverRing, layoutRing, TestDriver, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;
 const TX = BASE + 0x10_0000;
@@ -300,12 +300,12 @@ describe("virtio-net: receive", () => {
     const drv = new TestDriver(mem, net);
     drv.wr(MmioReg.STATUS, 0);
     drv.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
-    drv.accept(drv.offered());
+    const features = drv.negotiate();
     drv.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
-    const ring = layoutRing(BASE, 256);
+    const ring = layoutRing(BASE, 256, drv.negotiated);
     drv.setupQueue(RXQ, ring);
-    drv.setupQueue(TXQ, layoutRing(BASE + 0x1_0000, 256));
-    drv.rings.push(new TestRing(mem, ring));
+    drv.setupQueue(TXQ, layoutRing(BASE + 0x1_0000, 256, drv.negotiated));
+    drv.rings.push(driverRing(mem, ring, features.has(Feature.RING_EVENT_IDX)));
     const d = { mem, backend, net, drv };
     postRx(d, 0);
     backend.inject(frame(60));
