@@ -284,86 +284,88 @@ function expectedOutcome(
 }
 
 describe("virtio fuzz: virtio-blk requests against a model disk", () => {
-  it("completes valid requests exactly, fails bad ones with IOERR/UNSUPP, or needs a reset", () => {
-    fc.assert(
-      fc.property(fc.array(blkRequest, { minLength: 1, maxLength: 12 }), fc.boolean(), (reqs, indirect) => {
-        const mem = new TestMemory(BASE, RAM);
-        const disk = new Uint8Array(DISK);
-        for (let i = 0; i < DISK; i++) disk[i] = (i * 31 + (i >> 9)) & 0xff;
-        const model = disk.slice();
-        const drv = new TestDriver(mem, new VirtioBlk(new MemoryBlockBackend(disk), { serial: "model" }));
-        drv.start({ size: 16, ringBase: RINGS, features: indirect ? [32, 28, 29] : [32, 29] });
-        const ring = drv.rings[0];
-        assert.ok(ring);
-        const capacity = DISK / 512;
-        for (const [n, rq] of reqs.entries()) {
-          const hdr = READABLE + 0x1000 * n;
-          const data =
-            (rq.type === BlkRequest.IN || rq.type === BlkRequest.GET_ID ? WRITABLE : READABLE + 0x2_0000) +
-            0x2000 * n;
-          const status = WRITABLE + 0x3_0000 + n;
-          mem.set32(hdr, rq.type);
-          mem.set32(hdr + 4, 0);
-          mem.set64(hdr + 8, rq.sector);
-          const writesData = rq.type === BlkRequest.IN || rq.type === BlkRequest.GET_ID;
-          let bytes = rq.type === BlkRequest.GET_ID ? 20 : 512 * rq.sectors;
-          if (rq.type === BlkRequest.WRITE_ZEROES) {
-            mem.set64(data, rq.sector);
-            mem.set32(data + 8, rq.sectors);
-            mem.set32(data + 12, 0);
-            bytes = 16;
-          } else if (rq.type === BlkRequest.OUT) {
-            for (let i = 0; i < bytes; i++) mem.bytes[data - BASE + i] = (i * 7 + n) & 0xff;
-          }
-          if (rq.type === BlkRequest.FLUSH) bytes = 0;
-          if (rq.mutation === "partial-sector" && bytes >= 512) bytes -= 100;
-          const bufs: { addr: number; len: number; write?: boolean }[] = [
-            { addr: hdr, len: rq.mutation === "short-header" ? 12 : 16 },
-          ];
-          const piece = Math.ceil(bytes / rq.split);
-          for (let off = 0; off < bytes; off += piece) {
-            bufs.push({ addr: data + off, len: Math.min(piece, bytes - off), write: writesData });
-          }
-          if (rq.mutation === "data-outside-ram" && bufs.length > 1)
-            (bufs[1] as { addr: number }).addr = BASE + RAM - 1;
-          if (rq.mutation === "readable-after-writable") bufs.push({ addr: hdr, len: 4 });
-          mem.write(status, [0xee]);
-          if (rq.mutation !== "no-status") bufs.push({ addr: status, len: 1, write: true });
-          let head: number;
-          if (indirect && n % 2 === 1) head = ring.indirectChain(TABLES + 0x400 * n, bufs);
-          else head = ring.chain(bufs);
-          if (rq.mutation === "loop" && !(indirect && n % 2 === 1))
-            ring.desc(head, hdr, 16, DescFlag.NEXT, head);
-          ring.publish(head);
-          drv.wr(MmioReg.QUEUE_NOTIFY, 0);
+  for (const format of ["split", "packed"] as const)
+    it(`${format} rings: completes valid requests exactly, fails bad ones with IOERR/UNSUPP, or needs a reset`, () => {
+      fc.assert(
+        fc.property(fc.array(blkRequest, { minLength: 1, maxLength: 12 }), fc.boolean(), (reqs, indirect) => {
+          const mem = new TestMemory(BASE, RAM);
+          const disk = new Uint8Array(DISK);
+          for (let i = 0; i < DISK; i++) disk[i] = (i * 31 + (i >> 9)) & 0xff;
+          const model = disk.slice();
+          const drv = new TestDriver(mem, new VirtioBlk(new MemoryBlockBackend(disk), { serial: "model" }), {
+            format,
+          });
+          drv.start({ size: 16, ringBase: RINGS, features: indirect ? [32, 28, 29] : [32, 29] });
+          const ring = drv.rings[0];
+          assert.ok(ring);
+          const capacity = DISK / 512;
+          for (const [n, rq] of reqs.entries()) {
+            const hdr = READABLE + 0x1000 * n;
+            const data =
+              (rq.type === BlkRequest.IN || rq.type === BlkRequest.GET_ID ? WRITABLE : READABLE + 0x2_0000) +
+              0x2000 * n;
+            const status = WRITABLE + 0x3_0000 + n;
+            mem.set32(hdr, rq.type);
+            mem.set32(hdr + 4, 0);
+            mem.set64(hdr + 8, rq.sector);
+            const writesData = rq.type === BlkRequest.IN || rq.type === BlkRequest.GET_ID;
+            let bytes = rq.type === BlkRequest.GET_ID ? 20 : 512 * rq.sectors;
+            if (rq.type === BlkRequest.WRITE_ZEROES) {
+              mem.set64(data, rq.sector);
+              mem.set32(data + 8, rq.sectors);
+              mem.set32(data + 12, 0);
+              bytes = 16;
+            } else if (rq.type === BlkRequest.OUT) {
+              for (let i = 0; i < bytes; i++) mem.bytes[data - BASE + i] = (i * 7 + n) & 0xff;
+            }
+            if (rq.type === BlkRequest.FLUSH) bytes = 0;
+            if (rq.mutation === "partial-sector" && bytes >= 512) bytes -= 100;
+            const bufs: { addr: number; len: number; write?: boolean }[] = [
+              { addr: hdr, len: rq.mutation === "short-header" ? 12 : 16 },
+            ];
+            const piece = Math.ceil(bytes / rq.split);
+            for (let off = 0; off < bytes; off += piece) {
+              bufs.push({ addr: data + off, len: Math.min(piece, bytes - off), write: writesData });
+            }
+            if (rq.mutation === "data-outside-ram" && bufs.length > 1)
+              (bufs[1] as { addr: number }).addr = BASE + RAM - 1;
+            if (rq.mutation === "readable-after-writable") bufs.push({ addr: hdr, len: 4 });
+            mem.write(status, [0xee]);
+            if (rq.mutation !== "no-status") bufs.push({ addr: status, len: 1, write: true });
+            let head: number;
+            if (indirect && n % 2 === 1) head = ring.indirectChain(TABLES + 0x400 * n, bufs);
+            else head = ring.chain(bufs);
+            if (rq.mutation === "loop" && !(indirect && n % 2 === 1)) ring.loop(head);
+            ring.publish(head);
+            drv.wr(MmioReg.QUEUE_NOTIFY, 0);
 
-          const done = ring.takeUsed();
-          const want = expectedOutcome(rq, bytes, writesData, indirect && n % 2 === 1, capacity);
-          if (want === "reset") {
-            assert.ok(drv.needsReset(), `needs reset after ${JSON.stringify(rq)}`);
-            assert.deepEqual(done, []);
-            break;
+            const done = ring.takeUsed();
+            const want = expectedOutcome(rq, bytes, writesData, indirect && n % 2 === 1, capacity);
+            if (want === "reset") {
+              assert.ok(drv.needsReset(), `needs reset after ${JSON.stringify(rq)}`);
+              assert.deepEqual(done, []);
+              break;
+            }
+            assert.equal(drv.needsReset(), false, `no reset for ${JSON.stringify(rq)}`);
+            assert.equal(done.length, 1, `request ${n} completed`);
+            // Without a status descriptor, the last writable byte (end of the data) is the status.
+            const st = mem.u8(rq.mutation === "no-status" ? data + bytes - 1 : status);
+            assert.equal(st, want, `status of ${JSON.stringify(rq)}`);
+            if (st !== BlkStatus.OK) continue;
+            const at = rq.sector * 512;
+            if (rq.type === BlkRequest.IN) {
+              assert.deepEqual(mem.read(data, bytes), model.subarray(at, at + bytes), "data read");
+              assert.equal(done[0]?.[1], bytes + 1);
+            } else if (rq.type === BlkRequest.OUT) {
+              model.set(mem.read(data, bytes), at);
+            } else if (rq.type === BlkRequest.WRITE_ZEROES) {
+              model.fill(0, at, at + 512 * rq.sectors);
+            }
+            assert.deepEqual(disk, model, "disk contents");
           }
-          assert.equal(drv.needsReset(), false, `no reset for ${JSON.stringify(rq)}`);
-          assert.equal(done.length, 1, `request ${n} completed`);
-          // Without a status descriptor, the last writable byte (end of the data) is the status.
-          const st = mem.u8(rq.mutation === "no-status" ? data + bytes - 1 : status);
-          assert.equal(st, want, `status of ${JSON.stringify(rq)}`);
-          if (st !== BlkStatus.OK) continue;
-          const at = rq.sector * 512;
-          if (rq.type === BlkRequest.IN) {
-            assert.deepEqual(mem.read(data, bytes), model.subarray(at, at + bytes), "data read");
-            assert.equal(done[0]?.[1], bytes + 1);
-          } else if (rq.type === BlkRequest.OUT) {
-            model.set(mem.read(data, bytes), at);
-          } else if (rq.type === BlkRequest.WRITE_ZEROES) {
-            model.fill(0, at, at + 512 * rq.sectors);
-          }
-          assert.deepEqual(disk, model, "disk contents");
-        }
-        assert.ok(mem.guardsIntact());
-      }),
-      { numRuns: RUNS },
-    );
-  });
+          assert.ok(mem.guardsIntact());
+        }),
+        { numRuns: RUNS },
+      );
+    });
 });
