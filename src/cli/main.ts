@@ -8,7 +8,7 @@ const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLIN
                  [--cpus N] [--max-insns N] [--dump-dtb FILE] [--cpu-features -x2apic,-cx16] [--stats]
                  [--drive file=PATH[,readonly=on][,id=NAME]]... [--rng] [--virtio-console]
                  [--balloon] [--balloon-target SIZE] [--net switch[:NAME]|tap:IFNAME[,mac=MAC]]...
-                 [--vsock cid=N[,uds=PATH]]
+                 [--vsock cid=N[,uds=PATH]] [--virtio-ring packed|split]
        vireo images fetch|list|path [--arch riscv64|x86_64] [--force] [--keep-debs]
        vireo --help | --version
 
@@ -24,6 +24,8 @@ share it) or on a host TAP interface (needs CAP_NET_ADMIN); its MAC defaults to 
 --vsock adds a virtio-vsock device (guest CID 3 unless cid=N); with uds=PATH, a host client that
 connects to the Unix socket PATH and writes "CONNECT <port>\n" gets "OK <hostport>\n" and a stream to
 the guest's port, and guest connections to host port P go to the Unix socket PATH_P.
+--virtio-ring split stops offering packed virtqueues (VIRTIO_F_RING_PACKED, offered by default; the
+guest's driver chooses).
 --arch x86_64 boots a bzImage or a PVH ELF kernel under KVM (/dev/kvm), without --kernel the default
 x86_64 guest's vmlinux through PVH; a guest that crashes exits with status 3.`;
 

@@ -17,7 +17,14 @@ import { type ParsedArgs, parseCount } from "./args.js";
 import { attachNet, checkNets, type NetSetup, parseNet, printNetStats } from "./net.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
-import { attachVirtio, checkDrives, parseBalloon, parseDrive, type VirtioSetup } from "./virtio.js";
+import {
+  attachVirtio,
+  checkDrives,
+  parseBalloon,
+  parseDrive,
+  parseVirtioRing,
+  type VirtioSetup,
+} from "./virtio.js";
 import { defaultX86Guest } from "./x86-default.js";
 
 /** Exit status when the guest dies (triple fault, KVM entry failure or internal error). */
@@ -43,6 +50,7 @@ const X86_FLAGS = new Set([
   "balloon",
   "balloon-target",
   "net",
+  "virtio-ring",
 ]);
 
 /** MemAvailable from /proc/meminfo in bytes, or null when it cannot be read. */
@@ -116,7 +124,8 @@ export async function runX86(args: ParsedArgs): Promise<number> {
   const output = new BufferedOutput(process.stdout);
   // VIREO_KVM_DEVICE points at another device node (tests use it to check the no-KVM error path).
   const device = process.env.VIREO_KVM_DEVICE || undefined;
-  const board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device });
+  const virtioRing = parseVirtioRing(args);
+  const board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device, virtioRing });
   let result: KvmRunResult;
   let virtio: VirtioSetup | null = null;
   let net: NetSetup | null = null;

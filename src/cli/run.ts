@@ -13,7 +13,7 @@ import { attachNet, checkNets, parseNet, printNetStats } from "./net.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
-import { attachVirtio, checkDrives, parseBalloon, parseDrive } from "./virtio.js";
+import { attachVirtio, checkDrives, parseBalloon, parseDrive, parseVirtioRing } from "./virtio.js";
 import { attachVsock, parseVsock, printVsockStats, type VsockSetup } from "./vsock.js";
 
 const RUN_FLAGS = {
@@ -37,6 +37,7 @@ const RUN_FLAGS = {
   "root-disk": "switch",
   net: "repeatable",
   vsock: "value",
+  "virtio-ring": "value",
 } as const;
 
 /** Exit status when --max-insns ends the run (as timeout(1) does for a time limit). */
@@ -110,7 +111,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     initrdPath = image.initrd;
   }
   const output = new BufferedOutput(process.stdout);
-  const board = new VirtBoard({ memory, cpus, console: output });
+  const board = new VirtBoard({ memory, cpus, console: output, virtioRing: parseVirtioRing(args) });
   const kernel = readFile(kernelPath, "kernel");
   // Devices go in before the device tree is built; both consoles write to the same terminal.
   const virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole, balloon }, output);

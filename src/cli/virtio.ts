@@ -4,6 +4,8 @@ import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
 import { SECTOR, VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
 import { type ConsoleSink, VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
+import { DEFAULT_VIRTIO_RING } from "../devices/virtio/mmio.js";
+import type { RingFormat } from "../devices/virtio/queue.js";
 import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
 import { FileBlockBackend } from "../host/block-file.js";
 import { cryptoEntropy } from "../host/entropy.js";
@@ -81,6 +83,15 @@ export function checkDrives(drives: DriveSpec[], otherDevices: number, slots = V
 }
 
 /** --balloon and --balloon-target SIZE (which implies --balloon): null without either. */
+/** --virtio-ring split|packed: the virtqueue formats devices offer (packed also offers split). */
+export function parseVirtioRing(args: ParsedArgs): RingFormat {
+  const text = args.values.get("virtio-ring") ?? DEFAULT_VIRTIO_RING;
+  if (text !== "split" && text !== "packed") {
+    throw new UserError(`--virtio-ring ${text}: expected split or packed`);
+  }
+  return text;
+}
+
 export function parseBalloon(args: ParsedArgs, memory: number): { targetBytes: number | null } | null {
   const text = args.values.get("balloon-target");
   if (text === undefined) return args.switches.has("balloon") ? { targetBytes: null } : null;

@@ -43,11 +43,16 @@ class Pipe implements VsockStreamHandler {
     private readonly onConnected: (() => void) | null = null,
   ) {
     this.pending = pending !== null && pending.length > 0 ? pending : null;
+    // A client may write its request and end its side before the guest even answered.
+    socket.on("end", () => {
+      this.socketEnded = true;
+      if (this.started && this.pending === null) this.stream?.end();
+    });
     socket.on("close", (hadError: boolean) => {
       this.socketClosed = true;
       if (this.done) return;
       if (hadError || !this.started) {
-        // Gone with an error, or before the guest even answered: abort.
+        // Gone with an error, or before the stream was up: abort.
         this.done = true;
         this.stream?.reset();
       } else if (this.pending === null) {
@@ -63,10 +68,6 @@ class Pipe implements VsockStreamHandler {
     this.started = true;
     const s = this.socket;
     s.on("data", (chunk: Buffer) => this.fromHost(chunk));
-    s.on("end", () => {
-      this.socketEnded = true;
-      if (this.pending === null) this.stream?.end();
-    });
     this.pump();
   }
 

@@ -174,7 +174,6 @@ export class DescriptorChain {
   }
 }
 
-
 /** Empties `chain` before its segments are recorded again. */
 export function clearChain(chain: DescriptorChain, head: number): void {
   chain.head = head;

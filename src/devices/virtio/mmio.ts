@@ -1,6 +1,6 @@
 import type { GuestMemory, InterruptLine, MmioDevice } from "../device.js";
 import type { VirtioDevice, VirtioHost } from "./device.js";
-import { type QueueState, QueueSlot, type RingFormat, type Virtqueue } from "./queue.js";
+import { QueueSlot, type QueueState, type RingFormat, type Virtqueue } from "./queue.js";
 import { Feature, featureMask, featureWord, featureWords, Interrupt, Status } from "./spec.js";
 
 /** Register offsets of the virtio-mmio transport, version 2 (virtio 1.2 §4.2.2). */

@@ -1,5 +1,12 @@
 import type { GuestMemory } from "../device.js";
-import { address64, appendSegment, type ChainPool, clearChain, type DescriptorChain, INDIRECT_ALIGN } from "./chain.js";
+import {
+  address64,
+  appendSegment,
+  type ChainPool,
+  clearChain,
+  type DescriptorChain,
+  INDIRECT_ALIGN,
+} from "./chain.js";
 import { isU16, isU32, pair, QueueBase, QueueFault, stateRecord } from "./queue-base.js";
 import { DESC_SIZE, DescFlag, EVENT_WRAP, MAX_PACKED_QUEUE_SIZE, PackedFlag, RingEvent } from "./spec.js";
 
@@ -138,7 +145,7 @@ export class PackedQueue extends QueueBase {
     if ((flags & BOTH) !== this.availBits) {
       if (!this.eventIdx) return null;
       const wrap = this.availBits === PackedFlag.AVAIL ? EVENT_WRAP : 0;
-      v.setUint32(this.deviceOff, (this.nextAvail | wrap) | (RingEvent.DESC << 16), true);
+      v.setUint32(this.deviceOff, this.nextAvail | wrap | (RingEvent.DESC << 16), true);
       // The driver may have made it available before it could see the event: look again.
       flags = v.getUint16(descOff + DESC_SIZE * this.nextAvail + 14, true);
       if ((flags & BOTH) !== this.availBits) return null;
@@ -304,7 +311,8 @@ export class PackedQueue extends QueueBase {
     for (const b of s.inFlight) {
       const chain = this.chains[b.id] as DescriptorChain;
       clearChain(chain, b.id);
-      for (const [addr, len, writable] of b.segments) appendSegment(this.store, chain, addr, len, writable === 1);
+      for (const [addr, len, writable] of b.segments)
+        appendSegment(this.store, chain, addr, len, writable === 1);
       this.ringCount[b.id] = b.descriptors;
       this.outstanding += b.descriptors;
       this.take(chain);
@@ -407,7 +415,8 @@ function parsePackedState(state: unknown, maxSize: number): PackedQueueState {
     const { id, descriptors, segments } = r;
     if (!isU16(id) || id >= maxSize || ids.has(id)) throw new RangeError("virtqueue snapshot: bad buffer ID");
     ids.add(id);
-    if (!isU16(descriptors) || descriptors < 1) throw new RangeError("virtqueue snapshot: bad descriptor count");
+    if (!isU16(descriptors) || descriptors < 1)
+      throw new RangeError("virtqueue snapshot: bad descriptor count");
     if (!Array.isArray(segments) || segments.length < 1 || segments.length > maxSize) {
       throw new RangeError("virtqueue snapshot: bad segments");
     }

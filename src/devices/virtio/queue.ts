@@ -103,10 +103,10 @@ export class QueueSlot {
   select(format: RingFormat): Virtqueue {
     const from = this.current;
     if (from.format === format) return from;
-    const to: Virtqueue =
-      format === "packed"
-        ? (this.packed ??= new PackedQueue(this.memory, this.index, this.maxSize, this.pool))
-        : this.split;
+    if (format === "packed" && this.packed === null) {
+      this.packed = new PackedQueue(this.memory, this.index, this.maxSize, this.pool);
+    }
+    const to: Virtqueue = format === "packed" ? (this.packed as PackedQueue) : this.split;
     const wasReady = from.ready;
     to.reset();
     to.size = from.size;

@@ -1,5 +1,12 @@
 import type { GuestMemory } from "../device.js";
-import { address64, ChainFault, type ChainPool, type DescriptorChain, INDIRECT_ALIGN, MAX_CHAIN_BYTES } from "./chain.js";
+import {
+  address64,
+  ChainFault,
+  type ChainPool,
+  type DescriptorChain,
+  INDIRECT_ALIGN,
+  MAX_CHAIN_BYTES,
+} from "./chain.js";
 import { isU16, pair, QueueBase, QueueFault, stateRecord } from "./queue-base.js";
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, DescFlag, MAX_QUEUE_SIZE } from "./spec.js";
 

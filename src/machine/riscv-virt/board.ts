@@ -8,6 +8,7 @@ import { Plic } from "../../devices/plic/plic.js";
 import { TestFinisher } from "../../devices/test-finisher/test-finisher.js";
 import { Uart16550 } from "../../devices/uart16550/uart16550.js";
 import { VirtioBalloon } from "../../devices/virtio/balloon/virtio-balloon.js";
+import type { RingFormat } from "../../devices/virtio/queue.js";
 import { VirtioVsock } from "../../devices/virtio/vsock/virtio-vsock.js";
 import { UserError } from "../../util/errors.js";
 import type { ElfImage } from "../loader/elf.js";
@@ -25,6 +26,8 @@ export interface VirtOptions {
   memory: number;
   cpus: number;
   console: ConsoleSink;
+  /** Virtqueue formats the virtio devices offer: "packed" (default) adds VIRTIO_F_RING_PACKED. */
+  virtioRing?: RingFormat;
 }
 
 /** What ended the guest, once it asked to stop. */
@@ -100,7 +103,7 @@ export class VirtBoard {
     bus.map(VIRT_MAP.clint.base, VIRT_MAP.clint.size, this.clint);
     bus.map(VIRT_MAP.plic.base, VIRT_MAP.plic.size, this.plic);
     bus.map(VIRT_MAP.uart0.base, VIRT_MAP.uart0.size, this.uart);
-    this.virtio = new VirtioSlots(bus, this.plic, this.cpu.ram, () => {
+    this.virtio = new VirtioSlots(bus, this.plic, this.cpu.ram, options.virtioRing, () => {
       // Deliver it now rather than at the end of the slice, and wake a sleeping engine.
       this.cpu.attention.endSlice = true;
       this.onDeviceInterrupt();

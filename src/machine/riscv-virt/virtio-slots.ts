@@ -2,6 +2,7 @@ import type { GuestMemory } from "../../devices/device.js";
 import type { Plic } from "../../devices/plic/plic.js";
 import type { VirtioDevice } from "../../devices/virtio/device.js";
 import { VirtioMmio } from "../../devices/virtio/mmio.js";
+import type { RingFormat } from "../../devices/virtio/queue.js";
 import type { DeviceBus } from "../mmio-bus.js";
 import { VIRT_IRQ, VIRT_MAP, VIRTIO_SLOTS } from "./memory-map.js";
 
@@ -19,6 +20,8 @@ export class VirtioSlots {
     private readonly plic: Plic,
     /** The guest RAM the devices see. */
     readonly memory: GuestMemory,
+    /** Ring formats the transports offer (see VirtioMmioOptions; undefined: the transport's default). */
+    private readonly ring: RingFormat | undefined,
     /** Called when a device raises its interrupt (the board ends the slice and wakes the engine). */
     private readonly onInterrupt: () => void,
   ) {}
@@ -38,7 +41,12 @@ export class VirtioSlots {
         if (level) this.onInterrupt();
       },
     };
-    const transport = new VirtioMmio(device, this.memory, line);
+    const transport = new VirtioMmio(
+      device,
+      this.memory,
+      line,
+      this.ring === undefined ? {} : { ring: this.ring },
+    );
     this.bus.map(VIRT_MAP.virtio.base + index * VIRT_MAP.virtio.size, VIRT_MAP.virtio.size, transport);
     this.slots[index] = transport;
     return transport;

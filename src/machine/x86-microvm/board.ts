@@ -9,6 +9,7 @@
  */
 import type { GuestMemory, InterruptLine } from "../../devices/device.js";
 import { type ByteSink, Uart16550 } from "../../devices/uart16550/uart16550.js";
+import type { RingFormat } from "../../devices/virtio/queue.js";
 import { CAP, IRQCHIP_ID, LAPIC, PIC_STATE } from "../../engines/kvm/abi.js";
 import { normalizeCpuid } from "../../engines/kvm/cpuid.js";
 import {
@@ -39,6 +40,8 @@ export interface X86BoardOptions {
   removeCpuFeatures?: readonly string[];
   /** The KVM device (default /dev/kvm). */
   device?: string;
+  /** Virtqueue formats the virtio devices offer: "packed" (default) adds VIRTIO_F_RING_PACKED. */
+  virtioRing?: RingFormat;
 }
 
 /** MSRs every vCPU starts with (as Firecracker): syscall/sysenter zeroed, TSC 0, fast strings, WB MTRRs. */
@@ -122,8 +125,12 @@ export class X86MicroVm implements ExitHandler {
     this.irqfdResample = kvm.checkExtension(CAP.IRQFD_RESAMPLE) > 0;
     // Devices reach the RAM below the MMIO hole (region 0, one view: it is at most 3 GiB).
     const lowRam = ram.memoryAt(0) as GuestMemory;
-    this.virtio = new X86VirtioSlots(vm, this.mmioBus, lowRam, (gsi) =>
-      this.irqfdResample ? new IrqfdLine(vm, gsi) : new KvmIrqLine(vm, gsi),
+    this.virtio = new X86VirtioSlots(
+      vm,
+      this.mmioBus,
+      lowRam,
+      (gsi) => (this.irqfdResample ? new IrqfdLine(vm, gsi) : new KvmIrqLine(vm, gsi)),
+      options.virtioRing,
     );
   }
 

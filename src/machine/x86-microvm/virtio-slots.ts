@@ -17,6 +17,7 @@
 import type { GuestMemory, InterruptLine, MmioDevice } from "../../devices/device.js";
 import type { VirtioDevice } from "../../devices/virtio/device.js";
 import { MmioReg, VirtioMmio } from "../../devices/virtio/mmio.js";
+import type { RingFormat } from "../../devices/virtio/queue.js";
 import { EventFd } from "../../engines/kvm/eventfd.js";
 import type { Vm } from "../../engines/kvm/kvm.js";
 import type { DeviceBus } from "../mmio-bus.js";
@@ -86,6 +87,8 @@ export class X86VirtioSlots {
     /** The guest RAM devices see (the region below the MMIO hole). */
     readonly memory: GuestMemory,
     private readonly lineFor: (gsi: number) => SlotInterruptLine,
+    /** Ring formats the transports offer (see VirtioMmioOptions; undefined: the transport's default). */
+    private readonly ring?: RingFormat,
   ) {}
 
   /** Puts `device` in the first free slot (or in `slot`) and returns its transport. Before the guest runs. */
@@ -102,7 +105,12 @@ export class X86VirtioSlots {
     const line = this.lineFor(gsi);
     const doorbells: EventFd[] = [];
     try {
-      const transport = new VirtioMmio(device, this.memory, line);
+      const transport = new VirtioMmio(
+        device,
+        this.memory,
+        line,
+        this.ring === undefined ? {} : { ring: this.ring },
+      );
       const s: Slot = {
         index,
         base,

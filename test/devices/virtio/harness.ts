@@ -465,8 +465,11 @@ export class PackedTestRing extends TestRing {
     return id;
   }
 
-  /** Writes entries for `elems` ([addr, len, flags]) from nextAvail; returns the buffer ID. */
-  private write(elems: [number, number, number][]): number {
+  /**
+   * Writes entries for `elems` ([addr, len, flags]; NEXT and the AVAIL/USED bits are added) from
+   * nextAvail, the first one's flags held back until `publish`; returns the buffer ID.
+   */
+  write(elems: [number, number, number][]): number {
     const id = this.allocate(elems.length);
     let first: [number, number] | null = null;
     elems.forEach(([addr, len, flags], k) => {

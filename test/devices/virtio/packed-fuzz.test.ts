@@ -43,7 +43,7 @@ function makeDevice(kind: Kind) {
     }
     case "net": {
       const backend = new RecordingNetBackend();
-      const net = new VirtioNet(backend, { mac: "52:54:00:12:34:56" });
+      const net = new VirtioNet(backend, { mac: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56], rxBacklog: 4 });
       return { device: net, input: (b: Uint8Array) => backend.inject(b) };
     }
   }
@@ -52,7 +52,20 @@ function makeDevice(kind: Kind) {
 /** Addresses anywhere: the region the direction allows, RAM edges, outside, absurd. */
 const wildAddress = fc.oneof(
   fc.integer({ min: BASE, max: BASE + RAM - 1 }),
-  fc.constantFrom(0, BASE - 16, BASE - 1, BASE + RAM, BASE + RAM - 1, BASE + RAM - 8, 2 ** 32, 2 ** 60),
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      0,
+      BASE - 16,
+      BASE - 1,
+      BASE + RAM,
+      BASE + RAM - 1,
+      BASE + RAM - 8,
+      BASE + RAM - 16,
+      2 ** 32,
+      2 ** 60,
+    ),
+  },
   fc.integer({ min: 0, max: 2 ** 53 }),
 );
 const wildLength = fc.oneof(
@@ -84,15 +97,27 @@ type Desc = typeof descriptor extends fc.Arbitrary<infer T> ? T : never;
 
 const WRAP_BITS = [PackedFlag.AVAIL, PackedFlag.USED, BOTH, 0];
 
-function putDescriptor(mem: TestMemory, at: number, d: Desc): void {
-  let addr: number;
-  if (!d.place.region) {
-    addr = d.place.a;
+type Place = Desc["place"];
+
+/** An element's address: its region (tables, readable or writable data), or anywhere. */
+function placeAddress(place: Place, write: boolean, indirect: boolean): number {
+  if (!place.region) {
     // Writable buffers anywhere in RAM must land in WRITABLE, so the invariant can be checked.
-    if (d.write && addr >= BASE && addr < WRITABLE) addr = WRITABLE + ((addr - BASE) % (WRITABLE - BASE));
-  } else if (d.indirect) addr = TABLES + (d.place.o % 0x2_f000);
-  else addr = (d.write ? WRITABLE : READABLE) + (d.place.o % 0x3_f000);
-  const len = d.indirect && d.place.region ? (d.len % 24) * 16 + (d.len % 7 === 0 ? 8 : 0) : d.len;
+    const a = place.a;
+    return write && !indirect && a >= BASE && a < WRITABLE ? WRITABLE + ((a - BASE) % (WRITABLE - BASE)) : a;
+  }
+  if (indirect) return TABLES + (place.o % 0x2_f000);
+  return (write ? WRITABLE : READABLE) + (place.o % 0x3_f000);
+}
+
+/** Indirect table lengths: mostly whole descriptors, sometimes not. */
+function tableLength(len: number): number {
+  return (len % 24) * 16 + (len % 7 === 0 ? 8 : 0);
+}
+
+function putDescriptor(mem: TestMemory, at: number, d: Desc): void {
+  const addr = placeAddress(d.place, d.write, d.indirect);
+  const len = d.indirect ? tableLength(d.len) : d.len;
   const flags =
     (d.write ? DescFlag.WRITE : 0) |
     (d.indirect ? DescFlag.INDIRECT : 0) |
@@ -108,16 +133,28 @@ function putDescriptor(mem: TestMemory, at: number, d: Desc): void {
 /** A well-formed buffer: 1-3 elements (readable first), maybe through an indirect table. */
 const properBuffer = fc.record({
   readable: fc.integer({ min: 0, max: 2 }),
-  writable: fc.integer({ min: 0, max: 2 }),
+  writable: fc.integer({ min: 0, max: 5 }).map((n) => (n === 0 ? 0 : 1 + (n % 2))),
   offset: fc.integer({ min: 0, max: 0x3_0000 }),
   len: fc.integer({ min: 1, max: 2048 }),
   indirect: fc.boolean(),
 });
 
+/** A buffer whose ring entries are well formed but whose elements are anything (indirect included). */
+const hostileBuffer = fc.array(
+  fc.record({
+    place: descriptor.map((d) => d.place),
+    len: wildLength,
+    write: fc.boolean(),
+    indirect: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+  }),
+  { minLength: 1, maxLength: 4 },
+);
+
 const round = fc.record({
   /** Arbitrary entries written over the ring (position modulo the size). */
-  raw: fc.array(fc.tuple(fc.integer({ min: 0, max: 31 }), descriptor), { maxLength: 6 }),
+  raw: fc.array(fc.tuple(fc.integer({ min: 0, max: 31 }), descriptor), { maxLength: 3 }),
   proper: fc.array(properBuffer, { maxLength: 5 }),
+  hostile: fc.array(hostileBuffer, { maxLength: 3 }),
   /** Driver event suppression: offset/wrap word and flags (any value). */
   event: fc.option(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }))),
   notify: fc.integer({ min: 0, max: 2 }),
@@ -133,6 +170,8 @@ describe("packed ring fuzz: malicious drivers", () => {
         indirect: fc.array(descriptor, { maxLength: 48 }),
         rounds: fc.array(round, { minLength: 1, maxLength: 8 }),
       });
+      /** Over all runs: used descriptors seen, runs ending in DEVICE_NEEDS_RESET, and runs without. */
+      const seen = { used: 0, resets: 0, clean: 0 };
       fc.assert(
         fc.property(scenario, (sc) => {
           const mem = new TestMemory(BASE, RAM);
@@ -183,6 +222,21 @@ describe("packed ring fuzz: malicious drivers", () => {
                   if (!(e instanceof Error && e.message.startsWith("packed test ring"))) throw e;
                 }
               }
+              for (const h of rd.hostile) {
+                const elems = h.map(
+                  (e) =>
+                    [
+                      placeAddress(e.place, e.write, e.indirect),
+                      e.indirect ? tableLength(e.len) : e.len,
+                      (e.write ? DescFlag.WRITE : 0) | (e.indirect ? DescFlag.INDIRECT : 0),
+                    ] as [number, number, number],
+                );
+                try {
+                  r.publish(r.write(elems));
+                } catch (e) {
+                  if (!(e instanceof Error && e.message.startsWith("packed test ring"))) throw e;
+                }
+              }
               if (rd.event !== null) {
                 mem.set16(r.ring.avail, rd.event[0]);
                 mem.set16(r.ring.avail + 2, rd.event[1]);
@@ -211,6 +265,7 @@ describe("packed ring fuzz: malicious drivers", () => {
                   `used flags ${flags.toString(16)}`,
                 );
                 assert.equal(flags & ~(BOTH | DescFlag.WRITE), 0, "used flags beyond AVAIL/USED/WRITE");
+                seen.used++;
               }
             }
             // Nothing else changed: copy the allowed parts over and compare all of RAM.
@@ -226,8 +281,15 @@ describe("packed ring fuzz: malicious drivers", () => {
               }
             }
           }
+          if (drv.needsReset()) seen.resets++;
+          else seen.clean++;
         }),
         { numRuns: RUNS },
+      );
+      // The runs exercised both completions and broken rings (not a vacuous property).
+      assert.ok(
+        seen.used > RUNS / 2 && seen.resets > RUNS / 10 && seen.clean > RUNS / 10,
+        JSON.stringify(seen),
       );
     });
   }

@@ -17,14 +17,7 @@ import {
   RingEvent,
   Status,
 } from "../../../src/devices/virtio/spec.js";
-import {
-  driverRing,
-  layoutRing,
-  PackedTestRing,
-  TestDriver,
-  TestLine,
-  TestMemory,
-} from "./harness.js";
+import { driverRing, layoutRing, type PackedTestRing, TestDriver, TestLine, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;
 const RAM = 1 << 20;
