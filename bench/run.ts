@@ -7,11 +7,12 @@
  */
 import { bootSection } from "./boot.js";
 import { cpuSection } from "./cpu.js";
+import { kvmSection } from "./kvm.js";
 import { machineInfo } from "./lib/machine.js";
 import type { BenchOptions, BenchSection } from "./lib/section.js";
 import { virtioSection } from "./virtio.js";
 
-const SECTIONS: readonly BenchSection[] = [cpuSection, bootSection, virtioSection];
+const SECTIONS: readonly BenchSection[] = [cpuSection, bootSection, virtioSection, kvmSection];
 
 const USAGE = `usage: node dist/bench/run.js [section...] [--runs N] [--timeout SECONDS] [--no-qemu]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.title})`).join(", ")}; default: all

@@ -7,6 +7,8 @@
  * - console: the same 2 MiB of output (`dd if=/dev/zero | tr '\0' x`) written to /dev/null (baseline), to
  *   the emulated 16550 UART (/dev/ttyS0) and to virtio-console (/dev/hvc0); Vireo's `--stats` gives the
  *   guest instructions each costs (minus the baseline boot's).
+ * - ring formats: Vireo's virtio-blk and hvc0 runs again with `--virtio-ring split`, against the default
+ *   (Linux then negotiates packed virtqueues).
  *
  * The guest's /init runs a shell snippet given in base64 on the kernel command line (`vireo.run=`) and
  * prints its output on the console; every time is measured in the guest, from the kernel's monotonic
@@ -104,6 +106,8 @@ interface VirtioConfig {
   engine: "vireo" | "qemu";
   kind: "blk" | "console";
   sink?: Sink;
+  /** Vireo with `--virtio-ring split` (the default offers packed rings, which Linux takes). */
+  splitRing?: boolean;
   skip?: string;
 }
 
@@ -160,6 +164,23 @@ function configs(options: BenchOptions): VirtioConfig[] {
         ...skip,
       });
   }
+  list.push(
+    {
+      id: "vireo-blk-split",
+      label: "Vireo virtio-blk, split ring",
+      engine: "vireo",
+      kind: "blk",
+      splitRing: true,
+    },
+    {
+      id: "vireo-hvc0-split",
+      label: "Vireo → /dev/hvc0, split ring",
+      engine: "vireo",
+      kind: "console",
+      sink: "hvc0",
+      splitRing: true,
+    },
+  );
   return list;
 }
 
@@ -176,6 +197,7 @@ function command(config: VirtioConfig, ctx: Context, append: string, scratch?: s
       [
         ...[VIREO_CLI, "run", "--bios", "builtin", "--kernel", kernel, "--initrd", initrd],
         ...[...devices, "--append", append, "--stats"],
+        ...(config.splitRing ? ["--virtio-ring", "split"] : []),
       ],
     ];
   }
@@ -477,12 +499,73 @@ function reportConsole(byId: Map<string, ConfigResult>): string[] {
   return notes;
 }
 
+/** Vireo with packed virtqueues (the default, which Linux negotiates) against --virtio-ring split. */
+function reportRings(byId: Map<string, ConfigResult>): string[] {
+  const seq = SEQ_MIB * MiB;
+  const blkRates = (id: string, get: (b: BlkRun) => number) => {
+    const r = byId.get(id);
+    return r && r.blk.size > 0 ? summarize([...r.blk.values()].map(get)) : undefined;
+  };
+  const hvcRates = (id: string) => {
+    const r = byId.get(id);
+    return r && r.console.size > 0
+      ? summarize([...r.console.values()].map((c) => CONSOLE_BYTES / c.seconds / MB))
+      : undefined;
+  };
+  const row = (label: string, packed: Summary | undefined, split: Summary | undefined, decimals: number) => [
+    label,
+    range(packed, decimals),
+    range(split, decimals),
+    packed && split ? `${fmt(packed.median / split.median, 3)}×` : "–",
+  ];
+  const rows = [
+    row(
+      "virtio-blk sequential write, MB/s",
+      blkRates("vireo-blk", (b) => seq / b.seqWrite / MB),
+      blkRates("vireo-blk-split", (b) => seq / b.seqWrite / MB),
+      1,
+    ),
+    row(
+      "virtio-blk sequential read, MB/s",
+      blkRates("vireo-blk", (b) => seq / b.seqRead / MB),
+      blkRates("vireo-blk-split", (b) => seq / b.seqRead / MB),
+      1,
+    ),
+    row(
+      "virtio-blk random read 4 KiB QD1, IOPS",
+      blkRates("vireo-blk", (b) => b.randReads / b.randSeconds),
+      blkRates("vireo-blk-split", (b) => b.randReads / b.randSeconds),
+      0,
+    ),
+    row("hvc0 2 MiB, MB/s (guest-timed dd \\| tr)", hvcRates("vireo-hvc0"), hvcRates("vireo-hvc0-split"), 2),
+  ];
+  console.log(
+    renderTable(
+      [
+        `Vireo ring formats (runs ok: packed ${status(byId.get("vireo-blk"))}/${status(byId.get("vireo-hvc0"))}, split ${status(byId.get("vireo-blk-split"))}/${status(byId.get("vireo-hvc0-split"))})`,
+        "packed (default), median (min–max)",
+        "split, median (min–max)",
+        "packed/split",
+      ],
+      rows,
+    ),
+  );
+  const notes: string[] = [];
+  for (const id of ["vireo-blk-split", "vireo-hvc0-split"]) {
+    const r = byId.get(id);
+    if (r && r.failures.length > 0) notes.push(`${id}: failed runs: ${r.failures.join("; ")}`);
+  }
+  return notes;
+}
+
 function report(results: ConfigResult[]): void {
   const byId = new Map(results.map((r) => [r.config.id, r]));
   const notes = reportBlk(byId);
   for (const n of notes) console.log(n);
   console.log();
   for (const n of reportConsole(byId)) console.log(n);
+  console.log();
+  for (const n of reportRings(byId)) console.log(n);
   for (const r of results) if (r.config.skip) console.log(`${r.config.id}: skipped: ${r.config.skip}`);
 }
 

@@ -538,11 +538,11 @@ export class AptClient {
     return new UserError(
       `package ${pkg} not found for ${this.target.arch} in Debian ${this.target.suite} (${aptErrorLine(
         `${r.stdout}\n${r.stderr}`,
-      )})`,
+      )})${this.downloadHint()}`,
     );
   }
 
-  /** Appended to a failed download's message. */
+  /** Appended to a failed look-up's or download's message. */
   protected downloadHint(): string {
     return "";
   }

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { SystemApt } from "../../src/images/apt.js";
 import { artifactRecord, imageDir, type Manifest, writeManifest } from "../../src/images/cache.js";
 import { buildCpio, readCpio } from "../../src/images/cpio.js";
 import { fetchImage } from "../../src/images/fetch.js";
@@ -112,6 +113,37 @@ describe("bzImage payload", () => {
       assert.fail("no error");
     } catch (e) {
       assert.ok(e instanceof UserError);
+    }
+  });
+});
+
+describe("the system's apt", () => {
+  test("look-ups go to the system's apt-cache; a failure names the package and suggests apt-get update", async () => {
+    const bin = join(scratch, "fake-bin");
+    mkdirSync(bin, { recursive: true });
+    const script = join(bin, "apt-cache");
+    writeFileSync(
+      script,
+      '#!/bin/sh\nif [ "$1" = depends ]; then printf "linux-image-amd64\\n  Depends: linux-image-6.1.0-9-amd64\\n"; exit 0; fi\necho "E: No packages found" >&2\nexit 100\n',
+      { mode: 0o755 },
+    );
+    const saved = process.env.PATH;
+    process.env.PATH = `${bin}:${saved ?? ""}`;
+    try {
+      const apt = new SystemApt({ arch: "amd64", suite: "bookworm" });
+      assert.equal(apt.env().APT_CONFIG, process.env.APT_CONFIG);
+      assert.equal(apt.env().LC_ALL, "C");
+      assert.match(await apt.depends("linux-image-amd64"), /Depends: linux-image-6\.1\.0-9-amd64/);
+      await assert.rejects(
+        apt.show("busybox-static"),
+        (e: unknown) =>
+          e instanceof UserError &&
+          /^package busybox-static not found for amd64 in Debian bookworm \(No packages found\) \(.*'apt-get update'/.test(
+            e.message,
+          ),
+      );
+    } finally {
+      process.env.PATH = saved;
     }
   });
 });
