@@ -542,7 +542,7 @@ function reportRings(byId: Map<string, ConfigResult>): string[] {
   console.log(
     renderTable(
       [
-        `Vireo ring formats (runs ok: packed ${status(byId.get("vireo-blk"))}/${status(byId.get("vireo-hvc0"))}, split ${status(byId.get("vireo-blk-split"))}/${status(byId.get("vireo-hvc0-split"))})`,
+        `Vireo ring formats (runs ok, blk and hvc0: packed ${status(byId.get("vireo-blk"))}, ${status(byId.get("vireo-hvc0"))}; split ${status(byId.get("vireo-blk-split"))}, ${status(byId.get("vireo-hvc0-split"))})`,
         "packed (default), median (min–max)",
         "split, median (min–max)",
         "packed/split",

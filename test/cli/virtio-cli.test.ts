@@ -133,4 +133,11 @@ describe("vireo run with virtio devices", () => {
     assertUserError(vireo(...args, ...many), /8 slots/);
     assertUserError(vireo(...args, "--rng", "--rng"), /--rng given twice/);
   });
+
+  test("--virtio-ring takes packed or split; anything else is a user error", () => {
+    const args = ["run", "--kernel", kernel, "--rng", "--dump-dtb", join(scratch, "ring.dtb")];
+    assert.equal(vireo(...args, "--virtio-ring", "split").status, 0);
+    assert.equal(vireo(...args, "--virtio-ring", "packed").status, 0);
+    assertUserError(vireo(...args, "--virtio-ring", "ring"), /--virtio-ring ring: expected split or packed/);
+  });
 });

@@ -491,7 +491,20 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
       queueSel: u32("queueSel"),
       configGeneration: u32("configGeneration"),
     };
-    const format = this.ringFormat(features as number[]);
+    // The queues' format is their states' (all alike); it must be what the features allow, and once
+    // FEATURES_OK is set, what they call for.
+    const formats = new Set(
+      queues.map((q) => ((q as { format?: unknown })?.format === "packed" ? "packed" : "split")),
+    );
+    const format: RingFormat = formats.has("packed") ? "packed" : "split";
+    const negotiated = this.ringFormat(features as number[]);
+    if (
+      formats.size > 1 ||
+      (format === "packed" && negotiated !== "packed") ||
+      ((status & Status.FEATURES_OK) !== 0 && format !== negotiated)
+    ) {
+      throw new RangeError("virtio-mmio snapshot: queue ring formats do not match the features");
+    }
     // Check every queue state before changing anything: restore into scratch queues first.
     this.slots.forEach((slot, i) => {
       slot.scratch(format).restore(queues[i]);

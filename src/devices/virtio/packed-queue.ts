@@ -2,10 +2,12 @@ import type { GuestMemory } from "../device.js";
 import {
   address64,
   appendSegment,
+  ChainFault,
   type ChainPool,
   clearChain,
   type DescriptorChain,
   INDIRECT_ALIGN,
+  MAX_CHAIN_BYTES,
 } from "./chain.js";
 import { isU16, isU32, pair, QueueBase, QueueFault, stateRecord } from "./queue-base.js";
 import { DESC_SIZE, DescFlag, EVENT_WRAP, MAX_PACKED_QUEUE_SIZE, PackedFlag, RingEvent } from "./spec.js";
@@ -345,10 +347,17 @@ export class PackedQueue extends QueueBase {
    */
   private walk(chain: DescriptorChain, id: number, count: number): boolean {
     const v = this.view;
+    const m = this.memory;
     const store = this.store;
     const n = this.size;
-    clearChain(chain, id);
+    chain.head = id;
+    chain.length = 0;
+    chain.readable = 0;
+    chain.readableBytes = 0;
+    chain.writableBytes = 0;
+    chain.fault = null;
     let pos = this.nextAvail;
+    let sawWritable = false;
     for (let k = 0; k < count; k++) {
       const off = this.descOff + DESC_SIZE * pos;
       const lo = v.getUint32(off, true);
@@ -360,9 +369,28 @@ export class PackedQueue extends QueueBase {
         if (count !== 1) return this.fail(QueueFault.INDIRECT_CHAINED);
         return this.walkIndirect(chain, address64(lo, hi), len);
       }
-      appendSegment(store, chain, address64(lo, hi), len, (flags & DescFlag.WRITE) !== 0);
+      // As appendSegment, inline (this is the hot path).
+      const addr = address64(lo, hi);
+      const writable = (flags & DescFlag.WRITE) !== 0;
+      const slot = chain.base + k;
+      store.addr[slot] = addr;
+      store.len[slot] = len;
+      store.writable[slot] = writable ? 1 : 0;
+      if (writable) {
+        sawWritable = true;
+        chain.writableBytes += len;
+      } else {
+        if (sawWritable) chain.fault ??= ChainFault.READ_AFTER_WRITE;
+        chain.readable++;
+        chain.readableBytes += len;
+      }
+      if (!m.contains(addr, len)) chain.fault ??= ChainFault.OUTSIDE_RAM;
+      if (chain.readableBytes > MAX_CHAIN_BYTES || chain.writableBytes > MAX_CHAIN_BYTES) {
+        chain.fault ??= ChainFault.TOO_LONG;
+      }
       if (++pos === n) pos = 0;
     }
+    chain.length = count;
     return true;
   }
 

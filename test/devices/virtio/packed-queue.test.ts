@@ -17,6 +17,7 @@ import {
   RingEvent,
   Status,
 } from "../../../src/devices/virtio/spec.js";
+import { VirtBoard } from "../../../src/machine/riscv-virt/board.js";
 import { driverRing, layoutRing, type PackedTestRing, TestDriver, TestLine, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;
@@ -574,6 +575,19 @@ describe("virtio-mmio with packed rings", () => {
     }
   });
 
+  it("the riscv64 board passes its virtioRing option to every transport", () => {
+    for (const [virtioRing, offered] of [
+      [undefined, true],
+      ["packed", true],
+      ["split", false],
+    ] as const) {
+      const board = new VirtBoard({ memory: 16 << 20, cpus: 1, console: { write: () => {} }, virtioRing });
+      const transport = board.virtio.attach(new Echo());
+      const word = transport.deviceFeatures[1] as number;
+      assert.equal((word & (1 << (Feature.RING_PACKED - 32))) !== 0, offered, String(virtioRing));
+    }
+  });
+
   it("takes queue sizes that are not powers of two, interrupts, resets one queue", () => {
     const mem = new TestMemory(BASE, RAM);
     const drv = new TestDriver(mem, new Echo(), { format: "packed" });
@@ -652,7 +666,15 @@ describe("virtio-mmio with packed rings", () => {
     assert.deepEqual(r1.takeUsed(), [[id, 8]]);
     // A split queue state where packed was negotiated is refused before anything changes.
     const splitState = { ...state, queues: state.queues.map((q: object) => ({ ...q, format: undefined })) };
-    assert.throws(() => other.restore(splitState), /not a packed queue/);
+    assert.throws(() => other.restore(splitState), /ring formats do not match/);
+    // Before FEATURES_OK, split queues with RING_PACKED accepted are fine (the driver has not finished).
+    const d3 = new TestDriver(mem, new Echo(), { format: "packed" });
+    d3.wr(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
+    d3.negotiate();
+    const third = new VirtioMmio(new Echo(), mem, new TestLine());
+    third.restore(JSON.parse(JSON.stringify(d3.mmio.snapshot())));
+    assert.equal(third.queue(1).format, "split");
+    assert.ok(third.hasFeature(Feature.RING_PACKED));
     assert.equal(other.queue(1).format, "packed");
   });
 });
