@@ -51,7 +51,9 @@ export function flattenElf(elf: ElfImage, ramBase: number, fileName: string): Li
   const start = Math.min(...loaded.map((s) => s.paddr));
   const end = Math.max(...loaded.map((s) => s.paddr + s.memSize));
   if (start < ramBase) {
-    throw new UserError(`${fileName}: loads at 0x${start.toString(16)}, below RAM at 0x${ramBase.toString(16)}`);
+    throw new UserError(
+      `${fileName}: loads at 0x${start.toString(16)}, below RAM at 0x${ramBase.toString(16)}`,
+    );
   }
   if (elf.entry < start || elf.entry >= end) {
     throw new UserError(`${fileName}: entry point 0x${elf.entry.toString(16)} is outside its segments`);
@@ -59,5 +61,11 @@ export function flattenElf(elf: ElfImage, ramBase: number, fileName: string): Li
   const fileEnd = Math.max(...loaded.map((s) => s.paddr + s.data.length));
   const data = new Uint8Array(fileEnd - start);
   for (const s of loaded) data.set(s.data, s.paddr - start);
-  return { textOffset: start - ramBase, imageSize: end - start, data, entryOffset: elf.entry - start, fixed: true };
+  return {
+    textOffset: start - ramBase,
+    imageSize: end - start,
+    data,
+    entryOffset: elf.entry - start,
+    fixed: true,
+  };
 }
