@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.js";
-import { DEBIAN_KEYRING, PrivateApt, requireAptTools, resolveKernelPackage, systemMirror } from "./apt.js";
+import { DEBIAN_KEYRING, PrivateApt, requireAptTools, systemMirror } from "./apt.js";
 import {
   aptDir,
   artifactRecord,
@@ -19,10 +19,10 @@ import {
 } from "./cache.js";
 import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
+import { downloadKernelAndBusybox } from "./download.js";
 import { type BuildContext, type FetchOptions, fetchImage, type Recipe } from "./fetch.js";
 import { BUSYBOX_LINKS, buildInitramfs, INIT_INPUT, readInitScript } from "./initramfs.js";
 import { extractModules, moduleEntries, modulesFromEntries } from "./modules.js";
-import { formatMegabytes, ProgressBar } from "./progress.js";
 import { buildExt4, busyboxApplets, ROOTFS_SIZE, rootfsEntries, sparseCopy } from "./rootfs.js";
 
 // Shared with the x86_64 guest; re-exported for the riscv64 recipe's existing users.
@@ -118,46 +118,8 @@ async function build(ctx: BuildContext): Promise<Manifest> {
   ctx.step(`updating the package lists of Debian ${SUITE} riscv64 from ${mirror}…`);
   await apt.update();
 
-  const kernelPackage = resolveKernelPackage(await apt.depends(KERNEL_META), KERNEL_META);
-  const [meta, kernel, busybox] = await Promise.all([
-    apt.show(KERNEL_META),
-    apt.show(kernelPackage),
-    apt.show(BUSYBOX_PACKAGE),
-  ]);
-  ctx.step(`resolving ${KERNEL_META} → ${kernel.name} ${kernel.version}`);
-
-  const total = kernel.size + busybox.size;
-  ctx.step(
-    `downloading ${kernel.name} (${formatMegabytes(kernel.size)} MB) and ${busybox.name} ${busybox.version} (${formatMegabytes(
-      busybox.size,
-    )} MB)…`,
-  );
-  const debDir = join(ctx.work, "debs");
-  const bar = ctx.progress === undefined ? undefined : new ProgressBar(ctx.progress, total, "downloading");
-  let kernelDeb: string;
-  let busyboxDeb: string;
-  try {
-    [kernelDeb, busyboxDeb] = (await apt.download([kernel, busybox], debDir, (n) => bar?.update(n))) as [
-      string,
-      string,
-    ];
-  } catch (e) {
-    bar?.abandon();
-    throw e;
-  }
-  bar?.finish();
-  const kernelDebRecord = artifactRecord(kernelDeb);
-  const busyboxDebRecord = artifactRecord(busyboxDeb);
-  for (const [info, record] of [
-    [kernel, kernelDebRecord],
-    [busybox, busyboxDebRecord],
-  ] as const) {
-    if (info.sha256 !== "" && info.sha256 !== record.sha256) {
-      throw new UserError(
-        `${info.name} ${info.version}: the downloaded .deb does not match the archive's sha256`,
-      );
-    }
-  }
+  const { meta, kernel, busybox, kernelDeb, busyboxDeb, kernelDebRecord, busyboxDebRecord } =
+    await downloadKernelAndBusybox(apt, ctx, KERNEL_META, BUSYBOX_PACKAGE);
 
   ctx.step("extracting the kernel, its modules and busybox…");
   const release = kernel.name.replace(/^linux-image-/, "");
@@ -185,6 +147,7 @@ async function build(ctx: BuildContext): Promise<Manifest> {
   ctx.step(`building initramfs (${moduleSet.modules.length} modules) and ${ROOTFS_FILE}…`);
   const guest = buildGuestFiles(ctx.work, readFileSync(busyboxPath), modules);
 
+  const debDir = join(ctx.work, "debs");
   let debs: string[] | undefined;
   if (ctx.keepDebs) debs = [kernelDeb, busyboxDeb].map((p) => p.slice(debDir.length + 1));
   else rmSync(debDir, { recursive: true, force: true });

@@ -16,21 +16,14 @@ import { gunzipSync } from "node:zlib";
 import { isBzImage } from "../machine/x86-microvm/bzimage.js";
 import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { UserError } from "../util/errors.js";
-import {
-  hostDebianArch,
-  requireAptTools,
-  resolveKernelPackage,
-  SystemApt,
-  systemMirror,
-  systemSuite,
-} from "./apt.js";
+import { hostDebianArch, requireAptTools, SystemApt, systemMirror, systemSuite } from "./apt.js";
 import { artifactRecord, type Manifest, sha256Bytes, sha256File } from "./cache.js";
 import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
+import { downloadKernelAndBusybox } from "./download.js";
 import { type BuildContext, type FetchOptions, fetchImage, type Recipe } from "./fetch.js";
 import { buildInitramfs, INIT_INPUT, readInitScript } from "./initramfs.js";
 import { extractModules, moduleEntries, modulesFromEntries, NEEDS_XZ, NEEDS_ZSTD } from "./modules.js";
-import { formatMegabytes, ProgressBar } from "./progress.js";
 import { GUEST_MODULES } from "./riscv64.js";
 
 export const ARCH = "x86_64";
@@ -209,46 +202,14 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     mirror = "(system apt sources)";
   }
   const apt = new SystemApt({ arch: DEBIAN_ARCH, suite });
-  const kernelPackage = resolveKernelPackage(await apt.depends(KERNEL_META), KERNEL_META);
-  const [meta, kernel, busybox] = await Promise.all([
-    apt.show(KERNEL_META),
-    apt.show(kernelPackage),
-    apt.show(BUSYBOX_PACKAGE),
-  ]);
-  ctx.step(`resolving ${KERNEL_META} → ${kernel.name} ${kernel.version} (the system's apt, Debian ${suite})`);
-
-  const total = kernel.size + busybox.size;
-  ctx.step(
-    `downloading ${kernel.name} (${formatMegabytes(kernel.size)} MB) and ${busybox.name} ${busybox.version} (${formatMegabytes(
-      busybox.size,
-    )} MB)…`,
-  );
-  const debDir = join(ctx.work, "debs");
-  const bar = ctx.progress === undefined ? undefined : new ProgressBar(ctx.progress, total, "downloading");
-  let kernelDeb: string;
-  let busyboxDeb: string;
-  try {
-    [kernelDeb, busyboxDeb] = (await apt.download([kernel, busybox], debDir, (n) => bar?.update(n))) as [
-      string,
-      string,
-    ];
-  } catch (e) {
-    bar?.abandon();
-    throw e;
-  }
-  bar?.finish();
-  const kernelDebRecord = artifactRecord(kernelDeb);
-  const busyboxDebRecord = artifactRecord(busyboxDeb);
-  for (const [info, record] of [
-    [kernel, kernelDebRecord],
-    [busybox, busyboxDebRecord],
-  ] as const) {
-    if (info.sha256 !== "" && info.sha256 !== record.sha256) {
-      throw new UserError(
-        `${info.name} ${info.version}: the downloaded .deb does not match the archive's sha256`,
-      );
-    }
-  }
+  const { meta, kernel, busybox, kernelDeb, busyboxDeb, kernelDebRecord, busyboxDebRecord } =
+    await downloadKernelAndBusybox(
+      apt,
+      ctx,
+      KERNEL_META,
+      BUSYBOX_PACKAGE,
+      ` (the system's apt, Debian ${suite})`,
+    );
 
   ctx.step("extracting the kernel, its modules and busybox…");
   const release = kernel.name.replace(/^linux-image-/, "");
@@ -280,6 +241,7 @@ async function build(ctx: BuildContext): Promise<Manifest> {
   ctx.step(`building initramfs (${moduleSet.modules.length} modules)…`);
   const initrd = writeInitramfs(ctx.work, busyboxBytes, modules);
 
+  const debDir = join(ctx.work, "debs");
   let debs: string[] | undefined;
   if (ctx.keepDebs) debs = [kernelDeb, busyboxDeb].map((p) => p.slice(debDir.length + 1));
   else rmSync(debDir, { recursive: true, force: true });
