@@ -165,7 +165,7 @@ function loadGuest(
     return true;
   }
   const dtb = bootLinux(board, {
-    kernel: asLinuxImage(kernel, kernelPath),
+    kernel: asLinuxImage(kernel, kernelPath, board.options.memory),
     initrd: initrdPath === undefined ? null : readFile(initrdPath, "initrd"),
     bootargs: append,
     firmware: bios === "builtin" ? null : readFile(bios, "firmware"),
@@ -233,10 +233,10 @@ function readFile(path: string, what: string): Uint8Array {
 }
 
 /** The kernel for a Linux boot: a RISC-V `Image` or ELF; say what it is instead when it is neither. */
-function asLinuxImage(bytes: Uint8Array, path: string): LinuxImage {
+function asLinuxImage(bytes: Uint8Array, path: string, ramSize: number): LinuxImage {
   if (isLinuxImage(bytes)) return parseLinuxImage(bytes, path);
   // parseElf rejects ELF files for other machines with a one-line reason.
-  if (isElf(bytes)) return flattenElf(parseElf(bytes, path), VIRT_MAP.dram.base, path);
+  if (isElf(bytes)) return flattenElf(parseElf(bytes, path), VIRT_MAP.dram.base, ramSize, path);
   const bzImage = bytes.length > 0x206 && String.fromCharCode(...bytes.subarray(0x202, 0x206)) === "HdrS";
   if (bzImage) throw new UserError(`${path}: an x86 bzImage, not a RISC-V kernel`);
   throw new UserError(`${path}: not a RISC-V Linux Image (no "RSC\\x05" magic at offset 56)`);

@@ -138,6 +138,17 @@ describe("vireo run, Linux boot input", () => {
     assertUserError(vireo("run", "--kernel", file("x86-vmlinux", x86)), /RISC-V/);
   });
 
+  test("an S-mode ELF whose segments lie beyond RAM (no huge allocation)", () => {
+    const elf = new Uint8Array(readFileSync(demo));
+    const view = new DataView(elf.buffer);
+    const phoff = Number(view.getBigUint64(32, true));
+    for (let i = 0; i < view.getUint16(56, true); i++) {
+      const ph = phoff + i * 56;
+      if (view.getUint32(ph, true) === 1) view.setBigUint64(ph + 24, 0x1_4000_0000n, true);
+    }
+    assertUserError(vireo("run", "--kernel", file("far.elf", elf)), /beyond RAM|below RAM|outside/);
+  });
+
   test("--memory too small for the kernel", () => {
     const image = file("Image-big", fakeImage(48 << 20));
     assertUserError(vireo("run", "--kernel", image, "--memory", "32M"), /too small/);

@@ -45,7 +45,7 @@ export function parseLinuxImage(bytes: Uint8Array, fileName: string): LinuxImage
  * An ELF supervisor payload (a vmlinux, or a bare S-mode program) as one flat image at its lowest
  * physical address: segments copied in place, gaps and BSS zero. It must lie in RAM from `ramBase`.
  */
-export function flattenElf(elf: ElfImage, ramBase: number, fileName: string): LinuxImage {
+export function flattenElf(elf: ElfImage, ramBase: number, ramSize: number, fileName: string): LinuxImage {
   const loaded = elf.segments.filter((s) => s.memSize > 0);
   if (loaded.length === 0) throw new UserError(`${fileName}: no loadable segments`);
   const start = Math.min(...loaded.map((s) => s.paddr));
@@ -54,6 +54,10 @@ export function flattenElf(elf: ElfImage, ramBase: number, fileName: string): Li
     throw new UserError(
       `${fileName}: loads at 0x${start.toString(16)}, below RAM at 0x${ramBase.toString(16)}`,
     );
+  }
+  // Checked before allocating: segments far apart would otherwise ask for a huge flat buffer.
+  if (end > ramBase + ramSize) {
+    throw new UserError(`${fileName}: segments end at 0x${end.toString(16)}, beyond RAM (see --memory)`);
   }
   if (elf.entry < start || elf.entry >= end) {
     throw new UserError(`${fileName}: entry point 0x${elf.entry.toString(16)} is outside its segments`);
