@@ -45,6 +45,7 @@ export function printStats(board: VirtBoard, instructions: number, seconds: numb
     const c = balloon.counters;
     lines.push(
       `balloon target=${balloon.target} actual=${balloon.actual} inflated=${balloon.inflatedPages} ` +
+        `peak-actual=${c.peakActual} peak-inflated=${c.peakInflatedPages} resets=${c.resets} ` +
         `ignored=${c.ignoredPfns} reclaimed-bytes=${c.reclaimedBytes} reclaimer=${balloon.reclaimerKind}`,
     );
   }

@@ -168,7 +168,7 @@ describe("Linux virtio_balloon on Vireo's balloon", { concurrency: 1 }, () => {
     // (/proc/vmstat counts them), then let the driver's worker finish writing `actual`.
     const script = [
       "v(){ grep balloon_inflate /proc/vmstat|cut -d' ' -f2;}",
-      "i=0;while [ $i -lt 1500 ]&&[ $(v) -lt 16384 ];do sleep 0.1;i=$((i+1));done;sleep 1",
+      "i=0;while [ $i -lt 1500 ]&&[ $(v) -lt 16384 ];do sleep 0.1;i=$((i+1));done;sleep 2",
       "echo \"BALLOON total=$(grep MemTotal /proc/meminfo|tr -s ' '|cut -d' ' -f2) inflate=$(v)\"",
     ].join("\n");
     const append = `console=ttyS0 earlycon=sbi vireo.check=1 vireo.run=${Buffer.from(script).toString("base64")}`;
@@ -195,8 +195,14 @@ describe("Linux virtio_balloon on Vireo's balloon", { concurrency: 1 }, () => {
     assert.ok(stats, context);
     const fields = new Map((stats[1] as string).split(" ").map((kv) => kv.split("=") as [string, string]));
     assert.equal(fields.get("target"), String(TARGET_PAGES), context);
-    assert.equal(fields.get("actual"), String(TARGET_PAGES), context);
-    assert.equal(fields.get("inflated"), String(TARGET_PAGES), context);
+    // Kernels that reset their devices at power-off (Debian's 6.12.117 does, earlier builds did not)
+    // leave the balloon empty by the time the figures are printed: the run's peaks say what happened.
+    assert.equal(fields.get("peak-actual"), String(TARGET_PAGES), context);
+    assert.equal(fields.get("peak-inflated"), String(TARGET_PAGES), context);
+    const resets = Number(fields.get("resets"));
+    const left = resets > 0 ? "0" : String(TARGET_PAGES);
+    assert.equal(fields.get("actual"), left, context);
+    assert.equal(fields.get("inflated"), left, context);
     assert.equal(fields.get("ignored"), "0", context);
     if (fields.get("reclaimer") === "madvise") assert.ok(Number(fields.get("reclaimed-bytes")) > 0, context);
   });

@@ -257,15 +257,36 @@ describe("virtio-balloon: inflate and deflate", () => {
     }
   });
 
-  it("a device reset empties the balloon and zeroes actual; the target stays", () => {
+  it("a device reset empties the balloon and zeroes actual; the target stays; the peaks remain", () => {
     const { drv, balloon } = setup();
     balloon.setTarget(3);
     sendPfns(drv, BalloonQueue.INFLATE, [PAGE0, PAGE0 + 1, PAGE0 + 2].map(pfn));
     drv.mmio.write(0x100 + BalloonConfig.ACTUAL, 4, 3, 0);
+    const resets = balloon.counters.resets;
     drv.wr(MmioReg.STATUS, 0);
     assert.equal(balloon.inflatedPages, 0);
     assert.equal(balloon.actual, 0);
     assert.equal(balloon.target, 3);
+    // What happened during the run survives the reset (a guest powering off resets its devices).
+    const c = balloon.counters;
+    assert.equal(c.peakInflatedPages, 3);
+    assert.equal(c.peakActual, 3);
+    assert.equal(c.resets, resets + 1);
+  });
+
+  it("peak actual counts whole writes only: a byte-wise write passes through no false peak", () => {
+    const { drv, balloon } = setup();
+    drv.mmio.write(0x100 + BalloonConfig.ACTUAL, 4, 0x4000, 0);
+    // 0x4000 -> 0x3fff a byte at a time passes through 0x40ff on the way.
+    for (let i = 0; i < 4; i++)
+      drv.mmio.write(0x100 + BalloonConfig.ACTUAL + i, 1, (0x3fff >> (8 * i)) & 0xff, 0);
+    assert.equal(balloon.actual, 0x3fff);
+    assert.equal(balloon.counters.peakActual, 0x4000);
+    // Deflating lowers the current count, not the peak.
+    sendPfns(drv, BalloonQueue.INFLATE, [PAGE0, PAGE0 + 1].map(pfn));
+    sendPfns(drv, BalloonQueue.DEFLATE, [PAGE0].map(pfn));
+    assert.equal(balloon.inflatedPages, 1);
+    assert.equal(balloon.counters.peakInflatedPages, 2);
   });
 });
 
@@ -409,6 +430,18 @@ describe("virtio-balloon: snapshots and the board", () => {
     ]) {
       assert.throws(() => balloon2.restore(bad), /virtio-balloon snapshot/);
     }
+    // A version-1 record written before the peak counters existed still loads; they start at 0.
+    const counters = { ...(device.counters as Record<string, number>) };
+    delete counters.peakActual;
+    delete counters.peakInflatedPages;
+    delete counters.resets;
+    balloon2.restore({ ...device, counters });
+    assert.equal(balloon2.counters.peakActual, 0);
+    assert.equal(balloon2.counters.resets, 0);
+    assert.throws(
+      () => balloon2.restore({ ...device, counters: { ...counters, resets: -1 } }),
+      /bad counters/,
+    );
   });
 
   it("VirtBoard.balloon finds the attached balloon", () => {

@@ -69,7 +69,19 @@ export interface BalloonCounters {
   ignoredPfns: number;
   /** Host memory the reclaimer reported released. */
   reclaimedBytes: number;
+  /**
+   * The most pages the balloon held during the run: by the device's count and as the driver reported
+   * them in `actual`. A reset (a guest that powers off resets its devices on newer kernels) empties the
+   * balloon, so the current figures alone cannot say what happened.
+   */
+  peakInflatedPages: number;
+  peakActual: number;
+  /** Device resets by the driver (each empties the balloon). */
+  resets: number;
 }
+
+/** Counters a version-1 record may lack (they were added later); restore takes them as 0. */
+const LATER_COUNTERS: readonly (keyof BalloonCounters)[] = ["peakInflatedPages", "peakActual", "resets"];
 
 /** The balloon's state as plain data. */
 export interface VirtioBalloonState {
@@ -128,6 +140,9 @@ export class VirtioBalloon implements VirtioDevice {
     deflatedPages: 0,
     ignoredPfns: 0,
     reclaimedBytes: 0,
+    peakInflatedPages: 0,
+    peakActual: 0,
+    resets: 0,
   };
   private readonly config = new ConfigSpace(BalloonConfig.SIZE);
   private host: VirtioHost | null = null;
@@ -251,6 +266,10 @@ export class VirtioBalloon implements VirtioDevice {
       if (at >= BalloonConfig.ACTUAL && at < BalloonConfig.SIZE)
         this.config.u8(at, Math.floor(value / 2 ** (8 * i)) & 0xff);
     }
+    // A driver writing `actual` a byte at a time passes through values it never meant: the peak is
+    // taken once the write reaches the last byte.
+    if (offset + size === BalloonConfig.SIZE && this.actual > this.counts.peakActual)
+      this.counts.peakActual = this.actual;
   }
 
   activate(): void {
@@ -287,6 +306,7 @@ export class VirtioBalloon implements VirtioDevice {
    * 0; the host's target stays (a new driver reads it and inflates again).
    */
   reset(): void {
+    this.counts.resets++;
     this.config.u32(BalloonConfig.ACTUAL, 0);
     this.inflated.fill(0);
     this.inflatedCount = 0;
@@ -352,14 +372,16 @@ export class VirtioBalloon implements VirtioDevice {
     if (!count(s.statsUpdates)) throw new RangeError("virtio-balloon snapshot: bad statsUpdates");
     const c = s.counters as Record<string, unknown> | null;
     const names = Object.keys(this.counts) as (keyof BalloonCounters)[];
-    if (typeof c !== "object" || c === null || !names.every((k) => count(c[k])))
+    const present = (k: keyof BalloonCounters) =>
+      count(c?.[k]) || (LATER_COUNTERS.includes(k) && c?.[k] === undefined);
+    if (typeof c !== "object" || c === null || !names.every(present))
       throw new RangeError("virtio-balloon snapshot: bad counters");
 
     this.config.u32(BalloonConfig.NUM_PAGES, s.numPages);
     this.config.u32(BalloonConfig.ACTUAL, s.actual);
     this.latest = latest;
     this.statsUpdates = s.statsUpdates;
-    for (const k of names) this.counts[k] = c[k] as number;
+    for (const k of names) this.counts[k] = (c[k] as number | undefined) ?? 0;
     this.inflated.fill(0);
     this.inflatedCount = 0;
     for (let i = 0; i < runs.length; i += 2) {
@@ -421,6 +443,8 @@ export class VirtioBalloon implements VirtioDevice {
       }
       this.inflatedCount++;
       this.counts.inflatedPages++;
+      if (this.inflatedCount > this.counts.peakInflatedPages)
+        this.counts.peakInflatedPages = this.inflatedCount;
       // Newly inflated pages go to the reclaimer in runs of consecutive pages.
       if (p === runEnd) runEnd++;
       else {
