@@ -1,16 +1,19 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { checkCache, imageDir, imagesRoot, MANIFEST, readManifest } from "../images/cache.js";
-import { fetchImage } from "../images/fetch.js";
+import { type FetchOptions, fetchImage } from "../images/fetch.js";
 import { formatMegabytes } from "../images/progress.js";
 import { recipeFor } from "../images/recipes.js";
 import { UserError } from "../util/errors.js";
 import { parseArgs } from "./args.js";
 
-export const IMAGES_USAGE = `usage: vireo images fetch [--arch riscv64|x86_64] [--force] [--keep-debs]
+export const IMAGES_USAGE = `usage: vireo images fetch [--arch riscv64|x86_64] [--force] [--keep-debs] [--kernel-version V]
        vireo images list
        vireo images path [--arch riscv64|x86_64]
-x86_64 (alias amd64) comes from the system's own apt sources (an amd64 Debian host).`;
+x86_64 (alias amd64) comes from the system's own apt sources (an amd64 Debian host).
+The kernel is the suite's current one; --kernel-version V pins another the package lists still carry
+(V: 6.12.107, 6.12.107-1 or 6.12.107+deb13-riscv64). A pinned image stays until fetched again with
+another --kernel-version or --force (which goes back to the current kernel).`;
 
 /** `vireo images …`: fetch, list and locate the cached guest images (kernel + initramfs). */
 export async function imagesCommand(argv: string[]): Promise<number> {
@@ -37,19 +40,27 @@ function noPositional(positional: string[]): void {
 }
 
 async function fetchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { arch: "value", force: "switch", "keep-debs": "switch" }, "images fetch");
+  const args = parseArgs(
+    argv,
+    { arch: "value", force: "switch", "keep-debs": "switch", "kernel-version": "value" },
+    "images fetch",
+  );
   noPositional(args.positional);
   const recipe = recipeFor(args.values.get("arch") ?? "riscv64");
-  const r = await fetchImage(recipe, {
+  const options: FetchOptions = {
     force: args.switches.has("force"),
     keepDebs: args.switches.has("keep-debs"),
     verify: true,
-  });
+  };
+  const pin = args.values.get("kernel-version");
+  if (pin !== undefined) options.kernelVersion = pin;
+  const r = await fetchImage(recipe, options);
   const m = r.manifest;
   const versions = m.packages
     .filter((p) => p.role !== "metapackage")
     .map((p) => `${p.name} ${p.version}`)
-    .join(", ");
+    .join(", ")
+    .concat(m.kernelPin === undefined ? "" : `; kernel pinned to ${m.kernelPin}`);
   const named = recipe.summary ?? [
     recipe.kernel,
     recipe.initrd,
@@ -100,6 +111,7 @@ function listCommand(argv: string[]): number {
     const status = state.state === "complete" ? "" : ` [${state.reason}]`;
     process.stdout.write(`${arch}: ${manifest.source}, created ${manifest.created}${status}\n  ${dir}\n`);
     for (const p of manifest.packages) process.stdout.write(`  package  ${p.name} ${p.version}\n`);
+    if (manifest.kernelPin !== undefined) process.stdout.write(`  pinned   kernel ${manifest.kernelPin}\n`);
     if (manifest.modules !== undefined)
       process.stdout.write(`  modules  ${manifest.modules.order.join(" ")}\n`);
     for (const [name, a] of Object.entries(manifest.artifacts)) {

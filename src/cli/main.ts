@@ -9,7 +9,7 @@ const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLIN
                  [--drive file=PATH[,readonly=on][,id=NAME]]... [--rng] [--virtio-console]
                  [--balloon] [--balloon-target SIZE] [--net switch[:NAME]|tap:IFNAME[,mac=MAC]]...
                  [--vsock cid=N[,uds=PATH]] [--virtio-ring packed|split]
-       vireo images fetch|list|path [--arch riscv64|x86_64] [--force] [--keep-debs]
+       vireo images fetch|list|path [--arch riscv64|x86_64] [--force] [--keep-debs] [--kernel-version V]
        vireo --help | --version
 
 Without --kernel, 'run' boots the default Debian guest (fetched on first use) to a shell.
@@ -47,6 +47,15 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UserError(`unknown command '${command}' (try 'vireo --help')`);
   }
+}
+
+// A reader that goes away (`vireo images list | head -1`) ends the output, as SIGPIPE ends a C tool;
+// without a listener Node throws EPIPE out of the event loop as an internal error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(process.exitCode ?? 0);
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -349,6 +349,38 @@ export function resolveKernelPackage(dependsOutput: string, metaPackage: string)
   return found;
 }
 
+/**
+ * The versioned kernel packages of one flavour named in `apt-cache search --names-only` output
+ * (`linux-image-6.12.117+deb13-riscv64`, `linux-image-6.1.0-50-amd64`), without the other flavours that
+ * share the suffix (`-cloud-amd64`, `-rt-amd64`) or the debug and unsigned builds.
+ */
+export function parseKernelNames(searchOutput: string, flavour: string): string[] {
+  const escaped = flavour.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(`^linux-image-\\d+\\.\\d+[\\d.]*(?:-\\d+)?(?:\\+deb\\d+)?-${escaped}$`);
+  const names = searchOutput.split(/\r?\n/).map((line) => line.split(" - ")[0]?.trim() ?? "");
+  return [...new Set(names.filter((name) => pattern.test(name)))].sort();
+}
+
+/**
+ * Whether a kernel package is the one `wanted` names: its Debian version (`6.12.107-1`), its release
+ * (`6.12.107+deb13-riscv64`, with or without the flavour) or its upstream version (`6.12.107`).
+ */
+export function kernelVersionMatches(
+  name: string,
+  version: string,
+  wanted: string,
+  flavour: string,
+): boolean {
+  const release = name.replace(/^linux-image-/, "");
+  const upstream = version.split(/[-+~]/)[0];
+  return (
+    wanted === version ||
+    wanted === release ||
+    wanted === release.slice(0, -(flavour.length + 1)) ||
+    wanted === upstream
+  );
+}
+
 /** Splits `apt-cache show` / control-file text into stanzas of fields (keys as written). */
 export function parseControl(text: string): Record<string, string>[] {
   const stanzas: Record<string, string>[] = [];
@@ -532,6 +564,13 @@ export class AptClient {
     const stanza = parseControl(r.stdout)[0];
     if (r.code !== 0 || stanza === undefined) throw this.notFound(pkg, r);
     return packageInfo(stanza);
+  }
+
+  /** Every versioned kernel package of `flavour` the lists know (see parseKernelNames), with its record. */
+  async kernelPackages(flavour: string): Promise<PackageInfo[]> {
+    const r = await this.apt("apt-cache", ["search", "--names-only", `^linux-image-[0-9].*-${flavour}$`]);
+    if (r.code !== 0) throw this.notFound(`linux-image-*-${flavour}`, r);
+    return Promise.all(parseKernelNames(r.stdout, flavour).map((name) => this.show(name)));
   }
 
   protected notFound(pkg: string, r: ToolResult): UserError {

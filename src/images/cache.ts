@@ -78,6 +78,13 @@ export interface Manifest {
   modules?: { order: string[]; builtin: string[]; unresolvedSoft: string[] };
   /** .deb files kept in debs/ (--keep-debs). */
   debs?: string[];
+  /** The kernel version asked for with `vireo images fetch --kernel-version` (absent: the current one). */
+  kernelPin?: string;
+}
+
+/** The manifest's kernel package record (role "kernel"), if any. */
+export function kernelRecord(manifest: Manifest): PackageRecord | undefined {
+  return manifest.packages.find((p) => p.role === "kernel");
 }
 
 export function sha256Bytes(data: Uint8Array): string {

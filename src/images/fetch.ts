@@ -4,6 +4,8 @@
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { UserError } from "../util/errors.js";
+import { kernelVersionMatches } from "./apt.js";
 import {
   acquireLock,
   type CacheState,
@@ -11,6 +13,7 @@ import {
   imageDir,
   imagesRoot,
   installDir,
+  kernelRecord,
   type Manifest,
   removeLeftovers,
   writeManifest,
@@ -28,6 +31,8 @@ export interface BuildContext {
   env: NodeJS.ProcessEnv;
   /** Mirror URI to use instead of the system's (tests). */
   mirror?: string;
+  /** The kernel version to fetch instead of the current one (`--kernel-version`). */
+  kernelVersion?: string;
 }
 
 export interface Recipe {
@@ -62,6 +67,20 @@ export interface FetchOptions {
   /** Where steps and progress go (default process.stderr). */
   stderr?: ProgressStream;
   mirror?: string;
+  /**
+   * Pin the kernel (`vireo images fetch --kernel-version`): a cached image of another kernel is rebuilt.
+   * Without it a cached image is used whatever its kernel (pinned earlier or current when fetched).
+   */
+  kernelVersion?: string;
+}
+
+/** Whether the cached image holds the kernel `wanted` names (see kernelVersionMatches). */
+function holdsKernel(manifest: Manifest, wanted: string): boolean {
+  if (manifest.kernelPin === wanted) return true;
+  const kernel = kernelRecord(manifest);
+  if (kernel === undefined) return false;
+  const flavour = kernel.name.slice(kernel.name.lastIndexOf("-") + 1);
+  return kernelVersionMatches(kernel.name, kernel.version, wanted, flavour);
 }
 
 export interface FetchResult {
@@ -124,10 +143,34 @@ export async function fetchImage(recipe: Recipe, options: FetchOptions = {}): Pr
       env,
     };
     if (options.mirror !== undefined) ctx.mirror = options.mirror;
+    if (options.kernelVersion !== undefined) ctx.kernelVersion = options.kernelVersion;
     return ctx;
   };
+  const pin = options.kernelVersion;
+  if (pin !== undefined && !/^[0-9][0-9A-Za-z.+~-]*$/.test(pin)) {
+    throw new UserError(
+      `--kernel-version ${JSON.stringify(pin)}: not a kernel version (e.g. 6.12.107 or 6.12.107-1)`,
+    );
+  }
+  /** The cache's state, where a pinned kernel other than the cached one makes it stale. */
+  const check = (): CacheState => {
+    const s = checkCache(dir, expect());
+    if (
+      pin === undefined ||
+      s.manifest === undefined ||
+      s.state === "missing" ||
+      holdsKernel(s.manifest, pin)
+    )
+      return s;
+    const cached = kernelRecord(s.manifest)?.version ?? "unknown";
+    return {
+      state: "broken",
+      reason: `the cached kernel is ${cached}, ${pin} was asked for`,
+      manifest: s.manifest,
+    };
+  };
 
-  let state: CacheState = checkCache(dir, expect());
+  let state: CacheState = check();
   if (state.state === "complete" && !options.force)
     return result(recipe, dir, state.manifest, "up-to-date", started);
 
@@ -137,7 +180,7 @@ export async function fetchImage(recipe: Recipe, options: FetchOptions = {}): Pr
   });
   try {
     // Someone else may have finished the job while we waited.
-    state = checkCache(dir, expect());
+    state = check();
     if (state.state === "complete" && !options.force) {
       return result(recipe, dir, state.manifest, "up-to-date", started);
     }

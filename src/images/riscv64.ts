@@ -118,8 +118,12 @@ async function build(ctx: BuildContext): Promise<Manifest> {
   ctx.step(`updating the package lists of Debian ${SUITE} riscv64 from ${mirror}…`);
   await apt.update();
 
-  const { meta, kernel, busybox, kernelDeb, busyboxDeb, kernelDebRecord, busyboxDebRecord } =
-    await downloadKernelAndBusybox(apt, ctx, KERNEL_META, BUSYBOX_PACKAGE);
+  const { kernel, kernelDeb, busyboxDeb, records } = await downloadKernelAndBusybox(
+    apt,
+    ctx,
+    KERNEL_META,
+    BUSYBOX_PACKAGE,
+  );
 
   ctx.step("extracting the kernel, its modules and busybox…");
   const release = kernel.name.replace(/^linux-image-/, "");
@@ -159,11 +163,7 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     mirror,
     created: new Date().toISOString(),
     kernelRelease: release,
-    packages: [
-      { name: meta.name, version: meta.version, role: "metapackage" },
-      { name: kernel.name, version: kernel.version, role: "kernel", ...kernelDebRecord },
-      { name: busybox.name, version: busybox.version, role: "busybox", ...busyboxDebRecord },
-    ],
+    packages: records,
     artifacts: {
       [KERNEL_FILE]: artifactRecord(kernelPath),
       [INITRD_FILE]: guest[INITRD_FILE] as { size: number; sha256: string },
@@ -179,6 +179,7 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     inputs: inputs(),
   };
   if (debs !== undefined) manifest.debs = debs;
+  if (ctx.kernelVersion !== undefined) manifest.kernelPin = ctx.kernelVersion;
   return manifest;
 }
 

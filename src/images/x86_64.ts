@@ -202,14 +202,13 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     mirror = "(system apt sources)";
   }
   const apt = new SystemApt({ arch: DEBIAN_ARCH, suite });
-  const { meta, kernel, busybox, kernelDeb, busyboxDeb, kernelDebRecord, busyboxDebRecord } =
-    await downloadKernelAndBusybox(
-      apt,
-      ctx,
-      KERNEL_META,
-      BUSYBOX_PACKAGE,
-      ` (the system's apt, Debian ${suite})`,
-    );
+  const { kernel, busybox, kernelDeb, busyboxDeb, records } = await downloadKernelAndBusybox(
+    apt,
+    ctx,
+    KERNEL_META,
+    BUSYBOX_PACKAGE,
+    ` (the system's apt, Debian ${suite})`,
+  );
 
   ctx.step("extracting the kernel, its modules and busybox…");
   const release = kernel.name.replace(/^linux-image-/, "");
@@ -253,11 +252,7 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     mirror,
     created: new Date().toISOString(),
     kernelRelease: release,
-    packages: [
-      { name: meta.name, version: meta.version, role: "metapackage" },
-      { name: kernel.name, version: kernel.version, role: "kernel", ...kernelDebRecord },
-      { name: busybox.name, version: busybox.version, role: "busybox", ...busyboxDebRecord },
-    ],
+    packages: records,
     artifacts: {
       [BZIMAGE_FILE]: artifactRecord(bzImagePath),
       [VMLINUX_FILE]: artifactRecord(join(ctx.work, VMLINUX_FILE)),
@@ -273,6 +268,7 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     inputs: inputs(),
   };
   if (debs !== undefined) manifest.debs = debs;
+  if (ctx.kernelVersion !== undefined) manifest.kernelPin = ctx.kernelVersion;
   return manifest;
 }
 

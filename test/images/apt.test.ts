@@ -2,13 +2,17 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import {
+  AptClient,
   aptConfigText,
   aptErrorLine,
   aptLayout,
+  kernelVersionMatches,
+  type PackageInfo,
   packageInfo,
   parseControl,
   parseDeb822Sources,
   parseDepends,
+  parseKernelNames,
   parseOneLineSources,
   pickMirror,
   readSystemSources,
@@ -17,6 +21,7 @@ import {
   systemMirror,
   updateFailed,
 } from "../../src/images/apt.js";
+import { pickKernel } from "../../src/images/download.js";
 import { UserError } from "../../src/util/errors.js";
 
 const fixtures = new URL("../../../test/images/fixtures/", import.meta.url);
@@ -215,5 +220,84 @@ W: Some index files failed to download. They have been ignored, or old ones used
       "Err:1 http://h/x y Temporary failure resolving 'h'",
     );
     assert.equal(aptErrorLine("something\nlast words\n"), "last words");
+  });
+});
+
+describe("kernel pinning (--kernel-version)", () => {
+  const search = [
+    "linux-image-6.12.107+deb13-riscv64 - Linux 6.12 for 64-bit RISC-V platforms",
+    "linux-image-6.12.117+deb13-riscv64 - Linux 6.12 for 64-bit RISC-V platforms",
+    "linux-image-6.12.117+deb13-riscv64-dbg - Debug symbols for linux-image-6.12.117+deb13-riscv64",
+    "linux-image-6.12.117+deb13-riscv64-unsigned - Linux 6.12 for 64-bit RISC-V platforms",
+    "linux-image-riscv64 - Linux for 64-bit RISC-V platforms (meta-package)",
+    "",
+  ].join("\n");
+
+  test("`apt-cache search` names → the versioned packages of the flavour only", () => {
+    assert.deepEqual(parseKernelNames(search, "riscv64"), [
+      "linux-image-6.12.107+deb13-riscv64",
+      "linux-image-6.12.117+deb13-riscv64",
+    ]);
+    const amd64 = [
+      "linux-image-6.1.0-50-amd64 - Linux 6.1 for 64-bit PCs (signed)",
+      "linux-image-6.1.0-50-cloud-amd64 - Linux 6.1 for x86-64 cloud (signed)",
+      "linux-image-6.1.0-50-rt-amd64 - Linux 6.1 for 64-bit PCs, PREEMPT_RT (signed)",
+      "linux-image-6.1.0-49-amd64-unsigned - Linux 6.1 for 64-bit PCs",
+    ].join("\n");
+    assert.deepEqual(parseKernelNames(amd64, "amd64"), ["linux-image-6.1.0-50-amd64"]);
+    assert.deepEqual(parseKernelNames("", "amd64"), []);
+  });
+
+  test("a version matches by Debian version, release (with or without flavour) or upstream version", () => {
+    const name = "linux-image-6.12.107+deb13-riscv64";
+    for (const wanted of ["6.12.107-1", "6.12.107", "6.12.107+deb13-riscv64", "6.12.107+deb13"])
+      assert.ok(kernelVersionMatches(name, "6.12.107-1", wanted, "riscv64"), wanted);
+    for (const wanted of ["6.12.10", "6.12", "6.12.107-2", "6.12.1077", "riscv64", ""])
+      assert.ok(!kernelVersionMatches(name, "6.12.107-1", wanted, "riscv64"), wanted);
+    assert.ok(kernelVersionMatches("linux-image-6.1.0-50-amd64", "6.1.176-1", "6.1.0-50", "amd64"));
+    assert.ok(kernelVersionMatches("linux-image-6.1.0-50-amd64", "6.1.176-1", "6.1.176", "amd64"));
+  });
+
+  /** apt answering from fixed records, no apt-get. */
+  class FixedApt extends AptClient {
+    constructor(private readonly kernels: PackageInfo[]) {
+      super({ arch: "riscv64", suite: "trixie" });
+    }
+    override async kernelPackages(): Promise<PackageInfo[]> {
+      return this.kernels;
+    }
+    override async depends(): Promise<string> {
+      return "linux-image-riscv64\n  Depends: linux-image-6.12.117+deb13-riscv64\n";
+    }
+    override async show(pkg: string): Promise<PackageInfo> {
+      const found = this.kernels.find((k) => k.name === pkg);
+      if (found === undefined) throw new UserError(`package ${pkg} not found`);
+      return found;
+    }
+  }
+  const info = (upstream: string): PackageInfo => ({
+    name: `linux-image-${upstream}+deb13-riscv64`,
+    version: `${upstream}-1`,
+    architecture: "riscv64",
+    size: 1,
+    sha256: "",
+    filename: "",
+  });
+  const apt = new FixedApt([info("6.12.107"), info("6.12.117")]);
+
+  test("no pin: the metapackage's current kernel; a pin: that version among those the lists carry", async () => {
+    assert.equal((await pickKernel(apt, "linux-image-riscv64", undefined)).version, "6.12.117-1");
+    assert.equal((await pickKernel(apt, "linux-image-riscv64", "6.12.107")).version, "6.12.107-1");
+    assert.equal((await pickKernel(apt, "linux-image-riscv64", "6.12.117-1")).name, info("6.12.117").name);
+  });
+
+  test("a version the lists do not carry is a UserError naming the ones they do", async () => {
+    await assert.rejects(
+      pickKernel(apt, "linux-image-riscv64", "6.11.1"),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /--kernel-version 6\.11\.1: no riscv64 kernel .* 6\.12\.107-1 .* 6\.12\.117-1/.test(e.message),
+    );
+    await assert.rejects(pickKernel(new FixedApt([]), "linux-image-riscv64", "6.12.107"), /have: none/);
   });
 });

@@ -16,7 +16,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** A recipe that "downloads" nothing: counts builds, can be told to fail, has one input. */
 function fakeRecipe() {
-  const state = { builds: 0, refreshes: 0, fail: false, input: "v1" };
+  const state = { builds: 0, refreshes: 0, fail: false, input: "v1", pins: [] as (string | undefined)[] };
   const recipe: Recipe = {
     arch: "fake",
     kernel: "Image",
@@ -25,6 +25,7 @@ function fakeRecipe() {
     inputs: () => ({ init: state.input }),
     async build(ctx: BuildContext): Promise<Manifest> {
       state.builds++;
+      state.pins.push(ctx.kernelVersion);
       ctx.step("building fake…");
       writeFileSync(join(ctx.work, "Image"), `kernel ${state.builds}`);
       if (state.fail) throw new UserError("fake failure");
@@ -36,7 +37,10 @@ function fakeRecipe() {
         mirror: "",
         created: new Date().toISOString(),
         kernelRelease: "0",
-        packages: [],
+        packages: [
+          { name: "linux-image-fake-fake", version: `${ctx.kernelVersion ?? "7.0.0"}-1`, role: "kernel" },
+        ],
+        ...(ctx.kernelVersion === undefined ? {} : { kernelPin: ctx.kernelVersion }),
         artifacts: {
           Image: artifactRecord(join(ctx.work, "Image")),
           initrd: artifactRecord(join(ctx.work, "initrd")),
@@ -107,6 +111,28 @@ describe("fetch driver (fake recipe, no network)", () => {
     const r = await fetchImage(recipe, { env, stderr, verify: true });
     assert.equal(r.action, "built");
     assert.match(r.reason ?? "", /sha256/);
+  });
+
+  test("--kernel-version: another cached kernel is rebuilt, the same one is up to date, no pin keeps it", async () => {
+    const pinned = fakeRecipe();
+    const built = await fetchImage(pinned.recipe, { env, stderr, kernelVersion: "6.1.0" });
+    assert.equal(built.action, "built");
+    assert.equal(built.manifest.kernelPin, "6.1.0");
+    assert.equal(pinned.state.pins.at(-1), "6.1.0");
+    assert.equal(
+      (await fetchImage(pinned.recipe, { env, stderr, kernelVersion: "6.1.0-1" })).action,
+      "up-to-date",
+    );
+    assert.equal((await fetchImage(pinned.recipe, { env, stderr })).action, "up-to-date", "no pin: kept");
+    const other = await fetchImage(pinned.recipe, { env, stderr, kernelVersion: "6.2.0" });
+    assert.equal(other.action, "built");
+    assert.match(other.reason ?? "", /cached kernel is 6\.1\.0-1, 6\.2\.0 was asked for/);
+    await assert.rejects(
+      fetchImage(pinned.recipe, { env, stderr, kernelVersion: "6.2; rm -rf /" }),
+      UserError,
+    );
+    await assert.rejects(fetchImage(pinned.recipe, { env, stderr, kernelVersion: "" }), UserError);
+    assert.equal(pinned.state.builds, 2);
   });
 
   test("quiet prints nothing", async () => {
