@@ -13,6 +13,7 @@ import {
   artifactRecord,
   disksRoot,
   imageDir,
+  kernelRecord,
   type Manifest,
   sha256Bytes,
   sha256File,
@@ -222,6 +223,8 @@ export const riscv64Recipe: Recipe = {
 export interface Riscv64Image {
   kernel: string;
   initrd: string;
+  /** Which kernel it is: "linux-image-6.12.117+deb13-riscv64 6.12.117-1 (debian trixie)". */
+  kernelPackage: string;
   /** The pristine root disk in the cache: attach a copy (prepareWritableRootDisk), not this file. */
   rootDisk: string;
 }
@@ -237,7 +240,14 @@ export async function ensureRiscv64Image(
   if (options.quiet !== undefined) fetchOptions.quiet = options.quiet;
   if (options.env !== undefined) fetchOptions.env = options.env;
   const r = await fetchImage(riscv64Recipe, fetchOptions);
-  return { kernel: r.kernel, initrd: r.initrd, rootDisk: r.rootDisk ?? join(r.dir, ROOTFS_FILE) };
+  const k = kernelRecord(r.manifest);
+  const pin = r.manifest.kernelPin === undefined ? "" : `, pinned to ${r.manifest.kernelPin}`;
+  return {
+    kernel: r.kernel,
+    initrd: r.initrd,
+    kernelPackage: `${k?.name ?? "unknown kernel"} ${k?.version ?? ""} (${r.manifest.source}${pin})`,
+    rootDisk: r.rootDisk ?? join(r.dir, ROOTFS_FILE),
+  };
 }
 
 /** Where the pristine root disk is cached (it may not be fetched yet). */

@@ -3,9 +3,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type FdtNode, parseFdt } from "../../src/machine/fdt/parser.js";
+import { after, describe, test } from "../support/test.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const main = join(root, "dist/src/cli/main.js");

@@ -3,12 +3,12 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { checkNets, parseNet } from "../../src/cli/net.js";
 import { type FdtNode, parseFdt } from "../../src/machine/fdt/parser.js";
 import { formatMac } from "../../src/net/mac.js";
 import { UserError } from "../../src/util/errors.js";
+import { after, describe, test } from "../support/test.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const main = join(root, "dist/src/cli/main.js");

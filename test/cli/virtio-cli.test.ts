@@ -3,12 +3,12 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parseDrive } from "../../src/cli/virtio.js";
 import { cellsOf, type FdtNode, parseFdt } from "../../src/machine/fdt/parser.js";
 import { VIRT_IRQ, VIRT_MAP } from "../../src/machine/riscv-virt/memory-map.js";
 import { UserError } from "../../src/util/errors.js";
+import { after, describe, test } from "../support/test.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const main = join(root, "dist/src/cli/main.js");

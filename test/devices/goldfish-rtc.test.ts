@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import type { InterruptLine } from "../../src/devices/device.js";
 import { GoldfishRtc } from "../../src/devices/goldfish-rtc/goldfish-rtc.js";
+import { describe, it } from "../support/test.js";
 
 const TIME_LOW = 0x00;
 const TIME_HIGH = 0x04;

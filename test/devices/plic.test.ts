@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { InterruptLine } from "../../src/devices/device.js";
 import { Plic } from "../../src/devices/plic/plic.js";
 import { PLIC_SOURCES, VIRT_IRQ } from "../../src/machine/riscv-virt/memory-map.js";
+import { describe, it } from "../support/test.js";
 
 class Line implements InterruptLine {
   level = false;

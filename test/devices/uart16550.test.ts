@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { InterruptLine } from "../../src/devices/device.js";
 import { Uart16550 } from "../../src/devices/uart16550/uart16550.js";
+import { describe, it } from "../support/test.js";
 
 const RBR = 0;
 const THR = 0;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
-import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { test } from "../support/test.js";
 
 /** The built-in SBI, checked call by call by an S-mode payload of our own (sbi.S), on two harts. */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");

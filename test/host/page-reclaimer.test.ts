@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { CountingReclaimer } from "../../src/devices/virtio/balloon/reclaimer.js";
 import { hostPageReclaimer, MadviseReclaimer, residentBytes } from "../../src/host/page-reclaimer.js";
+import { describe, it } from "../support/test.js";
 
 const MiB = 2 ** 20;
 /** Guest RAM starts this far into the wasm memory, as RAM_OFFSET puts it. */

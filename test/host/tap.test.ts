@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, constants, openSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { TapBackend } from "../../src/host/tap.js";
+import { riscv64Image } from "../support/guest-image.js";
+import { after, before, describe, test } from "../support/test.js";
 
 /**
  * The TAP backend against the Linux kernel, only where this process may create TAP interfaces
@@ -130,8 +131,7 @@ describe("TAP backend", { concurrency: 1 }, () => {
   test("a guest on `--net tap:` pings the host side of the TAP", { timeout: 300_000 }, async (t) => {
     if (reason !== null) return t.skip(reason);
     if (!hasApt) return t.skip("apt-get is not available to fetch the Debian image");
-    const { ensureRiscv64Image } = await import("../../src/images/riscv64.js");
-    const image = await ensureRiscv64Image({ quiet: true });
+    const image = await riscv64Image();
     // A persistent TAP, configured before the VM attaches to it.
     nsIp("tuntap", "add", "dev", "vtapg0", "mode", "tap");
     nsIp("addr", "add", `${HOST_IP}/24`, "dev", "vtapg0");

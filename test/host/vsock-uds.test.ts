@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
 import { Op, Shutdown } from "../../src/devices/virtio/vsock/protocol.js";
 import { FIRST_HOST_PORT } from "../../src/devices/virtio/vsock/virtio-vsock.js";
 import { UdsVsockBackend } from "../../src/host/vsock-uds.js";
 import { Guest, type Packet } from "../devices/virtio/vsock-harness.js";
+import { after, describe, it } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-vsock-uds-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { describe, test } from "node:test";
 import {
   AptClient,
   aptConfigText,
@@ -23,6 +22,7 @@ import {
 } from "../../src/images/apt.js";
 import { pickKernel } from "../../src/images/download.js";
 import { UserError } from "../../src/util/errors.js";
+import { describe, test } from "../support/test.js";
 
 const fixtures = new URL("../../../test/images/fixtures/", import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, fixtures), "utf8");

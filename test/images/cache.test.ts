@@ -10,7 +10,6 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import {
   acquireLock,
   aptDir,
@@ -23,6 +22,7 @@ import {
   readManifest,
   writeManifest,
 } from "../../src/images/cache.js";
+import { after, describe, test } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-cache-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { after, describe, test } from "../support/test.js";
 import { type CliResult, vireoImages } from "./cli-runner.js";
 
 const xdg = mkdtempSync(join(tmpdir(), "vireo-images-cli-"));

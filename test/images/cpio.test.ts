@@ -3,7 +3,6 @@ import { spawnSync } from "node:child_process";
 import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import {
   buildCpio,
   type CpioEntry,
@@ -15,6 +14,7 @@ import {
   S_IFMT,
   S_IFREG,
 } from "../../src/images/cpio.js";
+import { after, describe, test } from "../support/test.js";
 
 interface ParsedEntry {
   name: string;

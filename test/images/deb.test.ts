@@ -3,9 +3,9 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import { extractFromDeb, TarReader } from "../../src/images/deb.js";
 import { UserError } from "../../src/util/errors.js";
+import { after, describe, test } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-deb-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

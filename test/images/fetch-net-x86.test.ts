@@ -16,10 +16,10 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { hostDebianArch } from "../../src/images/apt.js";
 import { bzImagePayload, hasPvhEntry } from "../../src/images/x86_64.js";
+import { after, describe, test } from "../support/test.js";
 import { vireoImages } from "./cli-runner.js";
 
 const enabled = process.env.VIREO_NET_TESTS === "1";

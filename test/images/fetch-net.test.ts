@@ -6,8 +6,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
+import { after, describe, test } from "../support/test.js";
 import { vireoImages } from "./cli-runner.js";
 
 const enabled = process.env.VIREO_NET_TESTS === "1";

@@ -3,13 +3,13 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import { DEBIAN_KEYRING } from "../../src/images/apt.js";
 import { artifactRecord, type Manifest } from "../../src/images/cache.js";
 import { type BuildContext, fetchImage, type Recipe } from "../../src/images/fetch.js";
 import { recipeFor } from "../../src/images/recipes.js";
 import { riscv64Recipe } from "../../src/images/riscv64.js";
 import { UserError } from "../../src/util/errors.js";
+import { after, describe, test } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-fetch-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

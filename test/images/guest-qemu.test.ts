@@ -7,7 +7,6 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
 import { checkCache, imageDir, sha256File } from "../../src/images/cache.js";
 import {
   prepareWritableRootDisk,
@@ -17,6 +16,7 @@ import {
   riscv64Recipe,
 } from "../../src/images/riscv64.js";
 import { findTool, ROOTFS_SIZE } from "../../src/images/rootfs.js";
+import { after, before, describe, test } from "../support/test.js";
 
 const qemu = spawnSync("qemu-system-riscv64", ["--version"]).status === 0;
 const net = process.env.VIREO_NET_TESTS === "1";

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
-import { describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import {
   BUSYBOX_LINKS,
@@ -10,6 +9,7 @@ import {
   initScriptPath,
   isRiscvImage,
 } from "../../src/images/riscv64.js";
+import { describe, test } from "../support/test.js";
 
 const initPath = initScriptPath();
 const init = readFileSync(initPath, "utf8");

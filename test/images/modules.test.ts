@@ -3,7 +3,6 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { after, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { buildCpio, readCpio } from "../../src/images/cpio.js";
 import {
@@ -30,6 +29,7 @@ import {
   resolveModules,
 } from "../../src/images/modules.js";
 import { UserError } from "../../src/util/errors.js";
+import { after, describe, test } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-modules-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
 import { formatMegabytes, ProgressBar, renderBar } from "../../src/images/progress.js";
+import { describe, test } from "../support/test.js";
 
 function sink(isTTY: boolean) {
   const writes: string[] = [];

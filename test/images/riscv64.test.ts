@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { artifactRecord, imageDir, type Manifest, writeManifest } from "../../src/images/cache.js";
 import { buildCpio, readCpio } from "../../src/images/cpio.js";
@@ -26,6 +25,7 @@ import {
   writableRootDiskPath,
 } from "../../src/images/riscv64.js";
 import { findTool } from "../../src/images/rootfs.js";
+import { after, describe, test } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-riscv64-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -12,7 +12,6 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import type { CpioEntry } from "../../src/images/cpio.js";
 import {
   buildExt4,
@@ -22,6 +21,7 @@ import {
   rootfsEntries,
   sparseCopy,
 } from "../../src/images/rootfs.js";
+import { after, describe, test } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-rootfs-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -6,7 +6,6 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { SystemApt } from "../../src/images/apt.js";
 import { artifactRecord, imageDir, type Manifest, writeManifest } from "../../src/images/cache.js";
@@ -27,6 +26,7 @@ import {
   x86Recipe,
 } from "../../src/images/x86_64.js";
 import { UserError } from "../../src/util/errors.js";
+import { after, describe, test } from "../support/test.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "vireo-x86-image-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

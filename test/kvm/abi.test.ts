@@ -1,6 +1,5 @@
 /** The KVM ABI constants against values printed from linux/kvm.h (x86-64) by a C program. */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
 import { IOCTL } from "../../src/engines/kvm/abi.js";
 import {
   decodeRegs,
@@ -9,6 +8,7 @@ import {
   encodeRegs,
   encodeSregs,
 } from "../../src/engines/kvm/registers.js";
+import { describe, test } from "../support/test.js";
 
 const FROM_KVM_H: Record<string, number> = {
   GET_API_VERSION: 0xae00,

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { before, describe, test } from "node:test";
+import { before, describe, test } from "../support/test.js";
 import { cli, kvmUnavailable } from "./support.js";
 
 const BANNER_TIMEOUT_MS = 180_000;

@@ -4,10 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { describe, test } from "node:test";
 import { KvmEngine } from "../../src/engines/kvm/engine.js";
 import { X86MicroVm } from "../../src/machine/x86-microvm/board.js";
 import { parseBzImage } from "../../src/machine/x86-microvm/bzimage.js";
+import { describe, test } from "../support/test.js";
 import { guest, guestImages, kvmUnavailable } from "./support.js";
 
 const why =

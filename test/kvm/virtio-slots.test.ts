@@ -4,11 +4,11 @@
  * every eventfd watch, or this file's process would not exit.
  */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
 import { VirtioRng } from "../../src/devices/virtio/rng/virtio-rng.js";
 import { IrqfdLine } from "../../src/engines/kvm/eventfd.js";
 import { X86MicroVm } from "../../src/machine/x86-microvm/board.js";
 import { VIRTIO_MMIO } from "../../src/machine/x86-microvm/memory-map.js";
+import { describe, test } from "../support/test.js";
 import { kvmUnavailable } from "./support.js";
 
 const why = kvmUnavailable();

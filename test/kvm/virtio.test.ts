@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { describe, test } from "../support/test.js";
 import { describeRun, guest, guestImages, kvmUnavailable, type Run, vireo } from "./support.js";
 
 const why =

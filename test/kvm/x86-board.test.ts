@@ -3,7 +3,6 @@
  * long-mode register state, e820, ACPI tables, CPUID normalisation and the i8042.
  */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
 import { hasFeature, normalizeCpuid, parseCpuFeatures } from "../../src/engines/kvm/cpuid.js";
 import type { CpuidEntry } from "../../src/engines/kvm/kvm.js";
 import { decodeSregs, emptyRegs } from "../../src/engines/kvm/registers.js";
@@ -23,6 +22,7 @@ import { I8042 } from "../../src/machine/x86-microvm/i8042.js";
 import { GiB, MiB, ramRegions } from "../../src/machine/x86-microvm/memory-map.js";
 import { loadPvh, parsePvhKernel, pvhSregs } from "../../src/machine/x86-microvm/pvh.js";
 import { UserError } from "../../src/util/errors.js";
+import { describe, test } from "../support/test.js";
 
 class FakeRam implements PhysicalMemory {
   readonly bytes: Uint8Array;

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { BALLOON_PAGE } from "../../src/devices/virtio/balloon/reclaimer.js";
@@ -12,6 +11,8 @@ import { hostPageReclaimer, MadviseReclaimer, residentBytes } from "../../src/ho
 import { parseLinuxImage } from "../../src/machine/loader/linux-image.js";
 import { VirtBoard } from "../../src/machine/riscv-virt/board.js";
 import { bootLinux } from "../../src/machine/riscv-virt/linux-boot.js";
+import { riscv64Image } from "../support/guest-image.js";
+import { before, describe, test } from "../support/test.js";
 
 /**
  * The Debian kernel's virtio_balloon driver against Vireo's balloon: the host takes 64 MiB back from
@@ -68,8 +69,7 @@ function until(check: () => boolean): Promise<void> {
 describe("Linux virtio_balloon on Vireo's balloon", { concurrency: 1 }, () => {
   before(async () => {
     if (!hasApt) return;
-    const { ensureRiscv64Image } = await import("../../src/images/riscv64.js");
-    image = await ensureRiscv64Image({ quiet: true });
+    image = await riscv64Image();
     hasModule = gunzipSync(readFileSync(image.initrd)).includes("virtio_balloon.ko");
   });
 
@@ -199,10 +199,10 @@ describe("Linux virtio_balloon on Vireo's balloon", { concurrency: 1 }, () => {
     // leave the balloon empty by the time the figures are printed: the run's peaks say what happened.
     assert.equal(fields.get("peak-actual"), String(TARGET_PAGES), context);
     assert.equal(fields.get("peak-inflated"), String(TARGET_PAGES), context);
-    const resets = Number(fields.get("resets"));
-    const left = resets > 0 ? "0" : String(TARGET_PAGES);
-    assert.equal(fields.get("actual"), left, context);
-    assert.equal(fields.get("inflated"), left, context);
+    // Either figure may stand at the end, but both the same way: full, or emptied by a reset.
+    assert.ok(["0", String(TARGET_PAGES)].includes(fields.get("actual") ?? ""), context);
+    assert.equal(fields.get("inflated"), fields.get("actual"), context);
+    assert.ok(Number(fields.get("resets")) >= 1, `the driver resets the device as it probes it\n${context}`);
     assert.equal(fields.get("ignored"), "0", context);
     if (fields.get("reclaimer") === "madvise") assert.ok(Number(fields.get("reclaimed-bytes")) > 0, context);
   });

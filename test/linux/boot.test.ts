@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { riscv64Image } from "../support/guest-image.js";
+import { before, describe, test } from "../support/test.js";
 
 /**
  * Boots the stock Debian riscv64 kernel with the default initramfs in check mode (its /init prints
@@ -68,8 +69,7 @@ function assertHealthyBoot(r: Boot, harts: number): void {
 describe("Debian Linux on the riscv64 virt machine", { concurrency: 1 }, () => {
   before(async () => {
     if (!hasApt) return;
-    const { ensureRiscv64Image } = await import("../../src/images/riscv64.js");
-    image = await ensureRiscv64Image({ quiet: true });
+    image = await riscv64Image();
   });
 
   test("boots to its check-mode init and powers off (built-in SBI)", async (t) => {

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { before, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { VirtioNet } from "../../src/devices/virtio/net/virtio-net.js";
 import { InterpreterEngine, type RunResult } from "../../src/engines/interpreter.js";
@@ -11,6 +10,8 @@ import { bootLinux } from "../../src/machine/riscv-virt/linux-boot.js";
 import { VmGroup } from "../../src/manager/vm-group.js";
 import { defaultMac, formatMac } from "../../src/net/mac.js";
 import { VirtualSwitch } from "../../src/net/switch.js";
+import { riscv64Image } from "../support/guest-image.js";
+import { before, describe, test } from "../support/test.js";
 
 /**
  * Two Debian guests in this process, each with a virtio-net NIC on one in-process virtual switch,
@@ -71,8 +72,7 @@ function makeVm(name: string, index: number, sw: VirtualSwitch, self: string, pe
 describe("two VMs on an in-process virtual switch", () => {
   before(async () => {
     if (!hasApt) return;
-    const { ensureRiscv64Image } = await import("../../src/images/riscv64.js");
-    const paths = await ensureRiscv64Image({ quiet: true });
+    const paths = await riscv64Image();
     image = {
       kernel: readFileSync(paths.kernel),
       initrd: readFileSync(paths.initrd),

@@ -3,9 +3,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { findTool } from "../../src/images/rootfs.js";
+import { after, test } from "../support/test.js";
 
 /**
  * Linux on Vireo with its root filesystem on virtio-blk: the initramfs loads the virtio and ext4

@@ -3,9 +3,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
+import { riscv64Image } from "../support/guest-image.js";
+import { after, before, describe, test } from "../support/test.js";
 
 /**
  * The Debian kernel's own virtio drivers (modules in the default initramfs) against Vireo's devices:
@@ -70,8 +71,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
   before(async () => {
     if (!hasApt) return;
-    const { ensureRiscv64Image } = await import("../../src/images/riscv64.js");
-    image = await ensureRiscv64Image({ quiet: true });
+    image = await riscv64Image();
     hasModules = gunzipSync(readFileSync(image.initrd)).includes("virtio_blk.ko");
   });
 

@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
+import { riscv64Image } from "../support/guest-image.js";
+import { after, before, describe, test } from "../support/test.js";
 
 /**
  * virtio-vsock end to end: the Debian kernel's vsock drivers (modules in the default initramfs) against
@@ -72,8 +73,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 describe("virtio-vsock with Linux", () => {
   before(async () => {
     if (!hasApt) return;
-    const { ensureRiscv64Image } = await import("../../src/images/riscv64.js");
-    image = await ensureRiscv64Image({ quiet: true });
+    image = await riscv64Image();
     hasVsock = gunzipSync(readFileSync(image.initrd)).includes("vmw_vsock_virtio_transport.ko");
   });
 

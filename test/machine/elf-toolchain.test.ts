@@ -7,8 +7,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { it } from "node:test";
 import { parseElf } from "../../src/machine/loader/elf.js";
+import { it } from "../support/test.js";
 
 const GCC = "riscv64-unknown-elf-gcc";
 

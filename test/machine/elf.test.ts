@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { isElf, parseElf } from "../../src/machine/loader/elf.js";
 import { UserError } from "../../src/util/errors.js";
+import { describe, it } from "../support/test.js";
 import {
   buildElf,
   PT_NOTE,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { VmGroup } from "../../src/manager/vm-group.js";
+import { describe, it } from "../support/test.js";
 
 /** An engine that works in turns (yielding like the interpreter) until stopped or `turns` ran out. */
 class FakeEngine {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { defaultMac, formatMac, isUnicastMac, parseMac } from "../../src/net/mac.js";
 import { type SwitchPort, SwitchRegistry, VirtualSwitch } from "../../src/net/switch.js";
+import { describe, it } from "../support/test.js";
 
 const BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 const mac = (n: number) => [0x52, 0x54, 0x00, 0, 0, n];

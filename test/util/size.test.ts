@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { UserError } from "../../src/util/errors.js";
 import { formatSize, parseSize } from "../../src/util/size.js";
+import { describe, it } from "../support/test.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

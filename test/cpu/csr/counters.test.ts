@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { csrName } from "../../../src/cpu/riscv/csr/csr-numbers.js";
+import { describe, it } from "../../support/test.js";
 import { bit, M, makeHart, PRIV_NAMES, PRIVS, S, U } from "./harness.js";
 
 describe("counter gating by mcounteren and scounteren", () => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { CsrEffect } from "../../../src/cpu/riscv/csr/csr-file.js";
 import { pendingInterrupt } from "../../../src/cpu/riscv/csr/trap.js";
+import { describe, it } from "../../support/test.js";
 import { ALL_ONES, bit, makeHart, S } from "./harness.js";
 
 const MIE = 0x304;

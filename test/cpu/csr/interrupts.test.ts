@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { pendingInterrupt, wakeUpPending } from "../../../src/cpu/riscv/csr/trap.js";
+import { describe, it } from "../../support/test.js";
 import { ALL_ONES, bit, type Hart, M, makeHart, PRIVS, S, U } from "./harness.js";
 
 const MSTATUS_MIE = bit(3);

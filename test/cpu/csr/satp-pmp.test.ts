@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { CsrEffect } from "../../../src/cpu/riscv/csr/csr-file.js";
+import { describe, it } from "../../support/test.js";
 import { ALL_ONES, makeHart, S } from "./harness.js";
 
 const SATP = 0x180;

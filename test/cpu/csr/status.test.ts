@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { CsrEffect, CsrFile } from "../../../src/cpu/riscv/csr/csr-file.js";
 import { Pmp } from "../../../src/cpu/riscv/mmu/pmp.js";
 import { HartOffset } from "../../../src/cpu/riscv/state.js";
+import { describe, it } from "../../support/test.js";
 import { ALL_ONES, bit, FakeCounters, M, makeHart, S, SLOT, U } from "./harness.js";
 
 const MSTATUS = 0x300;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { CsrEffect } from "../../../src/cpu/riscv/csr/csr-file.js";
 import { enterTrap, mret, sfenceVmaIllegal, sret, wfiIllegal } from "../../../src/cpu/riscv/csr/trap.js";
+import { describe, it } from "../../support/test.js";
 import { bit, type Hart, join, M, makeHart, PRIV_NAMES, PRIVS, S, SLOT, split, U } from "./harness.js";
 
 const MSTATUS = 0x300;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { csrName } from "../../../src/cpu/riscv/csr/csr-numbers.js";
+import { describe, it } from "../../support/test.js";
 import { ALL_ONES, bit, makeHart, SLOT } from "./harness.js";
 
 const MISA = 0x8000_0000_0014_112dn;

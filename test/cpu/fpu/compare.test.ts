@@ -1,5 +1,5 @@
-import { describe, it } from "node:test";
 import fc from "fast-check";
+import { describe, it } from "../../support/test.js";
 import {
   assertProperty,
   boxing,

@@ -1,5 +1,5 @@
-import { it } from "node:test";
 import fc from "fast-check";
+import { it } from "../../support/test.js";
 import {
   assertProperty,
   boxing,

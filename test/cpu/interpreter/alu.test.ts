@@ -3,8 +3,9 @@
  * spec's definitions (exact products, truncating division, the M extension's table of division by zero and
  * overflow results), not from the IR.
  */
-import { describe, it } from "node:test";
+
 import fc from "fast-check";
+import { describe, it } from "../../support/test.js";
 import { checkRegisterCase } from "./check.js";
 import { iType, Opc, rType, shiftImm, uType } from "./encode.js";
 import { hex64, RAM_BASE, RAM_SIZE, s64, TestMachine, u64 } from "./harness.js";

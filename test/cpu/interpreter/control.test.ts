@@ -4,8 +4,8 @@
  * cases then execute at the target to check that fetching follows the jump.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
+import { describe, it } from "../../support/test.js";
 import { compareRegisters, loadRegisters } from "./check.js";
 import { bType, iType, jal, jalr, NOP, Opc, sType } from "./encode.js";
 import { hex64, RAM_BASE, RAM_END, RAM_SIZE, s64, TestMachine, u64 } from "./harness.js";

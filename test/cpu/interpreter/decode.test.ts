@@ -9,11 +9,11 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { buildDecodeTree, decode } from "../../../src/cpu/riscv/codegen/decode-tree.js";
 import { RV64G } from "../../../src/cpu/riscv/semantics/index.js";
 import type { Instruction } from "../../../src/cpu/riscv/semantics/ir.js";
+import { describe, it, testSeed } from "../../support/test.js";
 import { CSR, RAM_BASE, TestMachine, Xorshift } from "./harness.js";
 import { runs } from "./values.js";
 
@@ -145,7 +145,7 @@ describe("the interpreter traps where the decoder finds nothing", () => {
   m.parkTrapsAt(HANDLER);
 
   it("undecodable 32-bit words raise illegal instruction with mtval = the word", () => {
-    const rng = new Xorshift(0xdec0de);
+    const rng = new Xorshift(testSeed() ^ 0xdec0de);
     let checked = 0;
     fc.assert(
       fc.property(nearWord, (w) => {
@@ -249,7 +249,9 @@ function assemblyCases(rng: Xorshift): string[] {
     }
     for (const i of ["w", "wu", "l", "lu"]) {
       add(1, () => `fcvt.${i}.${t} ${x()}, ${f()}${rm()}`);
-      add(1, () => `fcvt.${t}.${i} ${f()}, ${x()}${rm()}`);
+      // int32 → double is exact: binutils before 2.41 refuse a rounding mode on it.
+      const exact = t === "d" && (i === "w" || i === "wu");
+      add(1, () => `fcvt.${t}.${i} ${f()}, ${x()}${exact ? "" : rm()}`);
     }
   }
   lines.push(
@@ -293,7 +295,7 @@ describe("decoder against the GNU toolchain", () => {
   if (skip) console.log(`# skipping the toolchain cross-check: ${skip}`);
 
   it("assembled instructions decode to the disassembler's mnemonic", { skip }, () => {
-    const cases = disassemble(assemblyCases(new Xorshift(0x6a5)));
+    const cases = disassemble(assemblyCases(new Xorshift(testSeed() ^ 0x6a5)));
     assert.ok(cases.length > 200, `${cases.length} cases`);
     const wrong = cases
       .filter(({ word, mnemonic }) => nameOf(word) !== tableName(mnemonic))
@@ -307,7 +309,7 @@ describe("decoder against the GNU toolchain", () => {
   it("near-valid random words: the decoder and the disassembler agree on what is an instruction", {
     skip,
   }, () => {
-    const rng = new Xorshift(0xfeed);
+    const rng = new Xorshift(testSeed() ^ 0xfeed);
     const words: number[] = [];
     // Opcodes with bits 4:2 = 111 announce instructions longer than 32 bits: leave them out.
     while (words.length < 600) {

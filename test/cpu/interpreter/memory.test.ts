@@ -4,9 +4,9 @@
  * again); and access faults outside RAM, which must leave registers and memory untouched.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { MmioBus } from "../../../src/cpu/riscv/bus.js";
+import { describe, it } from "../../support/test.js";
 import { compareRegisters, loadRegisters } from "./check.js";
 import { iType, Opc, sType } from "./encode.js";
 import { CSR, hex64, RAM_BASE, RAM_END, TestMachine, u64 } from "./harness.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { describe, it } from "node:test";
 import { expandCompressed, fillCompressedTable } from "../../../src/cpu/riscv/isa/compressed.js";
+import { describe, it } from "../../support/test.js";
 
 /** Pairs made by the GNU assembler (see gen-rvc-fixture.ts); read from the source tree, tsc does not copy it. */
 const fixture: [number, number][] = JSON.parse(

@@ -3,9 +3,9 @@
  * predicate transcribed rule by rule from the privileged spec (sections 3.1.6.3 and 4.3.1).
  */
 import assert from "node:assert/strict";
-import { it } from "node:test";
 import { SatpMode, TranslateResult, Translator } from "../../../src/cpu/riscv/mmu/translate.js";
 import { Access, Priv } from "../../../src/cpu/riscv/state.js";
+import { it } from "../../support/test.js";
 import { halves, openPmp, PAGE, PageTableBuilder, RAM_BASE, TestMemory } from "./test-memory.js";
 
 interface Case {

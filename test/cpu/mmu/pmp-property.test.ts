@@ -3,10 +3,10 @@
  * promise, over random configurations whose regions crowd a small window and the top of the 2^53 range.
  */
 import assert from "node:assert/strict";
-import { it } from "node:test";
 import fc from "fast-check";
 import { Pmp } from "../../../src/cpu/riscv/mmu/pmp.js";
 import { Access, Priv } from "../../../src/cpu/riscv/state.js";
+import { it } from "../../support/test.js";
 import { halves } from "./test-memory.js";
 
 interface Entry {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { PMP_L, PMP_R, PMP_W, PMP_X, Pmp, PmpMode } from "../../../src/cpu/riscv/mmu/pmp.js";
 import { Access, Priv } from "../../../src/cpu/riscv/state.js";
+import { describe, it } from "../../support/test.js";
 import { halves } from "./test-memory.js";
 
 const RWX = PMP_R | PMP_W | PMP_X;

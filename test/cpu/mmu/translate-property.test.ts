@@ -4,11 +4,11 @@
  * RAM, hit reserved bits, misaligned superpages, permission rules and PMP-protected tables.
  */
 import assert from "node:assert/strict";
-import { it } from "node:test";
 import fc from "fast-check";
 import { Pmp, PmpMode } from "../../../src/cpu/riscv/mmu/pmp.js";
 import { TranslateResult, Translator } from "../../../src/cpu/riscv/mmu/translate.js";
 import { Access, Priv } from "../../../src/cpu/riscv/state.js";
+import { it } from "../../support/test.js";
 import { referenceTranslate, type WalkEnv } from "./reference-walker.js";
 import { halves, openPmp, PAGE, RAM_BASE, TestMemory } from "./test-memory.js";
 

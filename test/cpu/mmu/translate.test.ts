@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { PMP_R, PMP_W, PMP_X, Pmp, PmpMode } from "../../../src/cpu/riscv/mmu/pmp.js";
 import { SatpMode, TranslateResult, Translator } from "../../../src/cpu/riscv/mmu/translate.js";
 import { Access, Priv } from "../../../src/cpu/riscv/state.js";
+import { describe, it } from "../../support/test.js";
 import { halves, openPmp, PAGE, PageTableBuilder, RAM_BASE, TestMemory } from "./test-memory.js";
 
 const V = 0x01;

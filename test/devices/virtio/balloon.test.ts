@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   BALLOON_PAGE,
@@ -16,6 +15,7 @@ import {
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { DescFlag, Feature, Interrupt, Status } from "../../../src/devices/virtio/spec.js";
 import { VirtBoard } from "../../../src/machine/riscv-virt/board.js";
+import { describe, it } from "../../support/test.js";
 import { align, driverRing, layoutRing, ringEnd, TestDriver, TestMemory, type TestRing } from "./harness.js";
 
 const BASE = 0x8000_0000;

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
 import { type BlockBackend, MemoryBlockBackend } from "../../../src/devices/virtio/blk/backend.js";
 import {
   BLK_MAX_ZERO_SECTORS,
@@ -15,6 +14,7 @@ import {
 } from "../../../src/devices/virtio/blk/virtio-blk.js";
 import { Feature } from "../../../src/devices/virtio/spec.js";
 import { FileBlockBackend } from "../../../src/host/block-file.js";
+import { after, describe, it } from "../../support/test.js";
 import { type Buf, settle, TestDriver, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

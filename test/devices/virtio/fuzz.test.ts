@@ -5,7 +5,6 @@
  * device reports DEVICE_NEEDS_RESET.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MemoryBlockBackend } from "../../../src/devices/virtio/blk/backend.js";
 import { BlkRequest, BlkStatus, VirtioBlk } from "../../../src/devices/virtio/blk/virtio-blk.js";
@@ -14,6 +13,7 @@ import type { VirtioDevice } from "../../../src/devices/virtio/device.js";
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { VirtioRng } from "../../../src/devices/virtio/rng/virtio-rng.js";
 import { DescFlag } from "../../../src/devices/virtio/spec.js";
+import { describe, it } from "../../support/test.js";
 import { TestDriver, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

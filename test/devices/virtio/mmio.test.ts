@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { ConfigSpace, type VirtioDevice, type VirtioHost } from "../../../src/devices/virtio/device.js";
 import { MmioReg, VIRTIO_MMIO_MAGIC, VirtioMmio } from "../../../src/devices/virtio/mmio.js";
 import { DescFlag, Feature, Interrupt, PackedFlag, Status } from "../../../src/devices/virtio/spec.js";
+import { describe, it } from "../../support/test.js";
 import { driverRing, layoutRing, TestDriver, TestLine, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

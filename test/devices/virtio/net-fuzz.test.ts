@@ -5,12 +5,12 @@
  * guest's and host's traffic, every frame is delivered intact and in order or dropped and counted.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { RecordingNetBackend } from "../../../src/devices/virtio/net/backend.js";
 import { MAX_FRAME, NET_HDR_SIZE, VirtioNet } from "../../../src/devices/virtio/net/virtio-net.js";
 import { DescFlag } from "../../../src/devices/virtio/spec.js";
+import { describe, it } from "../../support/test.js";
 import { TestDriver, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

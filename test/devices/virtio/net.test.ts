@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { RecordingNetBackend } from "../../../src/devices/virtio/net/backend.js";
 import {
@@ -12,6 +11,7 @@ import {
   type VirtioNetOptions,
 } from "../../../src/devices/virtio/net/virtio-net.js";
 import { DeviceId, Feature, Interrupt, Status } from "../../../src/devices/virtio/spec.js";
+import { describe, it } from "../../support/test.js";
 import { driverRing, layoutRing, TestDriver, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

@@ -7,7 +7,6 @@
  * memory the driver gave as device-writable.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MemoryBlockBackend } from "../../../src/devices/virtio/blk/backend.js";
 import { VirtioBlk } from "../../../src/devices/virtio/blk/virtio-blk.js";
@@ -18,6 +17,7 @@ import { RecordingNetBackend } from "../../../src/devices/virtio/net/backend.js"
 import { VirtioNet } from "../../../src/devices/virtio/net/virtio-net.js";
 import { VirtioRng } from "../../../src/devices/virtio/rng/virtio-rng.js";
 import { DescFlag, Feature, PackedFlag } from "../../../src/devices/virtio/spec.js";
+import { describe, it } from "../../support/test.js";
 import { type PackedTestRing, TestDriver, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

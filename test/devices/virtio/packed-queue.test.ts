@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { ConfigSpace, type VirtioDevice, type VirtioHost } from "../../../src/devices/virtio/device.js";
 import { MmioReg, VirtioMmio } from "../../../src/devices/virtio/mmio.js";
 import {
@@ -18,6 +17,7 @@ import {
   Status,
 } from "../../../src/devices/virtio/spec.js";
 import { VirtBoard } from "../../../src/machine/riscv-virt/board.js";
+import { describe, it } from "../../support/test.js";
 import { driverRing, layoutRing, type PackedTestRing, TestDriver, TestLine, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

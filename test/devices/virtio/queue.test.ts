@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { ChainFault, QueueFault, SplitQueue } from "../../../src/devices/virtio/queue.js";
 import { DescFlag } from "../../../src/devices/virtio/spec.js";
+import { describe, it } from "../../support/test.js";
 import { layoutRing, TestMemory, TestRing } from "./harness.js";
 
 const BASE = 0x8000_0000;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { ConsoleFeature, VirtioConsole } from "../../../src/devices/virtio/console/virtio-console.js";
 import { type EntropySource, VirtioRng } from "../../../src/devices/virtio/rng/virtio-rng.js";
 import { Interrupt } from "../../../src/devices/virtio/spec.js";
 import { cryptoEntropy } from "../../../src/host/entropy.js";
+import { describe, it } from "../../support/test.js";
 import { TestDriver, TestMemory } from "./harness.js";
 
 const BASE = 0x8000_0000;

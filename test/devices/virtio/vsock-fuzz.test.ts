@@ -6,13 +6,13 @@
  * either side ever exceeding the credit the other gave.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { DescFlag } from "../../../src/devices/virtio/spec.js";
 import type { VsockStream } from "../../../src/devices/virtio/vsock/backend.js";
 import { Op, VSOCK_HDR_SIZE } from "../../../src/devices/virtio/vsock/protocol.js";
 import { VirtioVsock } from "../../../src/devices/virtio/vsock/virtio-vsock.js";
+import { describe, it } from "../../support/test.js";
 import { TestDriver, TestMemory } from "./harness.js";
 import {
   BASE,

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { DeviceId, Status } from "../../../src/devices/virtio/spec.js";
 import { Op, Shutdown, VSOCK_HDR_SIZE, VsockFeature } from "../../../src/devices/virtio/vsock/protocol.js";
@@ -8,6 +7,7 @@ import {
   FIRST_HOST_PORT,
   VirtioVsock,
 } from "../../../src/devices/virtio/vsock/virtio-vsock.js";
+import { describe, it } from "../../support/test.js";
 import {
   EVQ,
   encodeHeader,

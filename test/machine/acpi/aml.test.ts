@@ -8,7 +8,6 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
 import fc from "fast-check";
 import * as aml from "../../../src/machine/acpi/aml.js";
 import {
@@ -18,6 +17,7 @@ import {
   VIRTIO_MMIO_HID,
 } from "../../../src/machine/x86-microvm/acpi.js";
 import { VIRTIO_MMIO } from "../../../src/machine/x86-microvm/memory-map.js";
+import { describe, test } from "../../support/test.js";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));

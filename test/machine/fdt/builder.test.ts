@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { FdtBuilder, u64Cells } from "../../../src/machine/fdt/builder.js";
 import {
   cellsOf,
@@ -13,6 +12,7 @@ import {
   readU32,
   readU64,
 } from "../../../src/machine/fdt/parser.js";
+import { describe, it } from "../../support/test.js";
 
 const be32 = (bytes: Uint8Array, at: number) => new DataView(bytes.buffer, bytes.byteOffset).getUint32(at);
 

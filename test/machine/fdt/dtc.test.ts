@@ -9,10 +9,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
 import { FdtBuilder } from "../../../src/machine/fdt/builder.js";
 import { parseFdt, readFdt } from "../../../src/machine/fdt/parser.js";
 import { buildVirtDeviceTree, type VirtTreeConfig } from "../../../src/machine/riscv-virt/device-tree.js";
+import { after, describe, it } from "../../support/test.js";
 import { virtConfig } from "./virt-config.js";
 
 const missing = spawnSync("dtc", ["--version"]).error

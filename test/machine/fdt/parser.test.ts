@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import { FdtBuilder } from "../../../src/machine/fdt/builder.js";
 import { FdtError, type FdtNode, isFdt, parseFdt, readFdt } from "../../../src/machine/fdt/parser.js";
 import { buildVirtDeviceTree } from "../../../src/machine/riscv-virt/device-tree.js";
 import { UserError } from "../../../src/util/errors.js";
+import { describe, it } from "../../support/test.js";
 
 // ---- Random trees --------------------------------------------------------------------------------
 

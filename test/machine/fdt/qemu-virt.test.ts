@@ -8,7 +8,6 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { it } from "node:test";
 import {
   type FdtNode,
   findNode,
@@ -19,6 +18,7 @@ import {
 } from "../../../src/machine/fdt/parser.js";
 import { buildVirtDeviceTree } from "../../../src/machine/riscv-virt/device-tree.js";
 import { VIRTIO_SLOTS } from "../../../src/machine/riscv-virt/memory-map.js";
+import { it } from "../../support/test.js";
 import { virtConfig } from "./virt-config.js";
 
 const QEMU = "qemu-system-riscv64";

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   cellsOf,
@@ -31,6 +30,7 @@ import {
   VIRT_MAP,
   VIRTIO_SLOTS,
 } from "../../../src/machine/riscv-virt/memory-map.js";
+import { describe, it } from "../../support/test.js";
 import { ISA, virtConfig } from "./virt-config.js";
 
 const hex = (n: number) => n.toString(16);
