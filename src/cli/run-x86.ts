@@ -14,6 +14,7 @@ import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { type ParsedArgs, parseCount } from "./args.js";
+import { openDrives } from "./drive-files.js";
 import { attachNet, checkNets, type NetSetup, parseNet, printNetStats } from "./net.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -125,13 +126,21 @@ export async function runX86(args: ParsedArgs): Promise<number> {
   // VIREO_KVM_DEVICE points at another device node (tests use it to check the no-KVM error path).
   const device = process.env.VIREO_KVM_DEVICE || undefined;
   const virtioRing = parseVirtioRing(args);
-  const board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device, virtioRing });
+  // Opened and locked before the VM exists: a drive another VM uses stops the run first.
+  const disks = await openDrives(drives);
+  let board: X86MicroVm;
+  try {
+    board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device, virtioRing });
+  } catch (e) {
+    await disks.close();
+    throw e;
+  }
   let result: KvmRunResult;
   let virtio: VirtioSetup | null = null;
   let net: NetSetup | null = null;
   try {
     // Devices go in before the kernel is loaded: the DSDT and the command line list them.
-    virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole, balloon }, output);
+    virtio = attachVirtio(board, { drives: disks, rng: wantRng, console: wantConsole, balloon }, output);
     net = attachNet(board, nets);
     if ("entry" in image) board.loadPvh(image, initrd, cmdline);
     else board.loadLinux(image, initrd, cmdline);
@@ -144,7 +153,7 @@ export async function runX86(args: ParsedArgs): Promise<number> {
     }
   } finally {
     net?.close();
-    await virtio?.close();
+    await (virtio ?? disks).close();
     board.close();
   }
   return exitStatus(result);
