@@ -77,8 +77,8 @@ export function isLocked(fd: number, mode: LockMode): boolean {
 /** Linux's userspace major/minor of a dev_t (the encoding /proc/locks and fdinfo print). */
 export function majorMinor(dev: number): [number, number] {
   const d = BigInt(dev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xffff_f000n);
+  const minor = (d & 0xffn) | ((d >> 12n) & 0xffff_ff00n);
   return [Number(major), Number(minor)];
 }
 
