@@ -14,6 +14,7 @@ import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { type ParsedArgs, parseCount } from "./args.js";
+import { openDrives } from "./drive-files.js";
 import { attachNet, checkNets, type NetSetup, parseNet, printNetStats } from "./net.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -74,6 +75,16 @@ function readFile(path: string, what: string): Uint8Array {
   return bytes;
 }
 
+/** The kernel (a bzImage or a PVH ELF) and initrd, read and parsed. */
+function readKernel(kernelPath: string, initrdPath: string | undefined) {
+  const kernelBytes = readFile(kernelPath, "kernel");
+  const image = isElf(kernelBytes)
+    ? parsePvhKernel(kernelBytes, kernelPath)
+    : parseBzImage(kernelBytes, kernelPath);
+  const initrd = initrdPath === undefined ? null : readFile(initrdPath, "initrd");
+  return { image, initrd };
+}
+
 export async function runX86(args: ParsedArgs): Promise<number> {
   const given = [...args.values.keys(), ...args.switches, ...(args.repeated?.keys() ?? [])];
   const unsupported = given.find((flag) => !X86_FLAGS.has(flag));
@@ -113,25 +124,30 @@ export async function runX86(args: ParsedArgs): Promise<number> {
     if (initrdPath !== undefined) throw new UserError("--initrd needs --kernel");
     ({ kernelPath, initrdPath } = await defaultX86Guest());
   }
-  const kernelBytes = readFile(kernelPath, "kernel");
-  const image = isElf(kernelBytes)
-    ? parsePvhKernel(kernelBytes, kernelPath)
-    : parseBzImage(kernelBytes, kernelPath);
-  const initrd = initrdPath === undefined ? null : readFile(initrdPath, "initrd");
-  const cmdline = args.values.get("append") ?? DEFAULT_APPEND_X86;
-
   const createdAt = performance.timeOrigin + performance.now();
   const output = new BufferedOutput(process.stdout);
   // VIREO_KVM_DEVICE points at another device node (tests use it to check the no-KVM error path).
   const device = process.env.VIREO_KVM_DEVICE || undefined;
-  const virtioRing = parseVirtioRing(args);
-  const board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device, virtioRing });
+  // Opened and locked before anything else is read or built: a drive another VM uses stops the run first.
+  const disks = await openDrives(drives);
+  let board: X86MicroVm;
+  let kernel: ReturnType<typeof readKernel>;
+  try {
+    kernel = readKernel(kernelPath, initrdPath);
+    const virtioRing = parseVirtioRing(args);
+    board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device, virtioRing });
+  } catch (e) {
+    await disks.close();
+    throw e;
+  }
+  const { image, initrd } = kernel;
+  const cmdline = args.values.get("append") ?? DEFAULT_APPEND_X86;
   let result: KvmRunResult;
   let virtio: VirtioSetup | null = null;
   let net: NetSetup | null = null;
   try {
     // Devices go in before the kernel is loaded: the DSDT and the command line list them.
-    virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole, balloon }, output);
+    virtio = attachVirtio(board, { drives: disks, rng: wantRng, console: wantConsole, balloon }, output);
     net = attachNet(board, nets);
     if ("entry" in image) board.loadPvh(image, initrd, cmdline);
     else board.loadLinux(image, initrd, cmdline);
@@ -144,7 +160,7 @@ export async function runX86(args: ParsedArgs): Promise<number> {
     }
   } finally {
     net?.close();
-    await virtio?.close();
+    await (virtio ?? disks).close();
     board.close();
   }
   return exitStatus(result);

@@ -9,6 +9,7 @@ import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
 import { type ParsedArgs, parseArgs, parseCount } from "./args.js";
+import { openDrives } from "./drive-files.js";
 import { attachNet, checkNets, parseNet, printNetStats } from "./net.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
@@ -98,7 +99,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       kernelPath = root.kernel;
       initrdPath ??= root.initrd;
     }
-    drives.unshift({ file: root.disk, readOnly: false, id: "root" });
+    drives.unshift({ file: root.disk, readOnly: false, id: "root", flag: "--root-disk" });
     append = withRootDisk(append);
     checkDrives(drives, otherDevices);
   }
@@ -113,8 +114,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const output = new BufferedOutput(process.stdout);
   const board = new VirtBoard({ memory, cpus, console: output, virtioRing: parseVirtioRing(args) });
   const kernel = readFile(kernelPath, "kernel");
+  // Opened and locked first: a drive another VM uses stops the run before anything else is set up.
+  const disks = await openDrives(drives);
   // Devices go in before the device tree is built; both consoles write to the same terminal.
-  const virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole, balloon }, output);
+  const virtio = attachVirtio(board, { drives: disks, rng: wantRng, console: wantConsole, balloon }, output);
   let net: ReturnType<typeof attachNet>;
   try {
     net = attachNet(board, nets);

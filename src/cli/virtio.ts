@@ -1,19 +1,19 @@
 import { resolve } from "node:path";
 import type { GuestMemory } from "../devices/device.js";
 import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
-import { SECTOR, VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
+import { VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
 import { type ConsoleSink, VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { DEFAULT_VIRTIO_RING } from "../devices/virtio/mmio.js";
 import type { RingFormat } from "../devices/virtio/queue.js";
 import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
-import { FileBlockBackend } from "../host/block-file.js";
 import { cryptoEntropy } from "../host/entropy.js";
 import { hostPageReclaimer } from "../host/page-reclaimer.js";
 import { VIRTIO_SLOTS } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
 import type { ParsedArgs } from "./args.js";
+import type { OpenDrives } from "./drive-files.js";
 
 /** One `--drive file=PATH[,readonly=on][,id=NAME]`. */
 export interface DriveSpec {
@@ -21,6 +21,8 @@ export interface DriveSpec {
   readOnly: boolean;
   /** The serial number the guest reads (GET_ID; /dev/disk/by-id/virtio-NAME). */
   id: string;
+  /** The flag that asked for it, for messages (default "--drive"). */
+  flag?: string;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,20}$/;
@@ -102,50 +104,27 @@ export function parseBalloon(args: ParsedArgs, memory: number): { targetBytes: n
 }
 
 export interface VirtioRequest {
-  drives: DriveSpec[];
+  /** Opened and locked before the board was built (openDrives); closed with the VirtioSetup. */
+  drives: OpenDrives;
   rng: boolean;
   console: boolean;
   /** A memory balloon; `targetBytes` (if not null) is set once the guest's driver is up. */
   balloon?: { targetBytes: number | null } | null;
 }
 
-/** What `attachVirtio` set up: the console (if any) and a way to close the image files. */
+/** What `attachVirtio` set up: the console (if any) and a way to close the image files (and unlock them). */
 export interface VirtioSetup {
   console: VirtioConsole | null;
   close(): Promise<void>;
 }
 
 /**
- * Opens the drive images and attaches the requested devices to the board's virtio slots, in this
- * order: the drives (the first is /dev/vda), the entropy device, the console, the balloon.
+ * Attaches the requested devices to the board's virtio slots, in this order: the drives (the first is
+ * /dev/vda), the entropy device, the console, the balloon.
  */
-export async function attachVirtio(
-  board: VirtioBoard,
-  request: VirtioRequest,
-  output: ConsoleSink,
-): Promise<VirtioSetup> {
-  const backends: FileBlockBackend[] = [];
-  const close = async () => {
-    await Promise.allSettled(backends.map((b) => b.close()));
-  };
-  try {
-    for (const drive of request.drives) {
-      let backend: FileBlockBackend;
-      try {
-        backend = await FileBlockBackend.open(drive.file, { readOnly: drive.readOnly });
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-        throw new UserError(`cannot open drive '${drive.file}': ${code}`);
-      }
-      backends.push(backend);
-      if (backend.sizeBytes < SECTOR) {
-        throw new UserError(`drive '${drive.file}' is smaller than one ${SECTOR}-byte sector`);
-      }
-      board.virtio.attach(new VirtioBlk(backend, { serial: drive.id }));
-    }
-  } catch (e) {
-    await close();
-    throw e;
+export function attachVirtio(board: VirtioBoard, request: VirtioRequest, output: ConsoleSink): VirtioSetup {
+  for (const { spec, backend } of request.drives.drives) {
+    board.virtio.attach(new VirtioBlk(backend, { serial: spec.id }));
   }
   if (request.rng) board.virtio.attach(new VirtioRng(cryptoEntropy));
   let console: VirtioConsole | null = null;
@@ -170,5 +149,5 @@ export async function attachVirtio(
     }
     board.virtio.attach(balloon);
   }
-  return { console, close };
+  return { console, close: () => request.drives.close() };
 }

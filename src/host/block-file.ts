@@ -1,10 +1,13 @@
 /**
  * A virtio-blk backend over a raw disk image file: positional I/O on one file handle, opened O_RDONLY
- * for read-only drives and O_RDWR otherwise; flush is fdatasync. Node only.
+ * for read-only drives and O_RDWR otherwise, and locked (image-lock.ts: shared for read-only, exclusive
+ * otherwise) until it is closed; flush is fdatasync. Node only.
  */
+import { constants, type Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import type { BlockBackend } from "../devices/virtio/blk/backend.js";
+import { type LockResult, lockImage } from "./image-lock.js";
 
 /** Zeroing works through this much at a time. */
 const ZERO_CHUNK = 1 << 20;
@@ -12,6 +15,38 @@ const ZEROES = new Uint8Array(ZERO_CHUNK);
 
 export interface FileBlockOptions {
   readOnly?: boolean;
+  /** Take the image lock (default true). */
+  lock?: boolean;
+}
+
+/** Another process holds a lock on the image that conflicts with ours. */
+export class ImageLockedError extends Error {
+  override name = "ImageLockedError";
+  constructor(
+    readonly path: string,
+    /** The holder's pid, when it could be found out. */
+    readonly holder: number | null,
+  ) {
+    super(`${path} is locked by ${holder === null ? "another process" : `process ${holder}`}`);
+  }
+}
+
+/** What a path that is not a regular file is, in words ("a directory"), for error messages. */
+export function fileKind(s: Stats): string {
+  if (s.isFile()) return "a regular file";
+  if (s.isDirectory()) return "a directory";
+  if (s.isBlockDevice()) return "a block device";
+  if (s.isCharacterDevice()) return "a character device";
+  if (s.isFIFO()) return "a FIFO";
+  if (s.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+function notAFile(path: string, s: Stats): Error {
+  return Object.assign(new Error(`${path} is ${fileKind(s)}, not a regular file`), {
+    code: "ENOTFILE",
+    kind: fileKind(s),
+  });
 }
 
 export class FileBlockBackend implements BlockBackend {
@@ -22,15 +57,32 @@ export class FileBlockBackend implements BlockBackend {
     readonly readOnly: boolean,
   ) {}
 
-  /** Opens an existing regular file; rejects with the fs error (ENOENT, EACCES...) otherwise. */
-  static async open(path: string, options: FileBlockOptions = {}): Promise<FileBlockBackend> {
+  /**
+   * Opens and locks an existing regular file. Rejects with the fs error (ENOENT, EACCES...), with code
+   * ENOTFILE for anything but a regular file (a device, a FIFO, a directory), or with ImageLockedError.
+   * `warn` hears when the image could not be locked at all (the open goes on without a lock).
+   */
+  static async open(
+    path: string,
+    options: FileBlockOptions = {},
+    warn: (message: string) => void = () => {},
+  ): Promise<FileBlockBackend> {
     const readOnly = options.readOnly === true;
-    const handle = await open(path, readOnly ? "r" : "r+");
+    // The type is checked before opening: opening a FIFO would wait for a writer, a device may have
+    // side effects. O_NONBLOCK covers a file swapped for a FIFO in between (no effect on regular files).
+    const before = await stat(path);
+    if (!before.isFile()) throw notAFile(path, before);
+    const flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
+    const handle = await open(path, flags);
     try {
-      const stat = await handle.stat();
-      if (!stat.isFile())
-        throw Object.assign(new Error(`${path} is not a regular file`), { code: "ENOTFILE" });
-      return new FileBlockBackend(handle, path, stat.size, readOnly);
+      const s = await handle.stat();
+      if (!s.isFile()) throw notAFile(path, s);
+      if (options.lock !== false) {
+        const lock: LockResult = lockImage(handle.fd, readOnly ? "shared" : "exclusive", s);
+        if (lock.kind === "conflict") throw new ImageLockedError(path, lock.holder);
+        if (lock.kind === "unsupported") warn(`${path} is not locked (${lock.why})`);
+      }
+      return new FileBlockBackend(handle, path, s.size, readOnly);
     } catch (e) {
       await handle.close();
       throw e;

@@ -1,5 +1,6 @@
 /**
- * The few libc calls a KVM virtual machine monitor needs, bound with koffi (Linux x86-64 only).
+ * The few libc calls a KVM virtual machine monitor needs, and fcntl record locks for disk images, bound
+ * with koffi (Linux x86-64; the fcntl lock calls also on aarch64).
  *
  * glibc's ioctl is variadic; on the x86-64 SysV ABI a fixed-arity prototype with integer or pointer
  * arguments is call-compatible, so it is declared twice: once taking a pointer (a Buffer the kernel reads or
@@ -24,6 +25,15 @@ export const EFD_NONBLOCK = 0x800;
 export const SIGUSR2 = 12;
 export const EINTR = 4;
 export const EAGAIN = 11;
+export const EACCES = 13;
+/** fcntl commands for record locks (the same numbers on x86-64 and aarch64). */
+export const F_GETLK = 5;
+export const F_SETLK = 6;
+export const F_OFD_GETLK = 36;
+export const F_OFD_SETLK = 37;
+export const F_RDLCK = 0;
+export const F_WRLCK = 1;
+export const F_UNLCK = 2;
 
 const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
@@ -46,6 +56,7 @@ const ERRNO_NAMES: Record<number, string> = {
   24: "EMFILE",
   25: "ENOTTY",
   28: "ENOSPC",
+  37: "ENOLCK",
   95: "EOPNOTSUPP",
 };
 
@@ -75,6 +86,7 @@ interface Bindings {
   eventfd: (initval: number, flags: number) => number;
   read: (fd: number, buffer: Uint8Array, count: number) => number;
   write: (fd: number, buffer: Uint8Array, count: number) => number;
+  fcntlPtr: (fd: number, command: number, arg: Uint8Array) => number;
   pthreadSelf: () => bigint;
   pthreadKill: (thread: bigint, signal: number) => number;
 }
@@ -102,6 +114,8 @@ function libc(): Bindings {
     eventfd: lib.func("eventfd", "int", ["unsigned int", "int"]),
     read: lib.func("read", "long", ["int", "void *", "size_t"]),
     write: lib.func("write", "long", ["int", "void *", "size_t"]),
+    // Variadic like ioctl, and call-compatible with this fixed prototype on x86-64 and aarch64 Linux.
+    fcntlPtr: lib.func("fcntl", "int", ["int", "int", "void *"]),
     pthreadSelf: lib.func("pthread_self", "void *", []),
     pthreadKill: lib.func("pthread_kill", "int", ["void *", "int"]),
   };
@@ -152,6 +166,40 @@ export function munmap(address: bigint, length: number): void {
 
 export function eventfd(flags: number): number {
   return check(libc().eventfd(0, flags | EFD_CLOEXEC), "eventfd");
+}
+
+/** struct flock on 64-bit Linux: l_type, l_whence (shorts), l_start, l_len (off_t), l_pid, padding. */
+export const FLOCK_SIZE = 32;
+
+export interface Flock {
+  type: number;
+  start: number;
+  /** 0: to the end of the file, however long it grows. */
+  length: number;
+  /** Who holds a lock F_GETLK/F_OFD_GETLK reports: the owner's pid for classic locks, -1 for OFD locks. */
+  pid: number;
+}
+
+/**
+ * fcntl with a struct flock (F_SETLK, F_GETLK, F_OFD_SETLK, F_OFD_GETLK) over a range from the start of
+ * the file: returns the struct as the kernel left it, or the errno when the call failed (EAGAIN/EACCES:
+ * a conflicting lock is held).
+ */
+export function fcntlLock(fd: number, command: number, lock: Omit<Flock, "pid">): Flock | number {
+  const b = libc();
+  const buffer = new Uint8Array(FLOCK_SIZE);
+  const view = new DataView(buffer.buffer);
+  view.setInt16(0, lock.type, true);
+  view.setInt16(2, 0, true); // SEEK_SET
+  view.setBigInt64(8, BigInt(lock.start), true);
+  view.setBigInt64(16, BigInt(lock.length), true);
+  if (b.fcntlPtr(fd, command, buffer) < 0) return b.koffi.errno();
+  return {
+    type: view.getInt16(0, true),
+    start: Number(view.getBigInt64(8, true)),
+    length: Number(view.getBigInt64(16, true)),
+    pid: view.getInt32(24, true),
+  };
 }
 
 /** The 8-byte counter buffer of eventfdRead/eventfdWrite (main thread and workers each have their own). */
