@@ -198,7 +198,7 @@ async function runOnTerminal(
   } finally {
     process.stdout.off("resize", onResize);
     terminal.close();
-    output.flush();
+    output.close();
   }
 }
 

@@ -218,7 +218,7 @@ async function runGuest(
   } finally {
     process.stdout.off("resize", onResize);
     terminal.close();
-    output.flush();
+    output.close();
   }
   if (stats) printStats(board, engine.instructions(), (performance.now() - started) / 1000);
   return exitStatus(result, board.exit);

@@ -1,9 +1,7 @@
+import { type ByteSink, sinkWritable } from "../byte-sink.js";
 import type { InterruptLine, MmioDevice } from "../device.js";
 
-/** Where transmitted bytes go (host terminal, test buffer, web console). */
-export interface ByteSink {
-  write(byte: number): void;
-}
+export type { ByteSink };
 
 /** The UART's state as plain data (see `snapshot`). */
 export interface Uart16550State {
@@ -55,7 +53,7 @@ const MCR_LOOP = 0x10;
 // LSR
 const LSR_DR = 0x01;
 const LSR_OE = 0x02;
-/** THR empty and transmitter empty: transmission is instantaneous, so both are always set. */
+/** THR empty and transmitter empty: set together (a byte leaves at once unless the host sink is full). */
 const LSR_TX_IDLE = 0x60;
 // MSR
 const MSR_CTS = 0x10;
@@ -71,7 +69,10 @@ const TRIGGER_LEVELS = [1, 4, 8, 14] as const;
 /**
  * A National Semiconductor 16550A UART with reg-shift 0, as Linux's 8250 driver and OpenSBI drive it.
  * Transmission is instantaneous (to the output sink, or back into the receiver in loopback), so THRE and
- * TEMT are always set. The 16-byte receive FIFO is fed by the host through `receive`. With no bit times to
+ * TEMT are set — except while the host sink is full: then both stay clear and no THR-empty interrupt is
+ * raised, so a driver that waits for THRE (polling or by interrupt) stalls like on a busy line; when the
+ * sink drains, THRE/TEMT come back and the THR-empty interrupt is raised if enabled. A byte written
+ * anyway goes to the sink (a bounded sink decides about it). The 16-byte receive FIFO is fed by the host through `receive`. With no bit times to
  * count, the character-timeout interrupt is raised as soon as the FIFO holds data below the trigger level.
  * One level-triggered interrupt line follows IIR: high exactly when IIR reports a pending interrupt.
  */
@@ -91,6 +92,8 @@ export class Uart16550 implements MmioDevice {
   private msrDeltas = 0;
   private thrPending = false;
   private lineLevel = false;
+  /** A `whenWritable` callback is registered with the sink. */
+  private awaitingSink = false;
 
   constructor(
     private readonly line: InterruptLine,
@@ -293,17 +296,37 @@ export class Uart16550 implements MmioDevice {
   private transmit(byte: number): void {
     if ((this.mcr & MCR_LOOP) !== 0) this.pushRx(byte);
     else this.output.write(byte);
-    // Writing THR clears the THRE interrupt; the byte leaves at once, so THR is empty again.
-    this.thrPending = (this.ier & IER_THRI) !== 0;
+    // Writing THR clears the THRE interrupt; the byte leaves at once, so THR is empty again unless the
+    // sink is now full, and then the interrupt comes when it drains.
+    this.thrPending = (this.ier & IER_THRI) !== 0 && this.thrEmpty();
     this.updateLine(false);
   }
 
   private writeIer(value: number): void {
     const changed = (this.ier ^ value) & IER_THRI;
     this.ier = value & 0x0f;
-    // Setting ETBEI while THR is empty (always) raises THRE even if an IIR read had cleared it.
-    if (changed !== 0) this.thrPending = (this.ier & IER_THRI) !== 0;
+    // Setting ETBEI while THR is empty raises THRE even if an IIR read had cleared it.
+    if (changed !== 0) this.thrPending = (this.ier & IER_THRI) !== 0 && this.thrEmpty();
     this.updateLine(false);
+  }
+
+  /** THR can take a byte: loopback never waits; otherwise the host sink must have room. */
+  private thrEmpty(): boolean {
+    if ((this.mcr & MCR_LOOP) !== 0 || sinkWritable(this.output)) return true;
+    this.awaitSink();
+    return false;
+  }
+
+  private awaitSink(): void {
+    if (this.awaitingSink || this.output.whenWritable === undefined) return;
+    this.awaitingSink = true;
+    this.output.whenWritable(() => {
+      this.awaitingSink = false;
+      if (!this.thrEmpty()) return;
+      // THR just became empty: that is the THRE interrupt's edge.
+      if ((this.ier & IER_THRI) !== 0) this.thrPending = true;
+      this.updateLine(false);
+    });
   }
 
   private writeFcr(value: number): void {
@@ -320,7 +343,7 @@ export class Uart16550 implements MmioDevice {
   }
 
   private lsr(): number {
-    return (this.rxCount > 0 ? LSR_DR : 0) | this.lsrErrors | LSR_TX_IDLE;
+    return (this.rxCount > 0 ? LSR_DR : 0) | this.lsrErrors | (this.thrEmpty() ? LSR_TX_IDLE : 0);
   }
 
   /** MSR bits 7:4: the modem inputs, wired to MCR's outputs in loopback. */

@@ -1,5 +1,6 @@
 import { RiscvCpu } from "../../cpu/riscv/cpu.js";
 import type { Hart } from "../../cpu/riscv/hart.js";
+import { type ByteSink, sinkWritable, wakingSink } from "../../devices/byte-sink.js";
 import { Clint } from "../../devices/clint/clint.js";
 import type { Clock } from "../../devices/device.js";
 import { GoldfishRtc } from "../../devices/goldfish-rtc/goldfish-rtc.js";
@@ -17,10 +18,8 @@ import { PLIC_SOURCES, TIMEBASE_HZ, VIRT_IRQ, VIRT_MAP } from "./memory-map.js";
 import { SbiFirmware } from "./sbi/firmware.js";
 import { VirtioSlots } from "./virtio-slots.js";
 
-/** Where guest output goes (the host terminal, a test's buffer, a web console). */
-export interface ConsoleSink {
-  write(byte: number): void;
-}
+/** Where guest output goes (the host terminal, a test's buffer, a web console); it may be bounded. */
+export type ConsoleSink = ByteSink;
 
 export interface VirtOptions {
   memory: number;
@@ -92,7 +91,9 @@ export class VirtBoard {
       contexts: 2 * harts.length,
       lines: harts.flatMap((h) => [line(h, MEIP_BIT), line(h, SEIP_BIT)]),
     });
-    this.uart = new Uart16550(this.plic.line(VIRT_IRQ.UART0), options.console);
+    // When a full console drains, the UART's THR-empty interrupt may be what a sleeping hart waits for.
+    const uartSink = wakingSink(options.console, () => this.wakeForDevice());
+    this.uart = new Uart16550(this.plic.line(VIRT_IRQ.UART0), uartSink);
     this.rtc = new GoldfishRtc({ nowNanos: () => Date.now() * 1e6 }, this.plic.line(VIRT_IRQ.RTC));
     const finisher = new TestFinisher((request) => {
       if (request.kind === "reset") this.requestExit({ code: 0, reason: "reboot" });
@@ -103,15 +104,14 @@ export class VirtBoard {
     bus.map(VIRT_MAP.clint.base, VIRT_MAP.clint.size, this.clint);
     bus.map(VIRT_MAP.plic.base, VIRT_MAP.plic.size, this.plic);
     bus.map(VIRT_MAP.uart0.base, VIRT_MAP.uart0.size, this.uart);
-    this.virtio = new VirtioSlots(bus, this.plic, this.cpu.ram, options.virtioRing, () => {
-      // Deliver it now rather than at the end of the slice, and wake a sleeping engine.
-      this.cpu.attention.endSlice = true;
-      this.onDeviceInterrupt();
-    });
+    this.virtio = new VirtioSlots(bus, this.plic, this.cpu.ram, options.virtioRing, () =>
+      this.wakeForDevice(),
+    );
     this.sbi = new SbiFirmware({
       harts,
       ram: this.cpu.ram,
       consoleWrite: (byte) => options.console.write(byte),
+      consoleWritable: () => sinkWritable(options.console),
       consoleRead: () => this.pendingInput.shift() ?? -1,
       systemReset: (type, reason) => {
         if (type === 0)
@@ -203,6 +203,12 @@ export class VirtBoard {
   /** Every hart at `entry` in M-mode (bare-metal programs and M-mode firmware). */
   startAll(entry: number): void {
     for (const h of this.cpu.harts) h.reset((entry % 2 ** 32) | 0, Math.floor(entry / 2 ** 32) | 0);
+  }
+
+  /** A device raised an interrupt: deliver it now rather than at the end of the slice, and wake the engine. */
+  private wakeForDevice(): void {
+    this.cpu.attention.endSlice = true;
+    this.onDeviceInterrupt();
   }
 
   private requestExit(exit: GuestExit): void {

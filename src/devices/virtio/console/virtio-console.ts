@@ -1,10 +1,9 @@
+import { type ByteSink, sinkWritable } from "../../byte-sink.js";
 import { ConfigSpace, type VirtioDevice, type VirtioHost } from "../device.js";
 import { DeviceId, featureWords } from "../spec.js";
 
 /** Where the guest's console output goes (the host terminal, a test buffer, a web console). */
-export interface ConsoleSink {
-  write(byte: number): void;
-}
+export type ConsoleSink = ByteSink;
 
 /** Feature bits (virtio 1.2 §5.3.3). */
 export const ConsoleFeature = {
@@ -43,7 +42,7 @@ export interface VirtioConsoleState {
 /**
  * virtio-console (ID 3) with a single port (no MULTIPORT): Linux makes it /dev/hvc0. receiveq (0)
  * carries host input, transmitq (1) guest output, which goes straight to the sink (Linux waits for each
- * transmit buffer, so it is returned at once). Host input is buffered until the guest posts receive
+ * transmit buffer, so it is returned at once — unless the sink is full, see `transmit`). Host input is buffered until the guest posts receive
  * buffers. VIRTIO_CONSOLE_F_SIZE reports the host terminal's size; `resize` changes it and sends a
  * configuration change interrupt. VIRTIO_CONSOLE_F_EMERG_WRITE: a byte written to emerg_wr is output
  * at once, even before the driver is up.
@@ -60,6 +59,8 @@ export class VirtioConsole implements VirtioDevice {
   private input = new Uint8Array(256);
   private inputHead = 0;
   private inputCount = 0;
+  /** A `whenWritable` callback is registered with the sink. */
+  private awaitingSink = false;
 
   constructor(
     private readonly output: ConsoleSink,
@@ -185,14 +186,20 @@ export class VirtioConsole implements VirtioDevice {
     this.inputHead = 0;
   }
 
-  /** Guest output: every readable byte of every transmit chain goes to the sink. */
+  /**
+   * Guest output: every readable byte of every transmit chain goes to the sink. While the sink is full
+   * no chain is taken: they stay available (Linux spins until its buffer comes back, as on a busy host),
+   * and transmission resumes when the sink drains. A chain once started goes out whole.
+   */
   private transmit(): void {
     const host = this.host;
-    if (!host.active) return;
+    if (host === undefined || !host.active) return;
     const q = host.queue(TRANSMITQ);
     const mem = host.memory;
     let used = false;
-    for (let chain = q.pop(); chain !== null; chain = q.pop()) {
+    while (this.outputReady()) {
+      const chain = q.pop();
+      if (chain === null) break;
       if (chain.fault !== null) {
         host.fail(TRANSMITQ, chain.fault);
         break;
@@ -206,6 +213,19 @@ export class VirtioConsole implements VirtioDevice {
       used = true;
     }
     if (used) host.signalUsed(TRANSMITQ);
+  }
+
+  /** Whether the sink takes output now; if not, transmission resumes once it does. */
+  private outputReady(): boolean {
+    if (sinkWritable(this.output)) return true;
+    if (!this.awaitingSink && this.output.whenWritable !== undefined) {
+      this.awaitingSink = true;
+      this.output.whenWritable(() => {
+        this.awaitingSink = false;
+        this.transmit();
+      });
+    }
+    return false;
   }
 
   /** Host input into the receive buffers the guest posted, as much as fits. */

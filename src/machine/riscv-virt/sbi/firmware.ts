@@ -9,6 +9,8 @@ export interface SbiPlatform {
   readonly harts: readonly Hart[];
   /** Debug console output / input (DBCN, legacy putchar/getchar). */
   consoleWrite(byte: number): void;
+  /** false while the console sink is full: DBCN writes then take fewer bytes (absent: never full). */
+  consoleWritable?(): boolean;
   consoleRead(): number;
   /** Guest RAM for DBCN buffers; every range is checked with `contains`. */
   readonly ram: { base: number; bytes: Uint8Array; contains(paddr: number, length: number): boolean };
@@ -204,8 +206,12 @@ export class SbiFirmware {
         if (length < 0 || !ram.contains(address, length)) return c.result(SbiError.INVALID_PARAM);
         const at = address - ram.base;
         if (c.function === 0) {
-          for (let i = 0; i < length; i++) this.platform.consoleWrite(ram.bytes[at + i] as number);
-          return c.result(SbiError.SUCCESS, length);
+          // A partial write is allowed (the caller retries the rest): a full console stalls the guest.
+          let n = 0;
+          for (; n < length && this.platform.consoleWritable?.() !== false; n++) {
+            this.platform.consoleWrite(ram.bytes[at + n] as number);
+          }
+          return c.result(SbiError.SUCCESS, n);
         }
         let n = 0;
         for (; n < length; n++) {

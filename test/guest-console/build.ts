@@ -1,0 +1,50 @@
+/** Builds test/guest-console/flood.S for a byte count (riscv64-unknown-elf-gcc), once per count. */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** This file runs as dist/test/guest-console/build.js: the repository root is three levels up. */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const source = join(repoRoot, "test", "guest-console", "flood.S");
+const linkScript = join(repoRoot, "test", "guest", "link.ld");
+let dir: string | null = null;
+const built = new Map<number, string>();
+
+/** Why the guest cannot be built here, or undefined. */
+export function toolchainMissing(): string | undefined {
+  const probe = spawnSync("riscv64-unknown-elf-gcc", ["--version"], { stdio: "ignore" });
+  return probe.error
+    ? "riscv64-unknown-elf-gcc not installed (apt-get install gcc-riscv64-unknown-elf)"
+    : undefined;
+}
+
+/** The path of an ELF that prints `total` bytes on the UART and powers off. */
+export function floodGuest(total: number): string {
+  const known = built.get(total);
+  if (known !== undefined) return known;
+  dir ??= mkdtempSync(join(tmpdir(), "vireo-guest-console-"));
+  const elf = join(dir, `flood-${total}.elf`);
+  const r = spawnSync(
+    "riscv64-unknown-elf-gcc",
+    [
+      "-march=rv64gc",
+      "-mabi=lp64d",
+      "-nostdlib",
+      "-nostartfiles",
+      "-static",
+      "-Wl,--no-warn-rwx-segments",
+      `-DTOTAL=${total}`,
+      "-T",
+      linkScript,
+      "-o",
+      elf,
+      source,
+    ],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`building flood.S failed:\n${r.stdout}${r.stderr}`);
+  built.set(total, elf);
+  return elf;
+}
