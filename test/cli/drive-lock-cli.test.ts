@@ -3,10 +3,10 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, linkSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { isLocked, type LockMode } from "../../src/host/image-lock.js";
 import { available } from "../../src/host/libc.js";
+import { after, describe, test } from "../support/test.js";
 
 /**
  * Disk images in use: a second Vireo (RISC-V or x86) that opens an image another process has locked is

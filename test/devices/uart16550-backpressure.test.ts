@@ -1,8 +1,8 @@
 /** The UART's transmitter against a host sink that fills up: the guest must stall, not the host grow. */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import type { InterruptLine } from "../../src/devices/device.js";
 import { Uart16550 } from "../../src/devices/uart16550/uart16550.js";
+import { describe, it } from "../support/test.js";
 import { FakeSink } from "./fake-sink.js";
 
 const THR = 0;

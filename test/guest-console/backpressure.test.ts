@@ -8,8 +8,8 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
 import { guest, guestImages, kvmUnavailable } from "../kvm/support.js";
+import { describe, test } from "../support/test.js";
 import { floodGuest, repoRoot, toolchainMissing } from "./build.js";
 
 const cli = join(repoRoot, "dist", "src", "cli", "main.js");

@@ -3,11 +3,11 @@ import { spawn } from "node:child_process";
 import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { isLocked, type LockMode, lockImage, majorMinor } from "../../src/host/image-lock.js";
 import { available } from "../../src/host/libc.js";
+import { after, describe, test } from "../support/test.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const scratch = mkdtempSync(join(tmpdir(), "vireo-image-lock-"));

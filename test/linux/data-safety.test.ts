@@ -3,10 +3,10 @@ import { type SpawnSyncReturns, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { findTool } from "../../src/images/rootfs.js";
+import { after, before, describe, test } from "../support/test.js";
 
 /**
  * What a guest was told is on the disk is on the disk, even when the host kills `vireo run` with

@@ -10,9 +10,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { describe, test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { openDrives } from "../../src/cli/drive-files.js";
 import { attachNet } from "../../src/cli/net.js";
 import { BufferedOutput } from "../../src/cli/terminal.js";
 import { attachVirtio } from "../../src/cli/virtio.js";
@@ -25,6 +25,7 @@ import { parseBzImage } from "../../src/machine/x86-microvm/bzimage.js";
 import { SwitchRegistry } from "../../src/net/switch.js";
 import { floodGuest, toolchainMissing } from "../guest-console/build.js";
 import { guest, guestImages, kvmUnavailable } from "../kvm/support.js";
+import { describe, test } from "../support/test.js";
 
 const MiB = 2 ** 20;
 const RISCV_VMS = 200;
@@ -92,7 +93,7 @@ async function riscvVm(elves: ReturnType<typeof parseElf>[], i: number): Promise
   const virtio = await attachVirtio(
     board,
     {
-      drives: [{ file: disk, readOnly: true, id: "d" }],
+      drives: await openDrives([{ file: disk, readOnly: true, id: "d" }]),
       rng: true,
       console: true,
       balloon: { targetBytes: null },
@@ -122,7 +123,7 @@ async function kvmVm(): Promise<void> {
     virtio = await attachVirtio(
       board,
       {
-        drives: [{ file: disk, readOnly: true, id: "d" }],
+        drives: await openDrives([{ file: disk, readOnly: true, id: "d" }]),
         rng: true,
         console: true,
         balloon: { targetBytes: null },

@@ -1,7 +1,7 @@
 /** virtio-console's transmitq against a host sink that fills up: buffers stay available until it drains. */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { VirtioConsole } from "../../../src/devices/virtio/console/virtio-console.js";
+import { describe, it } from "../../support/test.js";
 import { FakeSink } from "../fake-sink.js";
 import { TestDriver, TestMemory } from "./harness.js";
 
