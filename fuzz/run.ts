@@ -10,7 +10,7 @@
 import { Worker } from "node:worker_threads";
 import fc from "fast-check";
 import { runGuestFuzz } from "./guest.js";
-import { caseSeed } from "./seeds.js";
+import { caseSeed, useFuzzSizes } from "./seeds.js";
 import { targets } from "./targets/index.js";
 import { type CrashMessage, type DoneMessage, describeError, type WorkerJob } from "./worker.js";
 
@@ -165,6 +165,7 @@ function replay(name: string, o: Options, index: number): void {
 }
 
 async function main(): Promise<void> {
+  useFuzzSizes();
   const o = parse(process.argv.slice(2));
   if (o.replay !== null) return replay(o.names[0] as string, o, o.replay);
   const cases = o.cases ?? (o.seconds === null ? 2000 : Number.MAX_SAFE_INTEGER);
@@ -177,7 +178,10 @@ async function main(): Promise<void> {
     const deadline = o.seconds === null ? Number.POSITIVE_INFINITY : Date.now() + o.seconds * 1000;
     const r =
       name === GUEST
-        ? await runGuestFuzz({ seed: o.seed, requests: o.cases ?? 2000, deadline })
+        ? await runGuestFuzz({
+            seed: o.seed,
+            requests: o.cases ?? (o.seconds === null ? 2000 : o.seconds * 15),
+          })
         : await fuzzTarget(name, o, cases, deadline);
     total += r.cases;
     failures += r.crashes.length + r.hangs.length;

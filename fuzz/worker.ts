@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import fc from "fast-check";
-import { caseSeed } from "./seeds.js";
+import { caseSeed, useFuzzSizes } from "./seeds.js";
 import { targets } from "./targets/index.js";
 
 export interface WorkerJob {
@@ -41,6 +41,7 @@ export function describeError(e: unknown): string {
 }
 
 function main(job: WorkerJob): void {
+  useFuzzSizes();
   const target = targets.find((t) => t.name === job.target);
   if (target === undefined) throw new Error(`no target ${job.target}`);
   const progress = new Int32Array(job.progress);
