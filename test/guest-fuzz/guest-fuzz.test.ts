@@ -5,7 +5,7 @@
  * device error (an error status, or DEVICE_NEEDS_RESET) rather than a host exception.
  */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, test } from "../support/test.js";
 import { buildGuest, runGuest, toolchainMissing } from "./run-guest.js";
 
 const REQUESTS = 80;
