@@ -14,6 +14,7 @@ import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { type ParsedArgs, parseCount } from "./args.js";
+import { readGuestFile } from "./guest-file.js";
 import { attachNet, checkNets, type NetSetup, parseNet, printNetStats } from "./net.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -63,17 +64,6 @@ function hostAvailableMemory(): number | null {
   }
 }
 
-function readFile(path: string, what: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  if (bytes.length === 0) throw new UserError(`${what} '${path}' is empty`);
-  return bytes;
-}
-
 export async function runX86(args: ParsedArgs): Promise<number> {
   const given = [...args.values.keys(), ...args.switches, ...(args.repeated?.keys() ?? [])];
   const unsupported = given.find((flag) => !X86_FLAGS.has(flag));
@@ -113,11 +103,11 @@ export async function runX86(args: ParsedArgs): Promise<number> {
     if (initrdPath !== undefined) throw new UserError("--initrd needs --kernel");
     ({ kernelPath, initrdPath } = await defaultX86Guest());
   }
-  const kernelBytes = readFile(kernelPath, "kernel");
+  const kernelBytes = readGuestFile(kernelPath, "kernel", memory);
+  const initrd = initrdPath === undefined ? null : readGuestFile(initrdPath, "initrd", memory);
   const image = isElf(kernelBytes)
     ? parsePvhKernel(kernelBytes, kernelPath)
     : parseBzImage(kernelBytes, kernelPath);
-  const initrd = initrdPath === undefined ? null : readFile(initrdPath, "initrd");
   const cmdline = args.values.get("append") ?? DEFAULT_APPEND_X86;
 
   const createdAt = performance.timeOrigin + performance.now();

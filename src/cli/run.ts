@@ -1,14 +1,18 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, constants, openSync, statSync, writeFileSync } from "node:fs";
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import { InterpreterEngine, type RunResult } from "../engines/interpreter.js";
 import { isElf, parseElf } from "../machine/loader/elf.js";
+import { firmwareImage } from "../machine/loader/firmware.js";
 import { flattenElf, isLinuxImage, type LinuxImage, parseLinuxImage } from "../machine/loader/linux-image.js";
+import { describeNonCode } from "../machine/loader/sniff.js";
 import { type GuestExit, VirtBoard } from "../machine/riscv-virt/board.js";
 import { bootLinux } from "../machine/riscv-virt/linux-boot.js";
 import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
 import { type ParsedArgs, parseArgs, parseCount } from "./args.js";
+import { describeFsError } from "./fs-errors.js";
+import { readGuestFile } from "./guest-file.js";
 import { attachNet, checkNets, parseNet, printNetStats } from "./net.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
@@ -63,13 +67,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   if (args.values.has("cpu-features")) throw new UserError("--cpu-features is for x86_64 guests on KVM");
   const bios = args.values.get("bios") ?? "builtin";
-  const memory = parseSize(args.values.get("memory") ?? "512M", "--memory");
-  if (memory < MiB || memory % 4096 !== 0)
-    throw new UserError("--memory must be at least 1M and a multiple of 4K");
-  if (memory > 3 * 2 ** 30) throw new UserError("--memory above 3G is not supported by the interpreter");
+  const memoryText = args.values.get("memory") ?? "512M";
+  const memory = parseSize(memoryText, "--memory");
+  // The interpreter's RAM lives in one 32-bit wasm memory (4 GiB, less hart state): 3G keeps it clear.
+  if (memory < MiB || memory > 3 * 2 ** 30 || memory % 4096 !== 0) {
+    throw new UserError(`--memory ${memoryText}: riscv64 guests take from 1M to 3G, in multiples of 4K`);
+  }
   const cpus = parseCount(args.values.get("cpus") ?? "1", "cpus", 1, 8);
   const maxText = args.values.get("max-insns");
-  const maxInstructions = maxText === undefined ? undefined : parseCount(maxText, "max-insns", 1, 2 ** 53);
+  const maxInstructions =
+    maxText === undefined ? undefined : parseCount(maxText, "max-insns", 1, Number.MAX_SAFE_INTEGER);
   const drives = (args.repeated.get("drive") ?? []).map(parseDrive);
   const wantRng = args.switches.has("rng");
   const wantConsole = args.switches.has("virtio-console");
@@ -110,9 +117,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     kernelPath = image.kernel;
     initrdPath = image.initrd;
   }
+  const kernel = readGuestFile(kernelPath, "kernel", memory);
   const output = new BufferedOutput(process.stdout);
   const board = new VirtBoard({ memory, cpus, console: output, virtioRing: parseVirtioRing(args) });
-  const kernel = readFile(kernelPath, "kernel");
   // Devices go in before the device tree is built; both consoles write to the same terminal.
   const virtio = await attachVirtio(board, { drives, rng: wantRng, console: wantConsole, balloon }, output);
   let net: ReturnType<typeof attachNet>;
@@ -161,19 +168,48 @@ function loadGuest(
         throw new UserError(`--${flag} needs a Linux boot (--bios builtin or a firmware)`);
     }
     if (isElf(kernel)) board.loadElf(parseElf(kernel, kernelPath), kernelPath);
-    else board.loadRaw(kernel, kernelPath);
+    else {
+      const looksLike = describeNonCode(kernel);
+      if (looksLike !== null)
+        throw new UserError(`${kernelPath}: not a bare-metal program: it looks like ${looksLike}`);
+      board.loadRaw(kernel, kernelPath);
+    }
     return true;
   }
   const dtb = bootLinux(board, {
     kernel: asLinuxImage(kernel, kernelPath, board.options.memory),
-    initrd: initrdPath === undefined ? null : readFile(initrdPath, "initrd"),
+    initrd: initrdPath === undefined ? null : readGuestFile(initrdPath, "initrd", board.options.memory),
     bootargs: append,
-    firmware: bios === "builtin" ? null : readFile(bios, "firmware"),
+    firmware: bios === "builtin" ? null : readFirmware(bios, board.options.memory),
   });
   const dumpPath = args.values.get("dump-dtb");
   if (dumpPath === undefined) return true;
-  writeFileSync(dumpPath, dtb);
+  writeOutput(dumpPath, dtb, "--dump-dtb");
   return false;
+}
+
+/**
+ * Writes a file the user asked for. A FIFO is fine when something reads it (`--dump-dtb >(dtc ...)`),
+ * but opening one for writing with no reader would block forever, so that is asked first, without
+ * blocking (ENXIO: no reader).
+ */
+function writeOutput(path: string, bytes: Uint8Array, flag: string): void {
+  let probe: number | null = null;
+  try {
+    let fifo = false;
+    try {
+      fifo = statSync(path).isFIFO();
+    } catch {
+      // Not there yet: writeFileSync creates it, or says why it cannot.
+    }
+    if (fifo) probe = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    writeFileSync(path, bytes);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === "ENXIO" ? "a FIFO nobody reads" : describeFsError(e);
+    throw new UserError(`${flag}: cannot write '${path}': ${why}`);
+  } finally {
+    if (probe !== null) closeSync(probe);
+  }
 }
 
 /**
@@ -221,15 +257,8 @@ async function runGuest(
   return exitStatus(result, board.exit);
 }
 
-function readFile(path: string, what: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  if (bytes.length === 0) throw new UserError(`${what} '${path}' is empty`);
-  return bytes;
+function readFirmware(path: string, ramSize: number): Uint8Array {
+  return firmwareImage(readGuestFile(path, "firmware", ramSize), path, VIRT_MAP.dram.base, ramSize);
 }
 
 /** The kernel for a Linux boot: a RISC-V `Image` or ELF; say what it is instead when it is neither. */
@@ -237,8 +266,8 @@ function asLinuxImage(bytes: Uint8Array, path: string, ramSize: number): LinuxIm
   if (isLinuxImage(bytes)) return parseLinuxImage(bytes, path);
   // parseElf rejects ELF files for other machines with a one-line reason.
   if (isElf(bytes)) return flattenElf(parseElf(bytes, path), VIRT_MAP.dram.base, ramSize, path);
-  const bzImage = bytes.length > 0x206 && String.fromCharCode(...bytes.subarray(0x202, 0x206)) === "HdrS";
-  if (bzImage) throw new UserError(`${path}: an x86 bzImage, not a RISC-V kernel`);
+  const looksLike = describeNonCode(bytes);
+  if (looksLike !== null) throw new UserError(`${path}: not a RISC-V kernel: it looks like ${looksLike}`);
   throw new UserError(`${path}: not a RISC-V Linux Image (no "RSC\\x05" magic at offset 56)`);
 }
 
