@@ -166,7 +166,9 @@ add(["images", "path", "--arch", "riscv64", "--arch", "x86_64"]);
 /** Runs one input; the verdict is "ok", "trace" or "hang". */
 function probe(argv, env) {
   return new Promise((resolveVerdict) => {
+    // In the scratch directory: a value taken as a relative path (--dump-dtb 1) writes there.
     const child = spawn(process.execPath, [main, ...argv], {
+      cwd: scratch,
       env: { ...process.env, ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
