@@ -24,8 +24,8 @@ import type {
 } from "../devices/virtio/vsock/backend.js";
 
 /**
- * The longest Unix socket path in bytes: sun_path holds 108 with the NUL. Longer paths would be bound or
- * connected truncated (another file than the one named), so they are refused instead.
+ * The longest Unix socket path in bytes: sun_path holds 108 with the NUL. A longer path would be bound
+ * truncated (a socket file with another name, left behind), so it is refused instead.
  */
 export const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -215,12 +215,7 @@ export class UdsVsockBackend implements VsockBackend {
       stream.reject();
       return;
     }
-    const path = `${this.path}_${stream.hostPort}`;
-    if (socketPathProblem(path) !== null) {
-      stream.reject();
-      return;
-    }
-    const socket = connect({ path, allowHalfOpen: true });
+    const socket = connect({ path: `${this.path}_${stream.hostPort}`, allowHalfOpen: true });
     this.track(socket);
     let up = false;
     socket.once("connect", () => {
