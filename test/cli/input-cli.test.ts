@@ -300,3 +300,16 @@ test("--bios: a RISC-V ELF firmware (OpenSBI's fw_dynamic.elf) is loaded, not co
   assert.equal(r.status, 124, r.stderr);
   assert.match(r.stdout, /OpenSBI/);
 });
+
+test("x86_64 --kernel: a RISC-V Image or a compressed file is named", { timeout: TIMEOUT }, async () => {
+  assertUserError(
+    await x86("--kernel", image),
+    /a RISC-V Linux Image, not an x86 kernel \(boot it with --arch riscv64\)/,
+  );
+  const gzip = new Uint8Array(4096);
+  gzip.set([0x1f, 0x8b, 0x08]);
+  assertUserError(
+    await x86("--kernel", file("vmlinuz.gz", gzip)),
+    /not an x86 Linux bzImage .*: it looks like a gzip/,
+  );
+});
