@@ -1,4 +1,3 @@
-import { closeSync, constants, openSync, statSync, writeFileSync } from "node:fs";
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import { InterpreterEngine, type RunResult } from "../engines/interpreter.js";
 import { isElf, parseElf } from "../machine/loader/elf.js";
@@ -11,9 +10,9 @@ import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
 import { type ParsedArgs, parseArgs, parseCount } from "./args.js";
-import { describeFsError } from "./fs-errors.js";
 import { readGuestFile } from "./guest-file.js";
 import { attachNet, checkNets, parseNet, printNetStats } from "./net.js";
+import { writeOutputFile } from "./output-file.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -184,32 +183,8 @@ function loadGuest(
   });
   const dumpPath = args.values.get("dump-dtb");
   if (dumpPath === undefined) return true;
-  writeOutput(dumpPath, dtb, "--dump-dtb");
+  writeOutputFile(dumpPath, dtb, "--dump-dtb");
   return false;
-}
-
-/**
- * Writes a file the user asked for. A FIFO is fine when something reads it (`--dump-dtb >(dtc ...)`),
- * but opening one for writing with no reader would block forever, so that is asked first, without
- * blocking (ENXIO: no reader).
- */
-function writeOutput(path: string, bytes: Uint8Array, flag: string): void {
-  let probe: number | null = null;
-  try {
-    let fifo = false;
-    try {
-      fifo = statSync(path).isFIFO();
-    } catch {
-      // Not there yet: writeFileSync creates it, or says why it cannot.
-    }
-    if (fifo) probe = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
-    writeFileSync(path, bytes);
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === "ENXIO" ? "a FIFO nobody reads" : describeFsError(e);
-    throw new UserError(`${flag}: cannot write '${path}': ${why}`);
-  } finally {
-    if (probe !== null) closeSync(probe);
-  }
 }
 
 /**

@@ -4,7 +4,19 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
@@ -183,6 +195,25 @@ describe("--dump-dtb to a place that cannot be written", () => {
     assertUserError(await linux("--dump-dtb", dir), /--dump-dtb: cannot write .*\(EISDIR\)/);
     if (hasFifo)
       assertUserError(await linux("--dump-dtb", fifo), /--dump-dtb: cannot write .*FIFO nobody reads/);
+  });
+
+  test("a FIFO with a reader gets the device tree", { timeout: TIMEOUT }, async (t) => {
+    if (!hasFifo) return t.skip("mkfifo is not available");
+    const piped = join(scratch, "piped-fifo");
+    spawnSync("mkfifo", [piped]);
+    // This process is the reader: a non-blocking open returns at once, and the DTB fits in the pipe.
+    const fd = openSync(piped, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const r = await linux("--dump-dtb", piped);
+      assert.equal(r.status, 0, r.stderr);
+      const got = Buffer.alloc(65536);
+      const n = readSync(fd, got);
+      assert.ok(n > 40, `read ${n} bytes`);
+      assert.equal(got.readUInt32BE(0), 0xd00dfeed);
+      assert.equal(got.readUInt32BE(4), n, "the whole blob (totalsize) came through");
+    } finally {
+      closeSync(fd);
+    }
   });
 
   test("a read-only file system", { timeout: TIMEOUT }, async (t) => {
