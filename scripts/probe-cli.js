@@ -163,16 +163,20 @@ for (const value of ["", "bogus", "x86", "riscv32", "--force", ...NUMBERS]) {
 add(["images", "fetch", "--force=1", "--arch", "bogus"]);
 add(["images", "path", "--arch", "riscv64", "--arch", "x86_64"]);
 
-/** Runs one input; the verdict is "ok", "trace" or "hang". */
+/** Runs one input; the verdict is "ok", "trace", "hang" or "untidy" (status 2 but not one `vireo:` line). */
 function probe(argv, env) {
   return new Promise((resolveVerdict) => {
     // In the scratch directory: a value taken as a relative path (--dump-dtb 1) writes there.
     const child = spawn(process.execPath, [main, ...argv], {
       cwd: scratch,
       env: { ...process.env, ...env },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
+    let stdout = "";
     let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
     let killed = null;
     child.stderr.on("data", (chunk) => {
       stderr += chunk;
@@ -196,12 +200,15 @@ function probe(argv, env) {
       let verdict = "ok";
       if (killed !== null) verdict = "hang";
       else if (/internal error|\n\s+at /.test(stderr)) verdict = "trace";
+      // A missing command prints the usage (on stdout) and exits 2: that is meant.
+      else if (status === 2 && stderr === "" && stdout.startsWith("usage:")) verdict = "ok";
+      else if (status === 2 && !/^vireo: [^\n]*\n$/.test(stderr)) verdict = "untidy";
       resolveVerdict({ verdict, status, killed, stderr });
     });
   });
 }
 
-const counts = { ok: 0, trace: 0, hang: 0 };
+const counts = { ok: 0, trace: 0, hang: 0, untidy: 0 };
 for (const [argv, env] of inputs) {
   const r = await probe(argv, env);
   counts[r.verdict]++;
@@ -213,5 +220,8 @@ for (const [argv, env] of inputs) {
   }
 }
 rmSync(scratch, { recursive: true, force: true });
-process.stdout.write(`inputs ${inputs.length}, stack traces ${counts.trace}, hangs ${counts.hang}\n`);
-process.exitCode = counts.trace + counts.hang === 0 ? 0 : 1;
+process.stdout.write(
+  `inputs ${inputs.length}, stack traces ${counts.trace}, hangs ${counts.hang}, ` +
+    `errors not on one vireo: line ${counts.untidy}\n`,
+);
+process.exitCode = counts.trace + counts.hang + counts.untidy === 0 ? 0 : 1;
