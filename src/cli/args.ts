@@ -49,12 +49,16 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec, command: stri
   return parsed;
 }
 
-/** A positive whole number flag (e.g. --cpus, --max-insns). */
+/**
+ * A whole number flag in [min, max] (e.g. --cpus, --max-insns), written in decimal digits. Both failures
+ * say the same range, so the message never disagrees with what is accepted.
+ */
 export function parseCount(text: string, flag: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UserError(`--${flag} must be a whole number, got '${text}'`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UserError(`--${flag} must be between ${min} and ${max}, got ${text}`);
+  if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || min > max) {
+    throw new RangeError(`parseCount: bad range ${min}..${max}`);
   }
+  const range = `a whole number from ${min} to ${max}${max === Number.MAX_SAFE_INTEGER ? " (2^53 - 1)" : ""}`;
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new UserError(`--${flag} must be ${range}, got '${text}'`);
   return n;
 }

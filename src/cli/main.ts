@@ -13,7 +13,9 @@ const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLIN
        vireo --help | --version
 
 Without --kernel, 'run' boots the default Debian guest (fetched on first use) to a shell.
---bios none runs a bare-metal ELF or raw binary in M-mode; Ctrl-A x quits.
+--memory takes 1M to 3G for riscv64, 4M up to the host's available memory for x86_64 (multiples of 4K).
+--bios none runs a bare-metal ELF or raw binary in M-mode; Ctrl-A x quits. --bios FIRMWARE takes an M-mode
+firmware (OpenSBI) as a raw binary or a RISC-V ELF that starts at the start of RAM.
 --drive attaches a raw disk image as virtio-blk (the first is /dev/vda; repeat for more), --rng a
 virtio entropy device, --virtio-console a second console (/dev/hvc0): the output of ttyS0 and hvc0
 both goes to the terminal, keyboard input to hvc0 (Ctrl-A c switches it between hvc0 and ttyS0).

@@ -15,6 +15,7 @@ import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { type ParsedArgs, parseCount } from "./args.js";
 import { openDrives } from "./drive-files.js";
+import { readGuestFile } from "./guest-file.js";
 import { attachNet, checkNets, type NetSetup, parseNet, printNetStats } from "./net.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -64,24 +65,13 @@ function hostAvailableMemory(): number | null {
   }
 }
 
-function readFile(path: string, what: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  if (bytes.length === 0) throw new UserError(`${what} '${path}' is empty`);
-  return bytes;
-}
-
-/** The kernel (a bzImage or a PVH ELF) and initrd, read and parsed. */
-function readKernel(kernelPath: string, initrdPath: string | undefined) {
-  const kernelBytes = readFile(kernelPath, "kernel");
+/** The kernel (a bzImage or a PVH ELF) and initrd, checked (readGuestFile), read and parsed. */
+function readKernel(kernelPath: string, initrdPath: string | undefined, memory: number) {
+  const kernelBytes = readGuestFile(kernelPath, "kernel", memory);
+  const initrd = initrdPath === undefined ? null : readGuestFile(initrdPath, "initrd", memory);
   const image = isElf(kernelBytes)
     ? parsePvhKernel(kernelBytes, kernelPath)
     : parseBzImage(kernelBytes, kernelPath);
-  const initrd = initrdPath === undefined ? null : readFile(initrdPath, "initrd");
   return { image, initrd };
 }
 
@@ -133,7 +123,7 @@ export async function runX86(args: ParsedArgs): Promise<number> {
   let board: X86MicroVm;
   let kernel: ReturnType<typeof readKernel>;
   try {
-    kernel = readKernel(kernelPath, initrdPath);
+    kernel = readKernel(kernelPath, initrdPath, memory);
     const virtioRing = parseVirtioRing(args);
     board = X86MicroVm.create({ memory, cpus, console: output, removeCpuFeatures, device, virtioRing });
   } catch (e) {

@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync } from "node:fs";
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import { InterpreterEngine, type RunResult } from "../engines/interpreter.js";
 import { isElf, parseElf } from "../machine/loader/elf.js";
+import { firmwareImage } from "../machine/loader/firmware.js";
 import { flattenElf, isLinuxImage, type LinuxImage, parseLinuxImage } from "../machine/loader/linux-image.js";
+import { describeNonCode } from "../machine/loader/sniff.js";
 import { type GuestExit, VirtBoard } from "../machine/riscv-virt/board.js";
 import { bootLinux } from "../machine/riscv-virt/linux-boot.js";
 import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
@@ -10,7 +11,9 @@ import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
 import { type ParsedArgs, parseArgs, parseCount } from "./args.js";
 import { openDrives } from "./drive-files.js";
+import { readGuestFile } from "./guest-file.js";
 import { attachNet, checkNets, parseNet, printNetStats } from "./net.js";
+import { writeOutputFile } from "./output-file.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -64,13 +67,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   if (args.values.has("cpu-features")) throw new UserError("--cpu-features is for x86_64 guests on KVM");
   const bios = args.values.get("bios") ?? "builtin";
-  const memory = parseSize(args.values.get("memory") ?? "512M", "--memory");
-  if (memory < MiB || memory % 4096 !== 0)
-    throw new UserError("--memory must be at least 1M and a multiple of 4K");
-  if (memory > 3 * 2 ** 30) throw new UserError("--memory above 3G is not supported by the interpreter");
+  const memoryText = args.values.get("memory") ?? "512M";
+  const memory = parseSize(memoryText, "--memory");
+  // The interpreter's RAM lives in one 32-bit wasm memory (4 GiB, less hart state): 3G keeps it clear.
+  if (memory < MiB || memory > 3 * 2 ** 30 || memory % 4096 !== 0) {
+    throw new UserError(`--memory ${memoryText}: riscv64 guests take from 1M to 3G, in multiples of 4K`);
+  }
   const cpus = parseCount(args.values.get("cpus") ?? "1", "cpus", 1, 8);
   const maxText = args.values.get("max-insns");
-  const maxInstructions = maxText === undefined ? undefined : parseCount(maxText, "max-insns", 1, 2 ** 53);
+  const maxInstructions =
+    maxText === undefined ? undefined : parseCount(maxText, "max-insns", 1, Number.MAX_SAFE_INTEGER);
   const drives = (args.repeated.get("drive") ?? []).map(parseDrive);
   const wantRng = args.switches.has("rng");
   const wantConsole = args.switches.has("virtio-console");
@@ -111,10 +117,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     kernelPath = image.kernel;
     initrdPath = image.initrd;
   }
+  const kernel = readGuestFile(kernelPath, "kernel", memory);
   const output = new BufferedOutput(process.stdout);
   const board = new VirtBoard({ memory, cpus, console: output, virtioRing: parseVirtioRing(args) });
-  const kernel = readFile(kernelPath, "kernel");
-  // Opened and locked first: a drive another VM uses stops the run before anything else is set up.
+  // Opened and locked before the devices: a drive another VM uses stops the run before they are set up.
   const disks = await openDrives(drives);
   // Devices go in before the device tree is built; both consoles write to the same terminal.
   const virtio = attachVirtio(board, { drives: disks, rng: wantRng, console: wantConsole, balloon }, output);
@@ -164,18 +170,23 @@ function loadGuest(
         throw new UserError(`--${flag} needs a Linux boot (--bios builtin or a firmware)`);
     }
     if (isElf(kernel)) board.loadElf(parseElf(kernel, kernelPath), kernelPath);
-    else board.loadRaw(kernel, kernelPath);
+    else {
+      const looksLike = describeNonCode(kernel);
+      if (looksLike !== null)
+        throw new UserError(`${kernelPath}: not a bare-metal program: it looks like ${looksLike}`);
+      board.loadRaw(kernel, kernelPath);
+    }
     return true;
   }
   const dtb = bootLinux(board, {
     kernel: asLinuxImage(kernel, kernelPath, board.options.memory),
-    initrd: initrdPath === undefined ? null : readFile(initrdPath, "initrd"),
+    initrd: initrdPath === undefined ? null : readGuestFile(initrdPath, "initrd", board.options.memory),
     bootargs: append,
-    firmware: bios === "builtin" ? null : readFile(bios, "firmware"),
+    firmware: bios === "builtin" ? null : readFirmware(bios, board.options.memory),
   });
   const dumpPath = args.values.get("dump-dtb");
   if (dumpPath === undefined) return true;
-  writeFileSync(dumpPath, dtb);
+  writeOutputFile(dumpPath, dtb, "--dump-dtb");
   return false;
 }
 
@@ -224,15 +235,8 @@ async function runGuest(
   return exitStatus(result, board.exit);
 }
 
-function readFile(path: string, what: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  if (bytes.length === 0) throw new UserError(`${what} '${path}' is empty`);
-  return bytes;
+function readFirmware(path: string, ramSize: number): Uint8Array {
+  return firmwareImage(readGuestFile(path, "firmware", ramSize), path, VIRT_MAP.dram.base, ramSize);
 }
 
 /** The kernel for a Linux boot: a RISC-V `Image` or ELF; say what it is instead when it is neither. */
@@ -240,8 +244,8 @@ function asLinuxImage(bytes: Uint8Array, path: string, ramSize: number): LinuxIm
   if (isLinuxImage(bytes)) return parseLinuxImage(bytes, path);
   // parseElf rejects ELF files for other machines with a one-line reason.
   if (isElf(bytes)) return flattenElf(parseElf(bytes, path), VIRT_MAP.dram.base, ramSize, path);
-  const bzImage = bytes.length > 0x206 && String.fromCharCode(...bytes.subarray(0x202, 0x206)) === "HdrS";
-  if (bzImage) throw new UserError(`${path}: an x86 bzImage, not a RISC-V kernel`);
+  const looksLike = describeNonCode(bytes);
+  if (looksLike !== null) throw new UserError(`${path}: not a RISC-V kernel: it looks like ${looksLike}`);
   throw new UserError(`${path}: not a RISC-V Linux Image (no "RSC\\x05" magic at offset 56)`);
 }
 

@@ -1,8 +1,11 @@
+import { type Stats, statSync } from "node:fs";
+import { dirname } from "node:path";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { MAX_GUEST_CID, MIN_GUEST_CID } from "../devices/virtio/vsock/protocol.js";
 import { VirtioVsock } from "../devices/virtio/vsock/virtio-vsock.js";
-import { UdsVsockBackend } from "../host/vsock-uds.js";
+import { socketPathProblem, UdsVsockBackend } from "../host/vsock-uds.js";
 import { UserError } from "../util/errors.js";
+import { describeFsError } from "./fs-errors.js";
 
 /** `--vsock cid=N[,uds=PATH]`. */
 export interface VsockSpec {
@@ -36,7 +39,25 @@ export function parseVsock(text: string): VsockSpec {
   }
   const uds = options.get("uds");
   if (uds === "") throw new UserError(`--vsock ${text}: uds needs a path`);
+  const problem = uds === undefined ? null : socketPathProblem(uds);
+  if (problem !== null) throw new UserError(`--vsock: uds path too long: ${problem}`);
   return { cid, uds: uds ?? null };
+}
+
+/** bind() reports a missing directory as EACCES; say what is really wrong before it is tried. */
+function checkSocketDirectory(path: string): void {
+  const dir = dirname(path);
+  let stats: Stats;
+  try {
+    stats = statSync(dir);
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === "ENOENT";
+    const why = missing ? `no such directory '${dir}'` : `directory '${dir}': ${describeFsError(e)}`;
+    throw new UserError(`--vsock: cannot listen on '${path}': ${why}`);
+  }
+  if (!stats.isDirectory()) {
+    throw new UserError(`--vsock: cannot listen on '${path}': '${dir}' is not a directory`);
+  }
 }
 
 export interface VsockSetup {
@@ -51,11 +72,11 @@ export async function attachVsock(
 ): Promise<VsockSetup> {
   let backend: UdsVsockBackend | null = null;
   if (spec.uds !== null) {
+    checkSocketDirectory(spec.uds);
     try {
       backend = await UdsVsockBackend.listen(spec.uds);
     } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new UserError(`--vsock: cannot listen on '${spec.uds}': ${reason}`);
+      throw new UserError(`--vsock: cannot listen on '${spec.uds}': ${describeFsError(e)}`);
     }
   }
   const device = new VirtioVsock({ guestCid: spec.cid, backend });

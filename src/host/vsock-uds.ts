@@ -23,6 +23,21 @@ import type {
   VsockStreamHandler,
 } from "../devices/virtio/vsock/backend.js";
 
+/**
+ * The longest Unix socket path in bytes: sun_path holds 108 with the NUL. A longer path would be bound
+ * truncated (a socket file with another name, left behind), so it is refused instead.
+ */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Why `path` cannot name a Unix socket, or null when it can. */
+export function socketPathProblem(path: string): string | null {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    return `a Unix socket path is at most ${MAX_SOCKET_PATH_BYTES} bytes, this one has ${bytes}`;
+  }
+  return null;
+}
+
 /** The longest CONNECT line accepted (the rest is refused). */
 const MAX_LINE = 64;
 const CONNECT_LINE = /^CONNECT ([0-9]{1,10})\r?$/;
@@ -176,6 +191,8 @@ export class UdsVsockBackend implements VsockBackend {
 
   /** Listens on `path` (a stale socket file left by an earlier run is replaced). */
   static async listen(path: string): Promise<UdsVsockBackend> {
+    const problem = socketPathProblem(path);
+    if (problem !== null) throw Object.assign(new Error(problem), { code: "ENAMETOOLONG" });
     await removeStaleSocket(path);
     const server = createServer({ allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {

@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Op, Shutdown } from "../../src/devices/virtio/vsock/protocol.js";
 import { FIRST_HOST_PORT } from "../../src/devices/virtio/vsock/virtio-vsock.js";
-import { UdsVsockBackend } from "../../src/host/vsock-uds.js";
+import { socketPathProblem, UdsVsockBackend } from "../../src/host/vsock-uds.js";
 import { Guest, type Packet } from "../devices/virtio/vsock-harness.js";
 import { after, describe, it } from "../support/test.js";
 
@@ -262,5 +262,15 @@ describe("virtio-vsock over Unix domain sockets", () => {
     const file = join(scratch, "plain");
     writeFileSync(file, "x");
     await assert.rejects(UdsVsockBackend.listen(file), /is not a socket/);
+  });
+
+  it("a socket path longer than sun_path holds is refused, not bound truncated", {
+    timeout: 10_000,
+  }, async () => {
+    const long = join(scratch, "l".repeat(108 - scratch.length));
+    assert.equal(Buffer.byteLength(long), 109);
+    await assert.rejects(UdsVsockBackend.listen(long), /at most 107 bytes, this one has 109/);
+    assert.equal(existsSync(long.slice(0, 107)), false);
+    assert.equal(socketPathProblem(join(scratch, "l".repeat(106 - scratch.length))), null);
   });
 });

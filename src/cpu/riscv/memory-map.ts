@@ -15,7 +15,8 @@ export class GuestRam implements PageTableMemory {
     readonly size: number,
   ) {
     this.bytes = new Uint8Array(memory.buffer, RAM_OFFSET, size);
-    this.i32 = new Int32Array(memory.buffer, RAM_OFFSET, size >> 2);
+    // Not size >> 2: sizes of 2 GiB and more overflow 32-bit arithmetic.
+    this.i32 = new Int32Array(memory.buffer, RAM_OFFSET, size / 4);
   }
 
   /** True if [paddr, paddr + length) lies entirely in RAM. */
@@ -30,7 +31,7 @@ export class GuestRam implements PageTableMemory {
 
   readPte(paddr: number, out: Int32Array): boolean {
     if ((paddr & 7) !== 0 || !this.contains(paddr, 8)) return false;
-    const i = (paddr - this.base) >> 2;
+    const i = (paddr - this.base) / 4;
     out[0] = this.i32[i] as number;
     out[1] = this.i32[i + 1] as number;
     return true;
@@ -38,7 +39,7 @@ export class GuestRam implements PageTableMemory {
 
   writePteLow(paddr: number, lo: number): boolean {
     if ((paddr & 7) !== 0 || !this.contains(paddr, 8)) return false;
-    this.i32[(paddr - this.base) >> 2] = lo;
+    this.i32[(paddr - this.base) / 4] = lo;
     return true;
   }
 }

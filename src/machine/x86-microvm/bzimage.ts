@@ -4,6 +4,8 @@
  * least version 2.12 and announce XLF_KERNEL_64.
  */
 import { UserError } from "../../util/errors.js";
+import { isLinuxImage } from "../loader/linux-image.js";
+import { describeNonCode } from "../loader/sniff.js";
 
 export interface BzImage {
   /** Protocol version, e.g. 0x20f. */
@@ -64,7 +66,12 @@ export function parseBzImage(bytes: Uint8Array, fileName: string): BzImage {
   };
   if (!isBzImage(bytes)) {
     const elf = bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c;
-    return fail(elf ? "an ELF file, not a bzImage" : 'not an x86 Linux bzImage (no "HdrS" at offset 0x202)');
+    if (elf) return fail("an ELF file, not a bzImage");
+    if (isLinuxImage(bytes))
+      return fail("a RISC-V Linux Image, not an x86 kernel (boot it with --arch riscv64)");
+    const looksLike = describeNonCode(bytes);
+    const what = looksLike === null ? "" : `: it looks like ${looksLike}`;
+    return fail(`not an x86 Linux bzImage (no "HdrS" at offset 0x202)${what}`);
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = v.getUint16(HDR.version, true);
