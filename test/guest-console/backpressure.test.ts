@@ -144,7 +144,6 @@ describe("console backpressure, end to end", { skip: why }, () => {
     const elf = floodGuest(TOTAL);
     const r = await floodWithStop(
       ["--bios", "none", "--kernel", elf, "--memory", "16M"],
-      TOTAL,
       RSS_GROWTH_BOUND,
       100,
     );
