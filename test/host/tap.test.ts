@@ -89,12 +89,15 @@ describe("TAP backend", { concurrency: 1 }, () => {
       const replies: Uint8Array[] = [];
       const reply = new Promise<void>((done) => {
         tap.onReceive((f) => {
-          // ARP reply (opcode 2) to our MAC.
+          // ARP reply (opcode 2) to our MAC from the host side's address. Other ARP traffic may come
+          // first (once, under load, a reply with sender 0.0.0.0 did): it is not the answer.
+          const from = HOST_IP.split(".").map(Number);
           if (
             f[12] === 0x08 &&
             f[13] === 0x06 &&
             f[21] === 2 &&
-            f.subarray(0, 6).every((b, i) => b === mac[i])
+            f.subarray(0, 6).every((b, i) => b === mac[i]) &&
+            f.subarray(28, 32).every((b, i) => b === from[i])
           ) {
             replies.push(f.slice());
             done();
