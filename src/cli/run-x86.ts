@@ -4,8 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
-import { parseCpuFeatures } from "../engines/kvm/cpuid.js";
 import type { KvmRunResult } from "../engines/kvm/engine.js";
+import { parseCpuFeatures } from "../hypervisor/kvm/cpuid.js";
 import { isElf } from "../machine/loader/elf.js";
 import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";

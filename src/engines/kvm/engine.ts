@@ -8,9 +8,9 @@
  * thread inside KVM_RUN can neither be terminated nor let the process exit.
  */
 import { Worker } from "node:worker_threads";
-import * as libc from "../../host/libc.js";
-import { RUN } from "./abi.js";
-import type { Vcpu, Vm } from "./kvm.js";
+import { RUN } from "../../hypervisor/kvm/abi.js";
+import type { Vcpu, Vm } from "../../hypervisor/kvm/kvm.js";
+import * as libc from "../../hypervisor/libc.js";
 import {
   COUNTER,
   CTL,

@@ -10,18 +10,18 @@
 import type { GuestMemory, InterruptLine } from "../../devices/device.js";
 import { type ByteSink, Uart16550 } from "../../devices/uart16550/uart16550.js";
 import type { RingFormat } from "../../devices/virtio/queue.js";
-import { CAP, IRQCHIP_ID, LAPIC, PIC_STATE } from "../../engines/kvm/abi.js";
-import { normalizeCpuid } from "../../engines/kvm/cpuid.js";
 import {
   type ExitHandler,
   KvmEngine,
   type KvmRunResult,
   type VcpuCounters,
 } from "../../engines/kvm/engine.js";
-import { IrqfdLine } from "../../engines/kvm/eventfd.js";
-import { GuestRam } from "../../engines/kvm/guest-ram.js";
-import { Kvm, type MsrEntry, type Vcpu, type Vm } from "../../engines/kvm/kvm.js";
-import { defaultFpu } from "../../engines/kvm/registers.js";
+import { CAP, IRQCHIP_ID, LAPIC, PIC_STATE } from "../../hypervisor/kvm/abi.js";
+import { normalizeCpuid } from "../../hypervisor/kvm/cpuid.js";
+import { IrqfdLine } from "../../hypervisor/kvm/eventfd.js";
+import { GuestRam } from "../../hypervisor/kvm/guest-ram.js";
+import { Kvm, type MsrEntry, type Vcpu, type Vm } from "../../hypervisor/kvm/kvm.js";
+import { defaultFpu } from "../../hypervisor/kvm/registers.js";
 import { UserError } from "../../util/errors.js";
 import { DeviceBus } from "../mmio-bus.js";
 import { ACPI_SLEEP_PORT, AcpiSleepPort, buildAcpiTables } from "./acpi.js";
@@ -36,7 +36,7 @@ export interface X86BoardOptions {
   memory: number;
   cpus: number;
   console: ByteSink;
-  /** CPU features to hide from the guest (names from engines/kvm/cpuid.ts). */
+  /** CPU features to hide from the guest (names from hypervisor/kvm/cpuid.ts). */
   removeCpuFeatures?: readonly string[];
   /** The KVM device (default /dev/kvm). */
   device?: string;
