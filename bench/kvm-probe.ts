@@ -12,6 +12,7 @@
  *     wait for its "touched" line, {"phase":"vm","index":i,...} with the memory figures; then stops all.
  */
 import { readFileSync } from "node:fs";
+import { KvmEngine } from "../src/engines/kvm/engine.js";
 import { X86MicroVm } from "../src/machine/x86-microvm/board.js";
 import { parsePvhKernel } from "../src/machine/x86-microvm/pvh.js";
 
@@ -64,9 +65,10 @@ async function lifecycle(elf: string, n: number): Promise<void> {
     const t1 = performance.now();
     board.loadPvh(kernel, initrd, "");
     const t2 = performance.now();
-    const result = await board.run();
+    const engine = new KvmEngine(board);
+    const result = await engine.run();
     const t3 = performance.now();
-    const counters = board.counters()[0];
+    const counters = engine.counters()[0];
     board.close();
     const t4 = performance.now();
     const rel = (abs: number | undefined) => (abs === undefined || abs === 0 ? null : abs - origin);
@@ -90,21 +92,22 @@ async function memory(elf: string, pages: number, vms: number, memoryMiB: number
   const initrd = new Uint8Array(4);
   new DataView(initrd.buffer).setUint32(0, pages, true);
   process.stdout.write(`${JSON.stringify({ phase: "baseline", ...memoryKiB() })}\n`);
-  const running: { board: X86MicroVm; done: Promise<unknown> }[] = [];
+  const running: { board: X86MicroVm; engine: KvmEngine; done: Promise<unknown> }[] = [];
   try {
     for (let i = 0; i < vms; i++) {
       const console = new Console();
       const board = X86MicroVm.create({ memory: memoryMiB * MiB, cpus: 1, console });
       board.loadPvh(kernel, initrd, "");
-      const done = board.run();
-      running.push({ board, done });
+      const engine = new KvmEngine(board);
+      const done = engine.run();
+      running.push({ board, engine, done });
       await Promise.race([console.waitFor("touched\n"), done]);
       // Let the worker's and the event loop's allocations settle before reading.
       await new Promise((r) => setTimeout(r, 200));
       process.stdout.write(`${JSON.stringify({ phase: "vm", index: i + 1, pages, ...memoryKiB() })}\n`);
     }
   } finally {
-    for (const r of running) r.board.stop();
+    for (const r of running) r.engine.stop();
     for (const r of running) {
       await r.done;
       r.board.close();

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
-import { parseCpuFeatures } from "../engines/kvm/cpuid.js";
-import type { KvmRunResult } from "../engines/kvm/engine.js";
+import { KvmEngine, type KvmRunResult } from "../engines/kvm/engine.js";
+import { parseCpuFeatures } from "../hypervisor/kvm/cpuid.js";
 import { isElf } from "../machine/loader/elf.js";
 import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
@@ -142,10 +142,11 @@ export async function runX86(args: ParsedArgs): Promise<number> {
     if ("entry" in image) board.loadPvh(image, initrd, cmdline);
     else board.loadLinux(image, initrd, cmdline);
     if (engineName === "auto") process.stderr.write(`vireo: engine kvm (${device ?? "/dev/kvm"})\n`);
+    const engine = new KvmEngine(board);
     const started = performance.now();
-    result = await runOnTerminal(board, output, virtio.console);
+    result = await runOnTerminal(board, engine, output, virtio.console);
     if (args.switches.has("stats")) {
-      printKvmStats(board, createdAt, (performance.now() - started) / 1000);
+      printKvmStats(board, engine, createdAt, (performance.now() - started) / 1000);
       printNetStats(net.devices);
     }
   } finally {
@@ -162,6 +163,7 @@ export async function runX86(args: ParsedArgs): Promise<number> {
  */
 async function runOnTerminal(
   board: X86MicroVm,
+  engine: KvmEngine,
   output: BufferedOutput,
   hvc: VirtioConsole | null,
 ): Promise<KvmRunResult> {
@@ -172,7 +174,7 @@ async function runOnTerminal(
       if (toHvc && hvc !== null) hvc.receive(bytes);
       else board.consoleInput(bytes);
     },
-    () => board.stop(),
+    () => engine.stop(),
     hvc === null
       ? undefined
       : () => {
@@ -184,7 +186,7 @@ async function runOnTerminal(
   const onResize = () => hvc?.resize(process.stdout.columns, process.stdout.rows);
   if (hvc !== null && process.stdout.isTTY) process.stdout.on("resize", onResize);
   try {
-    return await board.run();
+    return await engine.run();
   } finally {
     process.stdout.off("resize", onResize);
     terminal.close();
@@ -192,8 +194,8 @@ async function runOnTerminal(
   }
 }
 
-function printKvmStats(board: X86MicroVm, createdAt: number, seconds: number): void {
-  const counters = board.counters();
+function printKvmStats(board: X86MicroVm, engine: KvmEngine, createdAt: number, seconds: number): void {
+  const counters = engine.counters();
   const sum = (f: (c: (typeof counters)[number]) => number) => counters.reduce((s, c) => s + f(c), 0);
   const firstExit = counters[0]?.firstExitTime ?? 0;
   const lines = [

@@ -18,9 +18,11 @@ const TURN_MS = 10;
 /** Longest sleep while every hart waits, so a stop request is noticed. */
 const MAX_IDLE_MS = 50;
 
+/** Node's setImmediate, looked up at run time: a browser worker has none (and tsconfig.core.json no Node types). */
+const setImmediateIfAny = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
 const yieldToHost: () => Promise<void> =
-  typeof setImmediate === "function"
-    ? () => new Promise((resolve) => setImmediate(resolve))
+  setImmediateIfAny !== undefined
+    ? () => new Promise((resolve) => setImmediateIfAny(() => resolve()))
     : () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /**

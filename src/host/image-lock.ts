@@ -17,7 +17,7 @@ import {
   F_UNLCK,
   F_WRLCK,
   fcntlLock,
-} from "./libc.js";
+} from "../hypervisor/libc.js";
 
 export type LockMode = "shared" | "exclusive";
 

@@ -12,7 +12,7 @@
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
-import { errnoName, ioctlPtr, SysError } from "./libc.js";
+import { errnoName, ioctlPtr, SysError } from "../hypervisor/libc.js";
 
 type Koffi = typeof import("koffi");
 type PollHandle = ReturnType<Koffi["node"]["poll"]>;

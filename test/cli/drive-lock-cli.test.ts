@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isLocked, type LockMode } from "../../src/host/image-lock.js";
-import { available } from "../../src/host/libc.js";
+import { available } from "../../src/hypervisor/libc.js";
 import { after, describe, test } from "../support/test.js";
 
 /**
@@ -133,7 +133,7 @@ describe("disk image locks between processes", () => {
   }, async (t) => {
     if (!canLock) return t.skip(SKIP);
     const path = disk("posix.img");
-    const libc = join(root, "dist/src/host/libc.js");
+    const libc = join(root, "dist/src/hypervisor/libc.js");
     const holder = spawn(
       process.execPath,
       [

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { isLocked, type LockMode, lockImage, majorMinor } from "../../src/host/image-lock.js";
-import { available } from "../../src/host/libc.js";
+import { available } from "../../src/hypervisor/libc.js";
 import { after, describe, test } from "../support/test.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -67,7 +67,7 @@ describe("image locks (OFD fcntl)", () => {
   }, async (t) => {
     if (!canLock) return t.skip(SKIP);
     const path = image("posix.img");
-    const libc = join(root, "dist/src/host/libc.js");
+    const libc = join(root, "dist/src/hypervisor/libc.js");
     // A plain fcntl(F_SETLK) holder, as any other program would take it; it holds until stdin closes.
     const holder = spawn(
       process.execPath,

@@ -1,13 +1,13 @@
 /** The KVM ABI constants against values printed from linux/kvm.h (x86-64) by a C program. */
 import assert from "node:assert/strict";
-import { IOCTL } from "../../src/engines/kvm/abi.js";
+import { IOCTL } from "../../src/hypervisor/kvm/abi.js";
 import {
   decodeRegs,
   decodeSregs,
   emptyRegs,
   encodeRegs,
   encodeSregs,
-} from "../../src/engines/kvm/registers.js";
+} from "../../src/hypervisor/kvm/registers.js";
 import { describe, test } from "../support/test.js";
 
 const FROM_KVM_H: Record<string, number> = {

@@ -18,7 +18,11 @@ const why =
   })();
 if (why !== undefined) console.log(`# skipping KVM engine tests: ${why}`);
 
-function boot(name: string, cpus: number, onOutput: (text: string) => void): X86MicroVm {
+function boot(
+  name: string,
+  cpus: number,
+  onOutput: (text: string) => void,
+): { board: X86MicroVm; engine: KvmEngine } {
   let text = "";
   const board = X86MicroVm.create({
     memory: 64 * 2 ** 20,
@@ -32,24 +36,24 @@ function boot(name: string, cpus: number, onOutput: (text: string) => void): X86
   });
   const path = guest(name);
   board.loadLinux(parseBzImage(readFileSync(path), path), null, "");
-  return board;
+  return { board, engine: new KvmEngine(board) };
 }
 
 describe("KVM engine", { skip: why }, () => {
   for (const cpus of [1, 2]) {
     test(`stops ${cpus} vCPU(s) spinning in the guest with interrupts off`, async () => {
       let stopAsked = 0;
-      const board = boot("spin", cpus, (text) => {
+      const { board, engine } = boot("spin", cpus, (text) => {
         if (text === "spinning\n") {
           // Let it spin a little inside the guest first.
           setTimeout(() => {
             stopAsked = performance.now();
-            board.stop();
+            engine.stop();
           }, 100);
         }
       });
       try {
-        const result = await board.run();
+        const result = await engine.run();
         assert.deepEqual(result, { reason: "stopped" });
         const stopMs = performance.now() - stopAsked;
         assert.ok(stopAsked > 0, "the guest never said it was spinning");
@@ -61,10 +65,10 @@ describe("KVM engine", { skip: why }, () => {
   }
 
   test("a stop before the guest runs at all ends cleanly", async () => {
-    const board = boot("spin", 2, () => {});
+    const { board, engine } = boot("spin", 2, () => {});
     try {
-      const running = board.run();
-      board.stop();
+      const running = engine.run();
+      engine.stop();
       assert.deepEqual(await running, { reason: "stopped" });
     } finally {
       board.close();
@@ -72,9 +76,8 @@ describe("KVM engine", { skip: why }, () => {
   });
 
   test("a stop requested before run() ends the run at once", async () => {
-    const board = boot("spin", 1, () => {});
+    const { board, engine } = boot("spin", 1, () => {});
     try {
-      const engine = new KvmEngine(board.vm, board.vcpus, board);
       engine.stop();
       assert.deepEqual(await engine.run(), { reason: "stopped" });
     } finally {
@@ -84,11 +87,11 @@ describe("KVM engine", { skip: why }, () => {
 
   test("VM creation to the guest's first exit takes well under a second", async () => {
     const created = performance.timeOrigin + performance.now();
-    const board = boot("hello", 1, () => {});
+    const { board, engine } = boot("hello", 1, () => {});
     try {
-      const result = await board.run();
+      const result = await engine.run();
       assert.equal(result.reason, "reboot");
-      const [first] = board.counters();
+      const [first] = engine.counters();
       assert.ok(first !== undefined && first.firstExitTime > created);
       const ms = (first?.firstExitTime ?? 0) - created;
       console.log(`# VM create to first guest exit: ${ms.toFixed(1)} ms`);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { VirtioRng } from "../../src/devices/virtio/rng/virtio-rng.js";
-import { IrqfdLine } from "../../src/engines/kvm/eventfd.js";
+import { IrqfdLine } from "../../src/hypervisor/kvm/eventfd.js";
 import { X86MicroVm } from "../../src/machine/x86-microvm/board.js";
 import { VIRTIO_MMIO } from "../../src/machine/x86-microvm/memory-map.js";
 import { describe, test } from "../support/test.js";

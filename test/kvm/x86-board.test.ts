@@ -3,9 +3,9 @@
  * long-mode register state, e820, ACPI tables, CPUID normalisation and the i8042.
  */
 import assert from "node:assert/strict";
-import { hasFeature, normalizeCpuid, parseCpuFeatures } from "../../src/engines/kvm/cpuid.js";
-import type { CpuidEntry } from "../../src/engines/kvm/kvm.js";
-import { decodeSregs, emptyRegs } from "../../src/engines/kvm/registers.js";
+import { hasFeature, normalizeCpuid, parseCpuFeatures } from "../../src/hypervisor/kvm/cpuid.js";
+import type { CpuidEntry } from "../../src/hypervisor/kvm/kvm.js";
+import { decodeSregs, emptyRegs } from "../../src/hypervisor/kvm/registers.js";
 import { buildAcpiTables } from "../../src/machine/x86-microvm/acpi.js";
 import {
   E820_RAM,

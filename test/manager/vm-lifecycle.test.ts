@@ -18,6 +18,7 @@ import { BufferedOutput } from "../../src/cli/terminal.js";
 import { attachVirtio } from "../../src/cli/virtio.js";
 import { attachVsock } from "../../src/cli/vsock.js";
 import { InterpreterEngine } from "../../src/engines/interpreter.js";
+import { KvmEngine } from "../../src/engines/kvm/engine.js";
 import { parseElf } from "../../src/machine/loader/elf.js";
 import { VirtBoard } from "../../src/machine/riscv-virt/board.js";
 import { X86MicroVm } from "../../src/machine/x86-microvm/board.js";
@@ -132,7 +133,7 @@ async function kvmVm(): Promise<void> {
     );
     const path = guest("poweroff");
     board.loadLinux(parseBzImage(readFileSync(path), path), null, "");
-    assert.deepEqual(await board.run(), { reason: "poweroff" });
+    assert.deepEqual(await new KvmEngine(board).run(), { reason: "poweroff" });
   } finally {
     await virtio?.close();
     board.close();

@@ -1,6 +1,8 @@
 /**
- * Runs a configured KVM VM: one worker thread per vCPU with a blocking KVM_RUN loop (vcpu-worker.ts),
- * device exits forwarded to the main thread where the board's devices live, and a clean stop.
+ * Runs a board's KVM VM: one worker thread per vCPU with a blocking KVM_RUN loop (vcpu-worker.ts),
+ * device exits forwarded to the main thread where the board's devices live, and a clean stop. The board
+ * (machine/x86-microvm/) builds the VM and owns its devices; the engine takes the board, as the
+ * interpreter engine takes the RISC-V board.
  *
  * Stopping: set the shared stop flag, then for each vCPU still in its loop set kvm_run.immediate_exit and
  * send SIGUSR2 to its thread (the flag covers a thread between two KVM_RUNs, the signal one inside the
@@ -8,9 +10,10 @@
  * thread inside KVM_RUN can neither be terminated nor let the process exit.
  */
 import { Worker } from "node:worker_threads";
-import * as libc from "../../host/libc.js";
-import { RUN } from "./abi.js";
-import type { Vcpu, Vm } from "./kvm.js";
+import { RUN } from "../../hypervisor/kvm/abi.js";
+import type { Vcpu, Vm } from "../../hypervisor/kvm/kvm.js";
+import * as libc from "../../hypervisor/libc.js";
+import type { PortRange } from "../../machine/x86-microvm/board.js";
 import {
   COUNTER,
   CTL,
@@ -30,6 +33,18 @@ import {
 export interface ExitHandler {
   portIo(vcpu: number, port: number, write: boolean, data: Uint8Array): void;
   mmio(vcpu: number, address: number, write: boolean, data: Uint8Array): void;
+}
+
+/**
+ * What the engine needs of a board: the VM and its vCPUs (built and loaded), the device side of exits,
+ * the ports to forward (others are answered in the vCPU thread), and a hook its devices call when the
+ * guest asks to power off or reboot, which the engine sets.
+ */
+export interface KvmBoard extends ExitHandler {
+  readonly vm: Vm;
+  readonly vcpus: readonly Vcpu[];
+  readonly forwardedPorts: readonly PortRange[];
+  onGuestEvent: (event: "poweroff" | "reboot") => void;
 }
 
 export type KvmRunResult =
@@ -85,14 +100,18 @@ export class KvmEngine {
   private finish: (() => void) | null = null;
   private started = false;
 
-  constructor(
-    readonly vm: Vm,
-    readonly vcpus: readonly Vcpu[],
-    private readonly handler: ExitHandler,
-  ) {}
+  private readonly vcpus: readonly Vcpu[];
+  private readonly handler: ExitHandler;
 
-  /** Port I/O to [start, start + count) goes to the handler; other ports are answered in the vCPU thread. */
-  forwardPorts(start: number, count: number): void {
+  constructor(readonly board: KvmBoard) {
+    this.vcpus = board.vcpus;
+    this.handler = board;
+    for (const { start, count } of board.forwardedPorts) this.forwardPorts(start, count);
+    board.onGuestEvent = (event) => this.stop(event);
+  }
+
+  /** Port I/O to [start, start + count) goes to the board; other ports are answered in the vCPU thread. */
+  private forwardPorts(start: number, count: number): void {
     for (let port = start; port < start + count; port++) {
       this.portBitmap[port >> 3] = (this.portBitmap[port >> 3] as number) | (1 << (port & 7));
     }

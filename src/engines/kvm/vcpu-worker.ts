@@ -7,9 +7,10 @@
  * are reported with a register dump, and the loop ends.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import * as libc from "../../host/libc.js";
-import { EXIT, EXIT_NAMES, IOCTL, RUN, SYSTEM_EVENT } from "./abi.js";
-import { getRegs, getSregs } from "./kvm.js";
+import { EXIT, EXIT_NAMES, IOCTL, RUN, SYSTEM_EVENT } from "../../hypervisor/kvm/abi.js";
+import { getRegs, getSregs } from "../../hypervisor/kvm/kvm.js";
+import { formatRegisterDump } from "../../hypervisor/kvm/registers.js";
+import * as libc from "../../hypervisor/libc.js";
 import {
   COUNTER,
   CTL,
@@ -22,7 +23,6 @@ import {
   type WorkerConfig,
   type WorkerReport,
 } from "./protocol.js";
-import { formatRegisterDump } from "./registers.js";
 
 const config = workerData as WorkerConfig;
 const ctl = new Int32Array(config.control, 0, 8);

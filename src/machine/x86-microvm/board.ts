@@ -1,27 +1,25 @@
 /**
- * The x86 microVM board on KVM: RAM with the 3–4 GiB hole, the in-kernel PIC/IOAPIC/LAPIC and PIT, a 16550
- * UART as COM1 and an i8042 for resets, eight virtio-mmio slots (ioeventfd doorbells, irqfd interrupts,
- * declared in the DSDT and on the command line), and vCPUs set up the way Linux's 64-bit boot protocol
- * expects.
+ * The x86 microVM board on KVM, built through hypervisor/kvm/: RAM with the 3–4 GiB hole, the in-kernel
+ * PIC/IOAPIC/LAPIC and PIT, a 16550 UART as COM1 and an i8042 for resets, eight virtio-mmio slots
+ * (ioeventfd doorbells, irqfd interrupts, declared in the DSDT and on the command line), and vCPUs set up
+ * the way Linux's 64-bit boot protocol expects.
  *
  * Order matters to KVM: TSS address, irqchip and PIT before any vCPU; CPUID before MSRs (KVM only accepts
  * MSRs the CPUID announces); the LAPIC's LINT pins after the irqchip exists.
+ *
+ * The board does not run its vCPUs: an engine takes it (engines/kvm/engine.ts, `new KvmEngine(board)`),
+ * forwards the exits of `forwardedPorts` and of MMIO to `portIo`/`mmio`, and sets `onGuestEvent`, which
+ * the i8042 reset and the ACPI sleep port call.
  */
 import type { GuestMemory, InterruptLine } from "../../devices/device.js";
 import { type ByteSink, Uart16550 } from "../../devices/uart16550/uart16550.js";
 import type { RingFormat } from "../../devices/virtio/queue.js";
-import { CAP, IRQCHIP_ID, LAPIC, PIC_STATE } from "../../engines/kvm/abi.js";
-import { normalizeCpuid } from "../../engines/kvm/cpuid.js";
-import {
-  type ExitHandler,
-  KvmEngine,
-  type KvmRunResult,
-  type VcpuCounters,
-} from "../../engines/kvm/engine.js";
-import { IrqfdLine } from "../../engines/kvm/eventfd.js";
-import { GuestRam } from "../../engines/kvm/guest-ram.js";
-import { Kvm, type MsrEntry, type Vcpu, type Vm } from "../../engines/kvm/kvm.js";
-import { defaultFpu } from "../../engines/kvm/registers.js";
+import { CAP, IRQCHIP_ID, LAPIC, PIC_STATE } from "../../hypervisor/kvm/abi.js";
+import { normalizeCpuid } from "../../hypervisor/kvm/cpuid.js";
+import { IrqfdLine } from "../../hypervisor/kvm/eventfd.js";
+import { GuestRam } from "../../hypervisor/kvm/guest-ram.js";
+import { Kvm, type MsrEntry, type Vcpu, type Vm } from "../../hypervisor/kvm/kvm.js";
+import { defaultFpu } from "../../hypervisor/kvm/registers.js";
 import { UserError } from "../../util/errors.js";
 import { DeviceBus } from "../mmio-bus.js";
 import { ACPI_SLEEP_PORT, AcpiSleepPort, buildAcpiTables } from "./acpi.js";
@@ -36,7 +34,7 @@ export interface X86BoardOptions {
   memory: number;
   cpus: number;
   console: ByteSink;
-  /** CPU features to hide from the guest (names from engines/kvm/cpuid.ts). */
+  /** CPU features to hide from the guest (names from hypervisor/kvm/cpuid.ts). */
   removeCpuFeatures?: readonly string[];
   /** The KVM device (default /dev/kvm). */
   device?: string;
@@ -94,7 +92,13 @@ class KvmIrqLine implements InterruptLine {
   }
 }
 
-export class X86MicroVm implements ExitHandler {
+/** A port range whose accesses the board's devices answer. */
+export interface PortRange {
+  start: number;
+  count: number;
+}
+
+export class X86MicroVm {
   readonly uart: Uart16550;
   readonly i8042: I8042;
   readonly portBus = new DeviceBus();
@@ -105,7 +109,15 @@ export class X86MicroVm implements ExitHandler {
   readonly irqfdResample: boolean;
   /** MSRs KVM refused at boot (index list), for diagnostics. */
   readonly rejectedMsrs: number[] = [];
-  private engine: KvmEngine | null = null;
+  /** The ports of COM1, the i8042 and the ACPI sleep port; every other port is answered where it exits. */
+  readonly forwardedPorts: readonly PortRange[] = [
+    { start: COM1.port, count: COM1.size },
+    { start: I8042_PORTS.dataPort, count: 1 },
+    { start: I8042_PORTS.commandPort, count: 1 },
+    { start: ACPI_SLEEP_PORT, count: 1 },
+  ];
+  /** The guest asked to power off or reboot; the engine running the board replaces this. */
+  onGuestEvent: (event: "poweroff" | "reboot") => void = () => {};
   private readonly pendingInput: number[] = [];
   private readonly scratch = new Uint32Array(2);
   private closed = false;
@@ -118,10 +130,10 @@ export class X86MicroVm implements ExitHandler {
     readonly options: X86BoardOptions,
   ) {
     this.uart = new Uart16550(new KvmIrqLine(vm, COM1.irq), options.console);
-    this.i8042 = new I8042(new KvmIrqLine(vm, I8042_PORTS.irq), () => this.engine?.stop("reboot"));
+    this.i8042 = new I8042(new KvmIrqLine(vm, I8042_PORTS.irq), () => this.onGuestEvent("reboot"));
     this.portBus.map(COM1.port, COM1.size, this.uart);
     this.portBus.map(I8042_PORTS.dataPort, 5, this.i8042);
-    this.portBus.map(ACPI_SLEEP_PORT, 1, new AcpiSleepPort(() => this.engine?.stop("poweroff")));
+    this.portBus.map(ACPI_SLEEP_PORT, 1, new AcpiSleepPort(() => this.onGuestEvent("poweroff")));
     this.irqfdResample = kvm.checkExtension(CAP.IRQFD_RESAMPLE) > 0;
     // Devices reach the RAM below the MMIO hole (region 0, one view: it is at most 3 GiB).
     const lowRam = ram.memoryAt(0) as GuestMemory;
@@ -257,26 +269,6 @@ export class X86MicroVm implements ExitHandler {
     bsp.setRegs(entryRegs(bsp.getRegs(), entry));
   }
 
-  /** Runs the vCPUs until the guest resets, powers off, dies, or `stop` is called. */
-  async run(): Promise<KvmRunResult> {
-    if (this.engine !== null) throw new Error("the board runs once");
-    const engine = new KvmEngine(this.vm, this.vcpus, this);
-    engine.forwardPorts(COM1.port, COM1.size);
-    engine.forwardPorts(I8042_PORTS.dataPort, 1);
-    engine.forwardPorts(I8042_PORTS.commandPort, 1);
-    engine.forwardPorts(ACPI_SLEEP_PORT, 1);
-    this.engine = engine;
-    return engine.run();
-  }
-
-  stop(): void {
-    this.engine?.stop("stopped");
-  }
-
-  counters(): VcpuCounters[] {
-    return this.engine?.counters() ?? [];
-  }
-
   /** Host keyboard input for the console UART; what does not fit waits for the guest to read. */
   consoleInput(bytes: Uint8Array): void {
     for (const b of bytes) this.pendingInput.push(b);
@@ -326,7 +318,7 @@ export class X86MicroVm implements ExitHandler {
     }
   }
 
-  /** Releases the VM, its fds and its RAM. Only after `run` has returned (no vCPU thread left). */
+  /** Releases the VM, its fds and its RAM. Only once no engine runs it (no vCPU thread left). */
   close(): void {
     if (this.closed) return;
     this.closed = true;

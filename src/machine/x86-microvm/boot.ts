@@ -4,7 +4,7 @@
  * starts in long mode at the 64-bit entry with paging on (identity map), flat segments from our GDT,
  * interrupts off and %rsi = boot_params.
  */
-import type { Regs, Segment, Sregs } from "../../engines/kvm/registers.js";
+import type { Regs, Segment, Sregs } from "../../hypervisor/kvm/registers.js";
 import { UserError } from "../../util/errors.js";
 import { type BzImage, HDR } from "./bzimage.js";
 import { COMMAND_LINE_MAX, GiB, LAYOUT, MiB } from "./memory-map.js";

@@ -5,7 +5,7 @@
  * hvm_start_info structure (xen/include/public/arch-x86/hvm/start_info.h) that gives the command line,
  * the memory map, the ACPI RSDP and the initrd as module 0. This skips the bzImage decompressor.
  */
-import type { Regs, Sregs } from "../../engines/kvm/registers.js";
+import type { Regs, Sregs } from "../../hypervisor/kvm/registers.js";
 import { UserError } from "../../util/errors.js";
 import { BOOT_TSS, type E820Entry, e820Map, type PhysicalMemory } from "./boot.js";
 import { COMMAND_LINE_MAX, LAYOUT, MiB } from "./memory-map.js";

@@ -8,7 +8,7 @@
  *   any other value still exits and reaches the transport like every other register access
  *   (KVM_EXIT_MMIO, forwarded to the main thread by the vCPU worker).
  * - Interrupts: the transport's level-triggered line drives an irqfd with a resample eventfd
- *   (engines/kvm/eventfd.ts) on GSI firstGsi + slot; without KVM_CAP_IRQFD_RESAMPLE the board passes
+ *   (hypervisor/kvm/eventfd.ts) on GSI firstGsi + slot; without KVM_CAP_IRQFD_RESAMPLE the board passes
  *   a KVM_IRQ_LINE line instead.
  *
  * Devices see guest RAM through `memory`: the RAM below the 3–4 GiB hole (bounds-checked; buffers in
@@ -18,8 +18,8 @@ import type { GuestMemory, InterruptLine, MmioDevice } from "../../devices/devic
 import type { VirtioDevice } from "../../devices/virtio/device.js";
 import { MmioReg, VirtioMmio } from "../../devices/virtio/mmio.js";
 import type { RingFormat } from "../../devices/virtio/queue.js";
-import { EventFd } from "../../engines/kvm/eventfd.js";
-import type { Vm } from "../../engines/kvm/kvm.js";
+import { EventFd } from "../../hypervisor/kvm/eventfd.js";
+import type { Vm } from "../../hypervisor/kvm/kvm.js";
 import type { DeviceBus } from "../mmio-bus.js";
 import type { AcpiVirtioDevice } from "./acpi.js";
 import { VIRTIO_MMIO } from "./memory-map.js";

@@ -4,7 +4,7 @@
  * 4 GiB (koffi's limit) as `GuestMemory` for devices and loaders.
  */
 import type { GuestMemory } from "../../devices/device.js";
-import * as libc from "../../host/libc.js";
+import * as libc from "../libc.js";
 import type { Vm } from "./kvm.js";
 
 /** Largest single view; regions above it are split into chunks of this size. */

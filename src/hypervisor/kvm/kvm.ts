@@ -3,8 +3,9 @@
  * in-kernel irqchip and PIT, interrupt lines, ioeventfd/irqfd) and its vCPUs (register state, CPUID, MSRs,
  * local APIC, the mmap'd kvm_run page). Every failing ioctl throws a SysError naming it.
  */
-import * as libc from "../../host/libc.js";
+
 import { UserError } from "../../util/errors.js";
+import * as libc from "../libc.js";
 import {
   CAP,
   CPUID_ENTRY,

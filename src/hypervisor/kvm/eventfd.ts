@@ -5,7 +5,7 @@
  * Readiness comes from koffi's libuv poll, so device work runs on the event loop between forwarded exits.
  */
 import type { InterruptLine } from "../../devices/device.js";
-import * as libc from "../../host/libc.js";
+import * as libc from "../libc.js";
 import type { Vm } from "./kvm.js";
 
 /** A non-blocking eventfd, optionally watched on the event loop. */
