@@ -1,34 +1,19 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "../support/test.js";
+import { assertUserError, vireo } from "./vireo.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const main = join(root, "dist/src/cli/main.js");
 const demo = join(root, "demo/hello.elf");
 const scratch = mkdtempSync(join(tmpdir(), "vireo-cli-"));
 
 /** A bare-metal run: the ELF starts in M-mode with no firmware. */
 function bare(...args: string[]) {
   return vireo("run", "--bios", "none", ...args);
-}
-
-function vireo(...args: string[]) {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: "utf8", timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Bad input must end with exactly one line on stderr, status 2, and no stack trace. */
-function assertUserError(r: ReturnType<typeof vireo>, pattern: RegExp) {
-  assert.equal(r.status, 2, `status ${r.status}, stderr: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `one line expected, got: ${r.stderr}`);
-  assert.match(lines[0] as string, /^vireo: /);
-  assert.match(lines[0] as string, pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /);
 }
 
 function file(name: string, bytes: Uint8Array | string): string {

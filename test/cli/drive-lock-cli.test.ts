@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { isLocked, type LockMode } from "../../src/host/image-lock.js";
 import { available } from "../../src/hypervisor/libc.js";
 import { after, describe, test } from "../support/test.js";
+import { assertUserError, vireo, vireoMain } from "./vireo.js";
 
 /**
  * Disk images in use: a second Vireo (RISC-V or x86) that opens an image another process has locked is
@@ -14,7 +15,7 @@ import { after, describe, test } from "../support/test.js";
  * or hard link is not attached twice writable; devices, FIFOs and directories are not drives.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const main = join(root, "dist/src/cli/main.js");
+const main = vireoMain;
 const scratch = mkdtempSync(join(tmpdir(), "vireo-drive-lock-"));
 const canLock = process.platform === "linux" && available();
 const SKIP = "image locks need Linux and koffi";
@@ -24,18 +25,6 @@ after(() => {
   for (const h of holders) h.kill("SIGKILL");
   rmSync(scratch, { recursive: true, force: true });
 });
-
-function vireo(...args: string[]) {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: "utf8", timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function assertUserError(r: ReturnType<typeof vireo>, pattern: RegExp) {
-  assert.equal(r.status, 2, `status ${r.status}, stderr: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `one line expected, got: ${r.stderr}`);
-  assert.match(lines[0] as string, pattern);
-}
 
 function file(name: string, bytes: Uint8Array): string {
   const path = join(scratch, name);

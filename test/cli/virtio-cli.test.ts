@@ -1,31 +1,17 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+
 import { parseDrive } from "../../src/cli/virtio.js";
 import { cellsOf, type FdtNode, parseFdt } from "../../src/machine/fdt/parser.js";
 import { VIRT_IRQ, VIRT_MAP } from "../../src/machine/riscv-virt/memory-map.js";
 import { UserError } from "../../src/util/errors.js";
 import { after, describe, test } from "../support/test.js";
+import { assertUserError, vireo } from "./vireo.js";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const main = join(root, "dist/src/cli/main.js");
 const scratch = mkdtempSync(join(tmpdir(), "vireo-virtio-cli-"));
-
-function vireo(...args: string[]) {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: "utf8", timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function assertUserError(r: ReturnType<typeof vireo>, pattern: RegExp) {
-  assert.equal(r.status, 2, `status ${r.status}, stderr: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `one line expected, got: ${r.stderr}`);
-  assert.match(lines[0] as string, /^vireo: /);
-  assert.match(lines[0] as string, pattern);
-}
 
 /** A minimal RISC-V Linux Image header (enough for --dump-dtb). */
 function fakeKernel(): string {

@@ -1,22 +1,16 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+
 import { parseVsock } from "../../src/cli/vsock.js";
 import { type FdtNode, parseFdt } from "../../src/machine/fdt/parser.js";
 import { UserError } from "../../src/util/errors.js";
 import { after, describe, test } from "../support/test.js";
+import { vireo } from "./vireo.js";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const main = join(root, "dist/src/cli/main.js");
 const scratch = mkdtempSync(join(tmpdir(), "vireo-vsock-cli-"));
-
-function vireo(...args: string[]) {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: "utf8", timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** A minimal RISC-V Linux Image header (enough for --dump-dtb). */
 function fakeKernel(): string {
