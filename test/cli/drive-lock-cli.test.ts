@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, linkSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { isLocked, type LockMode } from "../../src/host/image-lock.js";
 import { available } from "../../src/hypervisor/libc.js";
+import { posixLockHolder } from "../host/posix-lock-holder.js";
 import { after, describe, test } from "../support/test.js";
 import { assertUserError, vireo, vireoMain } from "./vireo.js";
 
@@ -14,7 +14,6 @@ import { assertUserError, vireo, vireoMain } from "./vireo.js";
  * refused with one line naming the holder; read-only users share; one file reached through a symlink
  * or hard link is not attached twice writable; devices, FIFOs and directories are not drives.
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const main = vireoMain;
 const scratch = mkdtempSync(join(tmpdir(), "vireo-drive-lock-"));
 const canLock = process.platform === "linux" && available();
@@ -122,24 +121,10 @@ describe("disk image locks between processes", () => {
   }, async (t) => {
     if (!canLock) return t.skip(SKIP);
     const path = disk("posix.img");
-    const libc = join(root, "dist/src/hypervisor/libc.js");
-    const holder = spawn(
-      process.execPath,
-      [
-        "--input-type=module",
-        "-e",
-        `import { openSync } from "node:fs";
-         import { fcntlLock, F_SETLK, F_RDLCK } from ${JSON.stringify(libc)};
-         const r = fcntlLock(openSync(process.argv[1], "r"), F_SETLK, { type: F_RDLCK, start: 0, length: 0 });
-         console.log(typeof r === "number" ? "FAILED " + r : "LOCKED");
-         process.stdin.resume();`,
-        path,
-      ],
-      { stdio: ["pipe", "pipe", "inherit"] },
-    );
+    const lock = posixLockHolder(path, "read");
+    const holder = lock.child;
     try {
-      const line = await new Promise<string>((done) => holder.stdout.once("data", (d) => done(`${d}`)));
-      assert.equal(line.trim(), "LOCKED");
+      assert.equal(await lock.said, "LOCKED");
       // A classic read lock: readers may share it, a writer may not.
       assert.equal(vireo(...dumpDtb(), "--drive", `file=${path},readonly=on`).status, 0);
       assertUserError(
@@ -147,7 +132,7 @@ describe("disk image locks between processes", () => {
         new RegExp(`: locked by another process \\(pid ${holder.pid}\\); is another VM using it\\?$`),
       );
     } finally {
-      holder.stdin.end();
+      lock.release();
     }
   });
 });

@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import fc from "fast-check";
 import { isLocked, type LockMode, lockImage, majorMinor } from "../../src/host/image-lock.js";
 import { available } from "../../src/hypervisor/libc.js";
 import { after, describe, test } from "../support/test.js";
+import { posixLockHolder } from "./posix-lock-holder.js";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const scratch = mkdtempSync(join(tmpdir(), "vireo-image-lock-"));
 const canLock = process.platform === "linux" && available();
 const SKIP = "fcntl OFD locks need Linux and koffi";
@@ -67,30 +65,15 @@ describe("image locks (OFD fcntl)", () => {
   }, async (t) => {
     if (!canLock) return t.skip(SKIP);
     const path = image("posix.img");
-    const libc = join(root, "dist/src/hypervisor/libc.js");
-    // A plain fcntl(F_SETLK) holder, as any other program would take it; it holds until stdin closes.
-    const holder = spawn(
-      process.execPath,
-      [
-        "--input-type=module",
-        "-e",
-        `import { openSync } from "node:fs";
-         import { fcntlLock, F_SETLK, F_WRLCK } from ${JSON.stringify(libc)};
-         const r = fcntlLock(openSync(process.argv[1], "r+"), F_SETLK, { type: F_WRLCK, start: 0, length: 0 });
-         console.log(typeof r === "number" ? "FAILED " + r : "LOCKED");
-         process.stdin.resume();`,
-        path,
-      ],
-      { stdio: ["pipe", "pipe", "inherit"] },
-    );
+    const lock = posixLockHolder(path, "write");
+    const holder = lock.child;
     try {
-      const line = await new Promise<string>((done) => holder.stdout.once("data", (d) => done(`${d}`)));
-      assert.equal(line.trim(), "LOCKED");
+      assert.equal(await lock.said, "LOCKED");
       const reader = openAndLock(path, "shared");
       assert.deepEqual(reader.result, { kind: "conflict", holder: holder.pid });
       closeSync(reader.fd);
     } finally {
-      holder.stdin.end();
+      lock.release();
     }
   });
 
