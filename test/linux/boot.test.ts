@@ -72,7 +72,9 @@ describe("Debian Linux on the riscv64 virt machine", { concurrency: 1 }, () => {
     image = await riscv64Image();
   });
 
-  test("boots to its check-mode init and powers off (built-in SBI)", async (t) => {
+  test("boots to its check-mode init and powers off (built-in SBI)", {
+    timeout: BOOT_TIMEOUT_MS + 30_000,
+  }, async (t) => {
     if (!image) return t.skip("apt-get is not available to fetch the Debian image");
     const r = await boot();
     assertHealthyBoot(r, 1);
@@ -80,7 +82,7 @@ describe("Debian Linux on the riscv64 virt machine", { concurrency: 1 }, () => {
     assert.match(r.stderr, /^stats: interrupts .*sti=\d+/m);
   });
 
-  test("brings up a second hart through SBI HSM", async (t) => {
+  test("brings up a second hart through SBI HSM", { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
     if (!image) return t.skip("apt-get is not available to fetch the Debian image");
     const r = await boot("--cpus", "2");
     assertHealthyBoot(r, 2);
@@ -89,7 +91,9 @@ describe("Debian Linux on the riscv64 virt machine", { concurrency: 1 }, () => {
     assert.match(r.stderr, /^stats: interrupts .*ssi=\d+/m);
   });
 
-  test("boots the same kernel under OpenSBI (firmware in guest M-mode)", async (t) => {
+  test("boots the same kernel under OpenSBI (firmware in guest M-mode)", {
+    timeout: BOOT_TIMEOUT_MS + 30_000,
+  }, async (t) => {
     if (!image) return t.skip("apt-get is not available to fetch the Debian image");
     if (!existsSync(OPENSBI)) return t.skip(`${OPENSBI} missing: apt-get install opensbi`);
     const r = await boot("--bios", OPENSBI);

@@ -20,7 +20,9 @@ const SCRIPT = "echo written-by-the-guest-$(uname -m) > /root/from-guest.txt; sy
 
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-test("boots from an ext4 root disk, and what the guest writes is on the disk", async (t) => {
+test("boots from an ext4 root disk, and what the guest writes is on the disk", {
+  timeout: 300_000,
+}, async (t) => {
   if (!hasApt) return t.skip("apt-get is not available to fetch the Debian image");
   const debugfs = findTool("debugfs");
   if (debugfs === undefined) return t.skip("debugfs not installed: apt-get install e2fsprogs");

@@ -76,7 +76,9 @@ describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
   });
 
   for (const ring of ["packed", "split"] as const)
-    test(`virtio-blk (rw and ro), virtio-rng and virtio-console work from the guest (--virtio-ring ${ring})`, async (t) => {
+    test(`virtio-blk (rw and ro), virtio-rng and virtio-console work from the guest (--virtio-ring ${ring})`, {
+      timeout: BOOT_TIMEOUT_MS + 30_000,
+    }, async (t) => {
       if (!image) return t.skip("apt-get is not available to fetch the Debian image");
       if (!hasModules) return t.skip("the default initramfs carries no virtio modules");
       const a = join(scratch, "a.img");
