@@ -4,19 +4,10 @@
  * whole before any size check. So the file is checked first and read only up to the size it had.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats, statSync } from "node:fs";
+import { fileKind } from "../host/block-file.js";
 import { UserError } from "../util/errors.js";
 import { formatSize } from "../util/size.js";
 import { describeFsError } from "./fs-errors.js";
-
-/** What a path is when it is not a regular file, for the error line. */
-export function fileKind(stats: Stats): string {
-  if (stats.isDirectory()) return "a directory";
-  if (stats.isFIFO()) return "a FIFO";
-  if (stats.isCharacterDevice()) return "a character device";
-  if (stats.isBlockDevice()) return "a block device";
-  if (stats.isSocket()) return "a socket";
-  return "not a regular file";
-}
 
 /**
  * The bytes of the regular file at `path` (`what` names it in errors: "kernel", "initrd"...). Refused
