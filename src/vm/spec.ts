@@ -94,6 +94,8 @@ export const VmSpecSchema = Type.Object(
     /** x86_64: CPUID features hidden from the guest. */
     removeCpuFeatures: Type.Optional(Type.Array(Type.String())),
     labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+    /** A daemon boots the VM when it starts (front ends that run one VM ignore it). */
+    autostart: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, $id: "VmSpec" },
 );
