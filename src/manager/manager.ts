@@ -357,7 +357,9 @@ function pathProblems(spec: VmSpec): SpecProblem[] {
   if (firmware !== undefined && firmware !== "builtin" && firmware !== "none") {
     paths.push(["/boot/firmware", firmware]);
   }
-  spec.drives.forEach((d, i) => paths.push([`/drives/${i}/path`, d.path]));
+  spec.drives.forEach((d, i) => {
+    paths.push([`/drives/${i}/path`, d.path]);
+  });
   const problems: SpecProblem[] = [];
   for (const [path, file] of paths) {
     if (!isAbsolute(file)) {
