@@ -45,6 +45,7 @@ const LAYERS: readonly Layer[] = [
     uses: ["util", "wasm", "cpu", "devices", "net", "hypervisor", "machine", "engines", "host", "vm"],
     browser: false,
   },
+  { name: "api", uses: ["util", "vm", "manager"], browser: false },
   { name: "images", uses: ["util", "machine"], browser: false },
   {
     name: "cli",
@@ -60,6 +61,7 @@ const LAYERS: readonly Layer[] = [
       "host",
       "vm",
       "manager",
+      "api",
       "images",
     ],
     browser: false,
