@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { UserError } from "../util/errors.js";
+import { daemonCommand } from "./daemon.js";
 import { imagesCommand } from "./images.js";
 import { runCommand } from "./run.js";
+import { VM_USAGE, vmCommand } from "./vm.js";
 
 const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--arch riscv64|x86_64]
                  [--engine auto|interpreter|kvm] [--bios builtin|none|FIRMWARE] [--memory 512M]
@@ -10,6 +12,8 @@ const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLIN
                  [--balloon] [--balloon-target SIZE] [--net switch[:NAME]|tap:IFNAME[,mac=MAC]]...
                  [--vsock cid=N[,uds=PATH]] [--virtio-ring packed|split]
        vireo images fetch|list|path [--arch riscv64|x86_64] [--force] [--keep-debs] [--kernel-version V]
+       vireo daemon [--socket PATH] [--state-dir DIR] [--stop-grace-ms MS] [--openapi]
+       vireo vm VERB ... (vireo vm --help)
        vireo --help | --version
 
 Without --kernel, 'run' boots the default Debian guest (fetched on first use) to a shell.
@@ -29,7 +33,10 @@ the guest's port, and guest connections to host port P go to the Unix socket PAT
 --virtio-ring split stops offering packed virtqueues (VIRTIO_F_RING_PACKED, offered by default; the
 guest's driver chooses).
 --arch x86_64 boots a bzImage or a PVH ELF kernel under KVM (/dev/kvm), without --kernel the default
-x86_64 guest's vmlinux through PVH; a guest that crashes exits with status 3.`;
+x86_64 guest's vmlinux through PVH; a guest that crashes exits with status 3.
+'daemon' owns many VMs and serves a REST API on a Unix socket (default $XDG_RUNTIME_DIR/vireo/vireo.sock,
+definitions in $XDG_STATE_HOME/vireo) until SIGTERM; 'vm' drives it:
+${VM_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -38,6 +45,10 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case "images":
       return imagesCommand(rest);
+    case "daemon":
+      return daemonCommand(rest);
+    case "vm":
+      return vmCommand(rest);
     case undefined:
     case "--help":
     case "help":

@@ -65,20 +65,22 @@ export interface VsockSetup {
   close(): Promise<void>;
 }
 
+/** A vsock backend listening on `uds`; a missing directory or a failed bind is a UserError naming it. */
+export async function listenVsock(uds: string): Promise<UdsVsockBackend> {
+  checkSocketDirectory(uds);
+  try {
+    return await UdsVsockBackend.listen(uds);
+  } catch (e) {
+    throw new UserError(`--vsock: cannot listen on '${uds}': ${describeFsError(e)}`);
+  }
+}
+
 /** Creates the device (listening on the spec's Unix socket, if any) and attaches it to the board. */
 export async function attachVsock(
   board: { readonly virtio: { attach(device: VirtioDevice): unknown } },
   spec: VsockSpec,
 ): Promise<VsockSetup> {
-  let backend: UdsVsockBackend | null = null;
-  if (spec.uds !== null) {
-    checkSocketDirectory(spec.uds);
-    try {
-      backend = await UdsVsockBackend.listen(spec.uds);
-    } catch (e) {
-      throw new UserError(`--vsock: cannot listen on '${spec.uds}': ${describeFsError(e)}`);
-    }
-  }
+  const backend = spec.uds === null ? null : await listenVsock(spec.uds);
   const device = new VirtioVsock({ guestCid: spec.cid, backend });
   try {
     board.virtio.attach(device);

@@ -33,6 +33,7 @@ export class InterpreterEngine {
   private readonly sliceSize: number;
   private wakeSleeper: (() => void) | null = null;
   private stopRequested = false;
+  private pauseRequested = false;
 
   constructor(
     readonly board: VirtBoard,
@@ -60,9 +61,13 @@ export class InterpreterEngine {
     const limit = this.options.maxInstructions ?? Number.POSITIVE_INFINITY;
     for (;;) {
       if (this.stopRequested) return { reason: "stopped" };
+      if (this.pauseRequested) {
+        await this.sleepUntilWoken();
+        continue;
+      }
       const turnEnd = performance.now() + TURN_MS;
       let idle = false;
-      while (!idle && !this.stopRequested && performance.now() < turnEnd) {
+      while (!idle && !this.stopRequested && !this.pauseRequested && performance.now() < turnEnd) {
         idle = true;
         this.board.tick();
         for (const h of cpu.harts) {
@@ -92,11 +97,32 @@ export class InterpreterEngine {
     this.wake();
   }
 
+  /**
+   * Runs no more slices until resume(): the harts keep their state and retire nothing. The run is
+   * never inside a slice when another task calls this (slices run synchronously), so it takes effect
+   * at once.
+   */
+  pause(): void {
+    this.pauseRequested = true;
+  }
+
+  resume(): void {
+    this.pauseRequested = false;
+    this.wake();
+  }
+
   /** Ends an idle sleep early: a device has work for the guest (terminal input, a host event). */
   wake(): void {
     const wake = this.wakeSleeper;
     this.wakeSleeper = null;
     wake?.();
+  }
+
+  /** Paused: sleep until a wake() (resume, stop, or a device event that finds it still paused). */
+  private sleepUntilWoken(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wakeSleeper = resolve;
+    });
   }
 
   /** Every hart waits: sleep until the earliest timer deadline, a wake() or a bounded while. */

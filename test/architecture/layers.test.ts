@@ -36,10 +36,16 @@ const LAYERS: readonly Layer[] = [
   },
   { name: "host", uses: ["util", "devices", "net", "hypervisor"], browser: false },
   {
-    name: "manager",
+    name: "vm",
     uses: ["util", "wasm", "cpu", "devices", "net", "hypervisor", "machine", "engines", "host"],
     browser: false,
   },
+  {
+    name: "manager",
+    uses: ["util", "wasm", "cpu", "devices", "net", "hypervisor", "machine", "engines", "host", "vm"],
+    browser: false,
+  },
+  { name: "api", uses: ["util", "vm", "manager"], browser: false },
   { name: "images", uses: ["util", "machine"], browser: false },
   {
     name: "cli",
@@ -53,7 +59,9 @@ const LAYERS: readonly Layer[] = [
       "machine",
       "engines",
       "host",
+      "vm",
       "manager",
+      "api",
       "images",
     ],
     browser: false,
@@ -138,6 +146,20 @@ describe("layers", () => {
     assert.ok(files.length > 100, `only ${files.length} source files found under ${root}${sep}src`);
     const problems = checkLayers(files);
     assert.deepEqual(problems, [], `layer violations:\n${problems.join("\n")}`);
+  });
+
+  test("vm/ reaches the host only through VmHost: no node: module, no Node global", {
+    timeout: 10_000,
+  }, () => {
+    // Packages (TypeBox) are fine here; vm/ is not browser-bound as a whole (x86 loads the KVM engine).
+    const problems: string[] = [];
+    for (const file of sources(root, "src/vm")) {
+      for (const { specifier, line } of imports(file.text)) {
+        if (specifier?.startsWith("node:")) problems.push(`${file.path}:${line}: '${specifier}'`);
+      }
+      for (const { name, line } of nodeGlobals(file.text)) problems.push(`${file.path}:${line}: ${name}`);
+    }
+    assert.deepEqual(problems, [], `Node APIs in src/vm/:\n${problems.join("\n")}`);
   });
 
   test("a wrong import, a Node module and a Node global are each reported with file:line", {

@@ -1,0 +1,170 @@
+/**
+ * The daemon's HTTP API on Fastify. Bodies and parameters are checked by the route's TypeBox schema
+ * through Fastify's schema support; the VmSpec body by validateVmSpec itself, so the API accepts
+ * exactly what every other front end accepts (one schema, one validator). Every error is answered as
+ * JSON {error, message, fields?}; anything unexpected is logged here and answered 500 without
+ * details, so no stack trace reaches a client.
+ */
+import { availableParallelism, freemem, totalmem } from "node:os";
+import { PassThrough } from "node:stream";
+import type { TSchema } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { ManagerError } from "../manager/errors.js";
+import type { VmAction, VmManager } from "../manager/manager.js";
+import { VmSpecError, validateVmSpec } from "../vm/spec.js";
+import { openApiDocument } from "./openapi.js";
+import { type OperationId, ROUTES } from "./routes.js";
+
+/** Larger bodies get 413: a VmSpec is a few KiB. */
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface ApiOptions {
+  manager: VmManager;
+  log(message: string): void;
+}
+
+type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+class FieldError extends Error {
+  constructor(
+    message: string,
+    readonly fields: readonly { path: string; message: string }[],
+  ) {
+    super(message);
+  }
+}
+
+/** A check for one schema, as Fastify's validatorCompiler wants it. */
+function compileValidator(schema: TSchema): (data: unknown) => { value?: unknown; error?: Error } {
+  if (schema.$id === "VmSpec") {
+    return (data) => {
+      try {
+        return { value: validateVmSpec(data) };
+      } catch (e) {
+        if (e instanceof VmSpecError) return { error: new FieldError(e.message, e.problems) };
+        throw e;
+      }
+    };
+  }
+  const checker = TypeCompiler.Compile(schema);
+  return (data) => {
+    if (checker.Check(data)) return { value: data };
+    const fields = [...checker.Errors(data)]
+      .filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i)
+      .map((e) => ({ path: e.path, message: e.message.toLowerCase() }));
+    return { error: new FieldError(fields.map((f) => `${f.path || "/"}: ${f.message}`).join("; "), fields) };
+  };
+}
+
+const KIND_STATUS = { invalid: 400, "not-found": 404, conflict: 409 } as const;
+
+function errorName(status: number): string {
+  if (status === 413) return "too-large";
+  if (status === 404) return "not-found";
+  if (status === 409) return "conflict";
+  if (status === 415) return "unsupported-media-type";
+  return "invalid";
+}
+
+export function buildApp(options: ApiOptions): FastifyInstance {
+  const { manager, log } = options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // A client that stalls mid-request holds only its own connection, and not for ever.
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(({ schema }) => compileValidator(schema as TSchema));
+
+  app.setErrorHandler(
+    (error: Error & { statusCode?: number; validationContext?: string }, request, reply) => {
+      if (error instanceof ManagerError) {
+        const status = KIND_STATUS[error.kind];
+        return reply.code(status).send({
+          error: error.kind,
+          message: error.message,
+          ...(error.fields.length > 0 ? { fields: error.fields } : {}),
+        });
+      }
+      const status = error.statusCode;
+      if (status !== undefined && status >= 400 && status < 500) {
+        const where = error.validationContext === undefined ? "" : `${error.validationContext}: `;
+        return reply.code(status).send({
+          error: errorName(status),
+          message: `${where}${error.message}`,
+          ...(error instanceof FieldError ? { fields: error.fields } : {}),
+        });
+      }
+      log(`internal error on ${request.method} ${request.url}: ${error.stack ?? error.message}`);
+      return reply.code(500).send({ error: "internal", message: "internal error (the daemon's log has it)" });
+    },
+  );
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: "not-found", message: `no route ${request.method} ${request.url}` }),
+  );
+
+  const handlers: Record<OperationId, Handler> = {
+    createVm: async (request, reply) => {
+      const { vm, created } = manager.create(request.body);
+      return reply.code(created ? 201 : 200).send(vm);
+    },
+    listVms: async (request) => {
+      const { label } = request.query as { label?: string | string[] };
+      const labels: Record<string, string> = {};
+      for (const l of label === undefined ? [] : Array.isArray(label) ? label : [label]) {
+        const eq = l.indexOf("=");
+        labels[l.slice(0, eq)] = l.slice(eq + 1);
+      }
+      return manager.list(labels);
+    },
+    getVm: async (request) => manager.get(idOf(request)),
+    deleteVm: async (request, reply) => {
+      await manager.delete(idOf(request));
+      return reply.code(204).send();
+    },
+    vmAction: async (request) => {
+      const { action } = request.params as { action: VmAction };
+      const { grace_ms } = request.query as { grace_ms?: string };
+      return manager.act(idOf(request), action, grace_ms === undefined ? {} : { graceMs: Number(grace_ms) });
+    },
+    vmStats: async (request) => manager.stats(idOf(request)),
+    vmConsole: async (request, reply) => {
+      const ring = manager.console(idOf(request));
+      reply.type("text/plain; charset=utf-8");
+      if ((request.query as { follow?: string }).follow === undefined) return Buffer.from(ring.contents());
+      const stream = new PassThrough();
+      stream.write(ring.contents());
+      const stop = ring.follow((chunk) => stream.write(chunk));
+      request.raw.on("close", () => {
+        stop();
+        stream.end();
+      });
+      return reply.send(stream);
+    },
+    getHost: async () => ({
+      cpus: availableParallelism(),
+      memory: { total: totalmem(), free: freemem() },
+      vms: manager.list().length,
+      committed: manager.committed(),
+      damaged: manager.damaged,
+    }),
+    health: async () => ({ ok: true }),
+    openapi: async () => openApiDocument(),
+  };
+
+  for (const r of ROUTES) {
+    const schema: Record<string, TSchema> = {};
+    if (r.body !== undefined) schema.body = r.body;
+    if (r.params !== undefined) schema.params = r.params;
+    if (r.querystring !== undefined) schema.querystring = r.querystring;
+    app.route({ method: r.method, url: r.url, schema, handler: handlers[r.operationId] });
+  }
+  return app;
+}
+
+function idOf(request: FastifyRequest): string {
+  return (request.params as { id: string }).id;
+}

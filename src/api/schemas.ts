@@ -1,0 +1,80 @@
+/**
+ * The API's schemas besides VmSpec (which src/vm/spec.ts owns): route parameters, which the daemon
+ * validates, and the answers, which only the OpenAPI document describes.
+ */
+import { Type } from "@sinclair/typebox";
+import { VmSpecSchema } from "../vm/spec.js";
+
+export const VmIdParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 200, description: "The VM's name or id" }) },
+  { additionalProperties: false },
+);
+
+export const ActionParams = Type.Object(
+  {
+    id: VmIdParams.properties.id,
+    action: Type.Union(
+      ["start", "pause", "resume", "stop", "kill"].map((a) => Type.Literal(a)),
+      { description: "What to do; it must fit the VM's state, else 409" },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ActionQuery = Type.Object(
+  {
+    grace_ms: Type.Optional(
+      Type.String({
+        pattern: "^[0-9]{1,6}$",
+        description: "stop: milliseconds the guest gets to end on its own before it is killed",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ListQuery = Type.Object(
+  {
+    label: Type.Optional(
+      Type.Union([Type.String({ pattern: "^[^=]+=" }), Type.Array(Type.String({ pattern: "^[^=]+=" }))], {
+        description: "KEY=VALUE; repeat it to require several labels",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ConsoleQuery = Type.Object(
+  {
+    follow: Type.Optional(
+      Type.String({ description: "Present: after what is held, stream new output until the client leaves" }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.String({ description: "invalid, not-found, conflict, too-large, ..." }),
+    message: Type.String(),
+    fields: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: "Error" },
+);
+
+export const VmInfoSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    state: Type.Union(["created", "running", "paused", "stopped", "failed"].map((s) => Type.Literal(s))),
+    reason: Type.Optional(Type.String({ description: "state failed: why" })),
+    exit: Type.Optional(
+      Type.Object({ reason: Type.String() }, { description: "state stopped: how the run ended" }),
+    ),
+    labels: Type.Record(Type.String(), Type.String()),
+    autostart: Type.Boolean(),
+    createdAt: Type.String({ format: "date-time" }),
+    spec: Type.Ref(VmSpecSchema),
+  },
+  { $id: "VmInfo" },
+);

@@ -1,0 +1,379 @@
+/**
+ * VmManager: the VMs one daemon owns, by name and id. It validates and keeps their definitions (on
+ * disk when it has a state directory), builds a fresh Vm through createVm each time one starts (a Vm
+ * runs once; the definition outlives its runs), checks that each action fits the VM's state, and keeps
+ * each VM's console output in a ring buffer.
+ *
+ * VMs run in this process, on its event loop (the interpreter engines take turns, see vm-group.ts);
+ * a worker thread per VM is the next step. A VM whose engine or devices throw ends `failed` with the
+ * reason (VmBase catches its run), and every call into one VM is guarded here, so nothing one VM does
+ * reaches the others or the manager.
+ */
+import { randomUUID } from "node:crypto";
+import { type Stats, statSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import type { ByteSink } from "../devices/byte-sink.js";
+import { UserError } from "../util/errors.js";
+import { createVm } from "../vm/create.js";
+import type { VmHost } from "../vm/host.js";
+import { type SpecProblem, type VmSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
+import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import { ConsoleRing } from "./console-ring.js";
+import { ManagerError } from "./errors.js";
+import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
+
+export type VmAction = "start" | "pause" | "resume" | "stop" | "kill";
+export const VM_ACTIONS: readonly VmAction[] = ["start", "pause", "resume", "stop", "kill"];
+
+/** The label that, with `testHooks` on, makes a VM's console device throw (tests of failure isolation). */
+export const FAULT_LABEL = "vireo.test/fault";
+
+export interface VmManagerOptions {
+  /** Where definitions persist; null keeps them in memory only. */
+  stateDir: string | null;
+  /** The host services for one VM whose console output goes to `console`. */
+  host(console: ByteSink): VmHost;
+  log(message: string): void;
+  /** Honours FAULT_LABEL; only a test sets this. */
+  testHooks?: boolean;
+}
+
+/** A VM as the API shows it. */
+export interface VmInfo {
+  id: string;
+  name: string;
+  state: VmStateName;
+  /** Why it failed (state "failed"). */
+  reason?: string;
+  /** How its last run ended (state "stopped"). */
+  exit?: VmExit;
+  labels: Record<string, string>;
+  autostart: boolean;
+  createdAt: string;
+  spec: VmSpec;
+}
+
+interface Entry {
+  record: VmRecord;
+  /** The current or last run; null before the first start. */
+  vm: Vm | null;
+  console: ConsoleRing;
+  /** A start that failed before the Vm existed (createVm threw something other than bad input). */
+  startFailure: string | null;
+  /** An action is under way (a start building its Vm, a stop in its grace period, a delete). */
+  busy: string | null;
+}
+
+export class VmManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly store: DefinitionStore | null;
+  /** Definition files that could not be read back when the manager opened. */
+  readonly damaged: readonly DamagedRecord[];
+
+  private constructor(
+    private readonly options: VmManagerOptions,
+    store: DefinitionStore | null,
+    damaged: DamagedRecord[],
+  ) {
+    this.store = store;
+    this.damaged = damaged;
+  }
+
+  /** Reads the definitions back and starts the autostart VMs (a start that fails is logged). */
+  static async open(options: VmManagerOptions): Promise<VmManager> {
+    const store = options.stateDir === null ? null : new DefinitionStore(options.stateDir);
+    const loaded = store?.load() ?? { records: [], damaged: [] };
+    const manager = new VmManager(options, store, loaded.damaged);
+    for (const d of loaded.damaged) options.log(`skipping damaged definition ${d.file}: ${d.reason}`);
+    for (const record of loaded.records) manager.entries.set(record.spec.name, manager.newEntry(record));
+    for (const entry of manager.entries.values()) {
+      if (entry.record.spec.autostart !== true) continue;
+      try {
+        await manager.start(entry);
+      } catch (e) {
+        options.log(`autostart of '${entry.record.spec.name}' failed: ${(e as Error).message}`);
+      }
+    }
+    return manager;
+  }
+
+  private newEntry(record: VmRecord): Entry {
+    return { record, vm: null, console: new ConsoleRing(), startFailure: null, busy: null };
+  }
+
+  /**
+   * Defines a VM. The same spec under a name already taken returns that VM (`created` false), so a
+   * client can retry; a different one is a conflict.
+   */
+  create(body: unknown): { vm: VmInfo; created: boolean } {
+    let spec: VmSpec;
+    try {
+      spec = validateVmSpec(body);
+    } catch (e) {
+      if (e instanceof VmSpecError) throw new ManagerError("invalid", e.message, e.problems);
+      throw e;
+    }
+    const existing = this.entries.get(spec.name);
+    if (existing !== undefined) {
+      if (canonicalJson(existing.record.spec) === canonicalJson(spec)) {
+        return { vm: this.info(existing), created: false };
+      }
+      throw new ManagerError("conflict", `a different VM named '${spec.name}' exists`);
+    }
+    const problems = pathProblems(spec);
+    if (problems.length > 0) {
+      throw new ManagerError("invalid", problems.map((p) => `${p.path}: ${p.message}`).join("; "), problems);
+    }
+    const record: VmRecord = { id: randomUUID(), spec, createdAt: new Date().toISOString() };
+    this.store?.save(record);
+    const entry = this.newEntry(record);
+    this.entries.set(spec.name, entry);
+    this.options.log(`defined VM '${spec.name}' (${record.id})`);
+    return { vm: this.info(entry), created: true };
+  }
+
+  /** Every VM, or those carrying all of `labels`. */
+  list(labels: Record<string, string> = {}): VmInfo[] {
+    const wanted = Object.entries(labels);
+    return [...this.entries.values()]
+      .filter((e) => wanted.every(([k, v]) => e.record.spec.labels?.[k] === v))
+      .map((e) => this.info(e));
+  }
+
+  get(idOrName: string): VmInfo {
+    return this.info(this.find(idOrName));
+  }
+
+  /** Kills the VM if it runs, then forgets it (and its definition file). */
+  async delete(idOrName: string): Promise<void> {
+    const entry = this.find(idOrName);
+    this.claim(entry, "being deleted");
+    try {
+      await this.halt(entry);
+      this.store?.remove(entry.record.spec.name);
+      this.entries.delete(entry.record.spec.name);
+      this.options.log(`deleted VM '${entry.record.spec.name}'`);
+    } finally {
+      entry.busy = null;
+    }
+  }
+
+  async act(idOrName: string, action: VmAction, options: { graceMs?: number } = {}): Promise<VmInfo> {
+    const entry = this.find(idOrName);
+    const state = this.state(entry).name;
+    const refuse = (): never => {
+      throw new ManagerError("conflict", `cannot ${action} VM '${entry.record.spec.name}': it is ${state}`);
+    };
+    if (entry.busy !== null) {
+      throw new ManagerError("conflict", `VM '${entry.record.spec.name}' is ${entry.busy}`);
+    }
+    const vm = entry.vm;
+    switch (action) {
+      case "start":
+        if (state === "running" || state === "paused") refuse();
+        await this.start(entry);
+        break;
+      case "pause":
+        if (state !== "running" || vm === null) return refuse();
+        this.guard(entry, () => vm.pause());
+        break;
+      case "resume":
+        if (state !== "paused" || vm === null) return refuse();
+        this.guard(entry, () => vm.resume());
+        break;
+      case "stop":
+        if ((state !== "running" && state !== "paused") || vm === null) return refuse();
+        this.claim(entry, "stopping");
+        try {
+          await vm.stop(options.graceMs === undefined ? {} : { graceMs: options.graceMs }).catch(() => {});
+        } finally {
+          entry.busy = null;
+        }
+        break;
+      case "kill":
+        if (state !== "running" && state !== "paused") refuse();
+        await this.halt(entry);
+        break;
+    }
+    return this.info(entry);
+  }
+
+  stats(idOrName: string): VmStats {
+    const entry = this.find(idOrName);
+    if (entry.vm === null) return { arch: entry.record.spec.arch, seconds: 0, nics: [] };
+    const vm = entry.vm;
+    return this.guard(entry, () => vm.stats());
+  }
+
+  console(idOrName: string): ConsoleRing {
+    return this.find(idOrName).console;
+  }
+
+  /** What the running and paused VMs hold of the host. */
+  committed(): { vms: number; cpus: number; memory: number } {
+    let vms = 0;
+    let cpus = 0;
+    let memory = 0;
+    for (const e of this.entries.values()) {
+      const s = this.state(e).name;
+      if (s !== "running" && s !== "paused") continue;
+      vms++;
+      cpus += e.record.spec.cpus;
+      memory += e.record.spec.memory;
+    }
+    return { vms, cpus, memory };
+  }
+
+  /** Stops every VM (grace period, then kill) and waits until each has released what it holds. */
+  async shutdown(graceMs: number): Promise<void> {
+    await Promise.all(
+      [...this.entries.values()].map(async (e) => {
+        const s = this.state(e).name;
+        if ((s === "running" || s === "paused") && e.vm !== null)
+          await e.vm.stop({ graceMs }).catch(() => {});
+      }),
+    );
+  }
+
+  private find(idOrName: string): Entry {
+    const byName = this.entries.get(idOrName);
+    if (byName !== undefined) return byName;
+    for (const e of this.entries.values()) if (e.record.id === idOrName) return e;
+    throw new ManagerError("not-found", `no VM '${idOrName}'`);
+  }
+
+  private claim(entry: Entry, what: string): void {
+    if (entry.busy !== null)
+      throw new ManagerError("conflict", `VM '${entry.record.spec.name}' is ${entry.busy}`);
+    entry.busy = what;
+  }
+
+  private state(entry: Entry): VmState {
+    if (entry.startFailure !== null) return { name: "failed", reason: entry.startFailure };
+    return entry.vm?.state ?? { name: "created" };
+  }
+
+  private info(entry: Entry): VmInfo {
+    const { record } = entry;
+    const state = this.state(entry);
+    const info: VmInfo = {
+      id: record.id,
+      name: record.spec.name,
+      state: state.name,
+      labels: record.spec.labels ?? {},
+      autostart: record.spec.autostart === true,
+      createdAt: record.createdAt,
+      spec: record.spec,
+    };
+    if (state.name === "failed") info.reason = state.reason;
+    if (state.name === "stopped") info.exit = state.exit;
+    return info;
+  }
+
+  /** Builds a fresh Vm for the definition and starts it. */
+  private async start(entry: Entry): Promise<void> {
+    const name = entry.record.spec.name;
+    this.claim(entry, "starting");
+    try {
+      let vm: Vm;
+      try {
+        vm = await createVm(entry.record.spec, this.options.host(this.sinkFor(entry)));
+      } catch (e) {
+        if (e instanceof UserError)
+          throw new ManagerError("invalid", `cannot start VM '${name}': ${e.message}`);
+        entry.startFailure = e instanceof Error ? e.message : String(e);
+        this.options.log(`VM '${name}' failed to build: ${entry.startFailure}`);
+        return;
+      }
+      entry.vm = vm;
+      entry.startFailure = null;
+      vm.on("state", (s) => {
+        if (s.name === "failed") this.options.log(`VM '${name}' failed: ${s.reason}`);
+        else if (s.name === "stopped") this.options.log(`VM '${name}' stopped (${s.exit.reason})`);
+      });
+      this.guard(entry, () => vm.start());
+      this.options.log(`started VM '${name}'`);
+    } finally {
+      entry.busy = null;
+    }
+  }
+
+  /** Kills a running or paused VM and waits until it has released its host resources. */
+  private async halt(entry: Entry): Promise<void> {
+    const vm = entry.vm;
+    const s = this.state(entry).name;
+    if (vm === null || (s !== "running" && s !== "paused")) return;
+    this.guard(entry, () => vm.kill());
+    await vm.wait().catch(() => {});
+  }
+
+  /**
+   * Runs a call into one VM; whatever it throws beyond a refused state is that VM's failure and is
+   * reported as such, never the manager's.
+   */
+  private guard<T>(entry: Entry, call: () => T): T {
+    try {
+      return call();
+    } catch (e) {
+      if (e instanceof UserError) throw new ManagerError("conflict", e.message);
+      const reason = e instanceof Error ? e.message : String(e);
+      this.options.log(`VM '${entry.record.spec.name}': ${reason}`);
+      entry.startFailure = reason;
+      entry.vm?.kill();
+      throw new ManagerError("conflict", `VM '${entry.record.spec.name}' failed: ${reason}`);
+    }
+  }
+
+  private sinkFor(entry: Entry): ByteSink {
+    const ring = entry.console;
+    if (this.options.testHooks !== true || entry.record.spec.labels?.[FAULT_LABEL] !== "console") return ring;
+    let written = 0;
+    return {
+      write(byte: number): void {
+        ring.write(byte);
+        if (++written === 64) throw new Error("test hook: the console device threw after 64 bytes");
+      },
+    };
+  }
+}
+
+/** JSON with object keys in order, so that two specs compare equal whatever order a client wrote. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === "object" && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/**
+ * The files a spec names, checked when it is defined rather than when it first starts: absolute
+ * (the daemon's working directory is not its client's) and regular files.
+ */
+function pathProblems(spec: VmSpec): SpecProblem[] {
+  const paths: [string, string][] = [["/boot/kernel", spec.boot.kernel]];
+  if (spec.boot.initrd !== undefined) paths.push(["/boot/initrd", spec.boot.initrd]);
+  const firmware = spec.boot.firmware;
+  if (firmware !== undefined && firmware !== "builtin" && firmware !== "none") {
+    paths.push(["/boot/firmware", firmware]);
+  }
+  spec.drives.forEach((d, i) => {
+    paths.push([`/drives/${i}/path`, d.path]);
+  });
+  const problems: SpecProblem[] = [];
+  for (const [path, file] of paths) {
+    if (!isAbsolute(file)) {
+      problems.push({ path, message: `'${file}' is not an absolute path` });
+      continue;
+    }
+    let stats: Stats;
+    try {
+      stats = statSync(file);
+    } catch {
+      problems.push({ path, message: `'${file}' does not exist or cannot be read` });
+      continue;
+    }
+    if (!stats.isFile()) problems.push({ path, message: `'${file}' is not a regular file` });
+  }
+  return problems;
+}

@@ -1,0 +1,192 @@
+/** A riscv64 VM: the `virt` board on the interpreter engine. */
+import { InterpreterEngine, type RunResult } from "../engines/interpreter.js";
+import { isElf, parseElf } from "../machine/loader/elf.js";
+import { firmwareImage } from "../machine/loader/firmware.js";
+import { flattenElf, isLinuxImage, type LinuxImage, parseLinuxImage } from "../machine/loader/linux-image.js";
+import { describeNonCode } from "../machine/loader/sniff.js";
+import { VirtBoard } from "../machine/riscv-virt/board.js";
+import { bootLinux } from "../machine/riscv-virt/linux-boot.js";
+import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
+import { formatMac } from "../net/mac.js";
+import { UserError } from "../util/errors.js";
+import type { VmHost } from "./host.js";
+import type { VmSpec } from "./spec.js";
+import { attachVirtio, type VirtioSetup } from "./virtio.js";
+import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
+
+/** The default kernel command line: the 16550 console, SBI early console. */
+export const DEFAULT_CMDLINE_RISCV = "console=ttyS0 earlycon=sbi";
+
+const EXCEPTIONS: Record<number, string> = {
+  0: "fetch-misaligned",
+  1: "fetch-access",
+  2: "illegal-instruction",
+  3: "breakpoint",
+  4: "load-misaligned",
+  5: "load-access",
+  6: "store-misaligned",
+  7: "store-access",
+  8: "ecall-u",
+  9: "ecall-s",
+  11: "ecall-m",
+  12: "fetch-page",
+  13: "load-page",
+  15: "store-page",
+};
+const INTERRUPTS: Record<number, string> = { 1: "ssi", 3: "msi", 5: "sti", 7: "mti", 9: "sei", 11: "mei" };
+
+export class RiscvVm extends VmBase {
+  /** The flattened device tree handed to a Linux boot (null for bare metal). */
+  readonly deviceTree: Uint8Array | null;
+
+  constructor(
+    spec: VmSpec,
+    readonly board: VirtBoard,
+    readonly engine: InterpreterEngine,
+    virtio: VirtioSetup,
+    deviceTree: Uint8Array | null,
+  ) {
+    super(
+      spec,
+      {
+        run: async () => exitOf(await engine.run(), board),
+        pause: () => engine.pause(),
+        resume: () => engine.resume(),
+        halt: () => engine.stop(),
+        uartInput: (bytes) => {
+          board.consoleInput(bytes);
+          engine.wake();
+        },
+        release: () => virtio.close(),
+        stats: (seconds) => riscvStats(board, engine, virtio, seconds),
+        devices: (): VmDevice[] => [
+          { name: "uart0", kind: "uart16550", device: board.uart },
+          { name: "clint", kind: "clint", device: board.clint },
+          { name: "plic", kind: "plic", device: board.plic },
+          { name: "rtc", kind: "goldfish-rtc", device: board.rtc },
+          ...virtio.devices,
+        ],
+      },
+      virtio.console,
+    );
+    this.deviceTree = deviceTree;
+  }
+}
+
+export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm> {
+  const { memory, cpus, boot } = spec;
+  const kernel = host.readGuestFile(boot.kernel, "kernel", memory);
+  const board = new VirtBoard({ memory, cpus, console: host.console, virtioRing: spec.virtioRing });
+  // Opened and locked before the devices: a drive another VM uses stops the VM before they are set up.
+  const drives = await host.openDrives(spec.drives);
+  // Devices go in before the device tree is built.
+  const virtio = await attachVirtio(board, spec, host, drives);
+  let dtb: Uint8Array | null;
+  try {
+    dtb = loadGuest(board, spec, host, kernel);
+  } catch (e) {
+    await virtio.close();
+    throw e;
+  }
+  const engine = new InterpreterEngine(
+    board,
+    spec.maxInstructions === undefined ? {} : { maxInstructions: spec.maxInstructions },
+  );
+  return new RiscvVm(spec, board, engine, virtio, dtb);
+}
+
+/** Puts the guest in RAM: a bare-metal program, or a Linux boot (whose device tree it returns). */
+function loadGuest(board: VirtBoard, spec: VmSpec, host: VmHost, kernel: Uint8Array): Uint8Array | null {
+  const { boot, memory } = spec;
+  const firmware = boot.firmware ?? "builtin";
+  if (firmware === "none") {
+    if (isElf(kernel)) board.loadElf(parseElf(kernel, boot.kernel), boot.kernel);
+    else {
+      const looksLike = describeNonCode(kernel);
+      if (looksLike !== null)
+        throw new UserError(`${boot.kernel}: not a bare-metal program: it looks like ${looksLike}`);
+      board.loadRaw(kernel, boot.kernel);
+    }
+    return null;
+  }
+  return bootLinux(board, {
+    kernel: asLinuxImage(kernel, boot.kernel, memory),
+    initrd: boot.initrd === undefined ? null : host.readGuestFile(boot.initrd, "initrd", memory),
+    bootargs: boot.cmdline ?? DEFAULT_CMDLINE_RISCV,
+    firmware:
+      firmware === "builtin"
+        ? null
+        : firmwareImage(
+            host.readGuestFile(firmware, "firmware", memory),
+            firmware,
+            VIRT_MAP.dram.base,
+            memory,
+          ),
+  });
+}
+
+/** The kernel for a Linux boot: a RISC-V `Image` or ELF; say what it is instead when it is neither. */
+function asLinuxImage(bytes: Uint8Array, path: string, ramSize: number): LinuxImage {
+  if (isLinuxImage(bytes)) return parseLinuxImage(bytes, path);
+  // parseElf rejects ELF files for other machines with a one-line reason.
+  if (isElf(bytes)) return flattenElf(parseElf(bytes, path), VIRT_MAP.dram.base, ramSize, path);
+  const looksLike = describeNonCode(bytes);
+  if (looksLike !== null) throw new UserError(`${path}: not a RISC-V kernel: it looks like ${looksLike}`);
+  throw new UserError(`${path}: not a RISC-V Linux Image (no "RSC\\x05" magic at offset 56)`);
+}
+
+function exitOf(result: RunResult, board: VirtBoard): VmExit {
+  if (result.reason !== "exit") return { reason: result.reason };
+  return { reason: "exit", code: result.code, reboot: board.exit?.reason === "reboot" };
+}
+
+function byCount(counts: Iterable<[string, number]>): [string, number][] {
+  return [...counts].sort((a, b) => b[1] - a[1]);
+}
+
+function riscvStats(
+  board: VirtBoard,
+  engine: InterpreterEngine,
+  virtio: VirtioSetup,
+  seconds: number,
+): VmStats {
+  const traps: [string, number][] = [];
+  const interrupts: [string, number][] = [];
+  for (let cause = 0; cause < 32; cause++) {
+    let exceptions = 0;
+    let irqs = 0;
+    for (const h of board.cpu.harts) {
+      exceptions += h.trapCounts[cause] as number;
+      irqs += h.trapCounts[32 + cause] as number;
+    }
+    if (exceptions > 0) traps.push([EXCEPTIONS[cause] ?? `cause${cause}`, exceptions]);
+    if (irqs > 0) interrupts.push([INTERRUPTS[cause] ?? `irq${cause}`, irqs]);
+  }
+  const stats: VmStats = {
+    arch: "riscv64",
+    seconds,
+    instructions: engine.instructions(),
+    hypercalls: byCount(board.hypercalls.entries()),
+    traps: byCount(traps),
+    interrupts: byCount(interrupts),
+    nics: virtio.nics.map((d) => ({ mac: formatMac(d.mac), counters: { ...d.stats } })),
+  };
+  const balloon = board.balloon;
+  if (balloon !== null) {
+    const c = balloon.counters;
+    stats.balloon = {
+      target: balloon.target,
+      actual: balloon.actual,
+      inflated: balloon.inflatedPages,
+      "peak-actual": c.peakActual,
+      "peak-inflated": c.peakInflatedPages,
+      resets: c.resets,
+      ignored: c.ignoredPfns,
+      "reclaimed-bytes": c.reclaimedBytes,
+      reclaimer: balloon.reclaimerKind,
+    };
+  }
+  if (virtio.vsock !== null)
+    stats.vsock = { cid: virtio.vsock.guestCid, counters: { ...virtio.vsock.stats } };
+  return stats;
+}

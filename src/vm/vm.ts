@@ -1,0 +1,231 @@
+/**
+ * The one interface every front end drives a VM through, whatever its board and engine, and the state
+ * machine they share: created → running ⇄ paused → stopped, or failed when the engine or a device
+ * throws. `VmBase` holds that machine; a board's VM (riscv.ts, x86.ts) supplies the engine calls.
+ */
+import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
+import { UserError } from "../util/errors.js";
+import type { VmSpec } from "./spec.js";
+
+export type VmStateName = "created" | "running" | "paused" | "stopped" | "failed";
+
+/** How a run ended. */
+export type VmExit =
+  /** riscv64: the guest ended itself (test finisher, HTIF, SBI system reset); `reboot` when it asked to. */
+  | { reason: "exit"; code: number; reboot: boolean }
+  /** x86_64: the guest powered off or asked to reboot (ACPI sleep port, i8042). */
+  | { reason: "poweroff" | "reboot" }
+  /** riscv64: maxInstructions ran out. */
+  | { reason: "limit" }
+  /** kill(), or stop() past its grace period. */
+  | { reason: "stopped" }
+  /** x86_64: a vCPU died (triple fault, entry failure, internal error). */
+  | { reason: "fatal"; vcpu: number; exit: string; dump: string };
+
+export type VmState =
+  | { name: "created" | "running" | "paused" }
+  | { name: "stopped"; exit: VmExit }
+  | { name: "failed"; reason: string };
+
+/** One device of the VM, for anything that walks them all (stats, a snapshot). */
+export interface VmDevice {
+  /** Unique within the VM: "uart0", "virtio0"... */
+  name: string;
+  /** What it is: "uart16550", "virtio-blk", "plic"... */
+  kind: string;
+  device: object;
+}
+
+/** Counters, as plain data (what --stats prints). Fields only one arch has are absent on the other. */
+export interface VmStats {
+  arch: VmSpec["arch"];
+  /** Seconds since start (to the end once the VM has ended). */
+  seconds: number;
+  instructions?: number;
+  /** By SBI extension / trap cause / interrupt, most frequent first. */
+  hypercalls?: [string, number][];
+  traps?: [string, number][];
+  interrupts?: [string, number][];
+  exits?: { total: number; forwarded: number; localPio: number; mmio: number; firstExitMs: number | null };
+  balloon?: Record<string, number | string>;
+  nics: { mac: string; counters: Record<string, number> }[];
+  vsock?: { cid: number; counters: Record<string, number> };
+  /** x86_64: how virtio interrupts reach the guest, and per-slot exit counters. */
+  virtioInterrupts?: "irqfd-resample" | "irq-line";
+  virtio?: { slot: number; device: string; gsi: number; counters: Record<string, number> }[];
+  rejectedMsrs?: number[];
+}
+
+export interface Vm {
+  readonly spec: VmSpec;
+  readonly state: VmState;
+  /** Listens to state changes, in order; returns a function that removes the listener. */
+  on(event: "state", listener: (state: VmState) => void): () => void;
+  start(): void;
+  pause(): void;
+  resume(): void;
+  /**
+   * Asks the guest to power off, waits up to `graceMs` for it to end, then stops it hard. Neither board
+   * has a power-off request the host can send yet (no ACPI power button, no SBI event), so today this
+   * waits for the guest to end on its own within the grace period, then kills it.
+   */
+  stop(options?: { graceMs?: number }): Promise<VmExit>;
+  /** Stops the VM now (at the next slice boundary / vCPU kick). A created VM just releases what it holds. */
+  kill(): void;
+  /** Resolves when the VM has stopped (and released its host resources); rejects if it failed. */
+  wait(): Promise<VmExit>;
+  /** Keyboard input: to the virtio console when there is one (see switchConsole), else the UART. */
+  input(bytes: Uint8Array): void;
+  /** Swaps where input goes between hvc0 and ttyS0; returns the new target. */
+  switchConsole(): "hvc0" | "ttyS0";
+  resizeConsole(cols: number, rows: number): void;
+  stats(): VmStats;
+  devices(): VmDevice[];
+}
+
+/** The board-specific part of a VM. */
+export interface VmEngineOps {
+  run(): Promise<VmExit>;
+  pause(): void;
+  resume(): void;
+  halt(): void;
+  uartInput(bytes: Uint8Array): void;
+  /** Frees host resources (files, sockets, KVM fds); called once, when the VM ends or is killed unstarted. */
+  release(): Promise<void>;
+  stats(seconds: number): VmStats;
+  devices(): VmDevice[];
+}
+
+export class VmBase implements Vm {
+  private current: VmState = { name: "created" };
+  private readonly listeners = new Set<(state: VmState) => void>();
+  private readonly finished: Promise<VmExit>;
+  private settle!: { resolve: (exit: VmExit) => void; reject: (e: unknown) => void };
+  private toHvc: boolean;
+  private startedAt = 0;
+  private endedAt: number | null = null;
+
+  constructor(
+    readonly spec: VmSpec,
+    private readonly ops: VmEngineOps,
+    private readonly hvc: VirtioConsole | null,
+  ) {
+    this.toHvc = hvc !== null;
+    this.finished = new Promise<VmExit>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    // A failure is reported through state and wait(); nobody has to await it.
+    this.finished.catch(() => {});
+  }
+
+  get state(): VmState {
+    return this.current;
+  }
+
+  on(_event: "state", listener: (state: VmState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private set(state: VmState): void {
+    this.current = state;
+    for (const l of [...this.listeners]) l(state);
+  }
+
+  private expect(action: string, ...names: VmStateName[]): void {
+    if (!names.includes(this.current.name)) {
+      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${this.current.name}`);
+    }
+  }
+
+  start(): void {
+    this.expect("start", "created");
+    this.startedAt = performance.now();
+    this.set({ name: "running" });
+    this.ops.run().then(
+      async (exit) => {
+        this.endedAt = performance.now();
+        await this.ops.release();
+        this.set({ name: "stopped", exit });
+        this.settle.resolve(exit);
+      },
+      async (error: unknown) => {
+        this.endedAt = performance.now();
+        await this.ops.release().catch(() => {});
+        this.set({ name: "failed", reason: error instanceof Error ? error.message : String(error) });
+        this.settle.reject(error);
+      },
+    );
+  }
+
+  pause(): void {
+    this.expect("pause", "running");
+    this.ops.pause();
+    this.set({ name: "paused" });
+  }
+
+  resume(): void {
+    this.expect("resume", "paused");
+    this.ops.resume();
+    this.set({ name: "running" });
+  }
+
+  async stop(options: { graceMs?: number } = {}): Promise<VmExit> {
+    if (this.current.name === "created" || this.current.name === "paused") {
+      this.kill();
+      return this.wait();
+    }
+    if (this.current.name === "running") {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.graceMs ?? 0);
+      });
+      await Promise.race([grace, this.finished.then(undefined, () => {})]);
+      clearTimeout(timer);
+      if (this.current.name === "running" || this.current.name === "paused") this.kill();
+    }
+    return this.wait();
+  }
+
+  kill(): void {
+    if (this.current.name === "created") {
+      const exit: VmExit = { reason: "stopped" };
+      this.ops.release().then(
+        () => {
+          this.set({ name: "stopped", exit });
+          this.settle.resolve(exit);
+        },
+        (e) => this.settle.reject(e),
+      );
+      return;
+    }
+    if (this.current.name === "running" || this.current.name === "paused") this.ops.halt();
+  }
+
+  wait(): Promise<VmExit> {
+    return this.finished;
+  }
+
+  input(bytes: Uint8Array): void {
+    if (this.toHvc && this.hvc !== null) this.hvc.receive(bytes);
+    else this.ops.uartInput(bytes);
+  }
+
+  switchConsole(): "hvc0" | "ttyS0" {
+    this.toHvc = this.hvc !== null && !this.toHvc;
+    return this.toHvc ? "hvc0" : "ttyS0";
+  }
+
+  resizeConsole(cols: number, rows: number): void {
+    this.hvc?.resize(cols, rows);
+  }
+
+  stats(): VmStats {
+    const end = this.endedAt ?? performance.now();
+    return this.ops.stats(this.startedAt === 0 ? 0 : (end - this.startedAt) / 1000);
+  }
+
+  devices(): VmDevice[] {
+    return this.ops.devices();
+  }
+}

@@ -1,0 +1,165 @@
+/** An x86_64 VM: the microVM board under KVM. */
+import { KvmEngine, type KvmRunResult } from "../engines/kvm/engine.js";
+import { isElf } from "../machine/loader/elf.js";
+import { X86MicroVm } from "../machine/x86-microvm/board.js";
+import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
+import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
+import { formatMac } from "../net/mac.js";
+import { UserError } from "../util/errors.js";
+import { formatSize } from "../util/size.js";
+import type { VmHost } from "./host.js";
+import { type VmSpec, VmSpecError, X86_MEMORY } from "./spec.js";
+import { attachVirtio, type VirtioSetup } from "./virtio.js";
+import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
+
+export const DEFAULT_CMDLINE_X86 = "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd";
+
+export class X86Vm extends VmBase {
+  constructor(
+    spec: VmSpec,
+    readonly board: X86MicroVm,
+    readonly engine: KvmEngine,
+    virtio: VirtioSetup,
+    createdAt: number,
+  ) {
+    super(
+      spec,
+      {
+        run: async (): Promise<VmExit> => exitOf(await engine.run()),
+        // Stopping the vCPUs and running them again needs a pause handshake in the vCPU workers.
+        pause: () => {
+          throw new UserError("pause is not supported for x86_64 (KVM) guests yet");
+        },
+        resume: () => {},
+        halt: () => engine.stop(),
+        uartInput: (bytes) => board.consoleInput(bytes),
+        release: async () => {
+          await virtio.close();
+          board.close();
+        },
+        stats: (seconds) => x86Stats(board, engine, virtio, createdAt, seconds),
+        devices: (): VmDevice[] => [
+          { name: "uart0", kind: "uart16550", device: board.uart },
+          { name: "i8042", kind: "i8042", device: board.i8042 },
+          ...virtio.devices,
+        ],
+      },
+      virtio.console,
+    );
+  }
+}
+
+export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
+  const { memory, cpus, boot } = spec;
+  const available = host.availableMemory();
+  const limit = Math.min(X86_MEMORY.max, available ?? X86_MEMORY.max);
+  if (memory > limit) {
+    const why =
+      available !== null && available < X86_MEMORY.max ? "MemAvailable in /proc/meminfo" : "the limit";
+    throw new VmSpecError([
+      {
+        path: "/memory",
+        message: `${formatSize(memory)} is more than this host can give (${formatSize(limit)}, ${why})`,
+      },
+    ]);
+  }
+  const createdAt = performance.timeOrigin + performance.now();
+  // Opened and locked before anything else is read or built: a drive another VM uses stops it first.
+  const drives = await host.openDrives(spec.drives);
+  let board: X86MicroVm;
+  let kernel: ReturnType<typeof readKernel>;
+  try {
+    kernel = readKernel(spec, host);
+    board = X86MicroVm.create({
+      memory,
+      cpus,
+      console: host.console,
+      removeCpuFeatures: spec.removeCpuFeatures ?? [],
+      device: host.kvmDevice,
+      virtioRing: spec.virtioRing,
+    });
+  } catch (e) {
+    await drives.close();
+    throw e;
+  }
+  let virtio: VirtioSetup;
+  try {
+    // Devices go in before the kernel is loaded: the DSDT and the command line list them.
+    virtio = await attachVirtio(board, spec, host, drives);
+  } catch (e) {
+    board.close();
+    throw e;
+  }
+  try {
+    const cmdline = boot.cmdline ?? DEFAULT_CMDLINE_X86;
+    const { image, initrd } = kernel;
+    if ("entry" in image) board.loadPvh(image, initrd, cmdline);
+    else board.loadLinux(image, initrd, cmdline);
+    return new X86Vm(spec, board, new KvmEngine(board), virtio, createdAt);
+  } catch (e) {
+    await virtio.close();
+    board.close();
+    throw e;
+  }
+}
+
+/** The kernel (a bzImage or a PVH ELF) and initrd, read and parsed. */
+function readKernel(spec: VmSpec, host: VmHost) {
+  const { boot, memory } = spec;
+  const kernelBytes = host.readGuestFile(boot.kernel, "kernel", memory);
+  const initrd = boot.initrd === undefined ? null : host.readGuestFile(boot.initrd, "initrd", memory);
+  const image = isElf(kernelBytes)
+    ? parsePvhKernel(kernelBytes, boot.kernel)
+    : parseBzImage(kernelBytes, boot.kernel);
+  return { image, initrd };
+}
+
+function exitOf(result: KvmRunResult): VmExit {
+  return result;
+}
+
+function x86Stats(
+  board: X86MicroVm,
+  engine: KvmEngine,
+  virtio: VirtioSetup,
+  createdAt: number,
+  seconds: number,
+): VmStats {
+  const counters = engine.counters();
+  const sum = (f: (c: (typeof counters)[number]) => number) => counters.reduce((s, c) => s + f(c), 0);
+  const firstExit = counters[0]?.firstExitTime ?? 0;
+  const stats: VmStats = {
+    arch: "x86_64",
+    seconds,
+    exits: {
+      total: sum((c) => c.exits),
+      forwarded: sum((c) => c.forwarded),
+      localPio: sum((c) => c.localPio),
+      mmio: sum((c) => c.mmio),
+      firstExitMs: firstExit > 0 ? firstExit - createdAt : null,
+    },
+    nics: virtio.nics.map((d) => ({ mac: formatMac(d.mac), counters: { ...d.stats } })),
+    virtio: [],
+    rejectedMsrs: [...board.rejectedMsrs],
+  };
+  if (board.virtio.used().length > 0) {
+    stats.virtioInterrupts = board.irqfdResample ? "irqfd-resample" : "irq-line";
+  }
+  for (const slot of board.virtio.used()) {
+    const c = board.virtio.counters(slot.index);
+    if (c === null) continue;
+    stats.virtio?.push({
+      slot: slot.index,
+      device: slot.transport.device.name,
+      gsi: slot.gsi,
+      counters: {
+        "mmio-exits": c.mmioExits,
+        "notify-exits": c.notifyExits,
+        "notify-ioeventfd": c.ioeventfd,
+        irqfd: c.irqfd,
+        resamples: c.resamples,
+      },
+    });
+  }
+  return stats;
+}

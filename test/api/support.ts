@@ -1,0 +1,146 @@
+/** The daemon tests' shared parts: the counter guest, a daemon child process, and raw API calls. */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const cli = join(repoRoot, "dist", "src", "cli", "main.js");
+
+/** Why riscv64 guests cannot be built here, or undefined. */
+export function toolchainMissing(): string | undefined {
+  const probe = spawnSync("riscv64-unknown-elf-gcc", ["--version"], { stdio: "ignore" });
+  return probe.error ? "riscv64-unknown-elf-gcc not installed" : undefined;
+}
+
+/** Builds test/guest-daemon/counter.S (prints "tick N" for ever) into `dir`; returns the ELF's path. */
+export function counterGuest(dir: string): string {
+  const elf = join(dir, "counter.elf");
+  const r = spawnSync(
+    "riscv64-unknown-elf-gcc",
+    [
+      "-march=rv64gc",
+      "-mabi=lp64d",
+      "-nostdlib",
+      "-nostartfiles",
+      "-static",
+      "-Wl,--no-warn-rwx-segments",
+      "-T",
+      join(repoRoot, "test", "guest", "link.ld"),
+      "-o",
+      elf,
+      join(repoRoot, "test", "guest-daemon", "counter.S"),
+    ],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`building counter.S failed:\n${r.stdout}${r.stderr}`);
+  return elf;
+}
+
+/** A bare-metal riscv64 spec running `kernel`. */
+export function counterSpec(name: string, kernel: string, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    arch: "riscv64",
+    engine: "auto",
+    cpus: 1,
+    memory: 16 * 2 ** 20,
+    boot: { kernel, firmware: "none" },
+    drives: [],
+    nics: [],
+    rng: false,
+    console: false,
+    virtioRing: "split",
+    ...extra,
+  };
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "vireo-daemon-"));
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  socket: string;
+  /** Everything it wrote on stderr so far. */
+  log(): string;
+  /** Resolves with its exit status. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `vireo daemon` and resolves once it listens. */
+export function startDaemon(dir: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+  const socket = join(dir, "vireo.sock");
+  const child = spawn(
+    process.execPath,
+    [cli, "daemon", "--socket", socket, "--state-dir", join(dir, "state"), "--stop-grace-ms", "0"],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } },
+  );
+  let stderr = "";
+  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+  return new Promise((ready, fail) => {
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes("listening on")) ready({ child, socket, log: () => stderr, exited });
+    });
+    exited.then((code) => fail(new Error(`daemon exited with ${code} before listening:\n${stderr}`)));
+  });
+}
+
+export interface Answer {
+  status: number;
+  type: string;
+  text: string;
+  json: unknown;
+}
+
+/** One request over the socket; `body` a value (sent as JSON) or raw bytes with their content type. */
+export function api(
+  socket: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  raw?: { bytes: Buffer | string; type: string },
+): Promise<Answer> {
+  return new Promise((done, fail) => {
+    const payload = raw?.bytes ?? (body === undefined ? undefined : JSON.stringify(body));
+    const type = raw?.type ?? "application/json";
+    const req = request(
+      {
+        socketPath: socket,
+        method,
+        path,
+        headers: payload === undefined ? {} : { "content-type": type },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const contentType = res.headers["content-type"] ?? "";
+          done({
+            status: res.statusCode ?? 0,
+            type: contentType,
+            text,
+            json: contentType.startsWith("application/json") ? JSON.parse(text) : undefined,
+          });
+        });
+      },
+    );
+    req.on("error", fail);
+    req.end(payload);
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `read` until `ok` holds for its value (the test's timeout bounds the wait). */
+export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    await sleep(50);
+  }
+}
