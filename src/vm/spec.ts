@@ -129,7 +129,7 @@ export function validateVmSpec(value: unknown): VmSpec {
   for (const e of checker.Errors(value)) {
     if (seen.has(e.path)) continue;
     seen.add(e.path);
-    problems.push({ path: e.path, message: e.message.toLowerCase() });
+    problems.push({ path: e.path, message: e.message.charAt(0).toLowerCase() + e.message.slice(1) });
   }
   if (problems.length > 0) throw new VmSpecError(problems);
   const spec = value as VmSpec;
