@@ -4,6 +4,7 @@ import { TAP_NAME, TapBackend } from "../host/tap.js";
 import { defaultMac, formatMac, isUnicastMac, parseMac } from "../net/mac.js";
 import { SwitchRegistry } from "../net/switch.js";
 import { UserError } from "../util/errors.js";
+import { nicProblems } from "../vm/spec.js";
 import type { VirtioBoard } from "./virtio.js";
 
 /** One `--net switch[:NAME][,mac=..]` or `--net tap:IFNAME[,mac=..]`. */
@@ -51,19 +52,14 @@ export function parseNet(text: string): NetSpec {
   throw new UserError(`--net ${text}: expected switch[:NAME] or tap:IFNAME`);
 }
 
-/** Checks the NICs of one VM together: no TAP and no MAC address twice. */
+/** Checks the NICs of one VM together (the spec's rules: no TAP and no MAC address twice). */
 export function checkNets(specs: NetSpec[], vm: number): void {
-  const taps = new Set<string>();
-  const macs = new Set<string>();
-  specs.forEach((s, i) => {
-    if (s.kind === "tap") {
-      if (taps.has(s.name)) throw new UserError(`--net: tap '${s.name}' is given twice`);
-      taps.add(s.name);
-    }
-    const mac = formatMac(s.mac ?? defaultMac(vm, i));
-    if (macs.has(mac)) throw new UserError(`--net: MAC ${mac} is used twice`);
-    macs.add(mac);
-  });
+  const nics = specs.map((s) => ({
+    backend: `${s.kind}:${s.name}`,
+    ...(s.mac === null ? {} : { mac: formatMac(s.mac) }),
+  }));
+  const first = nicProblems(nics, vm)[0];
+  if (first !== undefined) throw new UserError(`--net: ${first.message}`);
 }
 
 export interface NetSetup {
@@ -108,12 +104,4 @@ export function attachNet(
     throw e;
   }
   return { devices, close };
-}
-
-/** `--stats`: one `stats: netN ...` line per NIC on stderr (counters of the device, see NetStats). */
-export function printNetStats(devices: VirtioNet[]): void {
-  devices.forEach((d, i) => {
-    const fields = Object.entries(d.stats).map(([k, v]) => `${k}=${v}`);
-    process.stderr.write(`stats: net${i} mac=${formatMac(d.mac)} ${fields.join(" ")}\n`);
-  });
 }

@@ -1,4 +1,3 @@
-import { resolve } from "node:path";
 import type { GuestMemory } from "../devices/device.js";
 import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
 import { VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
@@ -9,9 +8,7 @@ import type { RingFormat } from "../devices/virtio/queue.js";
 import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
 import { cryptoEntropy } from "../host/entropy.js";
 import { hostPageReclaimer } from "../host/page-reclaimer.js";
-import { VIRTIO_SLOTS } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
-import { parseSize } from "../util/size.js";
 import type { ParsedArgs } from "./args.js";
 import type { OpenDrives } from "./drive-files.js";
 
@@ -68,23 +65,6 @@ export interface VirtioBoard {
   };
 }
 
-/** Checks a set of drives together: not more than the board has slots, no file or id twice. */
-export function checkDrives(drives: DriveSpec[], otherDevices: number, slots = VIRTIO_SLOTS): void {
-  if (drives.length + otherDevices > slots) {
-    throw new UserError(`too many virtio devices: the board has ${slots} slots`);
-  }
-  const files = new Set<string>();
-  const ids = new Set<string>();
-  for (const d of drives) {
-    const path = resolve(d.file);
-    if (files.has(path)) throw new UserError(`--drive: '${d.file}' is given twice`);
-    if (ids.has(d.id)) throw new UserError(`--drive: id '${d.id}' is given twice`);
-    files.add(path);
-    ids.add(d.id);
-  }
-}
-
-/** --balloon and --balloon-target SIZE (which implies --balloon): null without either. */
 /** --virtio-ring split|packed: the virtqueue formats devices offer (packed also offers split). */
 export function parseVirtioRing(args: ParsedArgs): RingFormat {
   const text = args.values.get("virtio-ring") ?? DEFAULT_VIRTIO_RING;
@@ -92,15 +72,6 @@ export function parseVirtioRing(args: ParsedArgs): RingFormat {
     throw new UserError(`--virtio-ring ${text}: expected split or packed`);
   }
   return text;
-}
-
-export function parseBalloon(args: ParsedArgs, memory: number): { targetBytes: number | null } | null {
-  const text = args.values.get("balloon-target");
-  if (text === undefined) return args.switches.has("balloon") ? { targetBytes: null } : null;
-  const targetBytes = parseSize(text, "--balloon-target");
-  if (targetBytes % 4096 !== 0) throw new UserError("--balloon-target must be a multiple of 4K");
-  if (targetBytes >= memory) throw new UserError("--balloon-target must be smaller than --memory");
-  return { targetBytes };
 }
 
 export interface VirtioRequest {

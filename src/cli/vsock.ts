@@ -90,9 +90,3 @@ export async function attachVsock(
   }
   return { device, close: () => device.close() };
 }
-
-/** `--stats`: a `stats: vsock ...` line on stderr with the device's counters. */
-export function printVsockStats(device: VirtioVsock): void {
-  const fields = Object.entries(device.stats).map(([k, v]) => `${k}=${v}`);
-  process.stderr.write(`stats: vsock cid=${device.guestCid} ${fields.join(" ")}\n`);
-}

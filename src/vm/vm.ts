@@ -90,6 +90,8 @@ export interface VmEngineOps {
   resume(): void;
   halt(): void;
   uartInput(bytes: Uint8Array): void;
+  /** The guest may have work (console input reached a device): an idle engine looks again. */
+  wake(): void;
   /** Frees host resources (files, sockets, KVM fds); called once, when the VM ends or is killed unstarted. */
   release(): Promise<void>;
   stats(seconds: number): VmStats;
@@ -209,6 +211,7 @@ export class VmBase implements Vm {
   input(bytes: Uint8Array): void {
     if (this.toHvc && this.hvc !== null) this.hvc.receive(bytes);
     else this.ops.uartInput(bytes);
+    this.ops.wake();
   }
 
   switchConsole(): "hvc0" | "ttyS0" {
