@@ -105,7 +105,9 @@ export class VmBase implements Vm {
   private settle!: { resolve: (exit: VmExit) => void; reject: (e: unknown) => void };
   private toHvc: boolean;
   private startedAt = 0;
+  /** Set when the engine's run has ended (the release of host resources may still be under way). */
   private endedAt: number | null = null;
+  private released = false;
 
   constructor(
     readonly spec: VmSpec,
@@ -135,8 +137,9 @@ export class VmBase implements Vm {
   }
 
   private expect(action: string, ...names: VmStateName[]): void {
-    if (!names.includes(this.current.name)) {
-      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${this.current.name}`);
+    if (!names.includes(this.current.name) || (this.endedAt !== null && this.current.name !== "created")) {
+      const now = this.endedAt !== null && this.current.name !== "stopped" ? "stopping" : this.current.name;
+      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${now}`);
     }
   }
 
@@ -191,6 +194,8 @@ export class VmBase implements Vm {
 
   kill(): void {
     if (this.current.name === "created") {
+      if (this.released) return;
+      this.released = true;
       const exit: VmExit = { reason: "stopped" };
       this.ops.release().then(
         () => {
