@@ -1,10 +1,8 @@
-import type { NetBackend } from "../devices/virtio/net/backend.js";
-import { VirtioNet } from "../devices/virtio/net/virtio-net.js";
-import { TAP_NAME, TapBackend } from "../host/tap.js";
-import { defaultMac, formatMac, isUnicastMac, parseMac } from "../net/mac.js";
+import { TAP_NAME } from "../host/tap.js";
+import { formatMac, isUnicastMac, parseMac } from "../net/mac.js";
 import { SwitchRegistry } from "../net/switch.js";
 import { UserError } from "../util/errors.js";
-import type { VirtioBoard } from "./virtio.js";
+import { nicProblems } from "../vm/spec.js";
 
 /** One `--net switch[:NAME][,mac=..]` or `--net tap:IFNAME[,mac=..]`. */
 export type NetSpec =
@@ -51,69 +49,12 @@ export function parseNet(text: string): NetSpec {
   throw new UserError(`--net ${text}: expected switch[:NAME] or tap:IFNAME`);
 }
 
-/** Checks the NICs of one VM together: no TAP and no MAC address twice. */
+/** Checks the NICs of one VM together (the spec's rules: no TAP and no MAC address twice). */
 export function checkNets(specs: NetSpec[], vm: number): void {
-  const taps = new Set<string>();
-  const macs = new Set<string>();
-  specs.forEach((s, i) => {
-    if (s.kind === "tap") {
-      if (taps.has(s.name)) throw new UserError(`--net: tap '${s.name}' is given twice`);
-      taps.add(s.name);
-    }
-    const mac = formatMac(s.mac ?? defaultMac(vm, i));
-    if (macs.has(mac)) throw new UserError(`--net: MAC ${mac} is used twice`);
-    macs.add(mac);
-  });
-}
-
-export interface NetSetup {
-  devices: VirtioNet[];
-  close(): void;
-}
-
-/**
- * Attaches one virtio-net device per spec to the board (in order, after the other virtio devices),
- * each on its backend: a port of the named in-process switch, or a host TAP. `vm` numbers the VM in
- * this process for the default MACs (52:54:00:76:VM:NIC).
- */
-export function attachNet(
-  board: VirtioBoard,
-  specs: NetSpec[],
-  vm = 0,
-  switches: SwitchRegistry = processSwitches,
-): NetSetup {
-  const backends: NetBackend[] = [];
-  const close = () => {
-    for (const b of backends) b.close();
-  };
-  const devices: VirtioNet[] = [];
-  try {
-    specs.forEach((spec, nic) => {
-      let backend: NetBackend;
-      if (spec.kind === "switch") backend = switches.get(spec.name).connect();
-      else {
-        try {
-          backend = TapBackend.open(spec.name);
-        } catch (e) {
-          throw new UserError(`--net tap:${spec.name}: ${(e as Error).message}`);
-        }
-      }
-      backends.push(backend);
-      const device = new VirtioNet(backend, { mac: spec.mac ?? defaultMac(vm, nic) });
-      board.virtio.attach(device);
-      devices.push(device);
-    });
-  } catch (e) {
-    close();
-    throw e;
-  }
-  return { devices, close };
-}
-
-/** `--stats`: one `stats: netN ...` line per NIC on stderr (counters of the device, see NetStats). */
-export function printNetStats(devices: VirtioNet[]): void {
-  devices.forEach((d, i) => {
-    const fields = Object.entries(d.stats).map(([k, v]) => `${k}=${v}`);
-    process.stderr.write(`stats: net${i} mac=${formatMac(d.mac)} ${fields.join(" ")}\n`);
-  });
+  const nics = specs.map((s) => ({
+    backend: `${s.kind}:${s.name}`,
+    ...(s.mac === null ? {} : { mac: formatMac(s.mac) }),
+  }));
+  const first = nicProblems(nics, vm)[0];
+  if (first !== undefined) throw new UserError(`--net: ${first.message}`);
 }

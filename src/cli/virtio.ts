@@ -1,19 +1,7 @@
-import { resolve } from "node:path";
-import type { GuestMemory } from "../devices/device.js";
-import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
-import { VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
-import { type ConsoleSink, VirtioConsole } from "../devices/virtio/console/virtio-console.js";
-import type { VirtioDevice } from "../devices/virtio/device.js";
 import { DEFAULT_VIRTIO_RING } from "../devices/virtio/mmio.js";
 import type { RingFormat } from "../devices/virtio/queue.js";
-import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
-import { cryptoEntropy } from "../host/entropy.js";
-import { hostPageReclaimer } from "../host/page-reclaimer.js";
-import { VIRTIO_SLOTS } from "../machine/riscv-virt/memory-map.js";
 import { UserError } from "../util/errors.js";
-import { parseSize } from "../util/size.js";
 import type { ParsedArgs } from "./args.js";
-import type { OpenDrives } from "./drive-files.js";
 
 /** One `--drive file=PATH[,readonly=on][,id=NAME]`. */
 export interface DriveSpec {
@@ -57,34 +45,6 @@ export function parseDrive(text: string, index: number): DriveSpec {
   return { file, readOnly: readonly === "on", id };
 }
 
-/**
- * What the attach helpers need of a board (the RISC-V virt board and the x86 microVM both have it): its
- * virtio-mmio slots and the guest RAM their devices see.
- */
-export interface VirtioBoard {
-  readonly virtio: {
-    attach(device: VirtioDevice): unknown;
-    readonly memory: GuestMemory;
-  };
-}
-
-/** Checks a set of drives together: not more than the board has slots, no file or id twice. */
-export function checkDrives(drives: DriveSpec[], otherDevices: number, slots = VIRTIO_SLOTS): void {
-  if (drives.length + otherDevices > slots) {
-    throw new UserError(`too many virtio devices: the board has ${slots} slots`);
-  }
-  const files = new Set<string>();
-  const ids = new Set<string>();
-  for (const d of drives) {
-    const path = resolve(d.file);
-    if (files.has(path)) throw new UserError(`--drive: '${d.file}' is given twice`);
-    if (ids.has(d.id)) throw new UserError(`--drive: id '${d.id}' is given twice`);
-    files.add(path);
-    ids.add(d.id);
-  }
-}
-
-/** --balloon and --balloon-target SIZE (which implies --balloon): null without either. */
 /** --virtio-ring split|packed: the virtqueue formats devices offer (packed also offers split). */
 export function parseVirtioRing(args: ParsedArgs): RingFormat {
   const text = args.values.get("virtio-ring") ?? DEFAULT_VIRTIO_RING;
@@ -92,62 +52,4 @@ export function parseVirtioRing(args: ParsedArgs): RingFormat {
     throw new UserError(`--virtio-ring ${text}: expected split or packed`);
   }
   return text;
-}
-
-export function parseBalloon(args: ParsedArgs, memory: number): { targetBytes: number | null } | null {
-  const text = args.values.get("balloon-target");
-  if (text === undefined) return args.switches.has("balloon") ? { targetBytes: null } : null;
-  const targetBytes = parseSize(text, "--balloon-target");
-  if (targetBytes % 4096 !== 0) throw new UserError("--balloon-target must be a multiple of 4K");
-  if (targetBytes >= memory) throw new UserError("--balloon-target must be smaller than --memory");
-  return { targetBytes };
-}
-
-export interface VirtioRequest {
-  /** Opened and locked before the board was built (openDrives); closed with the VirtioSetup. */
-  drives: OpenDrives;
-  rng: boolean;
-  console: boolean;
-  /** A memory balloon; `targetBytes` (if not null) is set once the guest's driver is up. */
-  balloon?: { targetBytes: number | null } | null;
-}
-
-/** What `attachVirtio` set up: the console (if any) and a way to close the image files (and unlock them). */
-export interface VirtioSetup {
-  console: VirtioConsole | null;
-  close(): Promise<void>;
-}
-
-/**
- * Attaches the requested devices to the board's virtio slots, in this order: the drives (the first is
- * /dev/vda), the entropy device, the console, the balloon.
- */
-export function attachVirtio(board: VirtioBoard, request: VirtioRequest, output: ConsoleSink): VirtioSetup {
-  for (const { spec, backend } of request.drives.drives) {
-    board.virtio.attach(new VirtioBlk(backend, { serial: spec.id }));
-  }
-  if (request.rng) board.virtio.attach(new VirtioRng(cryptoEntropy));
-  let console: VirtioConsole | null = null;
-  if (request.console) {
-    const tty = process.stdout.isTTY === true;
-    console = new VirtioConsole(
-      output,
-      tty ? { cols: process.stdout.columns, rows: process.stdout.rows } : {},
-    );
-    board.virtio.attach(console);
-  }
-  if (request.balloon) {
-    // madvise releases the host memory behind inflated pages (Linux); elsewhere they are only counted.
-    const balloon = new VirtioBalloon(hostPageReclaimer(board.virtio.memory.bytes));
-    const target = request.balloon.targetBytes;
-    if (target !== null) {
-      // Once, when the guest's driver first sets DRIVER_OK: a configuration change it acts on at once.
-      balloon.onActivate = () => {
-        balloon.onActivate = null;
-        balloon.setTargetBytes(target);
-      };
-    }
-    board.virtio.attach(balloon);
-  }
-  return { console, close: () => request.drives.close() };
 }

@@ -1,8 +1,6 @@
 import { type Stats, statSync } from "node:fs";
 import { dirname } from "node:path";
-import type { VirtioDevice } from "../devices/virtio/device.js";
 import { MAX_GUEST_CID, MIN_GUEST_CID } from "../devices/virtio/vsock/protocol.js";
-import { VirtioVsock } from "../devices/virtio/vsock/virtio-vsock.js";
 import { socketPathProblem, UdsVsockBackend } from "../host/vsock-uds.js";
 import { UserError } from "../util/errors.js";
 import { describeFsError } from "./fs-errors.js";
@@ -60,11 +58,6 @@ function checkSocketDirectory(path: string): void {
   }
 }
 
-export interface VsockSetup {
-  device: VirtioVsock;
-  close(): Promise<void>;
-}
-
 /** A vsock backend listening on `uds`; a missing directory or a failed bind is a UserError naming it. */
 export async function listenVsock(uds: string): Promise<UdsVsockBackend> {
   checkSocketDirectory(uds);
@@ -73,26 +66,4 @@ export async function listenVsock(uds: string): Promise<UdsVsockBackend> {
   } catch (e) {
     throw new UserError(`--vsock: cannot listen on '${uds}': ${describeFsError(e)}`);
   }
-}
-
-/** Creates the device (listening on the spec's Unix socket, if any) and attaches it to the board. */
-export async function attachVsock(
-  board: { readonly virtio: { attach(device: VirtioDevice): unknown } },
-  spec: VsockSpec,
-): Promise<VsockSetup> {
-  const backend = spec.uds === null ? null : await listenVsock(spec.uds);
-  const device = new VirtioVsock({ guestCid: spec.cid, backend });
-  try {
-    board.virtio.attach(device);
-  } catch (e) {
-    await device.close();
-    throw e;
-  }
-  return { device, close: () => device.close() };
-}
-
-/** `--stats`: a `stats: vsock ...` line on stderr with the device's counters. */
-export function printVsockStats(device: VirtioVsock): void {
-  const fields = Object.entries(device.stats).map(([k, v]) => `${k}=${v}`);
-  process.stderr.write(`stats: vsock cid=${device.guestCid} ${fields.join(" ")}\n`);
 }

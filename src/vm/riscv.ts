@@ -53,10 +53,8 @@ export class RiscvVm extends VmBase {
         pause: () => engine.pause(),
         resume: () => engine.resume(),
         halt: () => engine.stop(),
-        uartInput: (bytes) => {
-          board.consoleInput(bytes);
-          engine.wake();
-        },
+        uartInput: (bytes) => board.consoleInput(bytes),
+        wake: () => engine.wake(),
         release: () => virtio.close(),
         stats: (seconds) => riscvStats(board, engine, virtio, seconds),
         devices: (): VmDevice[] => [

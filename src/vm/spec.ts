@@ -11,14 +11,14 @@ import { type Static, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { MAX_GUEST_CID, MIN_GUEST_CID } from "../devices/virtio/vsock/protocol.js";
 import { CPU_FEATURES } from "../hypervisor/kvm/cpuid.js";
-import { defaultMac, formatMac } from "../net/mac.js";
+import { defaultMac, formatMac, isUnicastMac, parseMac } from "../net/mac.js";
 import { UserError } from "../util/errors.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 /** The interpreter's RAM lives in one 32-bit wasm memory (4 GiB, less hart state): 3G keeps it clear. */
 export const RISCV_MEMORY = { min: MiB, max: 3 * GiB } as const;
-/** No x86 guest gets more than this, whatever the host has (the host may allow less). */
+/** No x86 guest gets more than this, whatever the host has (createVm checks; the host may allow less). */
 export const X86_MEMORY = { min: 4 * MiB, max: 1024 * GiB } as const;
 export const MAX_CPUS = { riscv64: 8, x86_64: 255 } as const;
 /** The riscv64 board's virtio-mmio slots and the x86 microVM's (each device takes one). */
@@ -55,8 +55,11 @@ export const VmSpecSchema = Type.Object(
     arch: Type.Union([Type.Literal("riscv64"), Type.Literal("x86_64")]),
     engine: Type.Union([Type.Literal("auto"), Type.Literal("interpreter"), Type.Literal("kvm")]),
     cpus: Type.Integer({ minimum: 1, maximum: MAX_CPUS.x86_64 }),
-    /** Bytes of guest RAM. */
-    memory: Type.Integer({ minimum: RISCV_MEMORY.min, maximum: X86_MEMORY.max, multipleOf: 4096 }),
+    /**
+     * Bytes of guest RAM. The upper bound depends on the arch (checked by validateVmSpec) and, for
+     * KVM guests, on what the host has (checked by createVm).
+     */
+    memory: Type.Integer({ minimum: RISCV_MEMORY.min, multipleOf: 4096 }),
     boot: Type.Object(
       {
         /** A Linux kernel, or with firmware "none" a bare-metal program (riscv64). */
@@ -75,7 +78,11 @@ export const VmSpecSchema = Type.Object(
     console: Type.Boolean(),
     balloon: Type.Optional(
       Type.Object(
-        { targetBytes: Type.Optional(Type.Integer({ minimum: 0, multipleOf: 4096 })) },
+        {
+          targetBytes: Type.Optional(
+            Type.Integer({ minimum: 0, multipleOf: 4096, errorMessage: "must be a multiple of 4K" }),
+          ),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -128,10 +135,14 @@ export function validateVmSpec(value: unknown): VmSpec {
   const problems: SpecProblem[] = [];
   // One message per field: a union failing gives one error per branch, the first says enough.
   const seen = new Set<string>();
+  const arch = (value as { arch?: unknown } | null)?.arch;
   for (const e of checker.Errors(value)) {
     if (seen.has(e.path)) continue;
     seen.add(e.path);
-    problems.push({ path: e.path, message: e.message.toLowerCase() });
+    // A field may say in its schema (errorMessage, not a JSON Schema keyword) how to put its rule.
+    let message = (e.schema as { errorMessage?: string }).errorMessage ?? e.message;
+    if (e.path === "/memory" && (arch === "riscv64" || arch === "x86_64")) message = memoryRule(arch);
+    problems.push({ path: e.path, message: message.charAt(0).toLowerCase() + message.slice(1) });
   }
   if (problems.length > 0) throw new VmSpecError(problems);
   const spec = value as VmSpec;
@@ -140,14 +151,19 @@ export function validateVmSpec(value: unknown): VmSpec {
   return spec;
 }
 
+function memoryRule(arch: VmSpec["arch"]): string {
+  return arch === "riscv64"
+    ? `riscv64 guests take from ${RISCV_MEMORY.min / MiB}M to ${RISCV_MEMORY.max / GiB}G, in multiples of 4K`
+    : `x86_64 guests take at least ${X86_MEMORY.min / MiB}M (and what the host can give), in multiples of 4K`;
+}
+
 function crossChecks(spec: VmSpec, problem: (path: string, message: string) => void): void {
   const riscv = spec.arch === "riscv64";
   if (riscv && spec.engine === "kvm") problem("/engine", "riscv64 guests run on the interpreter");
   if (!riscv && spec.engine === "interpreter") problem("/engine", "x86_64 guests run on KVM");
-  const mem = riscv ? RISCV_MEMORY : X86_MEMORY;
-  if (spec.memory < mem.min || spec.memory > mem.max) {
-    problem("/memory", `${spec.arch} guests take from ${mem.min / MiB}M to ${mem.max / GiB}G`);
-  }
+  const tooBig = riscv && spec.memory > RISCV_MEMORY.max;
+  if (spec.memory < (riscv ? RISCV_MEMORY : X86_MEMORY).min || tooBig)
+    problem("/memory", memoryRule(spec.arch));
   if (spec.cpus > MAX_CPUS[spec.arch])
     problem("/cpus", `${spec.arch} guests have 1 to ${MAX_CPUS[spec.arch]}`);
   const firmware = spec.boot.firmware ?? "builtin";
@@ -172,7 +188,7 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
   }
   const target = spec.balloon?.targetBytes;
   if (target !== undefined && target >= spec.memory) {
-    problem("/balloon/targetBytes", "must be smaller than memory");
+    problem("/balloon/targetBytes", "must be smaller than /memory");
   }
   const uds = spec.vsock?.uds;
   if (uds !== undefined) {
@@ -202,21 +218,32 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
     spec.drives.map((d) => d.id),
     (i, id) => problem(`/drives/${i}/id`, `id '${id}' is given twice`),
   );
+  for (const p of nicProblems(spec.nics)) problem(p.path, p.message);
+}
+
+/**
+ * The rules over one VM's NICs together: no TAP twice, unicast MACs, no MAC twice, counting the default
+ * MACs (52:54:00:76:VM:NIC) of NICs without one; `vm` numbers the VM for those.
+ */
+export function nicProblems(nics: readonly NicSpec[], vm = 0): SpecProblem[] {
+  const problems: SpecProblem[] = [];
   twice(
-    spec.nics.map((n, i) => (n.backend.startsWith("tap:") ? n.backend : `#${i}`)),
-    (i, tap) => problem(`/nics/${i}/backend`, `${tap} is given twice`),
+    nics.map((n, i) => (n.backend.startsWith("tap:") ? n.backend : `#${i}`)),
+    (i, tap) =>
+      problems.push({ path: `/nics/${i}/backend`, message: `tap '${tap.slice(4)}' is given twice` }),
   );
-  spec.nics.forEach((n, i) => {
+  nics.forEach((n, i) => {
     if (n.mac === undefined) return;
-    const first = Number.parseInt(n.mac.slice(0, 2), 16);
-    if ((first & 1) !== 0 || /^(00:){5}00$/.test(n.mac)) {
-      problem(`/nics/${i}/mac`, "must be a unicast address, not all zero");
+    const mac = parseMac(n.mac);
+    if (mac !== null && !isUnicastMac(mac)) {
+      problems.push({ path: `/nics/${i}/mac`, message: "must be a unicast address, not all zero" });
     }
   });
   twice(
-    spec.nics.map((n, i) => n.mac?.toLowerCase() ?? formatMac(defaultMac(0, i))),
-    (i, mac) => problem(`/nics/${i}/mac`, `MAC ${mac} is used twice`),
+    nics.map((n, i) => n.mac?.toLowerCase() ?? formatMac(defaultMac(vm, i))),
+    (i, mac) => problems.push({ path: `/nics/${i}/mac`, message: `MAC ${mac} is used twice` }),
   );
+  return problems;
 }
 
 /** Calls `found` for each value equal to an earlier one. */

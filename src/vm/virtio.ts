@@ -53,7 +53,7 @@ export async function attachVirtio(
   };
   const attach = <T extends VirtioDevice>(device: T): T => {
     board.virtio.attach(device);
-    devices.push({ name: `virtio${devices.length}`, kind: `virtio-${device.name}`, device });
+    devices.push({ name: `virtio${devices.length}`, kind: device.name, device });
     return device;
   };
   try {

@@ -90,6 +90,8 @@ export interface VmEngineOps {
   resume(): void;
   halt(): void;
   uartInput(bytes: Uint8Array): void;
+  /** The guest may have work (console input reached a device): an idle engine looks again. */
+  wake(): void;
   /** Frees host resources (files, sockets, KVM fds); called once, when the VM ends or is killed unstarted. */
   release(): Promise<void>;
   stats(seconds: number): VmStats;
@@ -103,7 +105,9 @@ export class VmBase implements Vm {
   private settle!: { resolve: (exit: VmExit) => void; reject: (e: unknown) => void };
   private toHvc: boolean;
   private startedAt = 0;
+  /** Set when the engine's run has ended (the release of host resources may still be under way). */
   private endedAt: number | null = null;
+  private released = false;
 
   constructor(
     readonly spec: VmSpec,
@@ -133,8 +137,9 @@ export class VmBase implements Vm {
   }
 
   private expect(action: string, ...names: VmStateName[]): void {
-    if (!names.includes(this.current.name)) {
-      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${this.current.name}`);
+    if (!names.includes(this.current.name) || (this.endedAt !== null && this.current.name !== "created")) {
+      const now = this.endedAt !== null && this.current.name !== "stopped" ? "stopping" : this.current.name;
+      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${now}`);
     }
   }
 
@@ -189,6 +194,8 @@ export class VmBase implements Vm {
 
   kill(): void {
     if (this.current.name === "created") {
+      if (this.released) return;
+      this.released = true;
       const exit: VmExit = { reason: "stopped" };
       this.ops.release().then(
         () => {
@@ -209,6 +216,7 @@ export class VmBase implements Vm {
   input(bytes: Uint8Array): void {
     if (this.toHvc && this.hvc !== null) this.hvc.receive(bytes);
     else this.ops.uartInput(bytes);
+    this.ops.wake();
   }
 
   switchConsole(): "hvc0" | "ttyS0" {

@@ -33,6 +33,8 @@ export class X86Vm extends VmBase {
         resume: () => {},
         halt: () => engine.stop(),
         uartInput: (bytes) => board.consoleInput(bytes),
+        // vCPUs run on their own threads; input reaches them through the devices' interrupts.
+        wake: () => {},
         release: async () => {
           await virtio.close();
           board.close();
@@ -59,7 +61,7 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
     throw new VmSpecError([
       {
         path: "/memory",
-        message: `${formatSize(memory)} is more than this host can give (${formatSize(limit)}, ${why})`,
+        message: `is more than this host can give (${formatSize(limit)}, ${why})`,
       },
     ]);
   }

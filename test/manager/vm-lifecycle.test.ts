@@ -1,29 +1,22 @@
 /**
  * Many short VMs in one process must leave nothing behind: every per-VM host resource (descriptors,
- * timers, sockets, listeners, buffers, vCPU threads) is released when a VM ends. 200 riscv64 VMs with
+ * timers, sockets, listeners, buffers, vCPU threads) is released when a VM built by createVm ends. 200 riscv64 VMs with
  * virtio devices on host backends (a disk file, entropy, a console on a host stream, the balloon's page
  * reclaimer, a switch port, a vsock Unix socket), and, where /dev/kvm opens, x86 KVM VMs: afterwards the
  * process has exactly the descriptors it started with, and its RSS is back near where it started.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { openDrives } from "../../src/cli/drive-files.js";
-import { attachNet } from "../../src/cli/net.js";
 import { BufferedOutput } from "../../src/cli/terminal.js";
-import { attachVirtio } from "../../src/cli/virtio.js";
-import { attachVsock } from "../../src/cli/vsock.js";
-import { InterpreterEngine } from "../../src/engines/interpreter.js";
-import { KvmEngine } from "../../src/engines/kvm/engine.js";
-import { parseElf } from "../../src/machine/loader/elf.js";
-import { VirtBoard } from "../../src/machine/riscv-virt/board.js";
-import { X86MicroVm } from "../../src/machine/x86-microvm/board.js";
-import { parseBzImage } from "../../src/machine/x86-microvm/bzimage.js";
+import { nodeVmHost } from "../../src/cli/vm-host.js";
 import { SwitchRegistry } from "../../src/net/switch.js";
+import { createVm } from "../../src/vm/create.js";
+import type { VmSpec } from "../../src/vm/spec.js";
 import { floodGuest, toolchainMissing } from "../guest-console/build.js";
 import { guest, guestImages, kvmUnavailable } from "../kvm/support.js";
 import { describe, test } from "../support/test.js";
@@ -86,57 +79,57 @@ const slowStream = new Writable({
 });
 const switches = new SwitchRegistry();
 
+/** The parts every VM here has: a disk file, entropy, a console on a host stream, the balloon. */
+function spec(name: string, arch: VmSpec["arch"], kernel: string): VmSpec {
+  return {
+    name,
+    arch,
+    engine: "auto",
+    cpus: arch === "riscv64" ? 1 : 2,
+    memory: 16 * MiB,
+    boot: { kernel },
+    drives: [{ path: disk, readOnly: true, id: "d" }],
+    nics: [],
+    rng: true,
+    console: true,
+    balloon: {},
+    virtioRing: "packed",
+  };
+}
+
 /** Odd VMs print 16 KiB into a stream that keeps asking them to wait; even ones power off at once. */
-async function riscvVm(elves: ReturnType<typeof parseElf>[], i: number): Promise<void> {
-  const elf = elves[i % 2] as ReturnType<typeof parseElf>;
+async function riscvVm(kernels: string[], i: number): Promise<void> {
   const output = new BufferedOutput(i % 2 === 0 ? stream : slowStream);
-  const board = new VirtBoard({ memory: 16 * MiB, cpus: 1, console: output });
-  const virtio = await attachVirtio(
-    board,
-    {
-      drives: await openDrives([{ file: disk, readOnly: true, id: "d" }]),
-      rng: true,
-      console: true,
-      balloon: { targetBytes: null },
-    },
-    output,
-  );
-  const net = attachNet(board, [{ kind: "switch", name: "lifecycle", mac: null }], i % 200, switches);
-  const vsock = await attachVsock(board, { cid: 3, uds: join(dir, "vsock.sock") });
   try {
-    board.loadElf(elf, "flood.elf");
-    // The limit only guards against a guest that never stops; a stalled guest polls LSR meanwhile.
-    const result = await new InterpreterEngine(board, { maxInstructions: 2_000_000_000 }).run();
-    assert.deepEqual(result, { reason: "exit", code: 0 });
+    const vm = await createVm(
+      {
+        ...spec(`riscv${i}`, "riscv64", kernels[i % 2] as string),
+        boot: { kernel: kernels[i % 2] as string, firmware: "none" },
+        // Also a switch port and a vsock Unix socket.
+        nics: [{ backend: "switch:lifecycle" }],
+        vsock: { cid: 3, uds: join(dir, "vsock.sock") },
+        // The limit only guards against a guest that never stops; a stalled guest polls LSR meanwhile.
+        maxInstructions: 2_000_000_000,
+      },
+      nodeVmHost({ console: output, switches }),
+    );
+    vm.start();
+    assert.deepEqual(await vm.wait(), { reason: "exit", code: 0, reboot: false });
   } finally {
-    net.close();
-    await vsock.close();
-    await virtio.close();
     output.close();
   }
 }
 
 async function kvmVm(): Promise<void> {
   const output = new BufferedOutput(stream);
-  const board = X86MicroVm.create({ memory: 16 * MiB, cpus: 2, console: output });
-  let virtio: Awaited<ReturnType<typeof attachVirtio>> | null = null;
   try {
-    virtio = await attachVirtio(
-      board,
-      {
-        drives: await openDrives([{ file: disk, readOnly: true, id: "d" }]),
-        rng: true,
-        console: true,
-        balloon: { targetBytes: null },
-      },
-      output,
+    const vm = await createVm(
+      { ...spec("kvm", "x86_64", guest("poweroff")), boot: { kernel: guest("poweroff"), cmdline: "" } },
+      nodeVmHost({ console: output }),
     );
-    const path = guest("poweroff");
-    board.loadLinux(parseBzImage(readFileSync(path), path), null, "");
-    assert.deepEqual(await new KvmEngine(board).run(), { reason: "poweroff" });
+    vm.start();
+    assert.deepEqual(await vm.wait(), { reason: "poweroff" });
   } finally {
-    await virtio?.close();
-    board.close();
     output.close();
   }
 }
@@ -155,13 +148,13 @@ describe("per-VM host resources", { skip: why }, () => {
   test(`${RISCV_VMS} riscv64 VMs release every descriptor and their memory`, {
     timeout: 300_000,
   }, async () => {
-    const elf = [0, 16 * 1024].map((n) => parseElf(readFileSync(floodGuest(n)), "flood.elf"));
-    for (let i = 0; i < WARM_UP; i++) await riscvVm(elf, i);
+    const kernels = [0, 16 * 1024].map((n) => floodGuest(n));
+    for (let i = 0; i < WARM_UP; i++) await riscvVm(kernels, i);
     const fds = openFds();
     const rss = await settledRss();
     const resources = activeResources();
     const listening = listeners();
-    for (let i = 0; i < RISCV_VMS; i++) await riscvVm(elf, i);
+    for (let i = 0; i < RISCV_VMS; i++) await riscvVm(kernels, i);
     const fdsAfter = openFds();
     const rssAfter = await settledRss();
     assert.equal(activeResources(), resources, "active handles (timers, sockets, servers)");
