@@ -4,10 +4,12 @@
  * runs once; the definition outlives its runs), checks that each action fits the VM's state, and keeps
  * each VM's console output in a ring buffer.
  *
- * VMs run in this process, on its event loop (the interpreter engines take turns, see vm-group.ts);
- * a worker thread per VM is the next step. A VM whose engine or devices throw ends `failed` with the
- * reason (VmBase catches its run), and every call into one VM is guarded here, so nothing one VM does
- * reaches the others or the manager.
+ * Where VMs run: given `vmWorker`, each riscv64 VM runs in a worker thread of its own (WorkerVm), so
+ * whatever its devices throw, even outside its run loop, ends that VM `failed` and nothing else. x86_64
+ * VMs run in this process (KVM already gives each vCPU a thread; the devices answer on this one), as do
+ * riscv64 VMs with a `switch:` NIC (a switch is per thread: in a worker it would reach no one), and
+ * every VM when `vmWorker` is absent. In this process, a VM whose engine or devices throw ends `failed`
+ * with the reason (VmBase catches its run), and every call into one VM is guarded here.
  */
 import { randomUUID } from "node:crypto";
 import { type Stats, statSync } from "node:fs";
@@ -21,12 +23,19 @@ import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
+import type { WorkerFault } from "./worker-protocol.js";
+import { WorkerVm } from "./worker-vm.js";
 
 export type VmAction = "start" | "pause" | "resume" | "stop" | "kill";
 export const VM_ACTIONS: readonly VmAction[] = ["start", "pause", "resume", "stop", "kill"];
 
-/** The label that, with `testHooks` on, makes a VM's console device throw (tests of failure isolation). */
+/**
+ * The label that, with `testHooks` on, makes a VM fail after its first 64 console bytes (tests of
+ * failure isolation): "console" (its console device throws), and in a worker only "uncaught" (an
+ * exception outside the run loop) and "exit" (the worker thread exits).
+ */
 export const FAULT_LABEL = "vireo.test/fault";
+const WORKER_FAULTS: readonly string[] = ["console", "uncaught", "exit"] satisfies WorkerFault[];
 
 export interface VmManagerOptions {
   /** Where definitions persist; null keeps them in memory only. */
@@ -36,6 +45,11 @@ export interface VmManagerOptions {
   log(message: string): void;
   /** Honours FAULT_LABEL; only a test sets this. */
   testHooks?: boolean;
+  /**
+   * The entry module of VM worker threads (src/cli/vm-worker.ts); given, riscv64 VMs run in workers of
+   * their own. Absent, every VM runs in this process (the host above serves them all).
+   */
+  vmWorker?: URL;
 }
 
 /** A VM as the API shows it. */
@@ -277,7 +291,7 @@ export class VmManager {
     try {
       let vm: Vm;
       try {
-        vm = await createVm(entry.record.spec, this.options.host(this.sinkFor(entry)));
+        vm = await this.build(entry);
       } catch (e) {
         if (e instanceof UserError)
           throw new ManagerError("invalid", `cannot start VM '${name}': ${e.message}`);
@@ -322,6 +336,32 @@ export class VmManager {
       entry.vm?.kill();
       throw new ManagerError("conflict", `VM '${entry.record.spec.name}' failed: ${reason}`);
     }
+  }
+
+  /** A fresh Vm for the definition: in a worker of its own where it can be (see the top of this file). */
+  private build(entry: Entry): Promise<Vm> {
+    const { spec } = entry.record;
+    const worker = this.options.vmWorker;
+    if (
+      worker === undefined ||
+      spec.arch !== "riscv64" ||
+      spec.nics.some((n) => n.backend.startsWith("switch:"))
+    )
+      return createVm(spec, this.options.host(this.sinkFor(entry)));
+    const ring = entry.console;
+    const label = spec.labels?.[FAULT_LABEL];
+    const fault =
+      this.options.testHooks === true && label !== undefined && WORKER_FAULTS.includes(label)
+        ? (label as WorkerFault)
+        : null;
+    return WorkerVm.create(spec, {
+      entry: worker,
+      console(bytes) {
+        for (const b of bytes) ring.write(b);
+      },
+      log: (message) => this.options.log(`VM '${spec.name}': ${message}`),
+      fault,
+    });
   }
 
   private sinkFor(entry: Entry): ByteSink {

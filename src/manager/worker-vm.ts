@@ -1,0 +1,256 @@
+/**
+ * WorkerVm: a riscv64 VM that runs in a worker thread of its own (its own isolate, event loop and
+ * WebAssembly.Memory), behind the same `Vm` interface as an in-process one. What it does to its thread
+ * (a device callback that throws, a runaway exception, process.exit) ends that VM `failed` with the
+ * reason, never the daemon or another VM.
+ *
+ * Across the boundary:
+ * - start/pause/resume/kill/input/switchConsole/resizeConsole are posted; the state checks run here,
+ *   synchronously, with the same rules and messages as VmBase, so callers see the same behaviour.
+ *   The worker reports how the run ended (stopped or failed), and the VM takes that state once the
+ *   thread is gone, so that wait() means "ended and everything released".
+ * - stats() answers from the latest snapshot the worker posted (with each state change and every
+ *   500 ms while it runs); `refreshStats()` asks for a fresh one, answered after every message sent
+ *   before it (so after a pause() the answer is the paused count).
+ * - devices() lists name and kind only; `device` is an empty object (the device stays in the worker).
+ * - console output arrives in chunks (up to 4 KiB, or whatever a turn of the worker's loop produced).
+ */
+import { Worker } from "node:worker_threads";
+import { UserError } from "../util/errors.js";
+import type { VmSpec } from "../vm/spec.js";
+import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
+
+type Ended = Extract<VmState, { name: "stopped" | "failed" }>;
+
+export interface WorkerVmOptions {
+  /** The worker's entry module: it calls runVmWorker with the Node host (src/cli/vm-worker.ts). */
+  entry: URL;
+  /** Receives the guest's console output. */
+  console(bytes: Uint8Array): void;
+  /** Host warnings from inside the worker. */
+  log?(message: string): void;
+  /** Test hook (VIREO_TEST_HOOKS): a fault for the worker to raise. */
+  fault?: WorkerFault | null;
+}
+
+export class WorkerVm implements Vm {
+  private current: VmState = { name: "created" };
+  private readonly listeners = new Set<(state: VmState) => void>();
+  private readonly finished: Promise<VmExit>;
+  private settle!: { resolve: (exit: VmExit) => void; reject: (e: unknown) => void };
+  /** How the worker said the run ended; applied when the thread has exited. */
+  private ending: Ended | null = null;
+  /** Why the thread died, when an exception killed it. */
+  private crash: string | null = null;
+  private killSent = false;
+  private toHvc: boolean;
+  private snapshot: VmStats;
+  private readonly devicesList: VmDevice[];
+  private nextStatsId = 0;
+  private readonly statsWaiters = new Map<number, (stats: VmStats) => void>();
+
+  private constructor(
+    readonly spec: VmSpec,
+    private readonly worker: Worker,
+    ready: Extract<FromWorker, { t: "ready" }>,
+    private readonly options: WorkerVmOptions,
+  ) {
+    this.toHvc = ready.hasHvc;
+    this.snapshot = ready.stats;
+    this.devicesList = ready.devices.map((d) => ({ ...d, device: {} }));
+    this.finished = new Promise<VmExit>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.finished.catch(() => {});
+    worker.on("message", (m: FromWorker) => this.receive(m));
+    worker.on("error", (e) => {
+      this.crash = e instanceof Error ? e.message : String(e);
+    });
+    worker.on("exit", (code) => this.exited(code));
+  }
+
+  /** Starts the worker and builds the VM in it; throws as createVm does (UserError for bad input). */
+  static create(spec: VmSpec, options: WorkerVmOptions): Promise<WorkerVm> {
+    const init: WorkerInit = { vireoVmWorker: true, spec, fault: options.fault ?? null };
+    const worker = new Worker(options.entry, { workerData: init });
+    return new Promise((resolve, reject) => {
+      let crash: string | null = null;
+      const onError = (e: unknown) => {
+        crash = e instanceof Error ? e.message : String(e);
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`the VM's worker ended before the VM was built: ${crash ?? `exit code ${code}`}`));
+      };
+      const onMessage = (m: FromWorker) => {
+        if (m.t === "log") return options.log?.(m.message);
+        if (m.t === "ready") {
+          cleanup();
+          resolve(new WorkerVm(spec, worker, m, options));
+        } else if (m.t === "build-failed") {
+          cleanup();
+          void worker.terminate();
+          reject(m.user ? new UserError(m.message) : new Error(m.message));
+        }
+      };
+      const cleanup = () => {
+        worker.off("message", onMessage);
+        worker.off("error", onError);
+        worker.off("exit", onExit);
+      };
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      worker.on("exit", onExit);
+    });
+  }
+
+  get state(): VmState {
+    return this.current;
+  }
+
+  on(_event: "state", listener: (state: VmState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private set(state: VmState): void {
+    this.current = state;
+    for (const l of [...this.listeners]) l(state);
+  }
+
+  private send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  /** VmBase's rule: the action fits the state, and the run has not ended (its release may be under way). */
+  private expect(action: string, ...names: VmStateName[]): void {
+    const ended = this.ending !== null || this.crash !== null;
+    if (!names.includes(this.current.name) || (ended && this.current.name !== "created")) {
+      const now = ended && this.current.name !== "stopped" ? "stopping" : this.current.name;
+      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${now}`);
+    }
+  }
+
+  start(): void {
+    this.expect("start", "created");
+    if (this.killSent) throw new UserError(`cannot start VM '${this.spec.name}': it is stopping`);
+    this.set({ name: "running" });
+    this.send({ t: "start" });
+  }
+
+  pause(): void {
+    this.expect("pause", "running");
+    this.set({ name: "paused" });
+    this.send({ t: "pause" });
+  }
+
+  resume(): void {
+    this.expect("resume", "paused");
+    this.set({ name: "running" });
+    this.send({ t: "resume" });
+  }
+
+  async stop(options: { graceMs?: number } = {}): Promise<VmExit> {
+    if (this.current.name === "running") {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.graceMs ?? 0);
+      });
+      await Promise.race([grace, this.finished.then(undefined, () => {})]);
+      clearTimeout(timer);
+    }
+    this.kill();
+    return this.wait();
+  }
+
+  kill(): void {
+    const s = this.current.name;
+    if (s === "stopped" || s === "failed" || this.killSent) return;
+    this.killSent = true;
+    this.send({ t: "kill" });
+  }
+
+  wait(): Promise<VmExit> {
+    return this.finished;
+  }
+
+  input(bytes: Uint8Array): void {
+    this.send({ t: "input", bytes });
+  }
+
+  switchConsole(): "hvc0" | "ttyS0" {
+    if (this.devicesList.some((d) => d.kind === "virtio-console")) {
+      this.toHvc = !this.toHvc;
+      this.send({ t: "switch" });
+    }
+    return this.toHvc ? "hvc0" : "ttyS0";
+  }
+
+  resizeConsole(cols: number, rows: number): void {
+    this.send({ t: "resize", cols, rows });
+  }
+
+  stats(): VmStats {
+    return this.snapshot;
+  }
+
+  /** A snapshot taken after every message sent before this call; the last one once the VM has ended. */
+  refreshStats(): Promise<VmStats> {
+    if (this.current.name === "stopped" || this.current.name === "failed" || this.ending !== null) {
+      return Promise.resolve(this.snapshot);
+    }
+    const id = this.nextStatsId++;
+    return new Promise((resolve) => {
+      this.statsWaiters.set(id, resolve);
+      this.send({ t: "stats", id });
+    });
+  }
+
+  devices(): VmDevice[] {
+    return this.devicesList;
+  }
+
+  private receive(m: FromWorker): void {
+    switch (m.t) {
+      case "console":
+        this.options.console(m.bytes);
+        return;
+      case "log":
+        this.options.log?.(m.message);
+        return;
+      case "stats":
+        this.snapshot = m.stats;
+        if (m.id !== null) {
+          this.statsWaiters.get(m.id)?.(m.stats);
+          this.statsWaiters.delete(m.id);
+        }
+        return;
+      case "state":
+        this.snapshot = m.stats;
+        if (m.state.name === "stopped" || m.state.name === "failed") {
+          this.ending ??= m.state;
+          // Everything the VM held is released by now (VmBase reports the end after release).
+          void this.worker.terminate();
+        }
+        return;
+      case "ready":
+      case "build-failed":
+        return;
+    }
+  }
+
+  /** The thread is gone: the VM takes the state its run ended in, or fails with why the thread died. */
+  private exited(code: number): void {
+    for (const resolve of this.statsWaiters.values()) resolve(this.snapshot);
+    this.statsWaiters.clear();
+    let end: Ended | null = this.ending;
+    if (end === null && this.killSent && this.current.name === "created") {
+      end = { name: "stopped", exit: { reason: "stopped" } };
+    }
+    end ??= { name: "failed", reason: this.crash ?? `the VM's worker thread exited with code ${code}` };
+    this.set(end);
+    if (end.name === "stopped") this.settle.resolve(end.exit);
+    else this.settle.reject(new Error(end.reason));
+  }
+}
