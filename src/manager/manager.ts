@@ -190,6 +190,9 @@ export class VmManager {
       case "pause":
         if (state !== "running" || vm === null) return refuse();
         this.guard(entry, () => vm.pause());
+        // A worker takes the pause at its next slice: the answer waits for it, so that stats read
+        // after the answer hold the paused count.
+        if (vm instanceof WorkerVm) await vm.refreshStats();
         break;
       case "resume":
         if (state !== "paused" || vm === null) return refuse();

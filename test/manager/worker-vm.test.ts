@@ -13,7 +13,7 @@ import { UserError } from "../../src/util/errors.js";
 import type { VmSpec } from "../../src/vm/spec.js";
 import type { VmStateName } from "../../src/vm/vm.js";
 import { counterGuest, counterSpec, sleep, tempDir, toolchainMissing, until } from "../api/support.js";
-import { describe, test } from "../support/test.js";
+import { after, describe, test } from "../support/test.js";
 
 const missing = toolchainMissing();
 if (missing !== undefined) process.stderr.write(`skipping the WorkerVm tests: ${missing}\n`);
@@ -33,6 +33,19 @@ class Output {
 
 describe("WorkerVm", { skip: missing !== undefined }, () => {
   let kernel = "";
+  /** Killed after the tests, so that a failed assertion leaves no worker keeping this file alive. */
+  const cleanup: (() => unknown)[] = [];
+  after(async () => {
+    for (const c of cleanup) await c();
+  });
+  const create = async (s: VmSpec, console: (bytes: Uint8Array) => void = () => {}) => {
+    const vm = await WorkerVm.create(s, { entry: vmWorkerEntry, console });
+    cleanup.push(() => {
+      vm.kill();
+      return vm.wait().catch(() => {});
+    });
+    return vm;
+  };
   const spec = (name: string, extra: Record<string, unknown> = {}) =>
     counterSpec(name, kernel, extra) as VmSpec;
 
@@ -41,7 +54,7 @@ describe("WorkerVm", { skip: missing !== undefined }, () => {
   }, async () => {
     kernel = counterGuest(tempDir());
     const out = new Output();
-    const vm = await WorkerVm.create(spec("w1", { rng: true }), { entry: vmWorkerEntry, console: out.take });
+    const vm = await create(spec("w1", { rng: true }), out.take);
     const seen: VmStateName[] = [];
     vm.on("state", (s) => seen.push(s.name));
     assert.equal(vm.state.name, "created");
@@ -74,7 +87,7 @@ describe("WorkerVm", { skip: missing !== undefined }, () => {
     assert.throws(() => vm.start(), /stopped/);
     assert.equal(vm.stats().arch, "riscv64");
 
-    const busy = await WorkerVm.create(spec("w2"), { entry: vmWorkerEntry, console: () => {} });
+    const busy = await create(spec("w2"));
     const seenBusy: VmStateName[] = [];
     busy.on("state", (s) => seenBusy.push(s.name));
     busy.start();
@@ -82,7 +95,7 @@ describe("WorkerVm", { skip: missing !== undefined }, () => {
     assert.deepEqual(await busy.wait(), { reason: "stopped" });
     assert.deepEqual(seenBusy, ["running", "stopped"]);
 
-    const never = await WorkerVm.create(spec("w3"), { entry: vmWorkerEntry, console: () => {} });
+    const never = await create(spec("w3"));
     const seenNever: VmStateName[] = [];
     never.on("state", (s) => seenNever.push(s.name));
     never.kill();
@@ -110,6 +123,7 @@ describe("WorkerVm", { skip: missing !== undefined }, () => {
       host: (console) => nodeVmHost({ console }),
       vmWorker: vmWorkerEntry,
     });
+    cleanup.push(() => manager.shutdown(0));
     manager.create(spec("healthy"));
     await manager.act("healthy", "start");
     const reasons: Record<string, RegExp> = {
