@@ -3,19 +3,34 @@
  * socket is the only access control) until SIGTERM or SIGINT, when it stops every VM (a grace period,
  * then kill; their drives are closed as they end), removes the socket and exits 0.
  */
+
 import { chmodSync, mkdirSync, rmSync, type Stats, statSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, resolve } from "node:path";
+import { Command } from "commander";
 import { buildApp } from "../api/app.js";
 import { openApiDocument } from "../api/openapi.js";
 import { VmManager } from "../manager/manager.js";
 import { UserError } from "../util/errors.js";
-import { parseArgs, parseCount } from "./args.js";
 import { defaultSocket, defaultStateDir } from "./daemon-paths.js";
+import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
 import { nodeVmHost } from "./vm-host.js";
 import { vmWorkerEntry } from "./vm-worker.js";
 
-const FLAGS = { socket: "value", "state-dir": "value", "stop-grace-ms": "value", openapi: "switch" } as const;
+const FLAGS: FlagSpec = {
+  socket: { kind: "value", arg: "PATH", help: "the API socket (default $XDG_RUNTIME_DIR/vireo/vireo.sock)" },
+  "state-dir": {
+    kind: "value",
+    arg: "DIR",
+    help: "where VM definitions persist (default $XDG_STATE_HOME/vireo)",
+  },
+  "stop-grace-ms": {
+    kind: "value",
+    arg: "MS",
+    help: "on SIGTERM, how long a VM may take to power off before it is killed (default 5000)",
+  },
+  openapi: { kind: "switch", help: "print the API's OpenAPI document and exit" },
+};
 const MAX_SOCKET_PATH_BYTES = 107;
 
 function log(message: string): void {
@@ -34,10 +49,13 @@ function socketInUse(path: string): Promise<boolean> {
   });
 }
 
-export async function daemonCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "daemon");
-  if (args.positional.length > 0)
-    throw new UserError(`'vireo daemon' takes no argument '${args.positional[0]}'`);
+export function daemonCommand(done: (status: number) => void): Command {
+  const cmd = new Command("daemon").description("own many VMs and serve the REST API until SIGTERM");
+  addFlags(cmd, FLAGS);
+  return cmd.action(async () => done(await serve(parsedArgs(cmd, FLAGS))));
+}
+
+async function serve(args: ParsedArgs): Promise<number> {
   if (args.switches.has("openapi")) {
     process.stdout.write(`${JSON.stringify(openApiDocument(), null, 2)}\n`);
     return 0;

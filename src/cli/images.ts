@@ -1,11 +1,11 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { Command } from "commander";
 import { checkCache, imageDir, imagesRoot, MANIFEST, readManifest } from "../images/cache.js";
 import { type FetchOptions, fetchImage } from "../images/fetch.js";
 import { formatMegabytes } from "../images/progress.js";
 import { recipeFor } from "../images/recipes.js";
-import { UserError } from "../util/errors.js";
-import { parseArgs } from "./args.js";
+import { addFlags, type FlagSpec, type ParsedArgs, parsedArgs } from "./flags.js";
 
 export const IMAGES_USAGE = `usage: vireo images fetch [--arch riscv64|x86_64] [--force] [--keep-debs] [--kernel-version V]
        vireo images list
@@ -15,37 +15,36 @@ The kernel is the suite's current one; --kernel-version V pins another the packa
 (V: 6.12.107, 6.12.107-1 or 6.12.107+deb13-riscv64). A pinned image stays until fetched again with
 another --kernel-version or --force (which goes back to the current kernel).`;
 
+const ARCH_FLAG: FlagSpec = {
+  arch: { kind: "value", arg: "ARCH", help: "riscv64 (default) or x86_64 (alias amd64)" },
+};
+const FETCH_FLAGS: FlagSpec = {
+  ...ARCH_FLAG,
+  force: { kind: "switch", help: "fetch again even when the cache is complete (back to the current kernel)" },
+  "keep-debs": { kind: "switch", help: "keep the downloaded .deb packages in the cache" },
+  "kernel-version": { kind: "value", arg: "V", help: "pin another kernel the package lists still carry" },
+};
+
 /** `vireo images …`: fetch, list and locate the cached guest images (kernel + initramfs). */
-export async function imagesCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case "fetch":
-      return fetchCommand(rest);
-    case "list":
-      return listCommand(rest);
-    case "path":
-      return pathCommand(rest);
-    case undefined:
-    case "--help":
-    case "help":
-      process.stdout.write(`${IMAGES_USAGE}\n`);
-      return sub === undefined ? 2 : 0;
-    default:
-      throw new UserError(`unknown images command '${sub}' (fetch, list or path)`);
-  }
+export function imagesCommand(done: (status: number) => void): Command {
+  const images = new Command("images").description("fetch, list and locate the cached guest images");
+  images.addHelpText("after", `\n${IMAGES_USAGE}`);
+  const sub = (
+    name: string,
+    description: string,
+    flags: FlagSpec,
+    run: (args: ParsedArgs) => Promise<number> | number,
+  ) => {
+    const cmd = addFlags(new Command(name).description(description), flags);
+    images.addCommand(cmd.action(async () => done(await run(parsedArgs(cmd, flags)))));
+  };
+  sub("fetch", "download and build a guest image into the cache", FETCH_FLAGS, fetchCommand);
+  sub("list", "list the cached guest images", {}, listCommand);
+  sub("path", "print the directory of an arch's image", ARCH_FLAG, pathCommand);
+  return images;
 }
 
-function noPositional(positional: string[]): void {
-  if (positional.length > 0) throw new UserError(`unexpected argument '${positional[0]}'`);
-}
-
-async function fetchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(
-    argv,
-    { arch: "value", force: "switch", "keep-debs": "switch", "kernel-version": "value" },
-    "images fetch",
-  );
-  noPositional(args.positional);
+async function fetchCommand(args: ParsedArgs): Promise<number> {
   const recipe = recipeFor(args.values.get("arch") ?? "riscv64");
   const options: FetchOptions = {
     force: args.switches.has("force"),
@@ -85,9 +84,7 @@ async function fetchCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function listCommand(argv: string[]): number {
-  const args = parseArgs(argv, {}, "images list");
-  noPositional(args.positional);
+function listCommand(): number {
   const root = imagesRoot();
   let names: string[] = [];
   try {
@@ -124,9 +121,7 @@ function listCommand(argv: string[]): number {
   return 0;
 }
 
-function pathCommand(argv: string[]): number {
-  const args = parseArgs(argv, { arch: "value" }, "images path");
-  noPositional(args.positional);
+function pathCommand(args: ParsedArgs): number {
   const recipe = recipeFor(args.values.get("arch") ?? "riscv64");
   process.stdout.write(`${imageDir(recipe.arch)}\n`);
   return 0;

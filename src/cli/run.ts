@@ -3,55 +3,55 @@
  * --stats → exit status. riscv64 guests run on the interpreter, x86_64 guests on KVM.
  */
 
-import { UserError } from "../util/errors.js";
+import { Command } from "commander";
 import { createVm } from "../vm/create.js";
 import type { RiscvVm } from "../vm/riscv.js";
 import type { Vm, VmExit } from "../vm/vm.js";
-import { parseArgs } from "./args.js";
+import { addFlags, type FlagSpec, type ParsedArgs, parsedArgs } from "./flags.js";
 import { writeOutputFile } from "./output-file.js";
-import { asFlagError, runSpecFromFlags } from "./run-spec.js";
+import { asFlagError, DEVICE_FLAGS, runSpecFromFlags } from "./run-spec.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
 import { nodeVmHost } from "./vm-host.js";
 
-const RUN_FLAGS = {
-  arch: "value",
-  bios: "value",
-  kernel: "value",
-  initrd: "value",
-  append: "value",
-  memory: "value",
-  cpus: "value",
-  "max-insns": "value",
-  "dump-dtb": "value",
-  engine: "value",
-  "cpu-features": "value",
-  stats: "switch",
-  drive: "repeatable",
-  rng: "switch",
-  "virtio-console": "switch",
-  balloon: "switch",
-  "balloon-target": "value",
-  "root-disk": "switch",
-  net: "repeatable",
-  vsock: "value",
-  "virtio-ring": "value",
-} as const;
+/** `vireo run`'s flags: the device flags, and what only a run in the terminal has. */
+const RUN_FLAGS: FlagSpec = {
+  ...DEVICE_FLAGS,
+  "dump-dtb": {
+    kind: "value",
+    arg: "FILE",
+    help: "riscv64: write the generated device tree to FILE and exit",
+  },
+  stats: { kind: "switch", help: "print instruction and device counters on stderr at the end" },
+  "root-disk": {
+    kind: "switch",
+    help: "riscv64: boot the default image's ext4 root disk as /dev/vda (writable copy)",
+  },
+};
+
+const RUN_NOTES = `
+Ctrl-A x quits. Output of ttyS0 and of hvc0 (--virtio-console) both goes to the terminal.
+--net NICs naming the same switch share it; tap:IFNAME needs CAP_NET_ADMIN; MACs default to
+52:54:00:76:00:<n>. With --vsock uds=PATH, a host client that connects to PATH and writes
+"CONNECT <port>\n" gets "OK <hostport>\n" and a stream to the guest's port; guest connections to host
+port P go to the Unix socket PATH_P. An x86_64 guest that crashes exits with status 3.`;
+
+/** The `run` command: flags attached from RUN_FLAGS, the run reported through `done`. */
+export function runCommandDef(done: (status: number) => void): Command {
+  const cmd = new Command("run").description("boot a guest with the terminal attached");
+  addFlags(cmd, RUN_FLAGS).addHelpText("after", RUN_NOTES);
+  return cmd.action(async () => done(await runCommand(parsedArgs(cmd, RUN_FLAGS))));
+}
 
 /** Exit status when --max-insns ends the run (as timeout(1) does for a time limit). */
 export const EXIT_LIMIT = 124;
 /** Exit status when an x86 guest dies (triple fault, KVM entry failure or internal error). */
 export const EXIT_GUEST_CRASH = 3;
 
-export async function runCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, RUN_FLAGS, "run");
-  if (args.positional.length > 0) throw new UserError(`unexpected argument '${args.positional[0]}'`);
-  const arch = args.values.get("arch") ?? "riscv64";
-  if (arch !== "riscv64" && arch !== "x86_64") {
-    throw new UserError(`--arch ${arch}: supported are riscv64 and x86_64`);
-  }
-  const { spec, driveFlags } = await runSpecFromFlags(args, arch);
+export async function runCommand(args: ParsedArgs): Promise<number> {
+  const { spec, driveFlags } = await runSpecFromFlags(args);
+  const arch = spec.arch;
   const output = new BufferedOutput(process.stdout);
   const tty = process.stdout.isTTY === true;
   // VIREO_KVM_DEVICE points at another device node (tests use it to check the no-KVM error path).

@@ -1,7 +1,7 @@
 import { DEFAULT_VIRTIO_RING } from "../devices/virtio/mmio.js";
 import type { RingFormat } from "../devices/virtio/queue.js";
 import { UserError } from "../util/errors.js";
-import type { ParsedArgs } from "./args.js";
+import type { ParsedArgs } from "./flags.js";
 
 /** One `--drive file=PATH[,readonly=on][,id=NAME]`. */
 export interface DriveSpec {

@@ -3,20 +3,15 @@
  * the daemon's answer as it is, for scripts. A VM is named by its name or its id.
  */
 import { readFileSync } from "node:fs";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { Command } from "commander";
 import { UserError } from "../util/errors.js";
 import { formatSize } from "../util/size.js";
 import { callDaemon } from "./api-client.js";
-import { type FlagSpec, parseArgs, parseCount } from "./args.js";
 import { defaultSocket } from "./daemon-paths.js";
-
-const VERBS = ["create", "list", "show", "start", "stop", "pause", "resume", "kill", "rm", "stats"] as const;
-type Verb = (typeof VERBS)[number];
-
-export const VM_USAGE = `usage: vireo vm create --name NAME --spec FILE.json [--json] [--socket PATH]
-       vireo vm list [--label KEY=VALUE]... [--json] [--socket PATH]
-       vireo vm show|start|pause|resume|kill|rm|stats NAME [--json] [--socket PATH]
-       vireo vm stop NAME [--grace-ms MS] [--json] [--socket PATH]`;
+import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
+import { DEVICE_FLAGS, vmSpecFromFlags } from "./run-spec.js";
+import { absoluteSpecPaths } from "./spec-paths.js";
 
 interface VmInfo {
   id: string;
@@ -30,93 +25,176 @@ interface VmInfo {
   spec: { arch: string; cpus: number; memory: number };
 }
 
-function flagsFor(verb: Verb): FlagSpec {
-  const flags: FlagSpec = { json: "switch", socket: "value" };
-  if (verb === "create") Object.assign(flags, { name: "value", spec: "value" });
-  if (verb === "list") flags.label = "repeatable";
-  if (verb === "stop") flags["grace-ms"] = "value";
-  return flags;
+/** What a verb's run gets: its flags, the VM it names (if it takes one), and how to print. */
+interface VerbContext {
+  args: ParsedArgs;
+  socket: string;
+  /** The daemon's path of the VM named on the command line ("/vms/NAME"). */
+  path: string;
+  vm: string;
+  out(value: unknown, human: () => string): void;
 }
 
-export async function vmCommand(argv: readonly string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  if (verb === undefined || verb === "--help") {
-    process.stdout.write(`${VM_USAGE}\n`);
-    return verb === undefined ? 2 : 0;
-  }
-  if (!(VERBS as readonly string[]).includes(verb)) {
-    throw new UserError(`unknown verb 'vm ${verb}' (one of: ${VERBS.join(", ")})`);
-  }
-  const v = verb as Verb;
-  const args = parseArgs(rest, flagsFor(v), `vm ${v}`);
-  const socket = resolve(args.values.get("socket") ?? defaultSocket());
-  const json = args.switches.has("json");
-  const out = (value: unknown, human: () => string) =>
-    process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+interface Verb {
+  description: string;
+  /** Whether it takes a VM NAME operand. */
+  named: boolean;
+  flags: FlagSpec;
+  run(c: VerbContext): Promise<number>;
+}
 
-  if (v === "create") {
-    if (args.positional.length > 0)
-      throw new UserError(`'vm create' takes no argument '${args.positional[0]}'`);
-    const specFile = args.values.get("spec");
-    if (specFile === undefined) throw new UserError("'vm create' needs --spec FILE.json");
-    const spec = readSpec(specFile);
-    const name = args.values.get("name");
-    if (name !== undefined) spec.name = name;
-    const { status, body } = await callDaemon(socket, "POST", "/vms", spec);
-    const vm = body as VmInfo;
-    out(vm, () => `${status === 201 ? "created" : "exists:"} ${vm.name} (${vm.id})`);
-    return 0;
-  }
-  if (v === "list") {
-    if (args.positional.length > 0)
-      throw new UserError(`'vm list' takes no argument '${args.positional[0]}'`);
-    const labels = args.repeated.get("label") ?? [];
-    for (const l of labels) if (!/^[^=]+=/.test(l)) throw new UserError(`--label ${l}: expected KEY=VALUE`);
-    const query = labels.map((l) => `label=${encodeURIComponent(l)}`).join("&");
-    const { body } = await callDaemon(socket, "GET", `/vms${query === "" ? "" : `?${query}`}`);
-    const vms = body as VmInfo[];
-    out(vms, () =>
-      table(
-        ["NAME", "STATE", "ARCH", "CPUS", "MEMORY", "ID"],
-        vms.map((vm) => [
-          vm.name,
-          vm.state,
-          vm.spec.arch,
-          String(vm.spec.cpus),
-          formatSize(vm.spec.memory),
-          vm.id,
-        ]),
-      ),
-    );
-    return 0;
-  }
-  if (args.positional.length !== 1) throw new UserError(`'vm ${v}' takes one VM name`);
-  const path = `/vms/${encodeURIComponent(args.positional[0] as string)}`;
-  switch (v) {
-    case "show": {
-      const { body } = await callDaemon(socket, "GET", path);
-      out(body, () => describe(body as VmInfo));
-      return 0;
-    }
-    case "rm": {
-      await callDaemon(socket, "DELETE", path);
-      out({ deleted: args.positional[0] }, () => `deleted ${args.positional[0]}`);
-      return 0;
-    }
-    case "stats": {
-      const { body } = await callDaemon(socket, "GET", `${path}/stats`);
-      out(body, () => statsLines(body as Record<string, unknown>));
-      return 0;
-    }
-    default: {
+const COMMON_FLAGS: FlagSpec = {
+  json: { kind: "switch", help: "print the daemon's answer as JSON" },
+  socket: {
+    kind: "value",
+    arg: "PATH",
+    help: "the daemon's socket (default $XDG_RUNTIME_DIR/vireo/vireo.sock)",
+  },
+};
+
+const CREATE_FLAGS: FlagSpec = {
+  name: { kind: "value", arg: "NAME", help: "the VM's name (overrides the spec file's)" },
+  spec: { kind: "value", arg: "FILE", help: "a VmSpec as JSON, in place of the device flags" },
+  ...DEVICE_FLAGS,
+};
+
+/** A VM action (POST /vms/NAME/actions/VERB), printed as the state it leaves the VM in. */
+function action(verb: string, description: string, flags: FlagSpec = {}): Verb {
+  return {
+    description,
+    named: true,
+    flags,
+    run: async ({ args, socket, path, out }) => {
       const grace = args.values.get("grace-ms");
       const query = grace === undefined ? "" : `?grace_ms=${parseCount(grace, "grace-ms", 0, 999_999)}`;
-      const { body } = await callDaemon(socket, "POST", `${path}/actions/${v}${query}`);
+      const { body } = await callDaemon(socket, "POST", `${path}/actions/${verb}${query}`);
       const vm = body as VmInfo;
       out(vm, () => `${vm.name}: ${stateText(vm)}`);
       return 0;
-    }
+    },
+  };
+}
+
+/** The verbs, in help order. */
+const VERBS: Record<string, Verb> = {
+  create: {
+    description: "define a VM from device flags or --spec FILE.json",
+    named: false,
+    flags: CREATE_FLAGS,
+    run: create,
+  },
+  list: {
+    description: "list the VMs",
+    named: false,
+    flags: { label: { kind: "repeatable", arg: "KEY=VALUE", help: "only VMs with this label (repeatable)" } },
+    run: list,
+  },
+  show: {
+    description: "describe a VM",
+    named: true,
+    flags: {},
+    run: async ({ socket, path, out }) => {
+      const { body } = await callDaemon(socket, "GET", path);
+      out(body, () => describe(body as VmInfo));
+      return 0;
+    },
+  },
+  start: action("start", "boot a VM"),
+  stop: action("stop", "ask a VM to power off, then kill it after a grace period", {
+    "grace-ms": { kind: "value", arg: "MS", help: "how long the guest may take to power off" },
+  }),
+  pause: action("pause", "pause a running VM"),
+  resume: action("resume", "resume a paused VM"),
+  kill: action("kill", "end a VM at once"),
+  rm: {
+    description: "delete a VM's definition",
+    named: true,
+    flags: {},
+    run: async ({ socket, path, vm, out }) => {
+      await callDaemon(socket, "DELETE", path);
+      out({ deleted: vm }, () => `deleted ${vm}`);
+      return 0;
+    },
+  },
+  stats: {
+    description: "a VM's counters",
+    named: true,
+    flags: {},
+    run: async ({ socket, path, out }) => {
+      const { body } = await callDaemon(socket, "GET", `${path}/stats`);
+      out(body, () => statsLines(body as Record<string, unknown>));
+      return 0;
+    },
+  },
+};
+
+export function vmCommand(done: (status: number) => void): Command {
+  const vm = new Command("vm").description("drive the VMs of a running daemon");
+  for (const [name, verb] of Object.entries(VERBS)) {
+    const flags = { ...verb.flags, ...COMMON_FLAGS };
+    const cmd = addFlags(new Command(name).description(verb.description), flags);
+    if (verb.named) cmd.argument("<name>", "the VM's name or id");
+    cmd.action(async () => {
+      const args = parsedArgs(cmd, flags);
+      const json = args.switches.has("json");
+      const target = args.positional[0] ?? "";
+      const status = await verb.run({
+        args,
+        socket: resolve(args.values.get("socket") ?? defaultSocket()),
+        path: `/vms/${encodeURIComponent(target)}`,
+        vm: target,
+        out: (value, human) =>
+          process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`),
+      });
+      done(status);
+    });
+    vm.addCommand(cmd);
   }
+  return vm;
+}
+
+async function create({ args, socket, out }: VerbContext): Promise<number> {
+  const specFile = args.values.get("spec");
+  const name = args.values.get("name");
+  let spec: Record<string, unknown>;
+  if (specFile !== undefined) {
+    const device = Object.keys(DEVICE_FLAGS).find(
+      (f) => args.values.has(f) || args.switches.has(f) || args.repeated.has(f),
+    );
+    if (device !== undefined)
+      throw new UserError(`--spec and --${device} do not mix: the spec file has the devices`);
+    spec = readSpec(specFile);
+    if (name !== undefined) spec.name = name;
+  } else {
+    if (name === undefined) throw new UserError("'vm create' needs --name NAME (or --spec FILE.json)");
+    spec = (await vmSpecFromFlags(args, name)) as unknown as Record<string, unknown>;
+  }
+  const { status, body } = await callDaemon(socket, "POST", "/vms", spec);
+  const vm = body as VmInfo;
+  out(vm, () => `${status === 201 ? "created" : "exists:"} ${vm.name} (${vm.id})`);
+  return 0;
+}
+
+async function list({ args, socket, out }: VerbContext): Promise<number> {
+  const labels = args.repeated.get("label") ?? [];
+  for (const l of labels) if (!/^[^=]+=/.test(l)) throw new UserError(`--label ${l}: expected KEY=VALUE`);
+  const query = labels.map((l) => `label=${encodeURIComponent(l)}`).join("&");
+  const { body } = await callDaemon(socket, "GET", `/vms${query === "" ? "" : `?${query}`}`);
+  const vms = body as VmInfo[];
+  out(vms, () =>
+    table(
+      ["NAME", "STATE", "ARCH", "CPUS", "MEMORY", "ID"],
+      vms.map((vm) => [
+        vm.name,
+        vm.state,
+        vm.spec.arch,
+        String(vm.spec.cpus),
+        formatSize(vm.spec.memory),
+        vm.id,
+      ]),
+    ),
+  );
+  return 0;
 }
 
 /** A spec file, its relative paths made absolute against its own directory (the daemon's differs). */
@@ -130,19 +208,8 @@ function readSpec(file: string): Record<string, unknown> & { name?: unknown } {
   if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
     throw new UserError(`--spec ${file}: not a JSON object`);
   }
-  const base = dirname(resolve(file));
-  const abs = (p: unknown) => (typeof p === "string" && p !== "" && !isAbsolute(p) ? resolve(base, p) : p);
   const s = spec as Record<string, unknown>;
-  const boot = s.boot as Record<string, unknown> | undefined;
-  if (typeof boot === "object" && boot !== null) {
-    for (const key of ["kernel", "initrd"]) if (key in boot) boot[key] = abs(boot[key]);
-    if (boot.firmware !== "builtin" && boot.firmware !== "none" && "firmware" in boot) {
-      boot.firmware = abs(boot.firmware);
-    }
-  }
-  if (Array.isArray(s.drives)) {
-    for (const d of s.drives) if (typeof d === "object" && d !== null) d.path = abs(d.path);
-  }
+  absoluteSpecPaths(s, dirname(resolve(file)));
   return s;
 }
 
