@@ -16,7 +16,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { nodeVmHost } from "../src/cli/vm-host.js";
 import { createVm } from "../src/vm/create.js";
 import { buildIdleGuest, idleSpec, MiB } from "./lib/manager-guest.js";
@@ -202,6 +202,14 @@ async function run(options: BenchOptions): Promise<SectionOutcome> {
     return "skipped";
   }
   const { elf } = guest;
+  try {
+    return await measure(elf, options);
+  } finally {
+    rmSync(dirname(elf), { recursive: true, force: true });
+  }
+}
+
+async function measure(elf: string, options: BenchOptions): Promise<SectionOutcome> {
   const inProcess: number[][] = [];
   const viaDaemon: number[][] = [];
   const latency: Record<string, { p50: number[]; p99: number[] }> = {};

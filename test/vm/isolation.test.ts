@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
@@ -147,6 +147,7 @@ describe("VM isolation (riscv64)", { skip: noToolchain }, () => {
       a.kill();
       b.kill();
       await Promise.allSettled([a.wait(), b.wait()]);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
