@@ -10,9 +10,16 @@ import { cpuSection } from "./cpu.js";
 import { kvmSection } from "./kvm.js";
 import { machineInfo } from "./lib/machine.js";
 import type { BenchOptions, BenchSection } from "./lib/section.js";
+import { managerSection } from "./manager.js";
 import { virtioSection } from "./virtio.js";
 
-const SECTIONS: readonly BenchSection[] = [cpuSection, bootSection, virtioSection, kvmSection];
+const SECTIONS: readonly BenchSection[] = [
+  cpuSection,
+  bootSection,
+  virtioSection,
+  kvmSection,
+  managerSection,
+];
 
 const USAGE = `usage: node dist/bench/run.js [section...] [--runs N] [--timeout SECONDS] [--no-qemu]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.title})`).join(", ")}; default: all
