@@ -13,6 +13,7 @@ const USAGE = `usage: vireo run [--kernel FILE] [--initrd FILE] [--append CMDLIN
                  [--vsock cid=N[,uds=PATH]] [--virtio-ring packed|split]
        vireo images fetch|list|path [--arch riscv64|x86_64] [--force] [--keep-debs] [--kernel-version V]
        vireo daemon [--socket PATH] [--state-dir DIR] [--stop-grace-ms MS] [--openapi]
+                    [--listen HOST:PORT [--listen-any]]
        vireo vm VERB ... (vireo vm --help)
        vireo --help | --version
 
@@ -35,7 +36,10 @@ guest's driver chooses).
 --arch x86_64 boots a bzImage or a PVH ELF kernel under KVM (/dev/kvm), without --kernel the default
 x86_64 guest's vmlinux through PVH; a guest that crashes exits with status 3.
 'daemon' owns many VMs and serves a REST API on a Unix socket (default $XDG_RUNTIME_DIR/vireo/vireo.sock,
-definitions in $XDG_STATE_HOME/vireo) until SIGTERM; 'vm' drives it:
+definitions in $XDG_STATE_HOME/vireo) until SIGTERM; with --listen also on TCP, where each request
+needs the bearer token made at first start (printed once, kept 0600 in the state directory as
+api-token); --listen refuses an address that is not loopback unless --listen-any is given.
+'vm' drives it:
 ${VM_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {

@@ -9,6 +9,7 @@ import { formatSize } from "../util/size.js";
 import { callDaemon } from "./api-client.js";
 import { type FlagSpec, parseArgs, parseCount } from "./args.js";
 import { defaultSocket } from "./daemon-paths.js";
+import { VM_CONSOLE_USAGE, vmConsoleCommand } from "./vm-console.js";
 
 const VERBS = ["create", "list", "show", "start", "stop", "pause", "resume", "kill", "rm", "stats"] as const;
 type Verb = (typeof VERBS)[number];
@@ -16,7 +17,8 @@ type Verb = (typeof VERBS)[number];
 export const VM_USAGE = `usage: vireo vm create --name NAME --spec FILE.json [--json] [--socket PATH]
        vireo vm list [--label KEY=VALUE]... [--json] [--socket PATH]
        vireo vm show|start|pause|resume|kill|rm|stats NAME [--json] [--socket PATH]
-       vireo vm stop NAME [--grace-ms MS] [--json] [--socket PATH]`;
+       vireo vm stop NAME [--grace-ms MS] [--json] [--socket PATH]
+${VM_CONSOLE_USAGE}`;
 
 interface VmInfo {
   id: string;
@@ -44,6 +46,7 @@ export async function vmCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${VM_USAGE}\n`);
     return verb === undefined ? 2 : 0;
   }
+  if (verb === "console") return vmConsoleCommand(rest);
   if (!(VERBS as readonly string[]).includes(verb)) {
     throw new UserError(`unknown verb 'vm ${verb}' (one of: ${VERBS.join(", ")})`);
   }

@@ -1,0 +1,69 @@
+/**
+ * `vireo vm console NAME`: the terminal attached to a daemon VM's console over the WebSocket at
+ * /vms/NAME/console: the last 64 KiB first, then output as it comes, and keystrokes to the guest
+ * (raw mode on a TTY). Ctrl-A x detaches and leaves the VM running; so does the end of a piped stdin.
+ */
+import { resolve } from "node:path";
+import { WebSocket } from "ws";
+import { UserError } from "../util/errors.js";
+import { parseArgs } from "./args.js";
+import { defaultSocket } from "./daemon-paths.js";
+import { attachTerminal } from "./terminal-input.js";
+
+export const VM_CONSOLE_USAGE = "       vireo vm console NAME [--socket PATH]   (Ctrl-A x detaches)";
+
+export async function vmConsoleCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, { socket: "value" }, "vm console");
+  if (args.positional.length !== 1) throw new UserError("'vm console' takes one VM name");
+  const name = args.positional[0] as string;
+  const socket = resolve(args.values.get("socket") ?? defaultSocket());
+  const ws = new WebSocket(`ws+unix://${socket}:/vms/${encodeURIComponent(name)}/console`);
+
+  return new Promise<number>((done, fail) => {
+    let detached = false;
+    let input: ReturnType<typeof attachTerminal> | null = null;
+    const detach = () => {
+      detached = true;
+      input?.close();
+      input = null;
+      ws.close(1000, "detached");
+    };
+    ws.on("unexpected-response", (_req, res) => {
+      fail(new UserError(`the daemon refused the console of '${name}' (HTTP ${res.statusCode})`));
+      ws.terminate();
+    });
+    ws.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT" || e.code === "ECONNREFUSED") {
+        fail(new UserError(`no daemon listens on ${socket} (start one with 'vireo daemon')`));
+      } else fail(new UserError(`console of '${name}': ${e.message}`));
+    });
+    let attached = false;
+    ws.on("message", (data: Buffer) => {
+      // The replay is always the first frame; an unknown VM gets a close instead, and no "attached".
+      if (!attached) {
+        attached = true;
+        process.stderr.write(`vireo: attached to ${name} (Ctrl-A x detaches)\r\n`);
+        input = attachTerminal(process.stdin, (bytes) => ws.send(bytes), detach, undefined, true);
+        process.stdin.once("end", detach);
+      }
+      process.stdout.write(data);
+    });
+    ws.on("close", (code, reason) => {
+      input?.close();
+      process.stdin.off("end", detach);
+      // A paused stdin that is a socket (a parent's pipe) still holds the event loop open.
+      process.stdin.destroy();
+      if (detached || code === 1000) {
+        if (detached) process.stderr.write(`\r\nvireo: detached from ${name}\n`);
+        done(0);
+        return;
+      }
+      const why = reason.toString() || `the daemon closed the console (code ${code})`;
+      if (code === 4404) fail(new UserError(why));
+      else {
+        process.stderr.write(`\r\nvireo: ${why}\n`);
+        done(1);
+      }
+    });
+  });
+}
