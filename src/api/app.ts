@@ -107,7 +107,15 @@ export function buildApp(options: ApiOptions): FastifyInstance {
     events.closeAll();
     done();
   });
-  app.register(fastifyWebsocket, { options: { maxPayload: WS_MAX_PAYLOAD } });
+  app.register(fastifyWebsocket, {
+    options: { maxPayload: WS_MAX_PAYLOAD },
+    // As the plugin's own, but with a code and reason that `vireo vm console` can show.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(1001, "the daemon is stopping");
+      this.websocketServer.close();
+      done();
+    },
+  });
   app.setValidatorCompiler(({ schema }) => compileValidator(schema as TSchema));
 
   app.setErrorHandler(

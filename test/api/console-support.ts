@@ -38,9 +38,12 @@ export interface FlagDaemon {
 }
 
 /** `vireo daemon` with `extra` flags; resolves once it listens on its Unix socket. */
-export function startDaemonWith(dir: string, extra: string[]): Promise<FlagDaemon> {
+export function startDaemonWith(
+  dir: string,
+  extra: string[],
+  stateDir = join(dir, "state"),
+): Promise<FlagDaemon> {
   const socket = join(dir, "vireo.sock");
-  const stateDir = join(dir, "state");
   const child = spawn(
     process.execPath,
     [cli, "daemon", "--socket", socket, "--state-dir", stateDir, "--stop-grace-ms", "0", ...extra],
