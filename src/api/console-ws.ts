@@ -12,6 +12,10 @@ import type { VmManager } from "../manager/manager.js";
 /** Close codes (4000–4999 are the application's): the client shows the reason. */
 export const WRITER_TAKEN = 4009;
 export const NO_SUCH_VM = 4404;
+export const TOO_SLOW = 4008;
+
+/** Output queued for one reader beyond which it is dropped: a stalled client must not grow the daemon. */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
 /** Who holds each VM's input, by VM id; shared by every listener (Unix socket and TCP) of one daemon. */
 export class ConsoleWriters {
@@ -56,7 +60,13 @@ export function consoleSocket(
   const peer = `${request.ip || "unix socket"} #${request.id}`;
   const ring = manager.console(id);
   socket.send(ring.contents());
-  const stop = ring.follow((chunk) => socket.send(chunk));
+  const stop = ring.follow((chunk) => {
+    if (socket.bufferedAmount > MAX_QUEUED_BYTES) {
+      socket.close(TOO_SLOW, "this client reads the console more slowly than the guest writes it");
+      return;
+    }
+    socket.send(chunk);
+  });
   socket.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
     if (!writers.claim(id, socket, peer)) {
       socket.close(WRITER_TAKEN, `another client (${writers.holder(id)}) holds this console's input`);

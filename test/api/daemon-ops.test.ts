@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { WebSocket } from "ws";
 import { after, before, describe, test } from "../support/test.js";
 import {
   type FlagDaemon,
@@ -113,6 +114,18 @@ describe("daemon events, metrics, TCP, reboot", { skip: missing !== undefined },
     assert.equal(ok.status, 200, ok.text);
     assert.ok(Array.isArray(JSON.parse(ok.text)));
     assert.equal((await api(daemon.socket, "GET", "/healthz")).status, 200, "the Unix socket needs no token");
+    const upgrade = (headers: Record<string, string>) =>
+      new Promise<number>((done, fail) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/vms/nobody/console`, { headers });
+        ws.on("unexpected-response", (_req, res) => {
+          done(res.statusCode ?? 0);
+          ws.terminate();
+        });
+        ws.on("close", (code) => done(code));
+        ws.on("error", fail);
+      });
+    assert.equal(await upgrade({}), 401, "the console WebSocket needs the token too");
+    assert.equal(await upgrade({ authorization: `Bearer ${token}` }), 4404);
   });
 
   test("a second start keeps the token unprinted; SIGTERM ends open event streams and consoles", {
