@@ -28,14 +28,16 @@ export async function vmConsoleCommand(argv: readonly string[]): Promise<number>
       input = null;
       ws.close(1000, "detached");
     };
+    let refused = false;
     ws.on("unexpected-response", (_req, res) => {
+      refused = true;
       fail(new UserError(`the daemon refused the console of '${name}' (HTTP ${res.statusCode})`));
       ws.terminate();
     });
+    // ws always follows an error with close; the close decides, knowing what went wrong.
+    let failure: NodeJS.ErrnoException | null = null;
     ws.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT" || e.code === "ECONNREFUSED") {
-        fail(new UserError(`no daemon listens on ${socket} (start one with 'vireo daemon')`));
-      } else fail(new UserError(`console of '${name}': ${e.message}`));
+      failure = e;
     });
     let attached = false;
     ws.on("message", (data: Buffer) => {
@@ -53,12 +55,22 @@ export async function vmConsoleCommand(argv: readonly string[]): Promise<number>
       process.stdin.off("end", detach);
       // A paused stdin that is a socket (a parent's pipe) still holds the event loop open.
       process.stdin.destroy();
+      if (refused) return;
       if (detached || code === 1000) {
         if (detached) process.stderr.write(`\r\nvireo: detached from ${name}\n`);
         done(0);
         return;
       }
-      const why = reason.toString() || `the daemon closed the console (code ${code})`;
+      const lost = failure as NodeJS.ErrnoException | null;
+      if (!attached && lost !== null) {
+        if (lost.code === "ENOENT" || lost.code === "ECONNREFUSED") {
+          fail(new UserError(`no daemon listens on ${socket} (start one with 'vireo daemon')`));
+        } else fail(new UserError(`console of '${name}': ${lost.message}`));
+        return;
+      }
+      const why =
+        reason.toString() ||
+        (lost === null ? `the daemon closed the console (code ${code})` : `connection lost: ${lost.message}`);
       if (code === 4404) fail(new UserError(why));
       else {
         process.stderr.write(`\r\nvireo: ${why}\n`);
