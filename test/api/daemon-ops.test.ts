@@ -179,6 +179,10 @@ describe("daemon events, metrics, TCP, reboot", { skip: missing !== undefined },
     const refused = await api(daemon.socket, "POST", "/vms/rb/actions/reboot");
     assert.equal(refused.status, 409, refused.text);
     assert.equal((await api(daemon.socket, "POST", "/vms/rb/actions/start")).status, 200);
+    await until(
+      () => api(daemon.socket, "GET", "/vms/rb/console"),
+      (c) => c.text.includes("tick 0000000000000001"),
+    );
     const stream = await openEvents(daemon.socket);
     try {
       const r = await api(daemon.socket, "POST", "/vms/rb/actions/reboot");
@@ -192,10 +196,14 @@ describe("daemon events, metrics, TCP, reboot", { skip: missing !== undefined },
         seen.map((e) => e.vm.state),
         ["stopped", "running"],
       );
-      // The fresh VM runs the guest from its start: its console shows the counter begin again.
+      // The fresh VM runs the guest from its start: after a later tick of the first run (the ring may
+      // have dropped its beginning), the counter begins again.
       await until(
         () => api(daemon.socket, "GET", "/vms/rb/console"),
-        (c) => c.text.split("tick 0000000000000000").length === 3,
+        (c) => {
+          const again = c.text.lastIndexOf("tick 0000000000000000");
+          return again > 0 && /tick (?!0{16})[0-9a-f]{16}\n/.test(c.text.slice(0, again));
+        },
       );
     } finally {
       stream.close();
