@@ -7,21 +7,44 @@
  */
 import { availableParallelism, freemem, totalmem } from "node:os";
 import { PassThrough } from "node:stream";
+import fastifyWebsocket from "@fastify/websocket";
 import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Registry } from "prom-client";
 import { ManagerError } from "../manager/errors.js";
 import type { VmAction, VmManager } from "../manager/manager.js";
 import { VmSpecError, validateVmSpec } from "../vm/spec.js";
+import { requireToken } from "./auth.js";
+import { ConsoleWriters, consoleSocket } from "./console-ws.js";
+import { EventStreams } from "./events.js";
+import { metricsRegistry } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { type OperationId, ROUTES } from "./routes.js";
 
 /** Larger bodies get 413: a VmSpec is a few KiB. */
 export const BODY_LIMIT = 1024 * 1024;
 
+/** A console frame of input larger than this closes the connection (a paste is a few KiB). */
+const WS_MAX_PAYLOAD = 64 * 1024;
+
+/** What the daemon's listeners share, so that the writer role and metrics are one per daemon. */
+export interface ApiShared {
+  writers: ConsoleWriters;
+  metrics: Registry;
+}
+
+export function apiShared(manager: VmManager): ApiShared {
+  return { writers: new ConsoleWriters(), metrics: metricsRegistry(manager) };
+}
+
 export interface ApiOptions {
   manager: VmManager;
   log(message: string): void;
+  /** Given: every request must carry it as a bearer token (the TCP listener). */
+  token?: string;
+  /** One per daemon when it serves several listeners; made here otherwise. */
+  shared?: ApiShared;
 }
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -69,6 +92,8 @@ function errorName(status: number): string {
 
 export function buildApp(options: ApiOptions): FastifyInstance {
   const { manager, log } = options;
+  const shared = options.shared ?? apiShared(manager);
+  const events = new EventStreams();
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -76,6 +101,20 @@ export function buildApp(options: ApiOptions): FastifyInstance {
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
+  });
+  if (options.token !== undefined) app.addHook("onRequest", requireToken(options.token));
+  app.addHook("preClose", (done) => {
+    events.closeAll();
+    done();
+  });
+  app.register(fastifyWebsocket, {
+    options: { maxPayload: WS_MAX_PAYLOAD },
+    // As the plugin's own, but with a code and reason that `vireo vm console` can show.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(1001, "the daemon is stopping");
+      this.websocketServer.close();
+      done();
+    },
   });
   app.setValidatorCompiler(({ schema }) => compileValidator(schema as TSchema));
 
@@ -144,6 +183,11 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       });
       return reply.send(stream);
     },
+    events: async (request, reply) => events.serve(manager, request, reply),
+    metrics: async (_request, reply) => {
+      const text = await shared.metrics.metrics();
+      return reply.type(shared.metrics.contentType).send(text);
+    },
     getHost: async () => ({
       cpus: availableParallelism(),
       memory: { total: totalmem(), free: freemem() },
@@ -155,13 +199,26 @@ export function buildApp(options: ApiOptions): FastifyInstance {
     openapi: async () => openApiDocument(),
   };
 
-  for (const r of ROUTES) {
-    const schema: Record<string, TSchema> = {};
-    if (r.body !== undefined) schema.body = r.body;
-    if (r.params !== undefined) schema.params = r.params;
-    if (r.querystring !== undefined) schema.querystring = r.querystring;
-    app.route({ method: r.method, url: r.url, schema, handler: handlers[r.operationId] });
-  }
+  // In a plugin of its own so that it is added after the WebSocket plugin's route hook exists.
+  app.register(async (scope) => {
+    for (const r of ROUTES) {
+      const schema: Record<string, TSchema> = {};
+      if (r.body !== undefined) schema.body = r.body;
+      if (r.params !== undefined) schema.params = r.params;
+      if (r.querystring !== undefined) schema.querystring = r.querystring;
+      scope.route({
+        method: r.method,
+        url: r.url,
+        schema,
+        handler: handlers[r.operationId],
+        ...(r.operationId === "vmConsole"
+          ? {
+              wsHandler: (socket, request) => consoleSocket(manager, shared.writers, socket, request),
+            }
+          : {}),
+      });
+    }
+  });
   return app;
 }
 

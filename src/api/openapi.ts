@@ -54,6 +54,9 @@ export function openApiDocument(): Record<string, unknown> {
         description: res.description,
         ...(res.json !== undefined ? { content: { "application/json": { schema: ref(res.json) } } } : {}),
         ...(res.text === true ? { content: { "text/plain": { schema: { type: "string" } } } } : {}),
+        ...(res.eventStream === true
+          ? { content: { "text/event-stream": { schema: { type: "string" } } } }
+          : {}),
       };
     }
     const params = [...parameters(r.params, "path"), ...parameters(r.querystring, "query")];
@@ -79,7 +82,7 @@ export function openApiDocument(): Record<string, unknown> {
       title: "Vireo daemon API",
       version: VERSION,
       description:
-        "One daemon, many VMs. Served on a Unix socket (default $XDG_RUNTIME_DIR/vireo/vireo.sock, mode 0600). Errors are JSON: {error, message, fields?}.",
+        "One daemon, many VMs. Served on a Unix socket (default $XDG_RUNTIME_DIR/vireo/vireo.sock, mode 0600) and, with --listen, on TCP, where every request needs Authorization: Bearer <token> (the token file in the state directory) or gets 401. Errors are JSON: {error, message, fields?}.",
     },
     paths,
     components: {

@@ -16,6 +16,8 @@ export type OperationId =
   | "vmAction"
   | "vmStats"
   | "vmConsole"
+  | "events"
+  | "metrics"
   | "getHost"
   | "health"
   | "openapi";
@@ -30,7 +32,10 @@ export interface RouteDef {
   params?: TSchema;
   querystring?: TSchema;
   /** Status → description and, where JSON, the schema's $id ("VmInfo", "Error") or "object". */
-  responses: Record<string, { description: string; json?: string; text?: true }>;
+  responses: Record<
+    string,
+    { description: string; json?: string; text?: true; eventStream?: true; websocket?: true }
+  >;
 }
 
 const notFound = { "404": { description: "No VM of that name or id", json: "Error" } };
@@ -102,10 +107,31 @@ export const ROUTES: readonly RouteDef[] = [
     operationId: "vmConsole",
     method: "GET",
     url: "/vms/:id/console",
-    summary: "The last 64 KiB of console output; with ?follow, then new output as it comes",
+    summary:
+      "The last 64 KiB of console output; with ?follow, then new output as it comes. With Upgrade: websocket, an interactive console: every connection gets the last 64 KiB and then new output as binary frames; the first to send input holds the input until it closes, others' input closes them with code 4009 (an unknown VM: 4404)",
     params: VmIdParams,
     querystring: ConsoleQuery,
-    responses: { "200": { description: "Console bytes", text: true }, ...notFound },
+    responses: {
+      "200": { description: "Console bytes", text: true },
+      "101": { description: "Switched to the WebSocket console", websocket: true },
+      ...notFound,
+    },
+  },
+  {
+    operationId: "events",
+    method: "GET",
+    url: "/events",
+    summary:
+      "Server-sent events from now on: VM created, deleted, or changed state; each `data:` line is JSON {type, vm}",
+    responses: { "200": { description: "An event stream", eventStream: true } },
+  },
+  {
+    operationId: "metrics",
+    method: "GET",
+    url: "/metrics",
+    summary:
+      "Prometheus metrics: per-VM state, vCPUs, memory, instructions, console bytes; the daemon process",
+    responses: { "200": { description: "Prometheus text format 0.0.4", text: true } },
   },
   {
     operationId: "getHost",

@@ -14,7 +14,7 @@ export const ActionParams = Type.Object(
   {
     id: VmIdParams.properties.id,
     action: Type.Union(
-      ["start", "pause", "resume", "stop", "kill"].map((a) => Type.Literal(a)),
+      ["start", "pause", "resume", "stop", "kill", "reboot"].map((a) => Type.Literal(a)),
       { description: "What to do; it must fit the VM's state, else 409" },
     ),
   },

@@ -1,14 +1,17 @@
 /**
  * `vireo daemon`: one process that owns many VMs and serves the API on a Unix socket (mode 0600: the
  * socket is the only access control) until SIGTERM or SIGINT, when it stops every VM (a grace period,
- * then kill; their drives are closed as they end), removes the socket and exits 0.
+ * then kill; their drives are closed as they end), removes the socket and exits 0. With --listen it
+ * also serves the API on TCP, where a bearer token (made once, kept 0600 in the state directory) is
+ * the access control; only on loopback unless --listen-any says otherwise.
  */
 
 import { chmodSync, mkdirSync, rmSync, type Stats, statSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { Command } from "commander";
-import { buildApp } from "../api/app.js";
+import { apiShared, buildApp } from "../api/app.js";
+import { loadOrCreateToken } from "../api/auth.js";
 import { openApiDocument } from "../api/openapi.js";
 import { VmManager } from "../manager/manager.js";
 import { UserError } from "../util/errors.js";
@@ -30,6 +33,12 @@ const FLAGS: FlagSpec = {
     help: "on SIGTERM, how long a VM may take to power off before it is killed (default 5000)",
   },
   openapi: { kind: "switch", help: "print the API's OpenAPI document and exit" },
+  listen: {
+    kind: "value",
+    arg: "HOST:PORT",
+    help: "also serve the API on TCP; each request needs the bearer token made at first start (printed once, kept 0600 in the state directory as api-token); loopback only unless --listen-any",
+  },
+  "listen-any": { kind: "switch", help: "let --listen take an address that is not loopback" },
 };
 const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -49,6 +58,26 @@ function socketInUse(path: string): Promise<boolean> {
   });
 }
 
+/** --listen HOST:PORT (an IPv6 host in brackets); a host that is not loopback needs --listen-any. */
+export function parseListen(value: string, any: boolean): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(value);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (m === null || host === undefined || port > 65535) {
+    throw new UserError(`--listen ${value}: expected HOST:PORT (e.g. 127.0.0.1:8470, [::1]:8470)`);
+  }
+  if (host !== "localhost" && isIP(host) === 0) {
+    throw new UserError(`--listen ${value}: '${host}' is not an IP address or localhost`);
+  }
+  const loopback = host === "localhost" || host === "::1" || /^127\./.test(host);
+  if (!loopback && !any) {
+    throw new UserError(
+      `--listen ${value}: ${host} is not a loopback address; add --listen-any to serve other hosts (token-guarded, unencrypted)`,
+    );
+  }
+  return { host, port };
+}
+
 export function daemonCommand(done: (status: number) => void): Command {
   const cmd = new Command("daemon").description("own many VMs and serve the REST API until SIGTERM");
   addFlags(cmd, FLAGS);
@@ -60,6 +89,11 @@ async function serve(args: ParsedArgs): Promise<number> {
     process.stdout.write(`${JSON.stringify(openApiDocument(), null, 2)}\n`);
     return 0;
   }
+  const listenFlag = args.values.get("listen");
+  if (listenFlag === undefined && args.switches.has("listen-any")) {
+    throw new UserError("--listen-any only qualifies --listen HOST:PORT");
+  }
+  const listen = listenFlag === undefined ? null : parseListen(listenFlag, args.switches.has("listen-any"));
   const stateDir = resolve(args.values.get("state-dir") ?? defaultStateDir());
   const socket = resolve(args.values.get("socket") ?? defaultSocket());
   const grace = args.values.get("stop-grace-ms");
@@ -97,10 +131,37 @@ async function serve(args: ParsedArgs): Promise<number> {
     host: (console) => nodeVmHost({ console, warn: (m) => log(`warning: ${m}`) }),
     vmWorker: vmWorkerEntry,
   });
-  const app = buildApp({ manager, log });
+  const shared = apiShared(manager);
+  const app = buildApp({ manager, log, shared });
+  let tcpApp: ReturnType<typeof buildApp> | null = null;
+  if (listen !== null) {
+    let token: ReturnType<typeof loadOrCreateToken>;
+    try {
+      token = loadOrCreateToken(stateDir);
+    } catch (e) {
+      await manager.shutdown(0);
+      throw new UserError(`cannot read or write the API token: ${(e as Error).message}`);
+    }
+    tcpApp = buildApp({ manager, log, shared, token: token.token });
+    try {
+      await tcpApp.listen({ host: listen.host, port: listen.port });
+    } catch (e) {
+      await manager.shutdown(0);
+      throw new UserError(`cannot listen on ${listenFlag}: ${(e as Error).message}`);
+    }
+    const address = tcpApp.server.address();
+    const where =
+      typeof address === "object" && address !== null
+        ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
+        : String(listenFlag);
+    if (token.created) log(`API token (shown once; kept in ${token.file}): ${token.token}`);
+    log(`listening on tcp ${where} (Authorization: Bearer <the token in ${token.file}>)`);
+  }
   try {
     await app.listen({ path: socket });
   } catch (e) {
+    await tcpApp?.close();
+    await manager.shutdown(0);
     throw new UserError(`cannot listen on ${socket}: ${(e as Error).message}`);
   }
   chmodSync(socket, 0o600);
@@ -117,7 +178,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     process.on("SIGINT", onSignal);
   });
   await manager.shutdown(graceMs);
-  await app.close();
+  await Promise.all([app.close(), tcpApp?.close()]);
   rmSync(socket, { force: true });
   log("stopped");
   return 0;

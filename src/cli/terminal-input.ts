@@ -1,7 +1,8 @@
 /**
  * The host terminal as the guest's keyboard: raw mode, bytes forwarded to the guest console, and the
  * QEMU-style escapes Ctrl-A x to quit, Ctrl-A c to switch consoles (when `onSwitch` is given), and
- * Ctrl-A Ctrl-A to send one Ctrl-A through.
+ * Ctrl-A Ctrl-A to send one Ctrl-A through. The escapes are read on a TTY only, unless `escapes` says
+ * otherwise (`vireo vm console` driven through a pipe still needs a way to detach).
  */
 export interface TerminalInput {
   /** Stops reading and restores the terminal. */
@@ -15,6 +16,7 @@ export function attachTerminal(
   toGuest: (bytes: Uint8Array) => void,
   onQuit: () => void,
   onSwitch?: () => void,
+  escapes = stdin.isTTY === true,
 ): TerminalInput {
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
@@ -37,7 +39,7 @@ export function attachTerminal(
         if (byte === CTRL_A) out.push(CTRL_A);
         continue;
       }
-      if (byte === CTRL_A && raw) afterCtrlA = true;
+      if (byte === CTRL_A && escapes) afterCtrlA = true;
       else out.push(byte);
     }
     if (out.length > 0) toGuest(Uint8Array.from(out));

@@ -12,6 +12,7 @@ import { defaultSocket } from "./daemon-paths.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
 import { DEVICE_FLAGS, vmSpecFromFlags } from "./run-spec.js";
 import { absoluteSpecPaths } from "./spec-paths.js";
+import { vmConsole } from "./vm-console.js";
 
 interface VmInfo {
   id: string;
@@ -106,6 +107,13 @@ const VERBS: Record<string, Verb> = {
   pause: action("pause", "pause a running VM"),
   resume: action("resume", "resume a paused VM"),
   kill: action("kill", "end a VM at once"),
+  reboot: action("reboot", "end a VM and boot it again from its definition"),
+  console: {
+    description: "attach the terminal to a VM's console (the last 64 KiB first; Ctrl-A x detaches)",
+    named: true,
+    flags: {},
+    run: ({ socket, vm }) => vmConsole(vm, socket),
+  },
   rm: {
     description: "delete a VM's definition",
     named: true,

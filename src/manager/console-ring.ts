@@ -11,7 +11,8 @@ export class ConsoleRing implements ByteSink {
   private readonly bytes: Uint8Array;
   /** Bytes ever written; the ring holds the last min(total, capacity) of them. */
   private total = 0;
-  private readonly followers = new Set<(chunk: Uint8Array) => void>();
+  /** Each follower with how many of the pending bytes predate it (contents() already holds those). */
+  private readonly followers = new Map<(chunk: Uint8Array) => void, { skip: number }>();
   private pending: number[] = [];
   private flushQueued = false;
 
@@ -35,7 +36,11 @@ export class ConsoleRing implements ByteSink {
     this.flushQueued = false;
     const chunk = Uint8Array.from(this.pending);
     this.pending = [];
-    for (const f of [...this.followers]) f(chunk);
+    for (const [f, at] of [...this.followers]) {
+      const own = at.skip === 0 ? chunk : chunk.subarray(at.skip);
+      at.skip = 0;
+      if (own.length > 0) f(own);
+    }
   }
 
   /** Bytes written since the VM was defined (including those the ring has dropped). */
@@ -52,9 +57,12 @@ export class ConsoleRing implements ByteSink {
     return out;
   }
 
-  /** Calls `listener` with each later chunk of output; returns a function that stops it. */
+  /**
+   * Calls `listener` with each later chunk of output, none of the bytes written before this call
+   * (so that contents() then follow() is each byte once); returns a function that stops it.
+   */
   follow(listener: (chunk: Uint8Array) => void): () => void {
-    this.followers.add(listener);
+    this.followers.set(listener, { skip: this.pending.length });
     return () => this.followers.delete(listener);
   }
 }

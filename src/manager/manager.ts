@@ -26,8 +26,14 @@ import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
 import type { WorkerFault } from "./worker-protocol.js";
 import { WorkerVm } from "./worker-vm.js";
 
-export type VmAction = "start" | "pause" | "resume" | "stop" | "kill";
-export const VM_ACTIONS: readonly VmAction[] = ["start", "pause", "resume", "stop", "kill"];
+export type VmAction = "start" | "pause" | "resume" | "stop" | "kill" | "reboot";
+export const VM_ACTIONS: readonly VmAction[] = ["start", "pause", "resume", "stop", "kill", "reboot"];
+
+/** What GET /events streams: a VM defined, deleted, or changing state (with the VM as it is then). */
+export interface VmEvent {
+  type: "created" | "deleted" | "state";
+  vm: VmInfo;
+}
 
 /**
  * The label that, with `testHooks` on, makes a VM fail after its first 64 console bytes (tests of
@@ -81,6 +87,7 @@ interface Entry {
 export class VmManager {
   private readonly entries = new Map<string, Entry>();
   private readonly store: DefinitionStore | null;
+  private readonly listeners = new Set<(event: VmEvent) => void>();
   /** Definition files that could not be read back when the manager opened. */
   readonly damaged: readonly DamagedRecord[];
 
@@ -109,6 +116,34 @@ export class VmManager {
       }
     }
     return manager;
+  }
+
+  /** Calls `listener` with each later event, in order; returns a function that removes it. */
+  onEvent(listener: (event: VmEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(type: VmEvent["type"], vm: VmInfo): void {
+    for (const l of [...this.listeners]) {
+      // A listener is a client's stream; its failure is not the VM's nor the manager's.
+      try {
+        l({ type, vm });
+      } catch (e) {
+        this.options.log(`event listener failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Console input for a running or paused VM (a stopped one has nobody to read it). */
+  input(idOrName: string, bytes: Uint8Array): void {
+    const entry = this.find(idOrName);
+    const state = this.state(entry).name;
+    const vm = entry.vm;
+    if ((state !== "running" && state !== "paused") || vm === null) {
+      throw new ManagerError("conflict", `VM '${entry.record.spec.name}' is ${state}: no console input`);
+    }
+    this.guard(entry, () => vm.input(bytes));
   }
 
   private newEntry(record: VmRecord): Entry {
@@ -143,6 +178,7 @@ export class VmManager {
     const entry = this.newEntry(record);
     this.entries.set(spec.name, entry);
     this.options.log(`defined VM '${spec.name}' (${record.id})`);
+    this.emit("created", this.info(entry));
     return { vm: this.info(entry), created: true };
   }
 
@@ -167,6 +203,7 @@ export class VmManager {
       this.store?.remove(entry.record.spec.name);
       this.entries.delete(entry.record.spec.name);
       this.options.log(`deleted VM '${entry.record.spec.name}'`);
+      this.emit("deleted", this.info(entry));
     } finally {
       entry.busy = null;
     }
@@ -210,6 +247,12 @@ export class VmManager {
       case "kill":
         if (state !== "running" && state !== "paused") refuse();
         await this.halt(entry);
+        break;
+      case "reboot":
+        // No guest reset yet: the same spec, a fresh Vm (the console ring carries on).
+        if (state !== "running" && state !== "paused") refuse();
+        await this.halt(entry);
+        await this.start(entry);
         break;
     }
     return this.info(entry);
@@ -300,11 +343,13 @@ export class VmManager {
           throw new ManagerError("invalid", `cannot start VM '${name}': ${e.message}`);
         entry.startFailure = e instanceof Error ? e.message : String(e);
         this.options.log(`VM '${name}' failed to build: ${entry.startFailure}`);
+        this.emit("state", this.info(entry));
         return;
       }
       entry.vm = vm;
       entry.startFailure = null;
       vm.on("state", (s) => {
+        this.emit("state", { ...this.info(entry), state: s.name });
         if (s.name === "failed") this.options.log(`VM '${name}' failed: ${s.reason}`);
         else if (s.name === "stopped") this.options.log(`VM '${name}' stopped (${s.exit.reason})`);
       });
