@@ -201,7 +201,7 @@ function probe(argv, env) {
       if (killed !== null) verdict = "hang";
       else if (/internal error|\n\s+at /.test(stderr)) verdict = "trace";
       // A missing command prints the usage (on stdout) and exits 2: that is meant.
-      else if (status === 2 && stderr === "" && stdout.startsWith("usage:")) verdict = "ok";
+      else if (status === 2 && stderr === "" && /^usage:/i.test(stdout)) verdict = "ok";
       else if (status === 2 && !/^vireo: [^\n]*\n$/.test(stderr)) verdict = "untidy";
       resolveVerdict({ verdict, status, killed, stderr });
     });
