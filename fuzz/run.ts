@@ -150,13 +150,13 @@ async function fuzzTarget(name: string, o: Options, to: number, deadline: number
   return result;
 }
 
-function replay(name: string, o: Options, index: number): void {
+async function replay(name: string, o: Options, index: number): Promise<void> {
   const target = targets.find((t) => t.name === name);
   if (target === undefined) usage(`--case does not apply to '${name}'`);
   const [input] = fc.sample(target.input, { seed: caseSeed(o.seed, index), numRuns: 1 });
   console.log(`${name} seed=${o.seed} case=${index}\ninput: ${fc.stringify(input).slice(0, 4000)}`);
   try {
-    target.run(input);
+    await target.run(input);
     console.log("no crash");
   } catch (e) {
     console.log(e instanceof Error ? (e.stack ?? String(e)) : String(e));

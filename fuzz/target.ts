@@ -10,7 +10,8 @@ export interface Target<T = unknown> {
   /** One line for --list: what is exercised and what counts as a crash. */
   readonly about: string;
   readonly input: fc.Arbitrary<T>;
-  run(input: T): void;
+  /** Throws (or rejects) on a crash; a target whose code under test is asynchronous returns a promise. */
+  run(input: T): void | Promise<void>;
 }
 
 /** A broken invariant (as opposed to an exception thrown by the code under test). */

@@ -40,7 +40,7 @@ export function describeError(e: unknown): string {
   return `non-Error thrown: ${String(e)}`;
 }
 
-function main(job: WorkerJob): void {
+async function main(job: WorkerJob): Promise<void> {
   useFuzzSizes();
   const target = targets.find((t) => t.name === job.target);
   if (target === undefined) throw new Error(`no target ${job.target}`);
@@ -52,7 +52,7 @@ function main(job: WorkerJob): void {
     Atomics.store(progress, 0, i);
     const [input] = fc.sample(target.input, { seed: caseSeed(job.seed, i), numRuns: 1 });
     try {
-      target.run(input);
+      await target.run(input);
     } catch (e) {
       parentPort?.postMessage({ kind: "crash", index: i, error: describeError(e) } satisfies CrashMessage);
     }
@@ -61,4 +61,4 @@ function main(job: WorkerJob): void {
   parentPort?.postMessage({ kind: "done", next: i } satisfies DoneMessage);
 }
 
-if (parentPort !== null && workerData !== null) main(workerData as WorkerJob);
+if (parentPort !== null && workerData !== null) await main(workerData as WorkerJob);

@@ -1,5 +1,6 @@
 /** Every in-process fuzz target, in the order `npm run fuzz` runs them (the guest target is in guest.ts). */
 import { defineTarget, type Target } from "../target.js";
+import { apiTarget } from "./api.js";
 import { balloonModel, blkModel, consoleModel, netModel, rngModel, vsockModel } from "./devices.js";
 import { cpioTarget, elfTarget, fdtTarget, imageTarget } from "./parsers.js";
 import { clintTarget, plicTarget, rtcTarget, uartTarget } from "./registers.js";
@@ -34,4 +35,5 @@ export const targets: Target<unknown>[] = [
   cpioTarget,
   ...virtioSnapshotTargets,
   ...boardSnapshotTargets,
+  apiTarget,
 ];
