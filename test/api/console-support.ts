@@ -1,32 +1,15 @@
 /** Shared parts of the console/events/metrics/TCP tests: guests, a daemon with extra flags, clients. */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { request } from "node:http";
 import { join } from "node:path";
 import { WebSocket } from "ws";
-import { cli, repoRoot, sleep } from "./support.js";
+import { buildBareMetal } from "../support/bare-metal.js";
+import { cli, sleep } from "./support.js";
 
 /** Builds test/guest-daemon/NAME.S into `dir`; returns the ELF's path. */
 export function guest(dir: string, name: string): string {
   const elf = join(dir, `${name}.elf`);
-  const r = spawnSync(
-    "riscv64-unknown-elf-gcc",
-    [
-      "-march=rv64gc",
-      "-mabi=lp64d",
-      "-nostdlib",
-      "-nostartfiles",
-      "-static",
-      "-Wl,--no-warn-rwx-segments",
-      "-T",
-      join(repoRoot, "test", "guest", "link.ld"),
-      "-o",
-      elf,
-      join(repoRoot, "test", "guest-daemon", `${name}.S`),
-    ],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`building ${name}.S failed:\n${r.stdout}${r.stderr}`);
-  return elf;
+  return buildBareMetal(`test/guest-daemon/${name}.S`, elf);
 }
 
 export interface FlagDaemon {

@@ -5,6 +5,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildBareMetal } from "../support/bare-metal.js";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const cli = join(repoRoot, "dist", "src", "cli", "main.js");
@@ -18,25 +19,7 @@ export function toolchainMissing(): string | undefined {
 /** Builds test/guest-daemon/counter.S (prints "tick N" for ever) into `dir`; returns the ELF's path. */
 export function counterGuest(dir: string): string {
   const elf = join(dir, "counter.elf");
-  const r = spawnSync(
-    "riscv64-unknown-elf-gcc",
-    [
-      "-march=rv64gc",
-      "-mabi=lp64d",
-      "-nostdlib",
-      "-nostartfiles",
-      "-static",
-      "-Wl,--no-warn-rwx-segments",
-      "-T",
-      join(repoRoot, "test", "guest", "link.ld"),
-      "-o",
-      elf,
-      join(repoRoot, "test", "guest-daemon", "counter.S"),
-    ],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`building counter.S failed:\n${r.stdout}${r.stderr}`);
-  return elf;
+  return buildBareMetal("test/guest-daemon/counter.S", elf);
 }
 
 /** A bare-metal riscv64 spec running `kernel`. */

@@ -4,11 +4,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildBareMetal } from "../support/bare-metal.js";
 
 /** This file runs as dist/test/guest-console/build.js: the repository root is three levels up. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const source = join(repoRoot, "test", "guest-console", "flood.S");
-const linkScript = join(repoRoot, "test", "guest", "link.ld");
 let dir: string | null = null;
 const built = new Map<number, string>();
 
@@ -26,25 +25,7 @@ export function floodGuest(total: number): string {
   if (known !== undefined) return known;
   dir ??= mkdtempSync(join(tmpdir(), "vireo-guest-console-"));
   const elf = join(dir, `flood-${total}.elf`);
-  const r = spawnSync(
-    "riscv64-unknown-elf-gcc",
-    [
-      "-march=rv64gc",
-      "-mabi=lp64d",
-      "-nostdlib",
-      "-nostartfiles",
-      "-static",
-      "-Wl,--no-warn-rwx-segments",
-      `-DTOTAL=${total}`,
-      "-T",
-      linkScript,
-      "-o",
-      elf,
-      source,
-    ],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`building flood.S failed:\n${r.stdout}${r.stderr}`);
+  buildBareMetal("test/guest-console/flood.S", elf, [`-DTOTAL=${total}`]);
   built.set(total, elf);
   return elf;
 }
