@@ -1,20 +1,17 @@
 /** The daemon tests' shared parts: the counter guest, a daemon child process, and raw API calls. */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildBareMetal } from "../support/bare-metal.js";
+import { buildBareMetal, crossCompilerMissing } from "../support/bare-metal.js";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const cli = join(repoRoot, "dist", "src", "cli", "main.js");
 
 /** Why riscv64 guests cannot be built here, or undefined. */
-export function toolchainMissing(): string | undefined {
-  const probe = spawnSync("riscv64-unknown-elf-gcc", ["--version"], { stdio: "ignore" });
-  return probe.error ? "riscv64-unknown-elf-gcc not installed" : undefined;
-}
+export const toolchainMissing = crossCompilerMissing;
 
 /** Builds test/guest-daemon/counter.S (prints "tick N" for ever) into `dir`; returns the ELF's path. */
 export function counterGuest(dir: string): string {

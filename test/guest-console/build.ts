@@ -1,10 +1,9 @@
 /** Builds test/guest-console/flood.S for a byte count (riscv64-unknown-elf-gcc), once per count. */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildBareMetal } from "../support/bare-metal.js";
+import { buildBareMetal, crossCompilerMissing } from "../support/bare-metal.js";
 
 /** This file runs as dist/test/guest-console/build.js: the repository root is three levels up. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -12,12 +11,7 @@ let dir: string | null = null;
 const built = new Map<number, string>();
 
 /** Why the guest cannot be built here, or undefined. */
-export function toolchainMissing(): string | undefined {
-  const probe = spawnSync("riscv64-unknown-elf-gcc", ["--version"], { stdio: "ignore" });
-  return probe.error
-    ? "riscv64-unknown-elf-gcc not installed (apt-get install gcc-riscv64-unknown-elf)"
-    : undefined;
-}
+export const toolchainMissing = crossCompilerMissing;
 
 /** The path of an ELF that prints `total` bytes on the UART and powers off. */
 export function floodGuest(total: number): string {
