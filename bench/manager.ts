@@ -14,9 +14,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { requestDaemon } from "../src/cli/api-client.js";
 import { nodeVmHost } from "../src/cli/vm-host.js";
 import { createVm } from "../src/vm/create.js";
 import { buildIdleGuest, idleSpec, MiB } from "./lib/manager-guest.js";
@@ -88,45 +88,10 @@ async function stopDaemon(d: Daemon): Promise<void> {
   rmSync(d.dir, { recursive: true, force: true });
 }
 
-function call(
-  socket: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: unknown }> {
-  return new Promise((done, fail) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        socketPath: socket,
-        method,
-        path,
-        headers: payload === undefined ? {} : { "content-type": "application/json" },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = text;
-          }
-          done({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on("error", fail);
-    req.end(payload);
-  });
-}
-
 async function must(socket: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const r = await call(socket, method, path, body);
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
-  return r.json;
+  const r = await requestDaemon(socket, method, path, body);
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 /** Creates and starts VM `name` over the API. */
@@ -148,9 +113,9 @@ async function bootThroughDaemon(d: Daemon, elf: string, n: number): Promise<num
     times.push(now() - t0);
     await must(d.socket, "POST", `/vms/${name}/actions/kill`);
     for (;;) {
-      const r = await call(d.socket, "DELETE", `/vms/${name}`);
+      const r = await requestDaemon(d.socket, "DELETE", `/vms/${name}`);
       if (r.status < 300) break;
-      if (r.status !== 409) throw new Error(`DELETE /vms/${name}: ${r.status} ${JSON.stringify(r.json)}`);
+      if (r.status !== 409) throw new Error(`DELETE /vms/${name}: ${r.status} ${JSON.stringify(r.body)}`);
     }
   }
   return times;

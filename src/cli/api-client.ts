@@ -7,8 +7,16 @@ export interface ApiAnswer {
   body: unknown;
 }
 
-/** Sends one request; an error answer (4xx/5xx) becomes a UserError carrying the daemon's message. */
-export function callDaemon(socket: string, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
+/**
+ * Sends one request and gives back the daemon's answer whatever its status (its body parsed when it is
+ * JSON); a daemon that cannot be reached, or malformed JSON, is a UserError.
+ */
+export function requestDaemon(
+  socket: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ApiAnswer> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -34,11 +42,6 @@ export function callDaemon(socket: string, method: string, path: string, body?: 
               return;
             }
           }
-          if (status >= 400) {
-            const message = (parsed as { message?: unknown } | null)?.message;
-            reject(new UserError(typeof message === "string" ? message : `the daemon answered ${status}`));
-            return;
-          }
           resolve({ status, body: parsed });
         });
       },
@@ -50,4 +53,19 @@ export function callDaemon(socket: string, method: string, path: string, body?: 
     });
     req.end(payload);
   });
+}
+
+/** Sends one request; an error answer (4xx/5xx) becomes a UserError carrying the daemon's message. */
+export async function callDaemon(
+  socket: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ApiAnswer> {
+  const answer = await requestDaemon(socket, method, path, body);
+  if (answer.status >= 400) {
+    const message = (answer.body as { message?: unknown } | null)?.message;
+    throw new UserError(typeof message === "string" ? message : `the daemon answered ${answer.status}`);
+  }
+  return answer;
 }
