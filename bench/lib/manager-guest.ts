@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { VmSpec } from "../../src/vm/spec.js";
-import { buildBareMetal } from "../../test/support/bare-metal.js";
+import { bareMetalSpec, buildBareMetal } from "../../test/support/bare-metal.js";
 
 export const MiB = 2 ** 20;
 
@@ -19,17 +19,5 @@ export function buildIdleGuest(): { elf: string } | { error: string } {
 }
 
 export function idleSpec(name: string, kernel: string, memory = 64 * MiB): VmSpec {
-  return {
-    name,
-    arch: "riscv64",
-    engine: "auto",
-    cpus: 1,
-    memory,
-    boot: { kernel, firmware: "none" },
-    drives: [],
-    nics: [],
-    rng: false,
-    console: false,
-    virtioRing: "split",
-  };
+  return bareMetalSpec(name, kernel, memory);
 }

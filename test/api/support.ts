@@ -5,7 +5,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildBareMetal, crossCompilerMissing } from "../support/bare-metal.js";
+import { bareMetalSpec, buildBareMetal, crossCompilerMissing } from "../support/bare-metal.js";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const cli = join(repoRoot, "dist", "src", "cli", "main.js");
@@ -21,20 +21,7 @@ export function counterGuest(dir: string): string {
 
 /** A bare-metal riscv64 spec running `kernel`. */
 export function counterSpec(name: string, kernel: string, extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    arch: "riscv64",
-    engine: "auto",
-    cpus: 1,
-    memory: 16 * 2 ** 20,
-    boot: { kernel, firmware: "none" },
-    drives: [],
-    nics: [],
-    rng: false,
-    console: false,
-    virtioRing: "split",
-    ...extra,
-  };
+  return { ...bareMetalSpec(name, kernel, 16 * 2 ** 20), ...extra };
 }
 
 export function tempDir(): string {

@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { VmSpec } from "../../src/vm/spec.js";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const linkScript = join(repoRoot, "test", "guest", "link.ld");
@@ -43,4 +44,27 @@ export function buildBareMetal(source: string, elf: string, defines: string[] = 
   if (r.error) throw new Error(`riscv64-unknown-elf-gcc: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`building ${source} failed:\n${r.stdout}${r.stderr}`);
   return elf;
+}
+
+/** The spec of a bare-metal riscv64 guest (M-mode ELF, no firmware, no devices unless `extra` adds them). */
+export function bareMetalSpec(
+  name: string,
+  kernel: string,
+  memory: number,
+  extra: Partial<VmSpec> = {},
+): VmSpec {
+  return {
+    name,
+    arch: "riscv64",
+    engine: "auto",
+    cpus: 1,
+    memory,
+    boot: { kernel, firmware: "none" },
+    drives: [],
+    nics: [],
+    rng: false,
+    console: false,
+    virtioRing: "split",
+    ...extra,
+  };
 }

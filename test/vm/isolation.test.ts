@@ -16,9 +16,9 @@ import { nodeVmHost } from "../../src/cli/vm-host.js";
 import type { ByteSink } from "../../src/devices/byte-sink.js";
 import { createVm } from "../../src/vm/create.js";
 import type { RiscvVm } from "../../src/vm/riscv.js";
-import type { VmSpec } from "../../src/vm/spec.js";
 import { toolchainMissing } from "../guest-console/build.js";
 import { fillGuest, scanGuest } from "../guest-iso/build.js";
+import { bareMetalSpec } from "../support/bare-metal.js";
 import { describe, test } from "../support/test.js";
 
 const MiB = 2 ** 20;
@@ -48,22 +48,7 @@ class TextSink implements ByteSink {
   }
 }
 
-function spec(name: string, kernel: string, memory: number, extra: Partial<VmSpec> = {}): VmSpec {
-  return {
-    name,
-    arch: "riscv64",
-    engine: "auto",
-    cpus: 1,
-    memory,
-    boot: { kernel, firmware: "none" },
-    drives: [],
-    nics: [],
-    rng: false,
-    console: false,
-    virtioRing: "split",
-    ...extra,
-  };
-}
+const spec = bareMetalSpec;
 
 const ramOf = (vm: unknown) => {
   const bytes = (vm as RiscvVm).board.cpu.ram.bytes;
