@@ -53,6 +53,7 @@ export class RiscvVm extends VmBase {
         pause: () => engine.pause(),
         resume: () => engine.resume(),
         halt: () => engine.stop(),
+        requestPowerOff: () => false,
         uartInput: (bytes) => board.consoleInput(bytes),
         wake: () => engine.wake(),
         release: () => virtio.close(),

@@ -65,9 +65,8 @@ export interface Vm {
   pause(): void;
   resume(): void;
   /**
-   * Asks the guest to power off, waits up to `graceMs` for it to end, then stops it hard. Neither board
-   * has a power-off request the host can send yet (no ACPI power button, no SBI event), so today this
-   * waits for the guest to end on its own within the grace period, then kills it.
+   * Asks the guest to power off (Ctrl-Alt-Del on the board's keyboard, where it has one), waits up to
+   * `graceMs` for it to end, then stops it hard.
    */
   stop(options?: { graceMs?: number }): Promise<VmExit>;
   /** Stops the VM now (at the next slice boundary / vCPU kick). A created VM just releases what it holds. */
@@ -89,6 +88,11 @@ export interface VmEngineOps {
   pause(): void;
   resume(): void;
   halt(): void;
+  /**
+   * Sends the guest the board's power-off request (Ctrl-Alt-Del: the guest's init decides what it
+   * means); false when the VM has no device to carry one.
+   */
+  requestPowerOff(): boolean;
   uartInput(bytes: Uint8Array): void;
   /** The guest may have work (console input reached a device): an idle engine looks again. */
   wake(): void;
@@ -181,6 +185,7 @@ export class VmBase implements Vm {
       return this.wait();
     }
     if (this.current.name === "running") {
+      this.ops.requestPowerOff();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, options.graceMs ?? 0);

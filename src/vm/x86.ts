@@ -32,6 +32,7 @@ export class X86Vm extends VmBase {
         },
         resume: () => {},
         halt: () => engine.stop(),
+        requestPowerOff: () => false,
         uartInput: (bytes) => board.consoleInput(bytes),
         // vCPUs run on their own threads; input reaches them through the devices' interrupts.
         wake: () => {},
