@@ -2,8 +2,9 @@
  * riscv64 VMs with `switch:` NICs in worker threads: the switch stays in the daemon's thread (this
  * one), each worker NIC reaches it through a bounded frame link. The guest is test/net/chatter.c
  * (broadcasts on its NIC for ever, counting what it receives). Two worker VMs on one switch exchange
- * frames; killing one, or its worker dying, leaves the other running and unplugs its switch port; a
- * flood toward a paused VM is dropped and counted while this process's memory stays put.
+ * frames; killing one, its worker dying, or its VM failing to build unplugs its switch port and leaves
+ * the other running; a flood toward a paused VM is dropped and counted while this process's memory
+ * stays put, and the flooder's NIC counters match what its switch port took.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
 import { vmWorkerEntry } from "../../src/cli/vm-worker.js";
 import { FAULT_LABEL, VmManager } from "../../src/manager/manager.js";
+import { WorkerVm } from "../../src/manager/worker-vm.js";
 import { parseMac } from "../../src/net/mac.js";
 import { SwitchRegistry } from "../../src/net/switch.js";
 import type { VmSpec } from "../../src/vm/spec.js";
@@ -77,6 +79,20 @@ describe("worker VMs on a daemon switch", { skip: missing !== undefined }, () =>
       vmWorker: vmWorkerEntry,
     });
     const sw = switches.get("lan");
+    // A worker whose VM cannot be built gives its port back at once.
+    const broken = bareMetalSpec("broken", "/nonexistent/kernel", 16 * MiB, {
+      nics: [{ backend: "switch:lan" }],
+    });
+    await assert.rejects(
+      WorkerVm.create(broken, {
+        entry: vmWorkerEntry,
+        console: () => {},
+        netBackend: (backend) => switches.get(backend.slice("switch:".length)).connect(),
+      }),
+      /nonexistent/,
+    );
+    assert.equal(sw.ports.length, 0);
+    await assert.rejects(WorkerVm.create(broken, { entry: vmWorkerEntry, console: () => {} }), /netBackend/);
     const macA = parseMac("52:54:00:00:00:0a") as Uint8Array;
     const macB = parseMac("52:54:00:00:00:0b") as Uint8Array;
     define("a", paced, "52:54:00:00:00:0a");
@@ -165,7 +181,7 @@ describe("worker VMs on a daemon switch", { skip: missing !== undefined }, () =>
     await manager.act("flood", "pause");
     const final = nic("flood");
     const carried = (final.txFrames ?? 0) - (final.txLinkDropped ?? 0);
-    for (let i = 0; i < 40 && port?.counters.inFrames !== carried; i++) await sleep(50);
+    for (let i = 0; i < 200 && port?.counters.inFrames !== carried; i++) await sleep(50);
     assert.equal(port?.counters.inFrames, carried, JSON.stringify(final));
     assert.equal(port?.counters.inErrors, 0);
     await manager.act("b", "resume");
