@@ -101,10 +101,13 @@ export class WorkerVm implements Vm {
       for (const l of init.links) l.port.close();
       return Promise.reject(e);
     }
-    const worker = new Worker(options.entry, {
-      workerData: init,
-      transferList: init.links.map((l) => l.port),
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(options.entry, { workerData: init, transferList: init.links.map((l) => l.port) });
+    } catch (e) {
+      unplug();
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       let crash: string | null = null;
       const onError = (e: unknown) => {
