@@ -5,10 +5,10 @@
  * each VM's console output in a ring buffer.
  *
  * Where VMs run: given `vmWorker`, each riscv64 VM runs in a worker thread of its own (WorkerVm), so
- * whatever its devices throw, even outside its run loop, ends that VM `failed` and nothing else. x86_64
- * VMs run in this process (KVM already gives each vCPU a thread; the devices answer on this one), as do
- * riscv64 VMs with a `switch:` NIC (a switch is per thread: in a worker it would reach no one), and
- * every VM when `vmWorker` is absent. In this process, a VM whose engine or devices throw ends `failed`
+ * whatever its devices throw, even outside its run loop, ends that VM `failed` and nothing else (its
+ * `switch:` NICs reach this thread's switches through bounded frame links). x86_64 VMs run in this
+ * process (KVM already gives each vCPU a thread; the devices answer on this one), as does every VM when
+ * `vmWorker` is absent. In this process, a VM whose engine or devices throw ends `failed`
  * with the reason (VmBase catches its run), and every call into one VM is guarded here.
  */
 import { randomUUID } from "node:crypto";
@@ -390,11 +390,7 @@ export class VmManager {
   private build(entry: Entry): Promise<Vm> {
     const { spec } = entry.record;
     const worker = this.options.vmWorker;
-    if (
-      worker === undefined ||
-      spec.arch !== "riscv64" ||
-      spec.nics.some((n) => n.backend.startsWith("switch:"))
-    )
+    if (worker === undefined || spec.arch !== "riscv64")
       return createVm(spec, this.options.host(this.sinkFor(entry)));
     const ring = entry.console;
     const label = spec.labels?.[FAULT_LABEL];
@@ -409,6 +405,8 @@ export class VmManager {
       },
       log: (message) => this.options.log(`VM '${spec.name}': ${message}`),
       fault,
+      // The switches stay in this thread; the worker's NICs reach them through frame links.
+      netBackend: (backend) => this.options.host(ring).netBackend(backend),
     });
   }
 

@@ -6,10 +6,12 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { ByteSink } from "../devices/byte-sink.js";
+import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
-import type { Vm } from "../vm/vm.js";
+import type { Vm, VmStats } from "../vm/vm.js";
+import { portLink, withLinkDrops } from "./nic-links.js";
 import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
 
 /** Console bytes are posted in chunks of at most this size, or at the next turn of the event loop. */
@@ -68,16 +70,39 @@ class ChunkedConsole implements ByteSink {
   }
 }
 
+/**
+ * `host` with the daemon's links as the backends of the `switch:` NICs (claimed in NIC order, which is
+ * the order createVm asks for backends); `links` gets each claimed link by NIC index.
+ */
+function linkedHost(host: VmHost, init: WorkerInit, links: Map<number, FrameLink>): VmHost {
+  const unclaimed = [...init.links];
+  return {
+    ...host,
+    netBackend(backend: string) {
+      const i = unclaimed.findIndex((l) => l.backend === backend);
+      if (i < 0) return host.netBackend(backend);
+      const [claimed] = unclaimed.splice(i, 1);
+      const { nic, port } = claimed as WorkerInit["links"][number];
+      const link = portLink(port);
+      links.set(nic, link);
+      return link;
+    },
+  };
+}
+
 export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("runVmWorker: not in a worker thread");
   const init = workerData as WorkerInit;
   const post = (message: FromWorker) => port.postMessage(message);
   const console = new ChunkedConsole(post, init.fault);
+  const links = new Map<number, FrameLink>();
   let vm: Vm;
   try {
-    vm = await createVm(init.spec, makeHost({ console, warn: (message) => post({ t: "log", message }) }));
+    const host = makeHost({ console, warn: (message) => post({ t: "log", message }) });
+    vm = await createVm(init.spec, linkedHost(host, init, links));
   } catch (e) {
+    for (const l of init.links) l.port.close();
     post({
       t: "build-failed",
       message: e instanceof Error ? e.message : String(e),
@@ -86,14 +111,15 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
     port.close();
     return;
   }
+  const stats = (): VmStats => withLinkDrops(vm.stats(), links, "txLinkDropped");
   let timer: ReturnType<typeof setInterval> | undefined;
   vm.on("state", (state) => {
     console.flush();
     if (state.name === "running" && timer === undefined) {
-      timer = setInterval(() => post({ t: "stats", stats: vm.stats(), id: null }), STATS_INTERVAL_MS);
+      timer = setInterval(() => post({ t: "stats", stats: stats(), id: null }), STATS_INTERVAL_MS);
     }
     if (state.name === "stopped" || state.name === "failed") clearInterval(timer);
-    post({ t: "state", state, stats: vm.stats() });
+    post({ t: "state", state, stats: stats() });
   });
   port.on("message", (m: ToWorker) => {
     try {
@@ -115,7 +141,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
           return vm.resizeConsole(m.cols, m.rows);
         case "stats":
           console.flush();
-          return post({ t: "stats", stats: vm.stats(), id: m.id });
+          return post({ t: "stats", stats: stats(), id: m.id });
       }
     } catch (e) {
       // The parent checks states before it sends; a refusal here only means the run ended meanwhile,
@@ -124,5 +150,5 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
     }
   });
   const devices = vm.devices().map((d) => ({ name: d.name, kind: d.kind }));
-  post({ t: "ready", devices, hasHvc: devices.some((d) => d.kind === "virtio-console"), stats: vm.stats() });
+  post({ t: "ready", devices, hasHvc: devices.some((d) => d.kind === "virtio-console"), stats: stats() });
 }

@@ -2,6 +2,7 @@
  * The messages between a WorkerVm (the daemon's thread) and the worker thread its VM runs in. Only
  * structured-clonable data crosses: devices go as name and kind (the device objects stay in the worker).
  */
+import type { MessagePort } from "node:worker_threads";
 import type { VmSpec } from "../vm/spec.js";
 import type { VmState, VmStats } from "../vm/vm.js";
 
@@ -19,6 +20,11 @@ export interface WorkerInit {
   vireoVmWorker: true;
   spec: VmSpec;
   fault: WorkerFault | null;
+  /**
+   * The worker's ends of the frame links (src/net/frame-link.ts) of the spec's `switch:` NICs, in NIC
+   * order: the switch stays in the daemon's thread, which attaches a port of it to the other end.
+   */
+  links: { nic: number; backend: string; port: MessagePort }[];
 }
 
 export type ToWorker =

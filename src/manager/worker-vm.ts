@@ -14,11 +14,17 @@
  *   before it (so after a pause() the answer is the paused count).
  * - devices() lists name and kind only; `device` is an empty object (the device stays in the worker).
  * - console output arrives in chunks (up to 4 KiB, or whatever a turn of the worker's loop produced).
+ * - each `switch:` NIC's frames cross through a bounded frame link (src/net/frame-link.ts) to a port
+ *   that `options.netBackend` gives here (the daemon's switch); the port is unplugged when the link
+ *   closes or the thread is gone, however it ended.
  */
-import { Worker } from "node:worker_threads";
+import { MessageChannel, Worker } from "node:worker_threads";
+import type { NetBackend } from "../devices/virtio/net/backend.js";
+import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import { bridgeLink, withLinkDrops } from "./nic-links.js";
 import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
 
 type Ended = Extract<VmState, { name: "stopped" | "failed" }>;
@@ -32,6 +38,8 @@ export interface WorkerVmOptions {
   log?(message: string): void;
   /** Test hook (VIREO_TEST_HOOKS): a fault for the worker to raise. */
   fault?: WorkerFault | null;
+  /** The backend in this thread of a `switch:NAME` NIC (a port of this thread's switch). */
+  netBackend?(backend: string): NetBackend;
 }
 
 export class WorkerVm implements Vm {
@@ -55,6 +63,8 @@ export class WorkerVm implements Vm {
     private readonly worker: Worker,
     ready: Extract<FromWorker, { t: "ready" }>,
     private readonly options: WorkerVmOptions,
+    /** This thread's ends of the NICs' frame links, by NIC index. */
+    private readonly links: ReadonlyMap<number, FrameLink>,
   ) {
     this.toHvc = ready.hasHvc;
     this.snapshot = ready.stats;
@@ -72,8 +82,32 @@ export class WorkerVm implements Vm {
 
   /** Starts the worker and builds the VM in it; throws as createVm does (UserError for bad input). */
   static create(spec: VmSpec, options: WorkerVmOptions): Promise<WorkerVm> {
-    const init: WorkerInit = { vireoVmWorker: true, spec, fault: options.fault ?? null };
-    const worker = new Worker(options.entry, { workerData: init });
+    const links = new Map<number, FrameLink>();
+    const init: WorkerInit = { vireoVmWorker: true, spec, fault: options.fault ?? null, links: [] };
+    const unplug = () => {
+      for (const link of links.values()) link.close();
+    };
+    try {
+      spec.nics.forEach((nic, i) => {
+        if (!nic.backend.startsWith("switch:")) return;
+        if (options.netBackend === undefined)
+          throw new Error("WorkerVm: switch NICs need options.netBackend");
+        const { port1, port2 } = new MessageChannel();
+        links.set(i, bridgeLink(port1, options.netBackend(nic.backend)));
+        init.links.push({ nic: i, backend: nic.backend, port: port2 });
+      });
+    } catch (e) {
+      unplug();
+      for (const l of init.links) l.port.close();
+      return Promise.reject(e);
+    }
+    let worker: Worker;
+    try {
+      worker = new Worker(options.entry, { workerData: init, transferList: init.links.map((l) => l.port) });
+    } catch (e) {
+      unplug();
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       let crash: string | null = null;
       const onError = (e: unknown) => {
@@ -81,15 +115,17 @@ export class WorkerVm implements Vm {
       };
       const onExit = (code: number) => {
         cleanup();
+        unplug();
         reject(new Error(`the VM's worker ended before the VM was built: ${crash ?? `exit code ${code}`}`));
       };
       const onMessage = (m: FromWorker) => {
         if (m.t === "log") return options.log?.(m.message);
         if (m.t === "ready") {
           cleanup();
-          resolve(new WorkerVm(spec, worker, m, options));
+          resolve(new WorkerVm(spec, worker, m, options, links));
         } else if (m.t === "build-failed") {
           cleanup();
+          unplug();
           void worker.terminate();
           reject(m.user ? new UserError(m.message) : new Error(m.message));
         }
@@ -192,17 +228,17 @@ export class WorkerVm implements Vm {
   }
 
   stats(): VmStats {
-    return this.snapshot;
+    return withLinkDrops(this.snapshot, this.links, "rxLinkDropped");
   }
 
   /** A snapshot taken after every message sent before this call; the last one once the VM has ended. */
   refreshStats(): Promise<VmStats> {
     if (this.current.name === "stopped" || this.current.name === "failed" || this.ending !== null) {
-      return Promise.resolve(this.snapshot);
+      return Promise.resolve(this.stats());
     }
     const id = this.nextStatsId++;
     return new Promise((resolve) => {
-      this.statsWaiters.set(id, resolve);
+      this.statsWaiters.set(id, () => resolve(this.stats()));
       this.send({ t: "stats", id });
     });
   }
@@ -242,6 +278,7 @@ export class WorkerVm implements Vm {
 
   /** The thread is gone: the VM takes the state its run ended in, or fails with why the thread died. */
   private exited(code: number): void {
+    for (const link of this.links.values()) link.close();
     for (const resolve of this.statsWaiters.values()) resolve(this.snapshot);
     this.statsWaiters.clear();
     let end: Ended | null = this.ending;
