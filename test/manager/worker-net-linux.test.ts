@@ -1,5 +1,5 @@
 /**
- * test/linux/net.test.ts through the manager: two Debian guests, each a riscv64 worker VM with a NIC
+ * Two Debian guests, each a riscv64 worker VM with a NIC
  * on the daemon's `switch:lan`, configure eth0 from a check-mode `vireo.run` snippet, wait until the
  * other answers, `ping -c 3` it, print NET-DONE and sleep. The switch is in this thread; the guests'
  * frames cross to it through their workers' frame links.
