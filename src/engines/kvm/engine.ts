@@ -202,7 +202,15 @@ export class KvmEngine {
     if (this.paused || this.result !== null) return;
     this.paused = true;
     Atomics.store(this.flags, SHARED.pause, 1);
-    this.parkAll();
+    try {
+      this.parkAll();
+    } catch (e) {
+      // Not paused after all: let the vCPUs that did park go on, so the VM is as it was.
+      this.paused = false;
+      Atomics.store(this.flags, SHARED.pause, 0);
+      Atomics.notify(this.flags, SHARED.pause);
+      throw e;
+    }
     this.pausedClock = this.readClock();
   }
 
