@@ -7,7 +7,7 @@
  * polls ports 0x64/0x60 and prints what it reads) and through the Vm's stop(), which presses it.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
 import type { ByteSink } from "../../src/devices/byte-sink.js";
 import { KvmEngine } from "../../src/engines/kvm/engine.js";
@@ -113,6 +113,24 @@ describe("KVM pause/resume", { skip: why }, () => {
       await running.catch(() => {});
       vm.board.close();
     }
+  });
+
+  test("a VM killed while paused leaves no descriptor, thread or handle behind", {
+    timeout: 60_000,
+  }, async () => {
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const resources = () => process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap").length;
+    // The test before has warmed up whatever the process keeps (libc bindings, the worker script).
+    const before = { fds: fds(), resources: resources() };
+    const vm = boot("count", 2);
+    const running = vm.engine.run();
+    await until(() => vm.counter() > 0n);
+    vm.engine.pause();
+    vm.engine.stop();
+    assert.deepEqual(await running, { reason: "stopped" });
+    vm.board.close();
+    await sleep(0);
+    assert.deepEqual({ fds: fds(), resources: resources() }, before);
   });
 
   test("the kvmclock does not count the time a VM is paused", { timeout: 60_000 }, async (t) => {
