@@ -230,10 +230,6 @@ export class KvmEngine {
     Atomics.notify(this.flags, SHARED.pause);
   }
 
-  get isPaused(): boolean {
-    return this.paused && this.result === null;
-  }
-
   private readClock(): bigint | null {
     try {
       return this.board.vm.getClock();
