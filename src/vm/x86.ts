@@ -5,7 +5,6 @@ import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
 import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { formatMac } from "../net/mac.js";
-import { UserError } from "../util/errors.js";
 import { formatSize } from "../util/size.js";
 import type { VmHost } from "./host.js";
 import { type VmSpec, VmSpecError, X86_MEMORY } from "./spec.js";
@@ -26,13 +25,14 @@ export class X86Vm extends VmBase {
       spec,
       {
         run: async (): Promise<VmExit> => exitOf(await engine.run()),
-        // Stopping the vCPUs and running them again needs a pause handshake in the vCPU workers.
-        pause: () => {
-          throw new UserError("pause is not supported for x86_64 (KVM) guests yet");
-        },
-        resume: () => {},
+        pause: () => engine.pause(),
+        resume: () => engine.resume(),
         halt: () => engine.stop(),
-        requestPowerOff: () => false,
+        // Firecracker's SendCtrlAltDel: Linux's keyboard driver hands it to init (ctrl_alt_del).
+        requestPowerOff: () => {
+          board.i8042.pressCtrlAltDel();
+          return true;
+        },
         uartInput: (bytes) => board.consoleInput(bytes),
         // vCPUs run on their own threads; input reaches them through the devices' interrupts.
         wake: () => {},

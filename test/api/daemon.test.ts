@@ -253,7 +253,9 @@ describe("vireo daemon", { skip: missing !== undefined }, () => {
     assert.match(noDaemon.stderr, /no daemon listens on/);
   });
 
-  test("an x86_64 VM on KVM through the same API", { timeout: 60_000 }, async (t) => {
+  test("x86_64 VMs on KVM through the same API: pause/resume, stop by Ctrl-Alt-Del", {
+    timeout: 60_000,
+  }, async (t) => {
     const why = kvmUnavailable();
     const images = why === undefined ? guestImages() : null;
     if (why !== undefined || (images !== null && "error" in images)) {
@@ -262,12 +264,25 @@ describe("vireo daemon", { skip: missing !== undefined }, () => {
       t.skip(reason);
       return;
     }
-    const spec = {
-      ...counterSpec("x86", x86Guest("hello")),
+    const x86Spec = (name: string, guest: string) => ({
+      ...counterSpec(name, x86Guest(guest)),
       arch: "x86_64",
-      boot: { kernel: x86Guest("hello") },
-    };
-    const created = await api(daemon.socket, "POST", "/vms", spec);
+      boot: { kernel: x86Guest(guest) },
+    });
+    type Exits = { exits: { total: number; forwarded: number; localPio: number } };
+    const exits = async (name: string) =>
+      ((await api(daemon.socket, "GET", `/vms/${name}/stats`)).json as Exits).exits;
+    // kbd polls the i8042 (an exit per look) until it has read Ctrl-Alt-Del, then resets.
+    assert.equal((await api(daemon.socket, "POST", "/vms", x86Spec("kbd", "kbd"))).status, 201);
+    assert.equal((await api(daemon.socket, "POST", "/vms/kbd/actions/start")).status, 200);
+    await until(
+      async () => (await api(daemon.socket, "GET", "/vms/kbd/console")).text,
+      (text) => text === "keyboard\n",
+    );
+    assert.equal((await api(daemon.socket, "POST", "/vms/kbd/actions/pause")).status, 200);
+    const paused1 = await exits("kbd");
+
+    const created = await api(daemon.socket, "POST", "/vms", x86Spec("x86", "hello"));
     assert.equal(created.status, 201, created.text);
     assert.equal((await api(daemon.socket, "POST", "/vms/x86/actions/start")).status, 200);
     const ended = await until(
@@ -283,6 +298,23 @@ describe("vireo daemon", { skip: missing !== undefined }, () => {
     assert.equal(stats.arch, "x86_64");
     assert.ok((stats.exits?.total ?? 0) > 0);
     assert.equal((await api(daemon.socket, "DELETE", "/vms/x86")).status, 204);
+
+    // Another VM ran from start to end meanwhile; the paused one did not exit once.
+    assert.deepEqual(await exits("kbd"), paused1);
+    assert.equal((await api(daemon.socket, "POST", "/vms/kbd/actions/resume")).status, 200);
+    await until(
+      () => exits("kbd"),
+      (e) => e.total > paused1.total,
+    );
+    // stop presses Ctrl-Alt-Del; the guest reads it and resets itself well within the grace period.
+    const stopped = await api(daemon.socket, "POST", "/vms/kbd/actions/stop?grace_ms=60000");
+    assert.equal(stopped.status, 200, stopped.text);
+    assert.deepEqual((stopped.json as Info & { exit?: unknown }).exit, { reason: "reboot" });
+    assert.equal(
+      (await api(daemon.socket, "GET", "/vms/kbd/console")).text,
+      "keyboard\n1d 38 e0 53 e0 d3 b8 9d \n",
+    );
+    assert.equal((await api(daemon.socket, "DELETE", "/vms/kbd")).status, 204);
   });
 
   test("SIGTERM stops the VMs and exits 0; a restart brings definitions and autostart back", {

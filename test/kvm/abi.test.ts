@@ -28,6 +28,8 @@ const FROM_KVM_H: Record<string, number> = {
   IRQFD: 0x4020ae76,
   CREATE_PIT2: 0x4040ae77,
   IOEVENTFD: 0x4040ae79,
+  SET_CLOCK: 0x4030ae7b,
+  GET_CLOCK: 0x8030ae7c,
   RUN: 0xae80,
   GET_REGS: 0x8090ae81,
   SET_REGS: 0x4090ae82,

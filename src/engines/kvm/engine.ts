@@ -8,6 +8,12 @@
  * send SIGUSR2 to its thread (the flag covers a thread between two KVM_RUNs, the signal one inside the
  * guest), repeating until every loop has ended. Only then are the threads released and the fds closed: a
  * thread inside KVM_RUN can neither be terminated nor let the process exit.
+ *
+ * Pausing: set the shared pause flag and kick the same way; each worker parks (Atomics.wait on the flag)
+ * at the top of its loop, outside KVM_RUN. `pause()` returns once every vCPU still in its loop is parked,
+ * completing on the spot any forwarded exit a vCPU is waiting for (the device answer must reach the guest
+ * before it stops). The kvmclock is read then and written back on resume, so the guest's clock does not
+ * count the pause (as QEMU does). A stop clears the pause flag, which wakes the parked workers.
  */
 import { Worker } from "node:worker_threads";
 import { RUN } from "../../hypervisor/kvm/abi.js";
@@ -74,6 +80,8 @@ const waitAsync = (
   }
 ).waitAsync;
 const STOP_TIMEOUT_MS = 5000;
+/** How long `pause()` sleeps between looks at the vCPUs it waits for (it must also answer their exits). */
+const PAUSE_POLL_MS = 1;
 
 /** A process-wide SIGUSR2 handler must exist, or the kick signal would kill the process. */
 function ensureKickSignalHandler(): void {
@@ -93,12 +101,15 @@ interface VcpuThread {
 
 export class KvmEngine {
   private readonly shared = new SharedArrayBuffer(SHARED_BYTES);
-  private readonly stopFlag = new Int32Array(this.shared, 0, 1);
+  private readonly flags = new Int32Array(this.shared, 0, 2);
   private readonly portBitmap = new Uint8Array(this.shared, SHARED_PORT_BITMAP_OFFSET);
   private threads: VcpuThread[] = [];
   private result: KvmRunResult | null = null;
   private finish: (() => void) | null = null;
   private started = false;
+  private paused = false;
+  /** The kvmclock when paused, written back on resume; null when KVM could not read it. */
+  private pausedClock: bigint | null = null;
 
   private readonly vcpus: readonly Vcpu[];
   private readonly handler: ExitHandler;
@@ -183,6 +194,81 @@ export class KvmEngine {
     this.end({ reason });
   }
 
+  /**
+   * Stops every vCPU outside KVM_RUN until `resume()`; returns when they are all parked. A no-op once the
+   * VM has ended or when already paused. vCPUs not yet started park before their first KVM_RUN.
+   */
+  pause(): void {
+    if (this.paused || this.result !== null) return;
+    this.paused = true;
+    Atomics.store(this.flags, SHARED.pause, 1);
+    try {
+      this.parkAll();
+    } catch (e) {
+      // Not paused after all: let the vCPUs that did park go on, so the VM is as it was.
+      this.paused = false;
+      Atomics.store(this.flags, SHARED.pause, 0);
+      Atomics.notify(this.flags, SHARED.pause);
+      throw e;
+    }
+    this.pausedClock = this.readClock();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.result !== null) return;
+    if (this.pausedClock !== null) {
+      try {
+        this.board.vm.setClock(this.pausedClock);
+      } catch {
+        // A kvmclock that cannot be set keeps counting the pause, as on a host without KVM_SET_CLOCK.
+      }
+      this.pausedClock = null;
+    }
+    Atomics.store(this.flags, SHARED.pause, 0);
+    Atomics.notify(this.flags, SHARED.pause);
+  }
+
+  private readClock(): bigint | null {
+    try {
+      return this.board.vm.getClock();
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Synchronous on purpose: the VM is paused when this returns. It cannot wait on the event loop, so it
+   * answers a pending forwarded exit itself (the same dispatch `serve` does; both run on this thread).
+   */
+  private parkAll(): void {
+    const deadline = performance.now() + STOP_TIMEOUT_MS;
+    let lastKick = Number.NEGATIVE_INFINITY;
+    for (;;) {
+      // A thread not yet let go looks at the pause flag before its first KVM_RUN.
+      const running = this.threads.filter(
+        (t) =>
+          !t.gone &&
+          Atomics.load(t.ctl, CTL.go) === 1 &&
+          Atomics.load(t.ctl, CTL.loop) === LOOP.RUNNING &&
+          Atomics.load(t.ctl, CTL.parked) === 0,
+      );
+      if (running.length === 0 || this.result !== null) return;
+      if (performance.now() > deadline) {
+        throw new Error(`vCPU ${running.map((t) => t.vcpu.id).join(",")} did not pause`);
+      }
+      for (const t of running) {
+        if (Atomics.load(t.ctl, CTL.state) === STATE.PENDING) this.complete(t);
+      }
+      if (performance.now() - lastKick >= KICK_INTERVAL_MS) {
+        for (const t of running) this.kick(t);
+        lastKick = performance.now();
+      }
+      Atomics.wait(running[0]?.ctl as Int32Array, CTL.parked, 0, PAUSE_POLL_MS);
+    }
+  }
+
   counters(): VcpuCounters[] {
     return this.threads.map((t) => ({
       exits: t.counters[COUNTER.exits] as number,
@@ -203,7 +289,10 @@ export class KvmEngine {
   private end(result: KvmRunResult): void {
     if (this.result !== null) return;
     this.result = result;
-    Atomics.store(this.stopFlag, SHARED.stop, 1);
+    Atomics.store(this.flags, SHARED.stop, 1);
+    // Parked workers wait while the pause word is 1: changing it wakes them (and one about to wait).
+    Atomics.store(this.flags, SHARED.pause, 0);
+    Atomics.notify(this.flags, SHARED.pause);
     for (const t of this.threads) {
       Atomics.store(t.ctl, CTL.go, 1);
       Atomics.notify(t.ctl, CTL.go);
@@ -214,8 +303,6 @@ export class KvmEngine {
 
   /** Serves forwarded exits of one vCPU until it leaves its loop. */
   private async serve(t: VcpuThread): Promise<void> {
-    const run = t.vcpu.run;
-    const view = new DataView(run.buffer, run.byteOffset, run.byteLength);
     for (;;) {
       const state = Atomics.load(t.ctl, CTL.state);
       if (state !== STATE.PENDING) {
@@ -225,19 +312,26 @@ export class KvmEngine {
         if (wait.async) await wait.value;
         continue;
       }
-      try {
-        if (this.result === null) this.dispatch(t.vcpu.id, view, run);
-      } catch (e) {
-        this.end({
-          reason: "fatal",
-          vcpu: t.vcpu.id,
-          exit: "device error",
-          dump: String((e as Error).stack),
-        });
-      }
-      Atomics.store(t.ctl, CTL.state, STATE.DONE);
-      Atomics.notify(t.ctl, CTL.state);
+      this.complete(t);
     }
+  }
+
+  /** Answers the exit a vCPU has forwarded (STATE is PENDING) and lets it go on. */
+  private complete(t: VcpuThread): void {
+    const run = t.vcpu.run;
+    try {
+      if (this.result === null)
+        this.dispatch(t.vcpu.id, new DataView(run.buffer, run.byteOffset, run.byteLength), run);
+    } catch (e) {
+      this.end({
+        reason: "fatal",
+        vcpu: t.vcpu.id,
+        exit: "device error",
+        dump: String((e as Error).stack),
+      });
+    }
+    Atomics.store(t.ctl, CTL.state, STATE.DONE);
+    Atomics.notify(t.ctl, CTL.state);
   }
 
   private dispatch(vcpu: number, view: DataView, run: Uint8Array): void {
@@ -261,11 +355,15 @@ export class KvmEngine {
 
   private kickAll(): void {
     for (const t of this.threads) {
-      if (Atomics.load(t.ctl, CTL.loop) !== LOOP.RUNNING) continue;
-      t.vcpu.run[RUN.immediateExit] = 1;
-      const thread = t.thread[0] as bigint;
-      if (thread !== 0n) libc.signalThread(thread, libc.SIGUSR2);
+      if (Atomics.load(t.ctl, CTL.loop) === LOOP.RUNNING) this.kick(t);
     }
+  }
+
+  /** Out of KVM_RUN: immediate_exit covers a thread about to enter it, SIGUSR2 one inside it. */
+  private kick(t: VcpuThread): void {
+    t.vcpu.run[RUN.immediateExit] = 1;
+    const thread = t.thread[0] as bigint;
+    if (thread !== 0n) libc.signalThread(thread, libc.SIGUSR2);
   }
 
   /** Kicks until every run loop has ended, then lets the threads finish. */

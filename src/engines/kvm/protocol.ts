@@ -18,6 +18,8 @@ export const CTL = {
   release: 2,
   /** Set by the main thread when every vCPU is ready: the worker may enter KVM_RUN. */
   go: 3,
+  /** 1 while the worker is parked for a pause (outside KVM_RUN, no forwarded exit pending). */
+  parked: 4,
 } as const;
 
 export const STATE = { IDLE: 0, PENDING: 1, DONE: 2 } as const;
@@ -43,8 +45,11 @@ export const COUNTER = {
 } as const;
 export const CTL_BYTES = CTL_COUNTERS_OFFSET + 8 * 8;
 
-/** The VM-wide block: a stop flag, then a bitmap of the ports whose I/O goes to the main thread. */
-export const SHARED = { stop: 0 } as const;
+/**
+ * The VM-wide block: a stop flag, a pause flag (workers park while it is set; a stop clears it so that a
+ * parked worker wakes), then a bitmap of the ports whose I/O goes to the main thread.
+ */
+export const SHARED = { stop: 0, pause: 1 } as const;
 export const SHARED_PORT_BITMAP_OFFSET = 64;
 export const SHARED_BYTES = SHARED_PORT_BITMAP_OFFSET + 65536 / 8;
 

@@ -4,7 +4,8 @@
  * Cheap exits are handled here: port I/O to ports no device claims (reads give all-ones, writes are
  * dropped, e.g. Linux's port-0x80 delays) and kicks. Device I/O is forwarded to the main thread (see
  * protocol.ts). Exits that end the guest (triple fault, entry failure, internal error, a system event)
- * are reported with a register dump, and the loop ends.
+ * are reported with a register dump, and the loop ends. While the VM is paused the thread parks at the top
+ * of its loop, outside KVM_RUN (see engine.ts).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { EXIT, EXIT_NAMES, IOCTL, RUN, SYSTEM_EVENT } from "../../hypervisor/kvm/abi.js";
@@ -27,7 +28,7 @@ import {
 const config = workerData as WorkerConfig;
 const ctl = new Int32Array(config.control, 0, 8);
 const counters = new Float64Array(config.control, CTL_COUNTERS_OFFSET, 8);
-const stop = new Int32Array(config.shared, 0, 1);
+const flags = new Int32Array(config.shared, 0, 2);
 const ports = new Uint8Array(config.shared, SHARED_PORT_BITMAP_OFFSET);
 const runBytes = new Uint8Array(libc.view(config.runAddress, config.runSize));
 const run = new DataView(runBytes.buffer);
@@ -114,19 +115,36 @@ function portIo(): void {
   }
 }
 
+const stopping = () => Atomics.load(flags, SHARED.stop) !== 0;
+
+/**
+ * Waits outside KVM_RUN while the VM is paused. `parked` is set before the flag is looked at again, so
+ * the main thread either sees this thread parked or this thread sees the pause (both are seq-cst).
+ */
+function park(): void {
+  Atomics.store(ctl, CTL.parked, 1);
+  Atomics.notify(ctl, CTL.parked);
+  while (Atomics.load(flags, SHARED.pause) !== 0 && !stopping()) Atomics.wait(flags, SHARED.pause, 1);
+  Atomics.store(ctl, CTL.parked, 0);
+}
+
 /** The run loop; returns when the main thread asks to stop or the guest ends. */
 function loop(): void {
   const fd = config.fd;
   const RUN_IOCTL = IOCTL.RUN;
   for (;;) {
-    if (Atomics.load(stop, SHARED.stop) !== 0) return;
+    if (stopping()) return;
+    if (Atomics.load(flags, SHARED.pause) !== 0) {
+      park();
+      continue;
+    }
     const r = libc.ioctlRaw(fd, RUN_IOCTL, 0);
     const exits = ++counters[COUNTER.exits];
     if (exits === 1) counters[COUNTER.firstExitTime] = performance.timeOrigin + performance.now();
     if (r < 0) {
       if (r === -libc.EINTR || r === -libc.EAGAIN) {
-        // A kick (immediate_exit + SIGUSR2): clear the flag unless we are stopping.
-        if (Atomics.load(stop, SHARED.stop) !== 0) return;
+        // A kick (immediate_exit + SIGUSR2), for a stop or a pause: clear the flag unless stopping.
+        if (stopping()) return;
         runBytes[RUN.immediateExit] = 0;
         continue;
       }
@@ -143,7 +161,7 @@ function loop(): void {
         forward();
         break;
       case EXIT.INTR:
-        if (Atomics.load(stop, SHARED.stop) !== 0) return;
+        if (stopping()) return;
         runBytes[RUN.immediateExit] = 0;
         break;
       case EXIT.HLT:

@@ -233,6 +233,20 @@ export class Vm {
     libc.ioctlPtr(this.fd, IOCTL.SET_USER_MEMORY_REGION, region, "KVM_SET_USER_MEMORY_REGION");
   }
 
+  /** The guest's kvmclock in nanoseconds (KVM_GET_CLOCK, struct kvm_clock_data: clock at offset 0). */
+  getClock(): bigint {
+    const data = new Uint8Array(48);
+    libc.ioctlPtr(this.fd, IOCTL.GET_CLOCK, data, "KVM_GET_CLOCK");
+    return dv(data).getBigUint64(0, true);
+  }
+
+  /** Sets the kvmclock (KVM_SET_CLOCK with no flags: `clock` only); vCPUs must be out of KVM_RUN. */
+  setClock(ns: bigint): void {
+    const data = new Uint8Array(48);
+    dv(data).setBigUint64(0, ns, true);
+    libc.ioctlPtr(this.fd, IOCTL.SET_CLOCK, data, "KVM_SET_CLOCK");
+  }
+
   /** Drives an interrupt line of the in-kernel irqchip (GSI: PIC and IOAPIC pin for 0–15). */
   irqLine(gsi: number, level: boolean): void {
     const arg = new Uint8Array(8);

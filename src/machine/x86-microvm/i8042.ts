@@ -1,9 +1,17 @@
 /**
- * An i8042 keyboard controller with no keyboard behind it, there for two reasons: the guest resets the
- * machine by writing command 0xfe to port 0x64 (Linux's reboot=k), and Linux's i8042/atkbd probe finishes
- * quickly when controller commands get answers instead of timing out.
+ * An i8042 keyboard controller with a keyboard that has one chord, Ctrl-Alt-Del. It is there for three
+ * reasons: the guest resets the machine by writing command 0xfe to port 0x64 (Linux's reboot=k); Linux's
+ * i8042/atkbd probe finishes quickly when controller commands get answers instead of timing out; and the
+ * host asks the guest to power off by pressing Ctrl-Alt-Del (Firecracker's SendCtrlAltDel), which Linux's
+ * keyboard driver turns into a signal to init.
  *
  * Register window: offset 0 = data port (0x60), offset 4 = status/command port (0x64).
+ *
+ * As on real hardware the output buffer holds one byte at a time: a keyboard byte enters it only when it
+ * is empty and the keyboard interface is enabled (CTR bit 4 clear), and each byte that enters raises
+ * IRQ 1 (if CTR bit 0 allows). The keyboard speaks scan code set 2; with CTR bit 6 (translation) set the
+ * controller hands set 1 codes to the guest, which is what Linux's atkbd expects behind a translating
+ * port (its default: the serio port type is SERIO_8042_XL unless i8042.direct or a CTR without XLATE).
  */
 import type { InterruptLine, MmioDevice } from "../../devices/device.js";
 
@@ -13,10 +21,47 @@ const STATUS_CMD = 0x08;
 /** Controller configuration byte: keyboard interrupt enabled, system flag, translation. */
 const CTR_DEFAULT = 0x45;
 const CTR_KBD_INT = 0x01;
+const CTR_KBD_DISABLED = 0x10;
+const CTR_TRANSLATE = 0x40;
+
+/** Set 2: a make code, optionally after the E0 prefix; a break is F0 before the code. */
+const SET2_EXTENDED = 0xe0;
+const SET2_BREAK = 0xf0;
+const SET2_CTRL = 0x14;
+const SET2_ALT = 0x11;
+const SET2_DELETE = 0x71;
+
+/** The set 1 code the controller's translation gives for each set 2 code this keyboard sends. */
+const TRANSLATED: ReadonlyMap<number, number> = new Map([
+  [SET2_CTRL, 0x1d],
+  [SET2_ALT, 0x38],
+  [SET2_DELETE, 0x53],
+  [SET2_EXTENDED, SET2_EXTENDED],
+]);
+
+/** Ctrl, Alt, Delete pressed, then released in the opposite order (set 2). */
+const CTRL_ALT_DEL = [
+  SET2_CTRL,
+  SET2_ALT,
+  SET2_EXTENDED,
+  SET2_DELETE,
+  SET2_EXTENDED,
+  SET2_BREAK,
+  SET2_DELETE,
+  SET2_BREAK,
+  SET2_ALT,
+  SET2_BREAK,
+  SET2_CTRL,
+];
 
 export class I8042 implements MmioDevice {
   readonly name = "i8042";
+  /** Controller and keyboard replies; the first byte is the one in the output buffer. */
   private readonly output: number[] = [];
+  /** Scan codes (set 2) the keyboard has not yet got into the output buffer. */
+  private readonly keyboard: number[] = [];
+  /** The translator saw F0: the next code is a break (set 1: bit 7 set). */
+  private breakPrefix = false;
   private ctr = CTR_DEFAULT;
   private status = STATUS_SYS;
   /** The command whose parameter the next data-port write is. */
@@ -28,6 +73,12 @@ export class I8042 implements MmioDevice {
     private readonly onReset: () => void,
   ) {}
 
+  /** Queues Ctrl-Alt-Del, press and release: what the host sends as its power-off request. */
+  pressCtrlAltDel(): void {
+    this.keyboard.push(...CTRL_ALT_DEL);
+    this.fill();
+  }
+
   read(offset: number, size: number, out: Uint32Array): boolean {
     if (size !== 1 || (offset !== 0 && offset !== 4)) return false;
     out[1] = 0;
@@ -37,6 +88,7 @@ export class I8042 implements MmioDevice {
     }
     out[0] = this.output.shift() ?? 0;
     if (this.output.length > 0) this.pulse();
+    else this.fill();
     return true;
   }
 
@@ -66,6 +118,13 @@ export class I8042 implements MmioDevice {
       case 0xab: // keyboard interface test
         this.reply(0x00);
         break;
+      case 0xad: // disable the keyboard interface
+        this.ctr |= CTR_KBD_DISABLED;
+        break;
+      case 0xae: // enable the keyboard interface
+        this.ctr &= ~CTR_KBD_DISABLED;
+        this.fill();
+        break;
       case 0xd0: // read output port
         this.reply(this.outputPort);
         break;
@@ -73,8 +132,8 @@ export class I8042 implements MmioDevice {
         this.onReset();
         break;
       default:
-        // Aux port commands (no mouse: 0xa9 test would fail, Linux is told i8042.noaux), enable/disable
-        // keyboard (0xad/0xae), and the rest need no answer.
+        // Aux port commands (no mouse: 0xa9 test would fail, Linux is told i8042.noaux) and the rest need
+        // no answer.
         if (cmd === 0xa9) this.reply(0xff);
         else if ((cmd & 0xf0) === 0xf0 && (cmd & 0x01) === 0) this.onReset();
     }
@@ -87,6 +146,7 @@ export class I8042 implements MmioDevice {
     switch (cmd) {
       case 0x60:
         this.ctr = value;
+        this.fill();
         return;
       case 0xd1:
         this.outputPort = value;
@@ -113,11 +173,28 @@ export class I8042 implements MmioDevice {
   }
 
   private reply(...bytes: number[]): void {
+    const wasEmpty = this.output.length === 0;
     this.output.push(...bytes);
-    this.pulse();
+    if (wasEmpty) this.pulse();
   }
 
-  /** An edge on IRQ 1 for a byte in the output buffer, if the keyboard interrupt is enabled. */
+  /** Moves the next keyboard byte into an empty output buffer, translated to set 1 if the CTR says so. */
+  private fill(): void {
+    while (this.output.length === 0 && this.keyboard.length > 0 && (this.ctr & CTR_KBD_DISABLED) === 0) {
+      const code = this.keyboard.shift() as number;
+      if ((this.ctr & CTR_TRANSLATE) === 0) {
+        this.reply(code);
+      } else if (code === SET2_BREAK) {
+        this.breakPrefix = true;
+      } else {
+        const set1 = TRANSLATED.get(code) as number;
+        this.reply(code === SET2_EXTENDED || !this.breakPrefix ? set1 : set1 | 0x80);
+        if (code !== SET2_EXTENDED) this.breakPrefix = false;
+      }
+    }
+  }
+
+  /** An edge on IRQ 1 for the byte now in the output buffer, if the keyboard interrupt is enabled. */
   private pulse(): void {
     if ((this.ctr & CTR_KBD_INT) === 0) return;
     this.irq.set(true);
