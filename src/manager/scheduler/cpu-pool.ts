@@ -1,0 +1,123 @@
+/**
+ * A shared pool of host CPUs as the engines of one thread see it: each VM's engine asks for a turn,
+ * runs its slice and hands the CPU back; the pool grants turns in the order the share policy picks and
+ * keeps VMs with no work (every hart in WFI) out of the queue until they are woken. An engine's run
+ * loop stays as it is, awaiting `turn()` before each slice; the pool only decides who goes next.
+ */
+import { type Pick, type ShareParams, SharePolicy, type ShareUsage } from "./share-policy.js";
+
+export interface PoolClock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Calls `callback` after about `ms`; returns a cancel function. */
+  after(ms: number, callback: () => void): () => void;
+}
+
+interface Waiter {
+  grant: (sliceMs: number) => void;
+}
+
+export class CpuPool {
+  readonly policy: SharePolicy;
+  private readonly waiting = new Map<string, Waiter>();
+  private running = 0;
+  private cancelTimer: (() => void) | null = null;
+  private queueSamples = 0;
+  private queueSum = 0;
+
+  constructor(
+    private readonly clock: PoolClock,
+    options: { cpus?: number; periodMs?: number; sliceMs?: number } = {},
+  ) {
+    this.policy = new SharePolicy(options);
+  }
+
+  add(id: string, params: ShareParams): void {
+    this.policy.add(id, params, this.clock.now());
+  }
+
+  update(id: string, params: ShareParams): void {
+    this.policy.update(id, params);
+    this.dispatch();
+  }
+
+  /** The VM leaves the pool (it ended); a turn it was waiting for is never granted. */
+  remove(id: string): void {
+    if (!this.policy.has(id)) return;
+    if (this.policy.usage(id).running) this.running--;
+    this.waiting.delete(id);
+    this.policy.remove(id, this.clock.now());
+    this.dispatch();
+  }
+
+  /**
+   * Resolves with the slice (ms) `id` may run now; the VM counts as runnable until then. `usedMs`: it
+   * has just run a turn of that long and goes on at once (charged and queued in one step, so it never
+   * looks idle in between).
+   */
+  turn(id: string, usedMs?: number): Promise<number> {
+    if (this.waiting.has(id)) throw new Error(`'${id}' already waits for a turn`);
+    const now = this.clock.now();
+    if (usedMs !== undefined) this.charge(id, usedMs, now);
+    return new Promise<number>((grant) => {
+      this.waiting.set(id, { grant });
+      this.policy.setRunnable(id, true, now);
+      this.dispatch();
+    });
+  }
+
+  /** The VM's turn is over and it has no work (every hart waits) or stops: out of the queue. */
+  end(id: string, usedMs: number): void {
+    const now = this.clock.now();
+    this.charge(id, usedMs, now);
+    this.policy.setRunnable(id, false, now);
+    this.dispatch();
+  }
+
+  private charge(id: string, usedMs: number, now: number): void {
+    this.policy.charge(id, usedMs, now);
+    this.running--;
+  }
+
+  usage(id: string): ShareUsage {
+    return this.policy.usage(id);
+  }
+
+  /** Mean run-queue length over the decisions made so far (VMs ready but waiting). */
+  meanQueueLength(): number {
+    return this.queueSamples === 0 ? 0 : this.queueSum / this.queueSamples;
+  }
+
+  private dispatch(): void {
+    while (this.running < this.policy.cpus) {
+      const now = this.clock.now();
+      const pick: Pick = this.policy.pick(now);
+      this.queueSamples++;
+      this.queueSum += this.policy.queueLength();
+      if ("idle" in pick) {
+        this.armTimer(pick.until === null ? null : pick.until - now);
+        return;
+      }
+      const waiter = this.waiting.get(pick.id);
+      if (waiter === undefined) {
+        // Runnable only while it waits for a turn, so this cannot happen; if it did, it must not spin.
+        this.policy.charge(pick.id, 0, now);
+        this.policy.setRunnable(pick.id, false, now);
+        continue;
+      }
+      this.waiting.delete(pick.id);
+      this.running++;
+      waiter.grant(pick.sliceMs);
+    }
+  }
+
+  private armTimer(ms: number | null): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    if (ms === null) return;
+    this.cancelTimer = this.clock.after(Math.max(0, ms), () => {
+      this.cancelTimer = null;
+      this.dispatch();
+    });
+  }
+}
