@@ -9,6 +9,24 @@ export interface RunOptions {
   maxInstructions?: number;
   /** Instructions per slice: the granularity of timer checks and hart switching. */
   sliceSize?: number;
+  /** A shared CPU pool deciding when this VM runs and for how long (else: turns of TURN_MS, always). */
+  turns?: TurnGate;
+}
+
+/**
+ * The engine's side of a shared CPU pool (manager/scheduler/cpu-pool.ts): before each turn it asks for
+ * one and is told how long it may run; it says how long it ran, and when it has no work left.
+ */
+export interface TurnGate {
+  /** Resolves with the turn's length (ms); `usedMs`: the turn just ended, and it wants another. */
+  turn(usedMs?: number): Promise<number>;
+  /** The turn just ended and the VM goes idle (every hart waits), pauses or ends. */
+  end(usedMs: number): void;
+  /**
+   * The CPU time of this thread (ms), where the host has such a clock: turns are then measured and
+   * charged in CPU time, so a turn the host preempted is not charged for the time it lost.
+   */
+  readonly cpuMs?: () => number;
 }
 
 export type RunResult = { reason: "exit"; code: number } | { reason: "limit" } | { reason: "stopped" };
@@ -17,6 +35,8 @@ export type RunResult = { reason: "exit"; code: number } | { reason: "limit" } |
 const TURN_MS = 10;
 /** Longest sleep while every hart waits, so a stop request is noticed. */
 const MAX_IDLE_MS = 50;
+
+const wallMs = () => performance.now();
 
 /** Node's setImmediate, looked up at run time: a browser worker has none (and tsconfig.core.json no Node types). */
 const setImmediateIfAny = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
@@ -57,17 +77,50 @@ export class InterpreterEngine {
   }
 
   async run(): Promise<RunResult> {
+    const gate = this.options.turns;
+    if (gate === undefined) return this.runTurns(null);
+    const held = { turn: false, usedMs: 0, startedAt: 0 };
+    try {
+      return await this.runTurns({ gate, held });
+    } finally {
+      // Ended inside a turn (exit, limit): charge what it ran.
+      if (held.turn) gate.end(held.usedMs > 0 ? held.usedMs : (gate.cpuMs ?? wallMs)() - held.startedAt);
+    }
+  }
+
+  /** The run loop; with a pool, `held` says whether this VM holds a turn and how long it has run. */
+  private async runTurns(
+    pool: { gate: TurnGate; held: { turn: boolean; usedMs: number; startedAt: number } } | null,
+  ): Promise<RunResult> {
     const { cpu } = this.board;
     const limit = this.options.maxInstructions ?? Number.POSITIVE_INFINITY;
+    // Hands the pool's turn back before this VM sleeps (idle or paused), so others may run meanwhile.
+    const release = () => {
+      if (pool?.held.turn !== true) return;
+      pool.held.turn = false;
+      pool.gate.end(pool.held.usedMs);
+    };
     for (;;) {
       if (this.stopRequested) return { reason: "stopped" };
       if (this.pauseRequested) {
+        release();
         await this.sleepUntilWoken();
         continue;
       }
-      const turnEnd = performance.now() + TURN_MS;
+      let turnMs = TURN_MS;
+      if (pool !== null) {
+        const { held } = pool;
+        turnMs = await pool.gate.turn(held.turn ? held.usedMs : undefined);
+        held.turn = true;
+        held.usedMs = 0;
+        held.startedAt = (pool.gate.cpuMs ?? wallMs)();
+        if (this.stopRequested || this.pauseRequested) continue;
+      }
+      const clock = pool?.gate.cpuMs ?? wallMs;
+      const turnStart = clock();
+      const turnEnd = turnStart + turnMs;
       let idle = false;
-      while (!idle && !this.stopRequested && !this.pauseRequested && performance.now() < turnEnd) {
+      while (!idle && !this.stopRequested && !this.pauseRequested && clock() < turnEnd) {
         idle = true;
         this.board.tick();
         for (const h of cpu.harts) {
@@ -80,8 +133,14 @@ export class InterpreterEngine {
           if (this.board.exitCode !== null) return { reason: "exit", code: this.board.exitCode };
         }
       }
-      if (idle) await this.sleepUntilTimer();
-      else await yieldToHost();
+      if (pool !== null) pool.held.usedMs = clock() - turnStart;
+      if (idle) {
+        release();
+        await this.sleepUntilTimer();
+      } else {
+        // Host events (input, messages, timers) get their turn between slices, pool or not.
+        await yieldToHost();
+      }
     }
   }
 

@@ -8,6 +8,7 @@ import type { BlockBackend } from "../devices/virtio/blk/backend.js";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
 import type { EntropySource } from "../devices/virtio/rng/virtio-rng.js";
 import type { VsockBackend } from "../devices/virtio/vsock/backend.js";
+import type { TurnGate } from "../engines/interpreter.js";
 import type { DriveSpec } from "./spec.js";
 
 /** A spec's drives, opened (and locked against other VMs) in order; `close` releases them all. */
@@ -36,4 +37,9 @@ export interface VmHost {
   availableMemory(): number | null;
   /** The KVM device node (default /dev/kvm). */
   readonly kvmDevice?: string;
+  /**
+   * riscv64: the shared CPU pool's turns for this VM (manager/scheduler/cpu-pool.ts); absent, the
+   * engine takes its turns by itself.
+   */
+  readonly cpuTurns?: TurnGate;
 }

@@ -87,10 +87,10 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm
     await virtio.close();
     throw e;
   }
-  const engine = new InterpreterEngine(
-    board,
-    spec.maxInstructions === undefined ? {} : { maxInstructions: spec.maxInstructions },
-  );
+  const engine = new InterpreterEngine(board, {
+    ...(spec.maxInstructions === undefined ? {} : { maxInstructions: spec.maxInstructions }),
+    ...(host.cpuTurns === undefined ? {} : { turns: host.cpuTurns }),
+  });
   return new RiscvVm(spec, board, engine, virtio, dtb);
 }
 

@@ -4,6 +4,7 @@
  * keeps VMs with no work (every hart in WFI) out of the queue until they are woken. An engine's run
  * loop stays as it is, awaiting `turn()` before each slice; the pool only decides who goes next.
  */
+import type { TurnGate } from "../../engines/interpreter.js";
 import { type Pick, type ShareParams, SharePolicy, type ShareUsage } from "./share-policy.js";
 
 export interface PoolClock {
@@ -12,6 +13,15 @@ export interface PoolClock {
   /** Calls `callback` after about `ms`; returns a cancel function. */
   after(ms: number, callback: () => void): () => void;
 }
+
+/** The host's monotonic clock and timers (browser workers have both as well). */
+export const hostClock: PoolClock = {
+  now: () => performance.now(),
+  after(ms, callback) {
+    const timer = setTimeout(callback, ms);
+    return () => clearTimeout(timer);
+  },
+};
 
 interface Waiter {
   grant: (sliceMs: number) => void;
@@ -25,11 +35,15 @@ export class CpuPool {
   private queueSamples = 0;
   private queueSum = 0;
 
+  /** The pool thread's CPU clock (ms) that engines measure their turns with, where the host has one. */
+  private readonly cpuMs: (() => number) | undefined;
+
   constructor(
     private readonly clock: PoolClock,
-    options: { cpus?: number; periodMs?: number; sliceMs?: number } = {},
+    options: { cpus?: number; periodMs?: number; sliceMs?: number; cpuMs?: (() => number) | null } = {},
   ) {
     this.policy = new SharePolicy(options);
+    this.cpuMs = options.cpuMs ?? undefined;
   }
 
   add(id: string, params: ShareParams): void {
@@ -68,6 +82,7 @@ export class CpuPool {
 
   /** The VM's turn is over and it has no work (every hart waits) or stops: out of the queue. */
   end(id: string, usedMs: number): void {
+    if (!this.policy.has(id)) return;
     const now = this.clock.now();
     this.charge(id, usedMs, now);
     this.policy.setRunnable(id, false, now);
@@ -77,6 +92,12 @@ export class CpuPool {
   private charge(id: string, usedMs: number, now: number): void {
     this.policy.charge(id, usedMs, now);
     this.running--;
+  }
+
+  /** `id`'s side of the pool, as its engine takes it (RunOptions.turns). */
+  gate(id: string): TurnGate {
+    const gate: TurnGate = { turn: (usedMs) => this.turn(id, usedMs), end: (usedMs) => this.end(id, usedMs) };
+    return this.cpuMs === undefined ? gate : { ...gate, cpuMs: this.cpuMs };
   }
 
   usage(id: string): ShareUsage {

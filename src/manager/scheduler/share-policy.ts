@@ -46,6 +46,8 @@ interface Entry {
   running: boolean;
   /** CPU time used in the current period. */
   periodUsed: number;
+  /** What a capped VM ran past its cap in earlier periods (a turn ends late): it pays it back first. */
+  capDebt: number;
   cpuMs: number;
   readyMs: number;
   /** When it last became ready (runnable and not running); null when it is not ready. */
@@ -108,6 +110,7 @@ export class SharePolicy {
       runnable: false,
       running: false,
       periodUsed: 0,
+      capDebt: 0,
       cpuMs: 0,
       readyMs: 0,
       readySince: null,
@@ -214,7 +217,8 @@ export class SharePolicy {
   }
 
   private capLeft(e: Entry): number {
-    return e.params.cap === null ? Number.POSITIVE_INFINITY : e.params.cap * this.periodMs - e.periodUsed;
+    if (e.params.cap === null) return Number.POSITIVE_INFINITY;
+    return e.params.cap * this.periodMs - e.periodUsed - e.capDebt;
   }
 
   private settleReady(e: Entry, now: number): void {
@@ -234,8 +238,16 @@ export class SharePolicy {
   private roll(now: number): void {
     const period = Math.floor(now / this.periodMs);
     if (period <= this.period) return;
+    const periods = period - this.period;
     this.period = period;
-    for (const e of this.entries.values()) e.periodUsed = 0;
+    for (const e of this.entries.values()) {
+      if (e.params.cap !== null) {
+        // Every period that passed forgives one period's allowance of the overrun.
+        const allowance = e.params.cap * this.periodMs * periods;
+        e.capDebt = Math.max(0, e.periodUsed + e.capDebt - allowance);
+      } else e.capDebt = 0;
+      e.periodUsed = 0;
+    }
   }
 }
 
