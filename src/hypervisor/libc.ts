@@ -89,6 +89,9 @@ interface Bindings {
   fcntlPtr: (fd: number, command: number, arg: Uint8Array) => number;
   pthreadSelf: () => bigint;
   pthreadKill: (thread: bigint, signal: number) => number;
+  schedSetaffinity: (pid: number, size: number, mask: Uint8Array) => number;
+  schedGetaffinity: (pid: number, size: number, mask: Uint8Array) => number;
+  gettid: () => number;
 }
 
 let bindings: Bindings | null = null;
@@ -118,6 +121,9 @@ function libc(): Bindings {
     fcntlPtr: lib.func("fcntl", "int", ["int", "int", "void *"]),
     pthreadSelf: lib.func("pthread_self", "void *", []),
     pthreadKill: lib.func("pthread_kill", "int", ["void *", "int"]),
+    schedSetaffinity: lib.func("sched_setaffinity", "int", ["int", "size_t", "void *"]),
+    schedGetaffinity: lib.func("sched_getaffinity", "int", ["int", "size_t", "void *"]),
+    gettid: lib.func("gettid", "int", []),
   };
   return bindings;
 }
@@ -268,6 +274,39 @@ export function threadSelf(): bigint {
 export function signalThread(thread: bigint, signal: number): void {
   const r = libc().pthreadKill(thread, signal);
   if (r !== 0) throw new SysError("pthread_kill", r);
+}
+
+/** Bytes of a cpu_set_t for sched_*affinity: 1024 CPUs, glibc's CPU_SETSIZE. */
+const CPU_SET_BYTES = 128;
+
+/** The host CPUs the calling thread may run on (sched_getaffinity(0)). */
+export function threadAffinity(): number[] {
+  const b = libc();
+  const mask = new Uint8Array(CPU_SET_BYTES);
+  if (b.schedGetaffinity(0, CPU_SET_BYTES, mask) !== 0)
+    throw new SysError("sched_getaffinity", b.koffi.errno());
+  const cpus: number[] = [];
+  for (let cpu = 0; cpu < CPU_SET_BYTES * 8; cpu++)
+    if ((mask[cpu >> 3] as number) & (1 << (cpu & 7))) cpus.push(cpu);
+  return cpus;
+}
+
+/** Confines the calling thread (not the process: pid 0 means the caller) to `cpus`. */
+export function setThreadAffinity(cpus: readonly number[]): void {
+  const b = libc();
+  const mask = new Uint8Array(CPU_SET_BYTES);
+  for (const cpu of cpus) {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= CPU_SET_BYTES * 8)
+      throw new RangeError(`no host CPU ${cpu}`);
+    mask[cpu >> 3] = (mask[cpu >> 3] as number) | (1 << (cpu & 7));
+  }
+  if (b.schedSetaffinity(0, CPU_SET_BYTES, mask) !== 0)
+    throw new SysError("sched_setaffinity", b.koffi.errno());
+}
+
+/** The calling thread's kernel id (what /proc/PID/task/TID names). */
+export function threadId(): number {
+  return libc().gettid();
 }
 
 /** Whether koffi and libc can be loaded here (false on non-Linux hosts or without koffi's native part). */
