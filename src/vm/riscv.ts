@@ -193,5 +193,7 @@ function riscvStats(
   }
   if (virtio.vsock !== null)
     stats.vsock = { cid: virtio.vsock.guestCid, counters: { ...virtio.vsock.stats } };
+  if (virtio.keyboard !== null)
+    stats.keyboard = { ...virtio.keyboard.stats, pending: virtio.keyboard.pendingEvents };
   return stats;
 }

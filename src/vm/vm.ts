@@ -50,6 +50,8 @@ export interface VmStats {
   balloon?: Record<string, number | string>;
   nics: { mac: string; counters: Record<string, number> }[];
   vsock?: { cid: number; counters: Record<string, number> };
+  /** riscv64: the virtio keyboard (events delivered, pending, dropped; status events read). */
+  keyboard?: Record<string, number>;
   /** x86_64: how virtio interrupts reach the guest, and per-slot exit counters. */
   virtioInterrupts?: "irqfd-resample" | "irq-line";
   virtio?: { slot: number; device: string; gsi: number; counters: Record<string, number> }[];
