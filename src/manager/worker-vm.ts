@@ -5,8 +5,9 @@
  * reason, never the daemon or another VM.
  *
  * Across the boundary:
- * - start/pause/resume/kill/requestPowerOff/input/switchConsole/resizeConsole are posted; the state checks run here,
- *   synchronously, with the same rules and messages as VmBase, so callers see the same behaviour.
+ * - start/pause/resume/kill/requestPowerOff/input/switchConsole/resizeConsole are posted; the state
+ *   checks run here, synchronously, with the same rules and messages as VmBase, so callers see the
+ *   same behaviour.
  *   The worker reports how the run ended (stopped or failed), and the VM takes that state once the
  *   thread is gone, so that wait() means "ended and everything released".
  * - stats() answers from the latest snapshot the worker posted (with each state change and every

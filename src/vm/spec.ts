@@ -236,7 +236,8 @@ function otherVirtioDevices(spec: VmSpec): number {
 /**
  * Whether the VM gets the virtio keyboard: as `keyboard` says; unsaid, a riscv64 Linux boot gets one
  * when a virtio slot is left (so stop() can ask its guest to power off), and a spec that fills every
- * slot stays valid, without it. Bare-metal programs and x86_64 guests get none unless asked.
+ * slot stays valid, without it. Bare-metal programs get none unless asked; x86_64 guests none (a
+ * spec for them may not ask).
  */
 export function hasKeyboard(spec: VmSpec): boolean {
   if (spec.keyboard !== undefined) return spec.keyboard && spec.arch === "riscv64";

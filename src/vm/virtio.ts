@@ -1,7 +1,7 @@
 /**
  * The spec's virtio devices on either board, on the host's backends, in the order the guest probes
  * them: the drives (the first is /dev/vda), entropy, console, balloon, the NICs, vsock, and the keyboard
- * last (so adding it named no other device differently).
+ * last (so that adding it renamed no other device).
  */
 import type { GuestMemory } from "../devices/device.js";
 import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
