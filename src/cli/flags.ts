@@ -27,6 +27,13 @@ function attribute(name: string): string {
   return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/** Whether switch `name` was given: commander keeps `--no-x` as x = false (x is true by default). */
+function switchGiven(cmd: Command, name: string): boolean {
+  return name.startsWith("no-")
+    ? cmd.getOptionValue(attribute(name.slice(3))) === false
+    : cmd.getOptionValue(attribute(name)) === true;
+}
+
 /**
  * Adds the flags to `cmd`. A value flag or switch given twice is an error rather than the last one
  * winning (a script that says `--memory` twice has a bug); an empty value is a missing one.
@@ -36,7 +43,7 @@ export function addFlags(cmd: Command, spec: FlagSpec): Command {
     if (def.kind === "switch") {
       // Registered before commander's own listener, so it sees the value from before this occurrence.
       cmd.on(`option:${name}`, () => {
-        if (cmd.getOptionValue(attribute(name)) === true) throw new UserError(`--${name} given twice`);
+        if (switchGiven(cmd, name)) throw new UserError(`--${name} given twice`);
       });
       cmd.addOption(new Option(`--${name}`, def.help));
       continue;
@@ -72,10 +79,13 @@ export function parsedArgs(cmd: Command, spec: FlagSpec): ParsedArgs {
   };
   const opts = cmd.opts();
   for (const [name, def] of Object.entries(spec)) {
+    if (def.kind === "switch") {
+      if (switchGiven(cmd, name)) parsed.switches.add(name);
+      continue;
+    }
     const value: unknown = opts[attribute(name)];
     if (value === undefined) continue;
-    if (def.kind === "switch") parsed.switches.add(name);
-    else if (def.kind === "repeatable") parsed.repeated.set(name, value as string[]);
+    if (def.kind === "repeatable") parsed.repeated.set(name, value as string[]);
     else parsed.values.set(name, value as string);
   }
   return parsed;

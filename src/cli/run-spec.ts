@@ -72,6 +72,10 @@ export const DEVICE_FLAGS: FlagSpec = {
     arg: "SPEC",
     help: "cid=N[,uds=PATH]: a virtio-vsock device (guest CID 3 by default), bridged to Unix sockets at PATH",
   },
+  "no-keyboard": {
+    kind: "switch",
+    help: "no virtio keyboard (riscv64 Linux boots get one: it carries `vireo vm stop`'s Ctrl-Alt-Del, the guest's cue to power off)",
+  },
   "virtio-ring": {
     kind: "value",
     arg: "FORMAT",
@@ -109,6 +113,7 @@ const FLAG_OF: [string, string][] = [
   ["/maxInstructions", "--max-insns"],
   ["/removeCpuFeatures", "--cpu-features"],
   ["/virtioRing", "--virtio-ring"],
+  ["/keyboard", "--no-keyboard"],
   ["/memory", "--memory"],
   ["/engine", "--engine"],
   ["/drives", "--drive"],
@@ -217,6 +222,7 @@ export async function runSpecFromFlags(args: ParsedArgs): Promise<RunSpec> {
     console: args.switches.has("virtio-console"),
     virtioRing: parseVirtioRing(args),
   };
+  if (args.switches.has("no-keyboard")) spec.keyboard = false;
   if (balloonTarget !== undefined) {
     spec.balloon = { targetBytes: parseSize(balloonTarget, "--balloon-target") };
   } else if (args.switches.has("balloon")) spec.balloon = {};

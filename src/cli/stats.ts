@@ -48,6 +48,7 @@ export function statsLines(stats: VmStats): string[] {
     lines.push(`net${i} mac=${n.mac} ${fields(n.counters)}`);
   });
   if (stats.vsock !== undefined) lines.push(`vsock cid=${stats.vsock.cid} ${fields(stats.vsock.counters)}`);
+  if (stats.keyboard !== undefined) lines.push(`keyboard ${fields(stats.keyboard)}`);
   return lines;
 }
 

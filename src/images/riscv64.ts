@@ -44,7 +44,7 @@ export const ROOTFS_FILE = "rootfs.ext4";
 /**
  * Kernel modules the guest loads at boot, with everything they depend on: the virtio-mmio transport
  * and its drivers (virtio_console is built into Debian's riscv64 kernel; built-in ones are skipped),
- * and ext4 for the root disk.
+ * and ext4 for the root disk. virtio_input carries the host's Ctrl-Alt-Del (stop's power-off request).
  */
 export const GUEST_MODULES = [
   "virtio_mmio",
@@ -54,6 +54,7 @@ export const GUEST_MODULES = [
   "virtio_rng",
   "virtio_balloon",
   "vmw_vsock_virtio_transport",
+  "virtio_input",
   "ext4",
 ];
 

@@ -39,8 +39,11 @@ export const INITRD_FILE = "initramfs.cpio.gz";
 export const BUSYBOX_FILE = "busybox";
 export const MODULES_FILE = "modules.cpio";
 
-/** The same modules as the riscv64 guest (virtio_console is a module here too). */
-export const X86_GUEST_MODULES = GUEST_MODULES;
+/**
+ * The same modules as the riscv64 guest (virtio_console is a module here too), less virtio_input: the
+ * x86 board attaches no virtio keyboard.
+ */
+export const X86_GUEST_MODULES = GUEST_MODULES.filter((m) => m !== "virtio_input");
 
 /** Bump to have existing x86_64 caches rebuilt (initramfs layout, what is extracted). */
 export const LAYOUT_VERSION = "1";

@@ -132,6 +132,9 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
           return vm.resume();
         case "kill":
           return vm.kill();
+        case "poweroff":
+          vm.requestPowerOff();
+          return;
         case "switch":
           vm.switchConsole();
           return;

@@ -29,6 +29,8 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { t: "start" | "pause" | "resume" | "kill" | "switch" }
+  /** The board's power-off request (Vm.requestPowerOff), sent by stop() before its grace period. */
+  | { t: "poweroff" }
   | { t: "input"; bytes: Uint8Array }
   | { t: "resize"; cols: number; rows: number }
   | { t: "stats"; id: number };

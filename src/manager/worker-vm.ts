@@ -5,8 +5,9 @@
  * reason, never the daemon or another VM.
  *
  * Across the boundary:
- * - start/pause/resume/kill/input/switchConsole/resizeConsole are posted; the state checks run here,
- *   synchronously, with the same rules and messages as VmBase, so callers see the same behaviour.
+ * - start/pause/resume/kill/requestPowerOff/input/switchConsole/resizeConsole are posted; the state
+ *   checks run here, synchronously, with the same rules and messages as VmBase, so callers see the
+ *   same behaviour.
  *   The worker reports how the run ended (stopped or failed), and the VM takes that state once the
  *   thread is gone, so that wait() means "ended and everything released".
  * - stats() answers from the latest snapshot the worker posted (with each state change and every
@@ -189,6 +190,7 @@ export class WorkerVm implements Vm {
 
   async stop(options: { graceMs?: number } = {}): Promise<VmExit> {
     if (this.current.name === "running") {
+      this.requestPowerOff();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, options.graceMs ?? 0);
@@ -198,6 +200,14 @@ export class WorkerVm implements Vm {
     }
     this.kill();
     return this.wait();
+  }
+
+  /** Posted: the answer is whether the VM has a keyboard to carry the request (the worker presses it). */
+  requestPowerOff(): boolean {
+    const ended = this.ending !== null || this.crash !== null || this.killSent;
+    if (this.current.name !== "running" || ended) return false;
+    this.send({ t: "poweroff" });
+    return this.devicesList.some((d) => d.kind === "virtio-input");
   }
 
   kill(): void {

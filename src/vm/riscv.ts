@@ -53,7 +53,13 @@ export class RiscvVm extends VmBase {
         pause: () => engine.pause(),
         resume: () => engine.resume(),
         halt: () => engine.stop(),
-        requestPowerOff: () => false,
+        requestPowerOff: () => {
+          if (virtio.keyboard === null) return false;
+          virtio.keyboard.pressCtrlAltDel();
+          // A guest idling in WFI looks at the interrupt the press raised.
+          engine.wake();
+          return true;
+        },
         uartInput: (bytes) => board.consoleInput(bytes),
         wake: () => engine.wake(),
         release: () => virtio.close(),
@@ -187,5 +193,7 @@ function riscvStats(
   }
   if (virtio.vsock !== null)
     stats.vsock = { cid: virtio.vsock.guestCid, counters: { ...virtio.vsock.stats } };
+  if (virtio.keyboard !== null)
+    stats.keyboard = { ...virtio.keyboard.stats, pending: virtio.keyboard.pendingEvents };
   return stats;
 }

@@ -95,6 +95,11 @@ export const VmSpecSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * riscv64: a virtio keyboard, which carries stop()'s power-off request (Ctrl-Alt-Del) to the guest.
+     * Unsaid: riscv64 Linux boots get one when a virtio slot is free (see hasKeyboard).
+     */
+    keyboard: Type.Optional(Type.Boolean()),
     virtioRing: Type.Union([Type.Literal("split"), Type.Literal("packed")]),
     /** riscv64: end the run after this many instructions (all harts). */
     maxInstructions: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
@@ -200,13 +205,8 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
       );
     }
   }
-  const devices =
-    spec.drives.length +
-    spec.nics.length +
-    (spec.rng ? 1 : 0) +
-    (spec.console ? 1 : 0) +
-    (spec.balloon !== undefined ? 1 : 0) +
-    (spec.vsock !== undefined ? 1 : 0);
+  if (!riscv && spec.keyboard === true) problem("/keyboard", "only for riscv64 guests");
+  const devices = otherVirtioDevices(spec) + (spec.keyboard === true ? 1 : 0);
   if (devices > VIRTIO_SLOT_COUNT[spec.arch]) {
     problem("", `too many virtio devices: the board has ${VIRTIO_SLOT_COUNT[spec.arch]} slots`);
   }
@@ -219,6 +219,33 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
     (i, id) => problem(`/drives/${i}/id`, `id '${id}' is given twice`),
   );
   for (const p of nicProblems(spec.nics)) problem(p.path, p.message);
+}
+
+/** The virtio devices of a spec other than the keyboard. */
+function otherVirtioDevices(spec: VmSpec): number {
+  return (
+    spec.drives.length +
+    spec.nics.length +
+    (spec.rng ? 1 : 0) +
+    (spec.console ? 1 : 0) +
+    (spec.balloon !== undefined ? 1 : 0) +
+    (spec.vsock !== undefined ? 1 : 0)
+  );
+}
+
+/**
+ * Whether the VM gets the virtio keyboard: as `keyboard` says; unsaid, a riscv64 Linux boot gets one
+ * when a virtio slot is left (so stop() can ask its guest to power off), and a spec that fills every
+ * slot stays valid, without it. Bare-metal programs get none unless asked; x86_64 guests none (a
+ * spec for them may not ask).
+ */
+export function hasKeyboard(spec: VmSpec): boolean {
+  if (spec.keyboard !== undefined) return spec.keyboard && spec.arch === "riscv64";
+  return (
+    spec.arch === "riscv64" &&
+    (spec.boot.firmware ?? "builtin") !== "none" &&
+    otherVirtioDevices(spec) < VIRTIO_SLOT_COUNT.riscv64
+  );
 }
 
 /**

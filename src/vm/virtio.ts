@@ -1,12 +1,14 @@
 /**
  * The spec's virtio devices on either board, on the host's backends, in the order the guest probes
- * them: the drives (the first is /dev/vda), entropy, console, balloon, the NICs, vsock last.
+ * them: the drives (the first is /dev/vda), entropy, console, balloon, the NICs, vsock, and the keyboard
+ * last (so that adding it renamed no other device).
  */
 import type { GuestMemory } from "../devices/device.js";
 import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
 import { VirtioBlk } from "../devices/virtio/blk/virtio-blk.js";
 import { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
+import { VirtioInput } from "../devices/virtio/input/virtio-input.js";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
 import { VirtioNet } from "../devices/virtio/net/virtio-net.js";
 import { VirtioRng } from "../devices/virtio/rng/virtio-rng.js";
@@ -14,7 +16,7 @@ import { VirtioVsock } from "../devices/virtio/vsock/virtio-vsock.js";
 import { defaultMac, parseMac } from "../net/mac.js";
 import { UserError } from "../util/errors.js";
 import type { OpenedDrives, VmHost } from "./host.js";
-import type { VmSpec } from "./spec.js";
+import { hasKeyboard, type VmSpec } from "./spec.js";
 import type { VmDevice } from "./vm.js";
 
 /** What both boards offer for virtio devices: their slots and the guest RAM the devices see. */
@@ -26,6 +28,8 @@ export interface VirtioSetup {
   console: VirtioConsole | null;
   nics: VirtioNet[];
   vsock: VirtioVsock | null;
+  /** The virtio keyboard that carries stop()'s Ctrl-Alt-Del (see hasKeyboard). */
+  keyboard: VirtioInput | null;
   /** In attach order, named virtio0, virtio1... as the slots are filled. */
   devices: VmDevice[];
   close(): Promise<void>;
@@ -44,6 +48,7 @@ export async function attachVirtio(
     console: null,
     nics: [],
     vsock: null,
+    keyboard: null,
     devices,
     close: async () => {
       for (const b of netBackends) b.close();
@@ -81,6 +86,7 @@ export async function attachVirtio(
       setup.vsock = new VirtioVsock({ guestCid: cid, backend });
       attach(setup.vsock);
     }
+    if (hasKeyboard(spec)) setup.keyboard = attach(new VirtioInput());
   } catch (e) {
     await setup.close();
     throw e;

@@ -50,6 +50,8 @@ export interface VmStats {
   balloon?: Record<string, number | string>;
   nics: { mac: string; counters: Record<string, number> }[];
   vsock?: { cid: number; counters: Record<string, number> };
+  /** riscv64: the virtio keyboard (events delivered, pending, dropped; status events read). */
+  keyboard?: Record<string, number>;
   /** x86_64: how virtio interrupts reach the guest, and per-slot exit counters. */
   virtioInterrupts?: "irqfd-resample" | "irq-line";
   virtio?: { slot: number; device: string; gsi: number; counters: Record<string, number> }[];
@@ -69,6 +71,11 @@ export interface Vm {
    * `graceMs` for it to end, then stops it hard.
    */
   stop(options?: { graceMs?: number }): Promise<VmExit>;
+  /**
+   * Only the first half of stop(): sends the guest the board's power-off request while the VM runs;
+   * false when it is not running or has no device to carry one.
+   */
+  requestPowerOff(): boolean;
   /** Stops the VM now (at the next slice boundary / vCPU kick). A created VM just releases what it holds. */
   kill(): void;
   /** Resolves when the VM has stopped (and released its host resources); rejects if it failed. */
@@ -185,7 +192,7 @@ export class VmBase implements Vm {
       return this.wait();
     }
     if (this.current.name === "running") {
-      this.ops.requestPowerOff();
+      this.requestPowerOff();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, options.graceMs ?? 0);
@@ -195,6 +202,11 @@ export class VmBase implements Vm {
       if (this.current.name === "running" || this.current.name === "paused") this.kill();
     }
     return this.wait();
+  }
+
+  requestPowerOff(): boolean {
+    if (this.current.name !== "running" || this.endedAt !== null) return false;
+    return this.ops.requestPowerOff();
   }
 
   kill(): void {

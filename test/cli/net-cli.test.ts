@@ -86,7 +86,7 @@ describe("vireo run --net", () => {
       ...["--dump-dtb", out],
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(find(parseFdt(readFileSync(out)), "virtio_mmio@").length, 3);
+    assert.equal(find(parseFdt(readFileSync(out)), "virtio_mmio@").length, 4, "and the default keyboard");
   });
 
   test("errors are one line", () => {

@@ -69,7 +69,7 @@ describe("--drive parsing", () => {
 describe("vireo run with virtio devices", () => {
   const kernel = fakeKernel();
 
-  test("drives, rng and console get virtio-mmio nodes in slot order in the device tree", () => {
+  test("drives, rng, console and the default keyboard get virtio-mmio nodes in slot order in the device tree", () => {
     const out = join(scratch, "virtio.dtb");
     const r = vireo(
       "run",
@@ -86,7 +86,7 @@ describe("vireo run with virtio devices", () => {
     );
     assert.equal(r.status, 0, r.stderr);
     const nodes = find(parseFdt(readFileSync(out)), "virtio_mmio@");
-    assert.equal(nodes.length, 4);
+    assert.equal(nodes.length, 5, "the four asked for, then the keyboard");
     nodes.forEach((node, slot) => {
       const base = VIRT_MAP.virtio.base + slot * VIRT_MAP.virtio.size;
       assert.equal(node.name, `virtio_mmio@${base.toString(16)}`);
@@ -95,9 +95,12 @@ describe("vireo run with virtio devices", () => {
     });
   });
 
-  test("without virtio flags the tree has no virtio nodes", () => {
+  test("without virtio flags the tree has the keyboard's node only; with --no-keyboard none", () => {
     const out = join(scratch, "plain.dtb");
     assert.equal(vireo("run", "--kernel", kernel, "--dump-dtb", out).status, 0);
+    const names = find(parseFdt(readFileSync(out)), "virtio_mmio@").map((n) => n.name);
+    assert.deepEqual(names, [`virtio_mmio@${VIRT_MAP.virtio.base.toString(16)}`]);
+    assert.equal(vireo("run", "--kernel", kernel, "--no-keyboard", "--dump-dtb", out).status, 0);
     assert.deepEqual(find(parseFdt(readFileSync(out)), "virtio_mmio@"), []);
   });
 

@@ -51,6 +51,9 @@ describe("guest/init", () => {
       "export TERM=vt100",
       "hostname vireo",
       "trap 'finish poweroff' USR2",
+      // Ctrl-Alt-Del (stop()'s request through the virtio keyboard) is a clean power-off.
+      "echo 0 >/proc/sys/kernel/ctrl-alt-del",
+      "trap 'finish poweroff' INT",
     ]) {
       assert.ok(init.includes(needle), `init lacks: ${needle}`);
     }

@@ -107,7 +107,11 @@ describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
       const context = `status ${r.status}\n--- stdout (tail)\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr}`;
       assert.equal(r.status, 0, context);
       const out = r.stdout.replaceAll("\r", "");
-      assert.match(out, /^CHECK virtio=virtio_blk,virtio_blk,virtio_rng,virtio_console$/m, context);
+      assert.match(
+        out,
+        /^CHECK virtio=virtio_blk,virtio_blk,virtio_rng,virtio_console,virtio_input$/m,
+        context,
+      );
       assert.match(out, /^CHECK virtio-blk=\/dev\/vda size=1048576$/m, context);
       assert.match(out, /^CHECK virtio-blk=\/dev\/vdb size=2097152$/m, context);
       assert.match(out, /^CHECK hwrng=64 source=virtio_rng/m, context);
@@ -119,11 +123,12 @@ describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
       assert.match(out, /^vdb-write-refused$/m, context);
       assert.match(out, /^hvc0-got:ping-hvc0$/m, "terminal input reaches hvc0");
       assert.match(out, /^CHECK run-status=0$/m, context);
-      // The four devices' negotiated features: RING_PACKED exactly when it was offered.
+      // The five devices' (the default keyboard last) negotiated features: RING_PACKED exactly when it
+      // was offered.
       const packed = [...out.matchAll(/^ring-packed virtio\d+ ([01])$/gm)].map((m) => m[1]);
       assert.deepEqual(
         packed,
-        ["1", "1", "1", "1"].map((b) => (ring === "packed" ? b : "0")),
+        ["1", "1", "1", "1", "1"].map((b) => (ring === "packed" ? b : "0")),
         context,
       );
       const written = readFileSync(a);

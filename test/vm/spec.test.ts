@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { UserError } from "../../src/util/errors.js";
-import { type VmSpec, VmSpecError, VmSpecSchema, validateVmSpec } from "../../src/vm/spec.js";
+import { hasKeyboard, type VmSpec, VmSpecError, VmSpecSchema, validateVmSpec } from "../../src/vm/spec.js";
 import { describe, test } from "../support/test.js";
 
 const MiB = 2 ** 20;
@@ -129,6 +129,26 @@ describe("VmSpec", () => {
       /too many/,
     );
     assertProblem(null, "", /object/);
+  });
+
+  test("the keyboard: riscv64 Linux boots get one unless told, when a slot is free; x86_64 none", () => {
+    assert.equal(hasKeyboard(base()), true);
+    assert.equal(hasKeyboard(base({ keyboard: false })), false);
+    assert.equal(hasKeyboard(base({ boot: { kernel: "k", firmware: "none" } })), false, "bare metal");
+    assert.equal(hasKeyboard(base({ boot: { kernel: "k", firmware: "none" }, keyboard: true })), true);
+    const drives = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ path: `d${i}.img`, readOnly: false, id: `d${i}` }));
+    // Eight devices fill the slots: still valid, without the keyboard; asking for it then is too many.
+    const full = base({ drives: drives(8) });
+    assert.equal(validateVmSpec(full), full);
+    assert.equal(hasKeyboard(full), false);
+    assert.equal(hasKeyboard(base({ drives: drives(7) })), true);
+    assertProblem(base({ drives: drives(8), keyboard: true }), "", /too many virtio devices/);
+    const x86 = base({ arch: "x86_64", engine: "kvm", memory: 64 * MiB });
+    assert.equal(hasKeyboard(x86), false);
+    assert.equal(hasKeyboard({ ...x86, keyboard: false }), false);
+    assertProblem({ ...x86, keyboard: true }, "/keyboard", /only for riscv64 guests/);
+    assertProblem(base({ keyboard: "yes" as unknown as boolean }), "/keyboard", /boolean/);
   });
 
   test("every problem is listed, in one message", { timeout: 10_000 }, () => {

@@ -146,7 +146,7 @@ describe("createVm riscv64", { skip: noToolchain }, () => {
 
     const vm2 = await createVm(riscvSpec("busy2", floodGuest(10)), nodeVmHost({ console: sink }));
     vm2.start();
-    // Neither board takes a power-off request yet: the grace period ends in a hard stop.
+    // A bare-metal guest gets no keyboard, so no power-off request: the grace period ends in a hard stop.
     assert.deepEqual(await vm2.stop({ graceMs: 30 }), { reason: "stopped" });
 
     const vm3 = await createVm(riscvSpec("never", floodGuest(10)), nodeVmHost({ console: sink }));

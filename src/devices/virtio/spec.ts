@@ -32,6 +32,7 @@ export const DeviceId = {
   CONSOLE: 3,
   ENTROPY: 4,
   BALLOON: 5,
+  INPUT: 18,
   SOCKET: 19,
 } as const;
 

@@ -10,6 +10,7 @@ import { MemoryBlockBackend } from "../../../src/devices/virtio/blk/backend.js";
 import { BlkRequest, BlkStatus, VirtioBlk } from "../../../src/devices/virtio/blk/virtio-blk.js";
 import { VirtioConsole } from "../../../src/devices/virtio/console/virtio-console.js";
 import type { VirtioDevice } from "../../../src/devices/virtio/device.js";
+import { VirtioInput } from "../../../src/devices/virtio/input/virtio-input.js";
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
 import { VirtioRng } from "../../../src/devices/virtio/rng/virtio-rng.js";
 import { DescFlag } from "../../../src/devices/virtio/spec.js";
@@ -26,9 +27,14 @@ const WRITABLE = BASE + 0x8_0000;
 const DISK = 256 * 1024;
 const RUNS = Number(process.env.VIREO_FUZZ_RUNS ?? 150);
 
-type DeviceKind = "blk" | "rng" | "console";
+type DeviceKind = "blk" | "rng" | "console" | "input";
+const KINDS = ["blk", "rng", "console", "input"] as const;
 
-function makeDevice(kind: DeviceKind, out: number[] = []): { device: VirtioDevice; console?: VirtioConsole } {
+/** The device, and how host input reaches it (console bytes; key presses made of the bytes). */
+function makeDevice(
+  kind: DeviceKind,
+  out: number[] = [],
+): { device: VirtioDevice; feed?: (bytes: Uint8Array) => void } {
   switch (kind) {
     case "blk":
       return { device: new VirtioBlk(new MemoryBlockBackend(new Uint8Array(DISK)), { serial: "fuzz" }) };
@@ -36,7 +42,14 @@ function makeDevice(kind: DeviceKind, out: number[] = []): { device: VirtioDevic
       return { device: new VirtioRng({ fill: (d) => d.fill(0x5a) }) };
     case "console": {
       const console = new VirtioConsole({ write: (b) => out.push(b) });
-      return { device: console, console };
+      return { device: console, feed: (bytes) => console.receive(bytes) };
+    }
+    case "input": {
+      const keyboard = new VirtioInput();
+      const feed = (bytes: Uint8Array) => {
+        if (bytes.length > 0) keyboard.press([...bytes.subarray(0, 3)].map((b) => 1 + (b % 255)));
+      };
+      return { device: keyboard, feed };
     }
   }
 }
@@ -64,7 +77,7 @@ const wildLength = fc.oneof(
 );
 
 describe("virtio fuzz: register chaos", () => {
-  for (const kind of ["blk", "rng", "console"] as const) {
+  for (const kind of KINDS) {
     it(`${kind}: random register and config accesses, random ring memory`, () => {
       const access = fc.record({
         write: fc.boolean(),
@@ -93,7 +106,7 @@ describe("virtio fuzz: register chaos", () => {
       fc.assert(
         fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
           const mem = new TestMemory(BASE, RAM);
-          const { device, console } = makeDevice(kind);
+          const { device, feed } = makeDevice(kind);
           const drv = new TestDriver(mem, device);
           const out = new Uint32Array(2);
           for (const s of steps) {
@@ -108,7 +121,7 @@ describe("virtio fuzz: register chaos", () => {
                 // The harness asserts FEATURES_OK; chaos may prevent nothing else.
                 if (!(e instanceof assert.AssertionError)) throw e;
               }
-            } else console?.receive(s.bytes);
+            } else feed?.(s.bytes);
           }
           assert.ok(mem.guardsIntact(), "memory outside guest RAM was touched");
         }),
@@ -157,7 +170,7 @@ function putDescriptor(mem: TestMemory, at: number, d: Desc): void {
 }
 
 describe("virtio fuzz: malicious rings", () => {
-  for (const kind of ["blk", "rng", "console"] as const) {
+  for (const kind of KINDS) {
     it(`${kind}: never writes what it was not given as device-writable`, () => {
       const scenario = fc.record({
         size: fc.constantFrom(4, 8, 16),
@@ -180,7 +193,7 @@ describe("virtio fuzz: malicious rings", () => {
           const mem = new TestMemory(BASE, RAM);
           // Readable data and tables hold a known pattern the device must never change.
           for (let i = READABLE - BASE; i < WRITABLE - BASE; i++) mem.bytes[i] = (i * 13) & 0xff;
-          const { device, console } = makeDevice(kind);
+          const { device, feed } = makeDevice(kind);
           const drv = new TestDriver(mem, device);
           drv.start({ size: sc.size, ringBase: RINGS, features: [32, ...sc.features] });
           sc.indirect.forEach((d, i) => {
@@ -199,7 +212,7 @@ describe("virtio fuzz: malicious rings", () => {
             const driverArea = (r: (typeof drv.rings)[number]) =>
               mem.read(r.ring.desc, 16 * r.ring.size + 6 + 2 * r.ring.size);
             const before = drv.rings.map(driverArea);
-            console?.receive(round.input);
+            feed?.(round.input);
             drv.wr(MmioReg.QUEUE_NOTIFY, round.notify);
             drv.rings.forEach((r, i) => {
               assert.deepEqual(driverArea(r), before[i], "descriptor table or avail ring written");

@@ -14,3 +14,4 @@ await import("./net.test.js");
 await import("./rng-console.test.js");
 await import("./balloon.test.js");
 await import("./vsock.test.js");
+await import("./input.test.js");
