@@ -49,6 +49,23 @@ export const NicSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * How a VM gets host CPU from a daemon's scheduler (manager/scheduler/): a host CPU of its own
+ * (dedicated), or a share of the pool's (weight, cap and reservation as fractions of one host CPU).
+ */
+export const CpuShareSchema = Type.Object(
+  {
+    mode: Type.Union([Type.Literal("shared"), Type.Literal("dedicated")]),
+    /** shared: relative share, 1–10000 (default 100, as cgroup v2's cpu.weight). */
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    /** shared: at most this fraction of one host CPU (none by default). */
+    cap: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    /** shared: at least this fraction of one host CPU when it has work (0 by default). */
+    reservation: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
 export const VmSpecSchema = Type.Object(
   {
     name: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" }),
@@ -108,6 +125,13 @@ export const VmSpecSchema = Type.Object(
     labels: Type.Optional(Type.Record(Type.String(), Type.String())),
     /** A daemon boots the VM when it starts (front ends that run one VM ignore it). */
     autostart: Type.Optional(Type.Boolean()),
+    /** Host CPU from a daemon's scheduler (default: shared, weight 100); `vireo run` ignores it. */
+    cpu: Type.Optional(CpuShareSchema),
+    /**
+     * reserved: guest RAM committed and touched at start and counted against the host's memory;
+     * overcommit (default): committed as the guest touches it, reclaimable through the balloon.
+     */
+    memoryMode: Type.Optional(Type.Union([Type.Literal("reserved"), Type.Literal("overcommit")])),
   },
   { additionalProperties: false, $id: "VmSpec" },
 );
@@ -115,6 +139,7 @@ export const VmSpecSchema = Type.Object(
 export type VmSpec = Static<typeof VmSpecSchema>;
 export type DriveSpec = Static<typeof DriveSchema>;
 export type NicSpec = Static<typeof NicSchema>;
+export type CpuShare = Static<typeof CpuShareSchema>;
 
 const checker = TypeCompiler.Compile(VmSpecSchema);
 
@@ -206,6 +231,7 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
     }
   }
   if (!riscv && spec.keyboard === true) problem("/keyboard", "only for riscv64 guests");
+  for (const p of cpuShareProblems(spec.cpu)) problem(`/cpu${p.path}`, p.message);
   const devices = otherVirtioDevices(spec) + (spec.keyboard === true ? 1 : 0);
   if (devices > VIRTIO_SLOT_COUNT[spec.arch]) {
     problem("", `too many virtio devices: the board has ${VIRTIO_SLOT_COUNT[spec.arch]} slots`);
@@ -219,6 +245,20 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
     (i, id) => problem(`/drives/${i}/id`, `id '${id}' is given twice`),
   );
   for (const p of nicProblems(spec.nics)) problem(p.path, p.message);
+}
+
+/** What the schema cannot say about a CPU share (paths relative to it). */
+export function cpuShareProblems(share: CpuShare | undefined): SpecProblem[] {
+  if (share === undefined) return [];
+  const problems: SpecProblem[] = [];
+  if (share.mode === "dedicated") {
+    for (const field of ["weight", "cap", "reservation"] as const) {
+      if (share[field] !== undefined) problems.push({ path: `/${field}`, message: "only for mode shared" });
+    }
+  } else if (share.cap !== undefined && (share.reservation ?? 0) > share.cap) {
+    problems.push({ path: "/reservation", message: "must not exceed /cpu/cap" });
+  }
+  return problems;
 }
 
 /** The virtio devices of a spec other than the keyboard. */

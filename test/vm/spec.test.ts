@@ -56,6 +56,8 @@ describe("VmSpec", () => {
       maxInstructions: Number.MAX_SAFE_INTEGER,
       labels: { team: "a" },
       boot: { kernel: "k", initrd: "i", cmdline: "console=ttyS0", firmware: "builtin" },
+      cpu: { mode: "shared", weight: 200, cap: 0.5, reservation: 0.25 },
+      memoryMode: "reserved",
     });
     assert.equal(validateVmSpec(riscv), riscv);
     const x86 = base({
@@ -149,6 +151,18 @@ describe("VmSpec", () => {
     assert.equal(hasKeyboard({ ...x86, keyboard: false }), false);
     assertProblem({ ...x86, keyboard: true }, "/keyboard", /only for riscv64 guests/);
     assertProblem(base({ keyboard: "yes" as unknown as boolean }), "/keyboard", /boolean/);
+  });
+
+  test("CPU shares and memory modes: ranges, and what only a shared VM has", () => {
+    assert.equal(validateVmSpec(base({ cpu: { mode: "dedicated" } })).cpu?.mode, "dedicated");
+    assertProblem(base({ cpu: { mode: "dedicated", weight: 5 } }), "/cpu/weight", /only for mode shared/);
+    assertProblem(base({ cpu: { mode: "shared", weight: 0 } }), "/cpu/weight", /greater or equal to 1/);
+    assertProblem(base({ cpu: { mode: "shared", weight: 10_001 } }), "/cpu/weight", /less or equal to 10000/);
+    assertProblem(base({ cpu: { mode: "shared", cap: 0 } }), "/cpu/cap", /greater than 0/);
+    assertProblem(base({ cpu: { mode: "shared", cap: 1.5 } }), "/cpu/cap", /less or equal to 1/);
+    assertProblem(base({ cpu: { mode: "shared", cap: 0.2, reservation: 0.3 } }), "/cpu/reservation", /cap/);
+    assertProblem({ ...base(), cpu: { mode: "spare" } }, "/cpu/mode", /./);
+    assertProblem({ ...base(), memoryMode: "lazy" }, "/memoryMode", /./);
   });
 
   test("every problem is listed, in one message", { timeout: 10_000 }, () => {
