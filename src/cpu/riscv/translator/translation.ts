@@ -1,0 +1,205 @@
+import type { Hart } from "../hart.js";
+import type { GuestRam } from "../memory-map.js";
+import { Access, HartOffset, RAM_OFFSET, TLB_ENTRIES, TLB_TABLE_BYTES, TLB_TAGS_BYTES } from "../state.js";
+import { BlockExit, type BlockFunction, compileBlocks, type TranslatorHost } from "./compile.js";
+import { type DecodedInsn, decodeBlock } from "./decode.js";
+
+export interface TranslationOptions {
+  /** Entries into a block (counted at block boundaries the interpreter reaches) before it is compiled. */
+  threshold?: number;
+  /** A page whose translations were invalidated this often is left to the interpreter. */
+  maxPageInvalidations?: number;
+}
+
+export interface TranslationStats {
+  /** Blocks compiled, and the guest instructions they hold. */
+  blocks: number;
+  instructions: number;
+  /** WebAssembly.Modules built (each holds a batch of blocks) and their total size. */
+  modules: number;
+  wasmBytes: number;
+  /** Blocks thrown away because their page was written (by the guest or a device). */
+  invalidations: number;
+  compileMs: number;
+  /** Instructions retired inside translated code. */
+  translatedRetired: number;
+}
+
+export interface Block {
+  /** The decoded instructions (empty when the interpreter owns the first one). */
+  insns: DecodedInsn[];
+  pcLo: number;
+  pcHi: number;
+  length: number;
+  /** null: the block's first instruction belongs to the interpreter (system, FPU...). */
+  fn: BlockFunction | null;
+}
+
+/** Runs the interpreter variant that returns after every jump or branch. */
+export type InterpretBlock = (hart: number, budget: number) => number;
+
+const PAGE = 4096;
+const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
+const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
+
+/**
+ * The translating engine's core: counts entries into blocks by physical address, compiles hot ones to
+ * wasm in batches, runs them in place of the interpreter, and throws them away when their page is written.
+ * Blocks are keyed by physical pc and checked against the virtual pc they were compiled for (their code
+ * folds pc into constants); the fetch TLB gives the physical address, so satp, SFENCE.VMA and privilege
+ * changes need nothing here — a flushed TLB entry makes the lookup miss and the interpreter refill it.
+ */
+export class Translation {
+  readonly stats: TranslationStats = {
+    blocks: 0,
+    instructions: 0,
+    modules: 0,
+    wasmBytes: 0,
+    invalidations: 0,
+    compileMs: 0,
+    translatedRetired: 0,
+  };
+  private readonly blocks = new Map<number, Block>();
+  /** Physical page base → physical pcs of the blocks on it. A page in this map is a code page. */
+  private readonly pages = new Map<number, number[]>();
+  private readonly heat = new Map<number, number>();
+  private readonly pending = new Map<number, [number, number]>();
+  private readonly pageInvalidations = new Map<number, number>();
+  private readonly threshold: number;
+  private readonly maxPageInvalidations: number;
+  private readonly i32: Int32Array;
+  /** Units (one block, or the interpreter up to a jump) per slice: 1 lets a lockstep test compare each. */
+  unitsPerSlice = Number.POSITIVE_INFINITY;
+  /** The block the last unit ran, or null when the interpreter ran it. */
+  lastBlock: Block | null = null;
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly ram: GuestRam,
+    private readonly harts: readonly Hart[],
+    private readonly current: () => Hart,
+    private readonly host: TranslatorHost,
+    private readonly interpret: InterpretBlock,
+    options: TranslationOptions = {},
+  ) {
+    this.threshold = options.threshold ?? 64;
+    this.maxPageInvalidations = options.maxPageInvalidations ?? 32;
+    this.i32 = new Int32Array(memory.buffer);
+  }
+
+  /** Runs up to `budget` instructions of `h`; returns BlockExit.HOST if TypeScript ended the slice. */
+  runSlice(h: Hart, budget: number): BlockExit {
+    let left = budget;
+    let exit: number = BlockExit.NEXT;
+    for (let unit = 0; left > 0 && unit < this.unitsPerSlice; unit++) {
+      const block = this.lookup(h);
+      const translated = block !== null && block.length <= left;
+      this.lastBlock = translated ? block : null;
+      exit = translated ? (block.fn as BlockFunction)(h.base, left) : this.interpret(h.base, left);
+      const steps = h.state[SLICE_STEPS] as number;
+      h.retired += steps;
+      h.state[SLICE_STEPS] = 0;
+      h.state[CODE_WRITTEN] = 0;
+      if (translated) this.stats.translatedRetired += steps;
+      left -= steps;
+      if (exit !== BlockExit.NEXT) break;
+    }
+    if (this.pending.size > 0) this.compilePending();
+    return exit === BlockExit.NEXT ? BlockExit.NEXT : BlockExit.HOST;
+  }
+
+  /** Whether physical page `pa` holds translated code (stores to it must take the slow path). */
+  isCode(pa: number): boolean {
+    return this.pages.has(pa - (pa % PAGE));
+  }
+
+  /**
+   * Guest RAM [pa, pa + length) was written (slow-path store, atomic, or a device): drop every translation
+   * on those pages, and tell translated code running now to leave after its store.
+   */
+  written(pa: number, length: number): void {
+    const first = pa - (pa % PAGE);
+    let any = false;
+    for (let page = first; page < pa + length; page += PAGE) {
+      const pcs = this.pages.get(page);
+      if (pcs === undefined) continue;
+      any = true;
+      this.pages.delete(page);
+      for (const p of pcs) {
+        this.blocks.delete(p);
+        this.heat.delete(p);
+      }
+      this.stats.invalidations += pcs.length;
+      this.pageInvalidations.set(page, (this.pageInvalidations.get(page) ?? 0) + 1);
+    }
+    if (any) this.current().state[CODE_WRITTEN] = 1;
+  }
+
+  private lookup(h: Hart): Block | null {
+    const lo = h.pcLo;
+    const hi = h.pcHi;
+    const set = h.state[HartOffset.FETCH_TLB >> 2] as number;
+    const index = (lo >>> 12) & (TLB_ENTRIES - 1);
+    const tag = (set + Access.FETCH * TLB_TABLE_BYTES + index * 8) >> 2;
+    // A miss here is the interpreter's to fill (and to fault on).
+    if (this.i32[tag] !== (lo & ~0xfff) || this.i32[tag + 1] !== hi) return null;
+    const addend = this.i32[
+      (set + Access.FETCH * TLB_TABLE_BYTES + TLB_TAGS_BYTES + index * 4) >> 2
+    ] as number;
+    const pa = ((lo + addend) >>> 0) - RAM_OFFSET + this.ram.base;
+    const block = this.blocks.get(pa);
+    if (block !== undefined && block.pcLo === lo && block.pcHi === hi)
+      return block.fn === null ? null : block;
+    const heat = (this.heat.get(pa) ?? 0) + 1;
+    this.heat.set(pa, heat);
+    if (heat === this.threshold) this.pending.set(pa, [lo, hi]);
+    return null;
+  }
+
+  /** Decodes and compiles every block that became hot during the slice, as one module. */
+  private compilePending(): void {
+    const start = performance.now();
+    const batch: { pa: number; block: Block; insns: DecodedInsn[] }[] = [];
+    for (const [pa, [lo, hi]] of this.pending) {
+      const page = pa - (pa % PAGE);
+      if ((this.pageInvalidations.get(page) ?? 0) >= this.maxPageInvalidations) continue;
+      const offset = pa - this.ram.base;
+      const bytes = this.ram.bytes.subarray(offset, offset + (PAGE - (pa % PAGE)));
+      const pc = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+      const insns = decodeBlock(bytes, 0, pc);
+      batch.push({ pa, block: { insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null }, insns });
+    }
+    this.pending.clear();
+    const code = batch.filter((b) => b.insns.length > 0);
+    if (code.length > 0) {
+      const compiled = compileBlocks(
+        code.map((b) => b.insns),
+        this.memory,
+        this.host,
+      );
+      code.forEach((b, i) => {
+        b.block.fn = compiled.functions[i] as BlockFunction;
+      });
+      this.stats.modules++;
+      this.stats.wasmBytes += compiled.bytes;
+      this.stats.blocks += code.length;
+      for (const b of code) this.stats.instructions += b.insns.length;
+    }
+    for (const { pa, block } of batch) this.register(pa, block);
+    this.stats.compileMs += performance.now() - start;
+  }
+
+  private register(pa: number, block: Block): void {
+    const page = pa - (pa % PAGE);
+    this.blocks.set(pa, block);
+    const pcs = this.pages.get(page);
+    if (pcs !== undefined) {
+      pcs.push(pa);
+      return;
+    }
+    this.pages.set(page, [pa]);
+    // From now on stores to this page must reach MemoryAccess.store (which calls written()).
+    const hostPage = this.ram.host(page);
+    for (const h of this.harts) h.tlb.dropStoresTo(hostPage);
+  }
+}
