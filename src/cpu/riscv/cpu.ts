@@ -39,6 +39,9 @@ export class RiscvCpu {
   readonly attention: SliceRequests = { endSlice: false };
   private readonly run: (hart: number, budget: number) => number;
   private readonly hostImports: Record<string, (...args: number[]) => number>;
+  /** Instructions the last slice counted against its budget (those TypeScript retires itself — CSR
+   *  access, xRET, WFI — are not counted: a budget means the same on both engines). */
+  sliceSteps = 0;
   /** The translating engine, once enableTranslation() was called. */
   translation: Translation | null = null;
   private current: Hart;
@@ -126,6 +129,7 @@ export class RiscvCpu {
     const exit = (
       this.translation === null ? this.run(hart.base, budget) : this.translation.runSlice(hart, budget)
     ) as RunExit;
+    this.sliceSteps = (this.translation?.sliceSteps ?? 0) + hart.sliceSteps();
     hart.retired += hart.sliceSteps();
     hart.state[HartOffset.SLICE_STEPS >> 2] = 0;
     // Another hart may store between this hart's LR and SC: a reservation never survives a slice (with

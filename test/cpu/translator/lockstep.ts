@@ -7,6 +7,7 @@
  */
 import type { RiscvCpu } from "../../../src/cpu/riscv/cpu.js";
 import type { Hart } from "../../../src/cpu/riscv/hart.js";
+import type { Stmt } from "../../../src/cpu/riscv/semantics/ir.js";
 import { HartOffset } from "../../../src/cpu/riscv/state.js";
 import type { Block, Translation } from "../../../src/cpu/riscv/translator/translation.js";
 
@@ -76,6 +77,16 @@ export function compareHarts(ref: Hart, tr: Hart): { what: string; x?: number } 
   return null;
 }
 
+const writesRd = (body: readonly Stmt[]) =>
+  body.some(
+    (s) =>
+      s.k === "setRd" ||
+      (s.k === "jump" && s.link) ||
+      s.k === "amo" ||
+      s.k === "loadReserved" ||
+      s.k === "storeConditional",
+  );
+
 function describeUnit(pcLo: number, pcHi: number, block: Block | null, x: number | undefined): string {
   const at = hex(pcLo, pcHi);
   if (block === null) return `the interpreter's run from ${at} (no translated block)`;
@@ -83,7 +94,9 @@ function describeUnit(pcLo: number, pcHi: number, block: Block | null, x: number
     (i) => `${hex(Number(BigInt.asUintN(32, i.pc)), Number(BigInt.asUintN(64, i.pc) >> 32n))} ${i.insn.name}`,
   );
   const writer =
-    x === undefined ? undefined : [...block.insns].reverse().find((i) => ((i.word >>> 7) & 31) === x);
+    x === undefined
+      ? undefined
+      : [...block.insns].reverse().find((i) => ((i.word >>> 7) & 31) === x && writesRd(i.insn.body));
   const named = writer
     ? `, last writer of x${x} in it: ${writer.insn.name} at 0x${BigInt.asUintN(64, writer.pc).toString(16)}`
     : "";
@@ -92,10 +105,10 @@ function describeUnit(pcLo: number, pcHi: number, block: Block | null, x: number
 
 export interface LockstepOptions {
   maxInstructions: number;
-  /** Runs before every unit on both sides alike (timers, interrupt delivery); may change both CPUs. */
+  /** Runs where both sides stand at the same point (timers, interrupt delivery); may change both CPUs. */
   beforeUnit?: () => void;
-  /** True when the guest has finished. */
-  finished?: () => boolean;
+  /** True when that side's guest has finished (asked to exit). */
+  finished?: (side: "ref" | "tr") => boolean;
   /** Compare guest RAM at the end. */
   compareRam?: boolean;
 }
@@ -108,7 +121,14 @@ export interface LockstepResult {
   divergence: string | null;
 }
 
-/** Runs `tr` (translating, hart 0) and `ref` (interpreting, hart 0) side by side. */
+/** Retired instructions plus traps taken: both engines pass through the same values of it. */
+const progress = (h: Hart) => h.instret() + h.traps;
+
+/**
+ * Runs `tr` (translating) and `ref` (which must have translation enabled with an infinite threshold: it
+ * only interprets, but in the same units) one unit at a time, advancing whichever is behind, and compares
+ * them whenever they have made the same progress.
+ */
 export function lockstep(
   ref: RiscvCpu,
   tr: RiscvCpu,
@@ -116,30 +136,49 @@ export function lockstep(
   o: LockstepOptions,
 ): LockstepResult {
   translation.unitsPerSlice = 1;
+  if (ref.translation === null)
+    throw new Error("the reference runs the block interpreter: enable translation");
+  ref.translation.unitsPerSlice = 1;
   const hr = ref.harts[0] as Hart;
   const ht = tr.harts[0] as Hart;
+  const done = (side: "ref" | "tr") => o.finished?.(side) ?? false;
   let units = 0;
   let translatedUnits = 0;
   let divergence: string | null = null;
-  while (ht.instret() < o.maxInstructions && !(o.finished?.() ?? false)) {
-    o.beforeUnit?.();
-    if (ht.waiting || ht.stopped) break;
+  let last: { pcLo: number; pcHi: number; block: Block | null } | null = null;
+  for (let guard = 0; guard < 100 * o.maxInstructions + 1000; guard++) {
+    const pr = progress(hr);
+    const pt = progress(ht);
+    if (pr === pt) {
+      const diff = compareHarts(hr, ht);
+      if (diff !== null) {
+        const unit = last === null ? "none yet" : describeUnit(last.pcLo, last.pcHi, last.block, diff.x);
+        divergence = `after ${ht.instret()} instructions: ${diff.what}; last translate-side unit: ${unit}`;
+        break;
+      }
+      if (ht.instret() >= o.maxInstructions || (done("ref") && done("tr"))) break;
+      o.beforeUnit?.();
+      if (ht.waiting || ht.stopped) break;
+    }
+    if (pr < pt || (pr === pt && done("tr"))) {
+      if (done("ref") || hr.waiting) {
+        divergence = `the interpreter stopped behind: ${hr.instret()} vs ${ht.instret()} instructions`;
+        break;
+      }
+      ref.runSlice(hr, 1_000_000);
+      continue;
+    }
+    if (done("tr") || ht.waiting) {
+      divergence = `the translator stopped behind: ${ht.instret()} vs ${hr.instret()} instructions`;
+      break;
+    }
     const pcLo = ht.pcLo;
     const pcHi = ht.pcHi;
     tr.runSlice(ht, 1_000_000);
     units++;
     const block = translation.lastBlock;
     if (block !== null) translatedUnits++;
-    // The reference may stop early (a device asked for attention): give it the rest.
-    for (let tries = 0; hr.instret() < ht.instret() && tries < 100; tries++) {
-      ref.runSlice(hr, ht.instret() - hr.instret());
-    }
-    if (hr.traps !== ht.traps) continue;
-    const diff = compareHarts(hr, ht);
-    if (diff !== null) {
-      divergence = `after ${ht.instret()} instructions: ${diff.what}; unit: ${describeUnit(pcLo, pcHi, block, diff.x)}`;
-      break;
-    }
+    last = { pcLo, pcHi, block };
   }
   if (divergence === null && o.compareRam) {
     const a = ref.ram.bytes;

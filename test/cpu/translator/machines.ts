@@ -24,6 +24,8 @@ export function cpuPair(threshold = 1): Pair {
       clock: { ticks: () => 0 },
     });
   const ref = make();
+  // The reference only interprets, but in the same units as the translating side (see lockstep.ts).
+  ref.enableTranslation({ threshold: Number.POSITIVE_INFINITY });
   const tr = make();
   const translation = tr.enableTranslation({ threshold });
   return { ref, tr, translation, both: [ref, tr] };

@@ -86,8 +86,8 @@ class InterpreterEmitter extends Emitter {
 }
 
 /**
- * Generates the interpreter (with `stopAfterJump`, the variant that also returns after every jump or
- * branch, for the translating engine): `run(hart, budget)` executes up to `budget` instructions of one hart and
+ * Generates the interpreter (with `stopAfterJump`, the variant that also returns after every jump, branch,
+ * trap or instruction TypeScript carried out, for the translating engine): `run(hart, budget)` executes up to `budget` instructions of one hart and
  * returns RunExit. Each slice is a fresh call so V8 can swap in its optimised code (wasm has no on-stack
  * replacement). The dispatch is the decode tree as nested br_tables; each leaf is the instruction's
  * semantics from the shared IR, then `pc = next`, `count++`, and back to the loop head.
@@ -233,6 +233,12 @@ function emitRun(
       f.get(l.hart).get(l.count).mem(Op.I32Store, HartOffset.SLICE_STEPS);
       f.i32(RunExit.HOST).op(Op.Return);
     });
+    if (stopAfterJump) {
+      // pc moved (trap, xRET, CSR access): a block boundary too. TypeScript stored pc; keep the count.
+      f.get(l.hart).get(l.count).mem(Op.I32Store, HartOffset.SLICE_STEPS);
+      f.i32(RunExit.BUDGET).op(Op.Return);
+      return;
+    }
     reloadState();
     f.br(next);
   });
