@@ -102,10 +102,13 @@ function emitBlock(
     f.block((exit) => {
       const e = new TranslatorEmitter(f, imports, helperIndex, l, abandon, exit);
       emitter = e;
+      e.start = first.pc;
+      e.blockLength = length;
       e.loadRegisters(insns);
       f.loop((top) => {
+        e.loopLabel = top;
         insns.forEach((insn, i) => {
-          e.instruction(insn, i, insn.insn.body);
+          e.instruction(insn, i, insn.insn.body, i === length - 1);
         });
         if (!e.redirected) f.i64Bits(Number(end & 0xffffffffn) >>> 0, Number(end >> 32n) | 0).set(l.next);
         f.i32(length).set(l.count);

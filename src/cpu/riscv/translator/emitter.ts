@@ -89,10 +89,16 @@ export class TranslatorEmitter extends Emitter {
     }
   }
 
-  /** Emits instruction `index` of the block from its IR statements. */
-  instruction(insn: BlockInsn, index: number, body: readonly Stmt[]): void {
+  /** The loop around the block's body (set once it is open), and the block's entry pc. */
+  loopLabel: Label | null = null;
+  start = 0n;
+  private last = true;
+
+  /** Emits instruction `index` of the block from its IR statements; `last` when it ends the block. */
+  instruction(insn: BlockInsn, index: number, body: readonly Stmt[], last: boolean): void {
     this.current = insn;
     this.index = index;
+    this.last = last;
     this.known = { insn: insn.word, pc: insn.pc, nextPc: insn.pc + BigInt(insn.length) };
     this.redirected = false;
     for (const s of body) this.stmt(s);
@@ -128,6 +134,10 @@ export class TranslatorEmitter extends Emitter {
       this.written.add(rd);
       return;
     }
+    if (s.k === "branch" && !this.last) {
+      this.sideExit(s.cond, s.target);
+      return;
+    }
     super.stmt(s);
     if (s.k === "store" || s.k === "amo" || s.k === "storeConditional") this.leaveIfCodeWritten();
   }
@@ -148,6 +158,41 @@ export class TranslatorEmitter extends Emitter {
       f.br(this.exitLabel);
     });
   }
+
+  /**
+   * A conditional branch inside a superblock: when taken, leave with this instruction counted — or, when
+   * it goes back to the block's start and another whole pass fits the budget, run the block again.
+   */
+  private sideExit(cond: Expr, target: Expr): void {
+    const f = this.f;
+    const to = evaluate(target, this.known);
+    const done = this.index + 1;
+    this.expr(cond);
+    f.ifElse(() => {
+      if (
+        to !== null &&
+        BigInt.asUintN(64, to) === BigInt.asUintN(64, this.start) &&
+        this.loopLabel !== null
+      ) {
+        f.get(this.l.done)
+          .i32(done + this.blockLength)
+          .op(Op.I32Add)
+          .get(this.l.budget)
+          .op(Op.I32LeU);
+        f.ifElse(() => {
+          f.get(this.l.done).i32(done).op(Op.I32Add).set(this.l.done);
+          f.br(this.loopLabel as Label);
+        });
+      }
+      this.expr(target);
+      f.set(this.l.next);
+      f.i32(done).set(this.l.count);
+      f.br(this.exitLabel);
+    });
+  }
+
+  /** Instructions in the block (for the budget check of a loop back to its start). */
+  blockLength = 0;
 
   private registerNumber(index: Expr): number {
     const v = evaluate(index, this.known);
