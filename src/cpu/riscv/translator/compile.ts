@@ -125,6 +125,8 @@ function emitBlock(
   const length = insns.length;
   let emitter: TranslatorEmitter | null = null;
   f.get(l.hart).mem(Op.I32Load, HartOffset.DATA_TLB).set(l.dataTlb);
+  // Counts continue from the slice's (blocks run back to back by the dispatcher); the budget is absolute.
+  f.get(l.hart).mem(Op.I32Load, HartOffset.SLICE_STEPS).set(l.done);
   f.block((abandon) => {
     f.block((exit) => {
       const e = new TranslatorEmitter(f, imports, helperIndex, l, abandon, exit);

@@ -1,8 +1,17 @@
 import type { Hart } from "../hart.js";
 import type { GuestRam } from "../memory-map.js";
-import { Access, HartOffset, RAM_OFFSET, TLB_ENTRIES, TLB_TABLE_BYTES, TLB_TAGS_BYTES } from "../state.js";
+import {
+  Access,
+  HartOffset,
+  JUMP_CACHE_ENTRIES,
+  RAM_OFFSET,
+  TLB_ENTRIES,
+  TLB_TABLE_BYTES,
+  TLB_TAGS_BYTES,
+} from "../state.js";
 import { BlockExit, type BlockFunction, compileBlocks, type TranslatorHost } from "./compile.js";
 import { type DecodedInsn, decodeBlock } from "./decode.js";
+import { buildDispatch, type Dispatch, SLOT_SHIFT } from "./dispatch.js";
 
 export interface TranslationOptions {
   /** Entries into a block (counted at block boundaries the interpreter reaches) before it is compiled.
@@ -35,6 +44,8 @@ export interface Block {
   length: number;
   /** null: the block's first instruction belongs to the interpreter (system, FPU...). */
   fn: BlockFunction | null;
+  /** Its entry in the shared function table (-1 when fn is null). */
+  slot: number;
 }
 
 /** Runs the interpreter variant that returns after every jump or branch. */
@@ -90,13 +101,75 @@ export class Translation {
     this.threshold = options.threshold ?? 5000;
     this.maxPageInvalidations = options.maxPageInvalidations ?? 32;
     this.i32 = new Int32Array(memory.buffer);
+    this.dispatch = buildDispatch(memory, this.table);
+    for (const h of harts) {
+      const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
+      this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
+    }
+  }
+
+  /** Every compiled block's function, at its slot; the dispatcher calls them from here. */
+  private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 256 });
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private readonly dispatch: Dispatch;
+
+  private takeSlot(fn: BlockFunction): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      if (slot >= this.table.length) this.table.grow(this.table.length);
+    }
+    this.table.set(slot, fn);
+    return slot;
+  }
+
+  /** Where block `pcLo` would sit in a hart's jump cache (i32 index of its first word). */
+  private cacheEntry(h: Hart, pcLo: number): number {
+    return (h.base + HartOffset.JUMP_CACHE + ((pcLo >>> 1) & (JUMP_CACHE_ENTRIES - 1)) * 16) >> 2;
+  }
+
+  private cache(h: Hart, block: Block, pa: number): void {
+    const e = this.cacheEntry(h, block.pcLo);
+    this.i32[e] = block.pcLo;
+    this.i32[e + 1] = block.pcHi;
+    this.i32[e + 2] = pa;
+    this.i32[e + 3] = (block.slot << SLOT_SHIFT) | block.length;
+  }
+
+  /** Forgets a block: out of every jump cache and the table (its slot is reused). */
+  private drop(block: Block): void {
+    if (block.slot < 0) return;
+    for (const h of this.harts) {
+      const e = this.cacheEntry(h, block.pcLo);
+      if (this.i32[e + 3] === ((block.slot << SLOT_SHIFT) | block.length)) {
+        this.i32[e] = -1;
+        this.i32[e + 1] = -1;
+      }
+    }
+    this.table.set(block.slot, null);
+    this.freeSlots.push(block.slot);
+    block.slot = -1;
   }
 
   /** Runs up to `budget` instructions of `h`; returns BlockExit.HOST if TypeScript ended the slice. */
   runSlice(h: Hart, budget: number): BlockExit {
     let left = budget;
     let exit: number = BlockExit.NEXT;
+    const unitMode = this.unitsPerSlice !== Number.POSITIVE_INFINITY;
     for (let unit = 0; left > 0 && unit < this.unitsPerSlice; unit++) {
+      // Blocks the jump cache knows run back to back in wasm; TypeScript only sees the misses.
+      if (unitMode) this.lastBlock = this.peek(h);
+      const ran = this.dispatch(h.base, left, unitMode ? 1 : 0x7fffffff);
+      if (ran !== 0) {
+        const steps = this.account(h, true);
+        left -= steps;
+        if (ran < 0) {
+          exit = BlockExit.HOST;
+          break;
+        }
+        continue;
+      }
       let block = this.lookup(h);
       // Threshold 1 (tests): compile on first sight, so even straight-line code runs translated.
       if (block === null && this.threshold <= 1 && this.pending.size > 0) {
@@ -106,17 +179,45 @@ export class Translation {
       const translated = block !== null && block.length <= left;
       this.lastBlock = translated ? block : null;
       exit = translated ? ((block as Block).fn as BlockFunction)(h.base, left) : this.interpret(h.base, left);
-      const steps = h.state[SLICE_STEPS] as number;
-      h.retired += steps;
-      h.state[SLICE_STEPS] = 0;
-      h.state[CODE_WRITTEN] = 0;
-      if (translated) this.stats.translatedRetired += steps;
-      left -= steps;
+      left -= this.account(h, translated);
       if (exit !== BlockExit.NEXT) break;
     }
     this.sliceSteps = budget - left;
     if (this.pending.size > 0) this.compilePending();
     return exit === BlockExit.NEXT ? BlockExit.NEXT : BlockExit.HOST;
+  }
+
+  /** Moves the instructions of the last call out of SLICE_STEPS into retired; returns them. */
+  private account(h: Hart, translated: boolean): number {
+    const steps = h.state[SLICE_STEPS] as number;
+    h.retired += steps;
+    h.state[SLICE_STEPS] = 0;
+    h.state[CODE_WRITTEN] = 0;
+    if (translated) this.stats.translatedRetired += steps;
+    return steps;
+  }
+
+  /** The valid block at the hart's pc, if any, without counting an entry (lockstep reports). */
+  private peek(h: Hart): Block | null {
+    const pa = this.physicalPc(h);
+    if (pa < 0) return null;
+    const block = this.blocks.get(pa);
+    return block !== undefined && block.pcLo === h.pcLo && block.pcHi === h.pcHi && block.fn !== null
+      ? block
+      : null;
+  }
+
+  /** RAM offset of the hart's pc through its fetch TLB, or -1 on a miss. */
+  private physicalPc(h: Hart): number {
+    const lo = h.pcLo;
+    const set = h.state[HartOffset.FETCH_TLB >> 2] as number;
+    const index = (lo >>> 12) & (TLB_ENTRIES - 1);
+    const tag = (set + Access.FETCH * TLB_TABLE_BYTES + index * 8) >> 2;
+    if (this.i32[tag] !== (lo & ~0xfff) || this.i32[tag + 1] !== h.pcHi) return -1;
+    const addend = this.i32[
+      (set + Access.FETCH * TLB_TABLE_BYTES + TLB_TAGS_BYTES + index * 4) >> 2
+    ] as number;
+    return ((lo + addend) >>> 0) - RAM_OFFSET;
   }
 
   /** Whether physical page `pa` holds translated code (stores to it must take the slow path). */
@@ -139,6 +240,8 @@ export class Translation {
       any = true;
       this.pages.delete(page);
       for (const p of pcs) {
+        const block = this.blocks.get(p);
+        if (block !== undefined) this.drop(block);
         this.blocks.delete(p);
         this.heat.delete(p);
       }
@@ -151,19 +254,15 @@ export class Translation {
   private lookup(h: Hart): Block | null {
     const lo = h.pcLo;
     const hi = h.pcHi;
-    const set = h.state[HartOffset.FETCH_TLB >> 2] as number;
-    const index = (lo >>> 12) & (TLB_ENTRIES - 1);
-    const tag = (set + Access.FETCH * TLB_TABLE_BYTES + index * 8) >> 2;
-    // A miss here is the interpreter's to fill (and to fault on).
-    if (this.i32[tag] !== (lo & ~0xfff) || this.i32[tag + 1] !== hi) return null;
-    const addend = this.i32[
-      (set + Access.FETCH * TLB_TABLE_BYTES + TLB_TAGS_BYTES + index * 4) >> 2
-    ] as number;
-    // Offsets into RAM rather than physical addresses: small integers make cheap Map keys.
-    const pa = ((lo + addend) >>> 0) - RAM_OFFSET;
+    // A miss in the fetch TLB is the interpreter's to fill (and to fault on).
+    const pa = this.physicalPc(h);
+    if (pa < 0) return null;
     const block = this.blocks.get(pa);
-    if (block !== undefined && block.pcLo === lo && block.pcHi === hi)
-      return block.fn === null ? null : block;
+    if (block !== undefined && block.pcLo === lo && block.pcHi === hi) {
+      if (block.fn === null) return null;
+      this.cache(h, block, pa);
+      return block;
+    }
     const heat = (this.heat.get(pa) ?? 0) + 1;
     this.heat.set(pa, heat);
     if (heat === this.threshold) this.pending.set(pa, [lo, hi]);
@@ -180,7 +279,11 @@ export class Translation {
       const bytes = this.ram.bytes.subarray(page, page + PAGE);
       const pc = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
       const insns = decodeBlock(bytes, pa % PAGE, pc);
-      batch.push({ pa, block: { insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null }, insns });
+      batch.push({
+        pa,
+        block: { insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null, slot: -1 },
+        insns,
+      });
     }
     this.pending.clear();
     const code = batch.filter((b) => b.insns.length > 0);
@@ -192,6 +295,7 @@ export class Translation {
       );
       code.forEach((b, i) => {
         b.block.fn = compiled.functions[i] as BlockFunction;
+        b.block.slot = this.takeSlot(b.block.fn);
       });
       this.stats.modules++;
       this.stats.wasmBytes += compiled.bytes;
