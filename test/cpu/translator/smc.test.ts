@@ -5,8 +5,11 @@
  * interpreter, and the final register shows the new instruction took effect.
  */
 import assert from "node:assert/strict";
+import { RiscvCpu } from "../../../src/cpu/riscv/cpu.js";
+import type { Hart } from "../../../src/cpu/riscv/hart.js";
 import { describe, it } from "../../support/test.js";
 import { bType, iType, jal, Opc, SPIN, sType, uType } from "../interpreter/encode.js";
+import { EmptyBus } from "../interpreter/harness.js";
 import { lockstep } from "./lockstep.js";
 import { cpuPair, RAM_BASE, startAt, writeWords, xOf } from "./machines.js";
 
@@ -120,5 +123,48 @@ describe("translator: self-modifying code", () => {
     r = lockstep(p.ref, p.tr, p.translation, { maxInstructions: 200, compareRam: true });
     assert.equal(r.divergence, null);
     assert.equal(xOf(p.tr, A0), 150n);
+  });
+});
+
+describe("translator: code rewritten by another hart", () => {
+  it("a store from hart 1 through a TLB entry cached before the page held code invalidates hart 0's loop", () => {
+    const cpu = new RiscvCpu({
+      ramBase: RAM_BASE,
+      ramSize: 1 << 20,
+      harts: 2,
+      bus: new EmptyBus(),
+      clock: { ticks: () => 0 },
+    });
+    cpu.enableTranslation({ threshold: 1 });
+    const [h0, h1] = cpu.harts as [Hart, Hart];
+    const loop = RAM_BASE + 0x1000;
+    const writer = RAM_BASE + 0x3000;
+    // Hart 0: a0 += 1 forever (the addi is what hart 1 rewrites).
+    writeWords([cpu], loop, [addi(A0, A0, 1), jal(0, -4)]);
+    // Hart 1: warm its store TLB on hart 0's page, wait, then patch the addi to add 100.
+    writeWords([cpu], writer, [
+      sw(T1, 0, 0x100),
+      addi(T2, 0, 200),
+      addi(T2, T2, -1),
+      bne(T2, 0, -4),
+      sw(T1, A1, 0),
+      SPIN,
+    ]);
+    h0.reset(loop | 0, 0);
+    h1.reset(writer | 0, 0);
+    h1.writeX(T1, loop | 0, 0);
+    h1.writeX(A1, addi(A0, A0, 100) | 0, 0);
+    cpu.runSlice(h1, 3);
+    cpu.runSlice(h0, 1000);
+    const before = Number(h0.state[2 * A0]);
+    assert.ok(
+      before > 0 && (cpu.translation?.stats.translatedRetired ?? 0) > 0,
+      "hart 0's loop ran translated",
+    );
+    cpu.runSlice(h1, 1000);
+    assert.ok((cpu.translation?.stats.invalidations ?? 0) > 0, "the patch invalidated the loop");
+    cpu.runSlice(h0, 1000);
+    // Each iteration is two instructions; after the patch each adds 100.
+    assert.equal(Number(h0.state[2 * A0]), before + 500 * 100);
   });
 });
