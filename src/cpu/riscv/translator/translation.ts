@@ -72,8 +72,8 @@ export class Translation {
     compileMs: 0,
     translatedRetired: 0,
   };
-  private readonly blocks = new Map<number, Block>();
   /** Blocks, heat and pages are keyed by offset into guest RAM (physical address − RAM base). */
+  private readonly blocks = new Map<number, Block>();
   /** RAM offset of a page → RAM offsets of the blocks on it. A page in this map is a code page. */
   private readonly pages = new Map<number, number[]>();
   private readonly heat = new Map<number, number>();
@@ -82,6 +82,12 @@ export class Translation {
   private readonly threshold: number;
   private readonly maxPageInvalidations: number;
   private readonly i32: Int32Array;
+  /** Every compiled block's function, at its slot; the dispatcher calls them from here. */
+  private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 256 });
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private readonly dispatch: Dispatch;
+
   /** Units (one block, or the interpreter up to a jump) per slice: 1 lets a lockstep test compare each. */
   unitsPerSlice = Number.POSITIVE_INFINITY;
   /** Instructions the last runSlice counted against its budget. */
@@ -107,12 +113,6 @@ export class Translation {
       this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
     }
   }
-
-  /** Every compiled block's function, at its slot; the dispatcher calls them from here. */
-  private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 256 });
-  private readonly freeSlots: number[] = [];
-  private nextSlot = 0;
-  private readonly dispatch: Dispatch;
 
   private takeSlot(fn: BlockFunction): number {
     let slot = this.freeSlots.pop();
