@@ -22,7 +22,11 @@ import { defaultX86Guest } from "./x86-default.js";
  */
 export const DEVICE_FLAGS: FlagSpec = {
   arch: { kind: "value", arg: "ARCH", help: "riscv64 (default) or x86_64 (under KVM)" },
-  engine: { kind: "value", arg: "ENGINE", help: "auto (default), interpreter (riscv64) or kvm (x86_64)" },
+  engine: {
+    kind: "value",
+    arg: "ENGINE",
+    help: "auto (default), interpreter or translate (riscv64: hot code compiled to wasm), kvm (x86_64)",
+  },
   kernel: {
     kind: "value",
     arg: "FILE",
@@ -177,9 +181,9 @@ export async function runSpecFromFlags(args: ParsedArgs): Promise<RunSpec> {
       throw new UserError(`--${unsupported} is not supported with --arch x86_64 yet`);
   }
   const engine = args.values.get("engine") ?? "auto";
-  if (riscv && engine !== "auto" && engine !== "interpreter") {
+  if (riscv && engine !== "auto" && engine !== "interpreter" && engine !== "translate") {
     throw new UserError(
-      `--engine ${engine}: riscv64 guests run on the interpreter (--engine interpreter or auto)`,
+      `--engine ${engine}: riscv64 guests run on the interpreter (--engine interpreter, translate or auto)`,
     );
   }
   if (!riscv && engine !== "auto" && engine !== "kvm") {

@@ -24,6 +24,7 @@ export function statsLines(stats: VmStats): string[] {
       `interrupts ${format(stats.interrupts)}`,
     );
     if (stats.balloon !== undefined) lines.push(`balloon ${fields(stats.balloon)}`);
+    if (stats.translation !== undefined) lines.push(`translation ${fields(stats.translation)}`);
   } else {
     const e = stats.exits;
     lines.push(`seconds ${seconds.toFixed(3)}`);

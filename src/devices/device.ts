@@ -21,6 +21,8 @@ export interface GuestMemory {
   readonly size: number;
   readonly bytes: Uint8Array;
   contains(paddr: number, length: number): boolean;
+  /** Reports a device write (DMA) into [paddr, paddr + length) so cached translations of it are dropped. */
+  written?(paddr: number, length: number): void;
 }
 
 /** Guest time in timebase ticks (10 MHz), from the host clock. */

@@ -93,6 +93,7 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm
     await virtio.close();
     throw e;
   }
+  if (spec.engine === "translate") board.cpu.enableTranslation();
   const engine = new InterpreterEngine(board, {
     ...(spec.maxInstructions === undefined ? {} : { maxInstructions: spec.maxInstructions }),
     ...(host.cpuTurns === undefined ? {} : { turns: host.cpuTurns }),
@@ -189,6 +190,19 @@ function riscvStats(
       ignored: c.ignoredPfns,
       "reclaimed-bytes": c.reclaimedBytes,
       reclaimer: balloon.reclaimerKind,
+    };
+  }
+  const translation = board.cpu.translation;
+  if (translation !== null) {
+    const t = translation.stats;
+    stats.translation = {
+      blocks: t.blocks,
+      "guest-insns": t.instructions,
+      modules: t.modules,
+      "wasm-bytes": t.wasmBytes,
+      invalidations: t.invalidations,
+      "compile-ms": Math.round(t.compileMs),
+      "translated-retired": t.translatedRetired,
     };
   }
   if (virtio.vsock !== null)

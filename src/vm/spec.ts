@@ -70,7 +70,13 @@ export const VmSpecSchema = Type.Object(
   {
     name: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" }),
     arch: Type.Union([Type.Literal("riscv64"), Type.Literal("x86_64")]),
-    engine: Type.Union([Type.Literal("auto"), Type.Literal("interpreter"), Type.Literal("kvm")]),
+    /** riscv64: interpreter (= auto) or translate (hot blocks compiled to wasm); x86_64: kvm (= auto). */
+    engine: Type.Union([
+      Type.Literal("auto"),
+      Type.Literal("interpreter"),
+      Type.Literal("translate"),
+      Type.Literal("kvm"),
+    ]),
     cpus: Type.Integer({ minimum: 1, maximum: MAX_CPUS.x86_64 }),
     /**
      * Bytes of guest RAM. The upper bound depends on the arch (checked by validateVmSpec) and, for
@@ -189,8 +195,10 @@ function memoryRule(arch: VmSpec["arch"]): string {
 
 function crossChecks(spec: VmSpec, problem: (path: string, message: string) => void): void {
   const riscv = spec.arch === "riscv64";
-  if (riscv && spec.engine === "kvm") problem("/engine", "riscv64 guests run on the interpreter");
-  if (!riscv && spec.engine === "interpreter") problem("/engine", "x86_64 guests run on KVM");
+  if (riscv && spec.engine === "kvm")
+    problem("/engine", "riscv64 guests run on the interpreter or translator");
+  if (!riscv && (spec.engine === "interpreter" || spec.engine === "translate"))
+    problem("/engine", "x86_64 guests run on KVM");
   const tooBig = riscv && spec.memory > RISCV_MEMORY.max;
   if (spec.memory < (riscv ? RISCV_MEMORY : X86_MEMORY).min || tooBig)
     problem("/memory", memoryRule(spec.arch));

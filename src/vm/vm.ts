@@ -48,6 +48,8 @@ export interface VmStats {
   interrupts?: [string, number][];
   exits?: { total: number; forwarded: number; localPio: number; mmio: number; firstExitMs: number | null };
   balloon?: Record<string, number | string>;
+  /** riscv64 --engine translate: blocks compiled, wasm bytes, invalidations, compile time... */
+  translation?: Record<string, number>;
   nics: { mac: string; counters: Record<string, number> }[];
   vsock?: { cid: number; counters: Record<string, number> };
   /** riscv64: the virtio keyboard (events delivered, pending, dropped; status events read). */

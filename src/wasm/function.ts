@@ -79,6 +79,14 @@ export class FunctionBuilder {
     return this;
   }
 
+  /** Calls entry `table[index on the stack]` of table 0, of function type `typeIndex`. */
+  callIndirect(typeIndex: number): this {
+    this.code.byte(Op.CallIndirect);
+    this.code.u32(typeIndex);
+    this.code.byte(0x00);
+    return this;
+  }
+
   block(body: (end: Label) => void, result?: ValType): this {
     return this.structured(Op.Block, new Label("block"), body, result);
   }

@@ -23,9 +23,20 @@ export class ModuleBuilder {
   private readonly functions: DefinedFunction[] = [];
   private readonly exports: { name: string; index: number }[] = [];
   private memoryImport: { module: string; name: string; minPages: number; maxPages: number } | null = null;
+  private tableImport: { module: string; name: string; min: number } | null = null;
 
   importMemory(module: string, name: string, minPages: number, maxPages: number): void {
     this.memoryImport = { module, name, minPages, maxPages };
+  }
+
+  /** Imports a funcref table (for call_indirect; table index 0). */
+  importTable(module: string, name: string, min: number): void {
+    this.tableImport = { module, name, min };
+  }
+
+  /** The index of a function type, for call_indirect. */
+  functionType(params: ValType[], results: ValType[]): number {
+    return this.typeIndex(params, results);
   }
 
   importFunction(module: string, name: string, params: ValType[], results: ValType[]): number {
@@ -59,8 +70,9 @@ export class ModuleBuilder {
       }
     });
     const memory = this.memoryImport;
+    const table = this.tableImport;
     this.section(out, 2, (s) => {
-      s.u32(this.imports.length + (memory ? 1 : 0));
+      s.u32(this.imports.length + (memory ? 1 : 0) + (table ? 1 : 0));
       for (const imp of this.imports) {
         s.name(imp.module);
         s.name(imp.name);
@@ -74,6 +86,14 @@ export class ModuleBuilder {
         s.byte(0x01);
         s.u32(memory.minPages);
         s.u32(memory.maxPages);
+      }
+      if (table) {
+        s.name(table.module);
+        s.name(table.name);
+        s.byte(0x01);
+        s.byte(0x70);
+        s.byte(0x00);
+        s.u32(table.min);
       }
     });
     this.section(out, 3, (s) => {

@@ -53,7 +53,10 @@ interface RunResult {
   timedOut: boolean;
 }
 
-function runGuest(elf: string): Promise<RunResult> {
+/** Each program runs on both riscv64 engines: the interpreter and the block translator. */
+const ENGINES = ["interpreter", "translate"] as const;
+
+function runGuest(elf: string, engine: (typeof ENGINES)[number]): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const args = [
       cli,
@@ -66,6 +69,8 @@ function runGuest(elf: string): Promise<RunResult> {
       elf,
       "--max-insns",
       MAX_INSNS,
+      "--engine",
+      engine,
     ];
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -98,23 +103,27 @@ const build: Build | undefined = skipReason === undefined ? buildPrograms() : un
 
 describe("RISC-V guest programs", { concurrency: Math.max(1, Math.min(4, availableParallelism())) }, () => {
   for (const name of programs) {
-    test(name, { skip: skipReason ?? false, timeout: TIMEOUT_MS + 10_000 }, async () => {
-      assert.ok(build?.ok, `make -C test/guest failed:\n${build?.output ?? ""}`);
-      const elf = join(buildDir, `${name}.elf`);
-      const result = await runGuest(elf);
-      const details = [
-        `vireo run --arch riscv64 --bios none --kernel ${elf} --max-insns ${MAX_INSNS}`,
-        result.timedOut
-          ? `timed out after ${TIMEOUT_MS} ms`
-          : `exit status ${result.code} signal ${result.signal}`,
-        result.code !== null && result.code > 0 ? `failing check number: ${result.code} (see README.md)` : "",
-        `--- stdout ---\n${result.stdout}`,
-        `--- stderr ---\n${result.stderr}`,
-      ]
-        .filter((line) => line !== "")
-        .join("\n");
-      assert.equal(result.timedOut, false, details);
-      assert.equal(result.code, 0, details);
-    });
+    for (const engine of ENGINES) {
+      test(`${name} (${engine})`, { skip: skipReason ?? false, timeout: TIMEOUT_MS + 10_000 }, async () => {
+        assert.ok(build?.ok, `make -C test/guest failed:\n${build?.output ?? ""}`);
+        const elf = join(buildDir, `${name}.elf`);
+        const result = await runGuest(elf, engine);
+        const details = [
+          `vireo run --arch riscv64 --bios none --kernel ${elf} --max-insns ${MAX_INSNS} --engine ${engine}`,
+          result.timedOut
+            ? `timed out after ${TIMEOUT_MS} ms`
+            : `exit status ${result.code} signal ${result.signal}`,
+          result.code !== null && result.code > 0
+            ? `failing check number: ${result.code} (see README.md)`
+            : "",
+          `--- stdout ---\n${result.stdout}`,
+          `--- stderr ---\n${result.stderr}`,
+        ]
+          .filter((line) => line !== "")
+          .join("\n");
+        assert.equal(result.timedOut, false, details);
+        assert.equal(result.code, 0, details);
+      });
+    }
   }
 });

@@ -6,6 +6,7 @@ import { MemoryAccess } from "./memory-access.js";
 import { GuestRam } from "./memory-map.js";
 import { HartOffset, MAX_HARTS, RAM_OFFSET, RVC_TABLE_BASE } from "./state.js";
 import { SystemUnit } from "./system.js";
+import { Translation, type TranslationOptions } from "./translator/translation.js";
 
 export interface CpuOptions {
   /** Guest physical address of RAM and its size (a multiple of 4 KiB). */
@@ -21,6 +22,7 @@ const PAGE = 65536;
 const GUARD = PAGE;
 
 let cachedModule: WebAssembly.Module | null = null;
+let cachedBlockInterpreter: WebAssembly.Module | null = null;
 
 /**
  * A RISC-V RV64GC processor complex: linear memory holding hart state and guest RAM, the generated wasm
@@ -36,6 +38,12 @@ export class RiscvCpu {
   /** Devices and hypercalls set endSlice to get the engine's attention; runSlice clears it. */
   readonly attention: SliceRequests = { endSlice: false };
   private readonly run: (hart: number, budget: number) => number;
+  private readonly hostImports: Record<string, (...args: number[]) => number>;
+  /** Instructions the last slice counted against its budget (those TypeScript retires itself — CSR
+   *  access, xRET, WFI — are not counted: a budget means the same on both engines). */
+  sliceSteps = 0;
+  /** The translating engine, once enableTranslation() was called. */
+  translation: Translation | null = null;
   private current: Hart;
 
   constructor(readonly options: CpuOptions) {
@@ -53,19 +61,54 @@ export class RiscvCpu {
     this.access = new MemoryAccess(this.memory, this.ram, options.bus, () => this.current, this.attention);
     this.system = new SystemUnit(() => this.current, this.attention);
     cachedModule ??= new WebAssembly.Module(buildInterpreter({ min: 1, max: 65536 }) as BufferSource);
+    this.hostImports = {
+      fetch: () => this.access.fetch(),
+      load: (size: number) => this.access.load(size),
+      store: (size: number) => this.access.store(size),
+      probe: (access: number, size: number) => this.access.probe(access, size),
+      raise: (cause: number) => this.system.raise(cause),
+      system: (insn: number) => this.system.execute(insn),
+      fpu: (insn: number) => this.system.floatingPoint(insn),
+    };
     const instance = new WebAssembly.Instance(cachedModule, {
       env: { memory: this.memory },
-      host: {
-        fetch: () => this.access.fetch(),
-        load: (size: number) => this.access.load(size),
-        store: (size: number) => this.access.store(size),
-        probe: (access: number, size: number) => this.access.probe(access, size),
-        raise: (cause: number) => this.system.raise(cause),
-        system: (insn: number) => this.system.execute(insn),
-        fpu: (insn: number) => this.system.floatingPoint(insn),
-      },
+      host: this.hostImports,
     });
     this.run = instance.exports.run as (hart: number, budget: number) => number;
+  }
+
+  /**
+   * Switches to binary translation: hot blocks run as compiled wasm, the rest on an interpreter that
+   * returns at block boundaries. Writes to RAM holding translated code (stores, atomics, device DMA,
+   * loaders) invalidate it.
+   */
+  enableTranslation(options: TranslationOptions = {}): Translation {
+    if (this.translation !== null) return this.translation;
+    cachedBlockInterpreter ??= new WebAssembly.Module(
+      buildInterpreter({ min: 1, max: 65536 }, { stopAfterJump: true }) as BufferSource,
+    );
+    const instance = new WebAssembly.Instance(cachedBlockInterpreter, {
+      env: { memory: this.memory },
+      host: this.hostImports,
+    });
+    const translation = new Translation(
+      this.memory,
+      this.ram,
+      this.harts,
+      () => this.current,
+      {
+        load: (size) => this.access.load(size),
+        store: (size) => this.access.store(size),
+        probe: (access, size) => this.access.probe(access, size),
+        raise: (cause) => this.system.raise(cause),
+      },
+      instance.exports.run as (hart: number, budget: number) => number,
+      options,
+    );
+    this.access.code = translation;
+    this.ram.onWrite = (paddr, length) => translation.written(paddr, length);
+    this.translation = translation;
+    return translation;
   }
 
   /** Stores into this RAM page end the fast path and call `watcher` (HTIF mailboxes). */
@@ -83,11 +126,15 @@ export class RiscvCpu {
     hart.callsThisSlice = 0;
     this.attention.endSlice = false;
     hart.state[HartOffset.SLICE_STEPS >> 2] = 0;
-    const exit = this.run(hart.base, budget) as RunExit;
+    const exit = (
+      this.translation === null ? this.run(hart.base, budget) : this.translation.runSlice(hart, budget)
+    ) as RunExit;
+    this.sliceSteps = (this.translation?.sliceSteps ?? 0) + hart.sliceSteps();
     hart.retired += hart.sliceSteps();
     hart.state[HartOffset.SLICE_STEPS >> 2] = 0;
-    // Another hart may store between this hart's LR and SC: a reservation never survives a slice.
-    hart.state[HartOffset.RESERVATION_VALID >> 2] = 0;
+    // Another hart may store between this hart's LR and SC: a reservation never survives a slice (with
+    // one hart nothing else stores, and the translator's one-block slices in lockstep tests keep LR/SC).
+    if (this.harts.length > 1) hart.state[HartOffset.RESERVATION_VALID >> 2] = 0;
     return exit;
   }
 }

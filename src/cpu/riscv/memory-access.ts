@@ -6,6 +6,13 @@ import { Access, CallStatus, HartOffset, Priv } from "./state.js";
 import { takeTrap } from "./trap-entry.js";
 
 const PAGE_FAULT = [12, 13, 15];
+
+/** The translator's interest in writes to guest RAM pages it compiled code from. */
+export interface CodeWatch {
+  isCode(pa: number): boolean;
+  written(pa: number, length: number): void;
+}
+
 const ACCESS_FAULT = [1, 5, 7];
 const SCRATCH_ADDR = HartOffset.SCRATCH_ADDR >> 2;
 const SCRATCH_VAL = HartOffset.SCRATCH_VAL >> 2;
@@ -20,6 +27,8 @@ export class MemoryAccess {
   private readonly view: DataView;
   private readonly watchers = new Map<number, StoreWatcher>();
   private readonly mmio = new Uint32Array(2);
+  /** Pages holding translated code (translating engine only): stores to them are reported. */
+  code: CodeWatch | null = null;
   /** Status of the trap raised by the last failed translate(). */
   private trapStatus: CallStatus = CallStatus.REDIRECT;
 
@@ -95,6 +104,7 @@ export class MemoryAccess {
     if (pa < 0) return this.trapStatus;
     if (this.ram.contains(pa, size)) {
       this.writeRam(h, pa, size, 0);
+      if (this.code?.isCode(pa)) this.code.written(pa, size);
       const watcher = this.watchers.get(pa - (pa % 4096));
       if (watcher) return watcher(pa, size) ? CallStatus.EXIT : CallStatus.OK;
       this.fill(h, h.csr.dataPriv, Access.STORE, lo, hi, pa);
@@ -115,6 +125,8 @@ export class MemoryAccess {
     const hi = h.state[SCRATCH_ADDR + 1] as number;
     const pa = this.translate(h, lo, hi, access, size);
     if (pa < 0) return this.trapStatus;
+    // The atomic will write through the TLB entry: translated code on the page goes first.
+    if (access === Access.STORE && this.code?.isCode(pa)) this.code.written(pa, size);
     if (!this.fill(h, h.csr.dataPriv, access, lo, hi, pa)) {
       // Atomics on device registers or watched mailboxes are not supported: access fault.
       return this.fault(h, ACCESS_FAULT[Access.STORE] as number, lo, hi);
@@ -147,7 +159,7 @@ export class MemoryAccess {
   private fill(h: Hart, priv: Priv, access: Access, lo: number, hi: number, pa: number): boolean {
     const page = pa - (pa % 4096);
     if (!this.ram.contains(page, 4096) || !h.pmp.pageUniform(pa, access, priv)) return false;
-    if (access === Access.STORE && this.watchers.has(page)) return false;
+    if (access === Access.STORE && (this.watchers.has(page) || this.code?.isCode(page))) return false;
     h.tlb.fill(priv, access, lo, hi, this.ram.host(page), h.translator.leafUser);
     return true;
   }
@@ -206,6 +218,8 @@ export class MemoryAccess {
     if (store) {
       this.writeRam(h, pa1, first, 0);
       this.writeRam(h, pa2, size - first, first);
+      if (this.code?.isCode(pa1)) this.code.written(pa1, first);
+      if (this.code?.isCode(pa2)) this.code.written(pa2, size - first);
       return CallStatus.OK;
     }
     let vlo = 0;

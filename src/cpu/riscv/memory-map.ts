@@ -19,6 +19,14 @@ export class GuestRam implements PageTableMemory {
     this.i32 = new Int32Array(memory.buffer, RAM_OFFSET, size / 4);
   }
 
+  /** Told of writes to RAM that bypass the CPU (devices, loaders): the translator drops stale code. */
+  onWrite: ((paddr: number, length: number) => void) | null = null;
+
+  /** Devices and loaders call this after writing [paddr, paddr + length) of RAM directly. */
+  written(paddr: number, length: number): void {
+    this.onWrite?.(paddr, length);
+  }
+
   /** True if [paddr, paddr + length) lies entirely in RAM. */
   contains(paddr: number, length: number): boolean {
     return paddr >= this.base && paddr + length <= this.base + this.size;

@@ -45,9 +45,17 @@ export enum HartOffset {
   /** Linear-memory addresses of the TLB sets used for fetches and for data accesses (i32 each). */
   FETCH_TLB = 0x244,
   DATA_TLB = 0x248,
+  /** Set (i32 1) by a slow-path store that hit a page holding translated code; the translator's code
+   *  leaves its block after that store and clears it (the interpreter ignores it). */
+  CODE_WRITTEN = 0x24c,
   /** Start of the TLB sets: one set per privilege level (U, S, M), see TLB_* below. */
   TLB = 0x1000,
+  /** The translator's jump cache (after the TLB sets): JUMP_CACHE_ENTRIES of 16 bytes: virtual pc (i64),
+   *  RAM offset of its physical address (i32), block table slot << 7 | block length (i32). */
+  JUMP_CACHE = 0x2_0000,
 }
+
+export const JUMP_CACHE_ENTRIES = 4096;
 
 /** Entries per direct-mapped TLB (power of two). */
 export const TLB_ENTRIES = 1024;

@@ -1,5 +1,5 @@
 import {
-  type Access,
+  Access,
   HartOffset,
   Priv,
   TLB_ENTRIES,
@@ -74,6 +74,22 @@ export class SoftTlb {
     for (let t = first; t < end; t++) {
       const start = (set + t * TLB_TABLE_BYTES) >> 2;
       this.i32.fill(-1, start, start + TLB_ENTRIES * 2);
+    }
+  }
+
+  /** Forgets store translations to the linear-memory page `hostPage` (it now holds translated code). */
+  dropStoresTo(hostPage: number): void {
+    for (const priv of [Priv.U, Priv.S, Priv.M]) {
+      const table = tlbTableAddress(tlbSetAddress(this.hartBase, priv), Access.STORE);
+      for (let i = 0; i < TLB_ENTRIES; i++) {
+        const tag = (table + i * 8) >> 2;
+        const addend = this.i32[(table + TLB_TAGS_BYTES + i * 4) >> 2] as number;
+        if (this.i32[tag] === -1 && this.i32[tag + 1] === -1) continue;
+        if ((((this.i32[tag] as number) + addend) | 0) === (hostPage | 0)) {
+          this.i32[tag] = -1;
+          this.i32[tag + 1] = -1;
+        }
+      }
     }
   }
 

@@ -107,6 +107,7 @@ export class DescriptorChain {
       const n = Math.min(size - offset, length - done);
       const at = this.address(i) - ramBase + offset;
       bytes.fill(value, at, at + n);
+      this.store.memory.written?.(at + ramBase, n);
       done += n;
       offset = 0;
     }
@@ -167,6 +168,7 @@ export class DescriptorChain {
         else for (let k = 0; k < n; k++) data[d + k] = bytes[at + k] as number;
       } else if (toGuest) bytes.set(data.subarray(d, d + n), at);
       else data.set(bytes.subarray(at, at + n), d);
+      if (toGuest) this.store.memory.written?.(at + ramBase, n);
       done += n;
       offset = 0;
     }

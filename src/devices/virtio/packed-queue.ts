@@ -130,6 +130,7 @@ export class PackedQueue extends QueueBase {
     this.driverOff = driver - m.base;
     this.deviceOff = device - m.base;
     this.view.setUint32(this.deviceOff, RingEvent.ENABLE << 16, true);
+    this.memory.written?.(m.base + this.deviceOff, 4);
     return true;
   }
 
@@ -148,6 +149,7 @@ export class PackedQueue extends QueueBase {
       if (!this.eventIdx) return null;
       const wrap = this.availBits === PackedFlag.AVAIL ? EVENT_WRAP : 0;
       v.setUint32(this.deviceOff, this.nextAvail | wrap | (RingEvent.DESC << 16), true);
+      this.memory.written?.(this.memory.base + this.deviceOff, 4);
       // The driver may have made it available before it could see the event: look again.
       flags = v.getUint16(descOff + DESC_SIZE * this.nextAvail + 14, true);
       if ((flags & BOTH) !== this.availBits) return null;
@@ -205,6 +207,8 @@ export class PackedQueue extends QueueBase {
     v.setUint32(off + 8, len, true);
     v.setUint16(off + 12, id, true);
     v.setUint16(off + 14, this.usedBits | (len !== 0 ? DescFlag.WRITE : 0), true);
+    // Ring writes are DMA too: a translator must not keep code compiled from these bytes.
+    this.memory.written?.(this.memory.base + off + 8, 8);
     this.nextUsed += count;
     if (this.nextUsed >= this.size) {
       this.nextUsed -= this.size;

@@ -105,6 +105,7 @@ export class SplitQueue extends QueueBase {
     if (availIdx === this.lastAvail) {
       if (!this.eventIdx) return null;
       v.setUint16(this.usedOff + 4 + 8 * this.size, this.lastAvail, true);
+      this.memory.written?.(this.memory.base + this.usedOff + 4 + 8 * this.size, 2);
       // The driver may have added a buffer before it could see the new avail_event: look again.
       availIdx = v.getUint16(this.availOff + 2, true);
       if (availIdx === this.lastAvail) return null;
@@ -148,6 +149,9 @@ export class SplitQueue extends QueueBase {
     v.setUint32(slot + 4, len, true);
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
     v.setUint16(this.usedOff + 2, this.usedIdx, true);
+    // Ring writes are DMA too: a translator must not keep code compiled from these bytes.
+    this.memory.written?.(this.memory.base + slot, 8);
+    this.memory.written?.(this.memory.base + this.usedOff + 2, 2);
     return true;
   }
 

@@ -27,6 +27,8 @@ export interface VirtOptions {
   console: ConsoleSink;
   /** Virtqueue formats the virtio devices offer: "packed" (default) adds VIRTIO_F_RING_PACKED. */
   virtioRing?: RingFormat;
+  /** Guest time instead of the host clock (a lockstep test gives two boards the same time). */
+  clock?: Clock;
 }
 
 /** What ended the guest, once it asked to stop. */
@@ -71,7 +73,9 @@ export class VirtBoard {
 
   constructor(readonly options: VirtOptions) {
     const start = performance.now();
-    this.clock = { ticks: () => Math.floor((performance.now() - start) * (TIMEBASE_HZ / 1000)) };
+    this.clock = options.clock ?? {
+      ticks: () => Math.floor((performance.now() - start) * (TIMEBASE_HZ / 1000)),
+    };
     const bus = new DeviceBus();
     this.cpu = new RiscvCpu({
       ramBase: VIRT_MAP.dram.base,
@@ -198,6 +202,7 @@ export class VirtBoard {
     const at = paddr - ram.base;
     ram.bytes.set(data, at);
     ram.bytes.fill(0, at + data.length, at + size);
+    ram.written(paddr, size);
   }
 
   /** Every hart at `entry` in M-mode (bare-metal programs and M-mode firmware). */

@@ -86,12 +86,16 @@ class InterpreterEmitter extends Emitter {
 }
 
 /**
- * Generates the interpreter: `run(hart, budget)` executes up to `budget` instructions of one hart and
+ * Generates the interpreter (with `stopAfterJump`, the variant that also returns after every jump, branch,
+ * trap or instruction TypeScript carried out, for the translating engine): `run(hart, budget)` executes up to `budget` instructions of one hart and
  * returns RunExit. Each slice is a fresh call so V8 can swap in its optimised code (wasm has no on-stack
  * replacement). The dispatch is the decode tree as nested br_tables; each leaf is the instruction's
  * semantics from the shared IR, then `pc = next`, `count++`, and back to the loop head.
  */
-export function buildInterpreter(memoryPages: { min: number; max: number }): Uint8Array {
+export function buildInterpreter(
+  memoryPages: { min: number; max: number },
+  options: { stopAfterJump?: boolean } = {},
+): Uint8Array {
   const m = new ModuleBuilder();
   const imports = {} as Record<(typeof HOST_IMPORTS)[number], number>;
   const I32 = ValType.I32;
@@ -107,11 +111,11 @@ export function buildInterpreter(memoryPages: { min: number; max: number }): Uin
   const helperIndex = defineHelpers(m, imports);
   const run = m.declareFunction([I32, I32], [I32]);
   m.exportFunction("run", run.index);
-  emitRun(run.body, imports, helperIndex);
+  emitRun(run.body, imports, helperIndex, options.stopAfterJump ?? false);
   return m.encode();
 }
 
-function defineHelpers(m: ModuleBuilder, imports: HostImports): (name: string) => number {
+export function defineHelpers(m: ModuleBuilder, imports: HostImports): (name: string) => number {
   const indices = new Map<string, number>();
   const declared = Object.entries(HELPERS).map(([name, h]) => {
     const fn = m.declareFunction(Array(h.params).fill(ValType.I64), [ValType.I64]);
@@ -161,6 +165,7 @@ function emitRun(
   f: FunctionBuilder,
   imports: Record<(typeof HOST_IMPORTS)[number], number>,
   helperIndex: (name: string) => number,
+  stopAfterJump: boolean,
 ): void {
   const l: Locals = {
     hart: 0,
@@ -217,7 +222,7 @@ function emitRun(
       );
       const emitter = new InterpreterEmitter(f, imports, helperIndex, l, statusLabel);
       f.block((illegal) => {
-        emitNode(emitter, tree, illegal, next, l);
+        emitNode(emitter, tree, illegal, next, l, stopAfterJump);
       });
       emitter.stmt({ k: "illegal" });
     });
@@ -228,6 +233,12 @@ function emitRun(
       f.get(l.hart).get(l.count).mem(Op.I32Store, HartOffset.SLICE_STEPS);
       f.i32(RunExit.HOST).op(Op.Return);
     });
+    if (stopAfterJump) {
+      // pc moved (trap, xRET, CSR access): a block boundary too. TypeScript stored pc; keep the count.
+      f.get(l.hart).get(l.count).mem(Op.I32Store, HartOffset.SLICE_STEPS);
+      f.i32(RunExit.BUDGET).op(Op.Return);
+      return;
+    }
     reloadState();
     f.br(next);
   });
@@ -300,7 +311,14 @@ function emitFetch(
 }
 
 /** Emits the decode tree; every path ends in a branch (to the loop head, the status handler or `illegal`). */
-function emitNode(e: InterpreterEmitter, node: DecodeNode, illegal: Label, next: Label, l: Locals): void {
+function emitNode(
+  e: InterpreterEmitter,
+  node: DecodeNode,
+  illegal: Label,
+  next: Label,
+  l: Locals,
+  stopAfterJump: boolean,
+): void {
   const f = e.f;
   if (node.kind === "illegal") {
     f.br(illegal);
@@ -319,6 +337,13 @@ function emitNode(e: InterpreterEmitter, node: DecodeNode, illegal: Label, next:
     for (const s of node.insn.body) e.stmt(s);
     if (!e.redirected) f.get(l.pc).get(l.length).op(Op.I64Add).set(l.pc);
     f.get(l.count).i32(1).op(Op.I32Add).set(l.count);
+    if (stopAfterJump && e.redirected) {
+      // The translating engine's variant: return at every block boundary so it can look up the target.
+      f.get(l.hart).get(l.pc).mem(Op.I64Store, HartOffset.PC);
+      f.get(l.hart).get(l.count).mem(Op.I32Store, HartOffset.SLICE_STEPS);
+      f.i32(RunExit.BUDGET).op(Op.Return);
+      return;
+    }
     f.br(next);
     return;
   }
@@ -344,7 +369,7 @@ function emitNode(e: InterpreterEmitter, node: DecodeNode, illegal: Label, next:
         level(j - 1);
       }
     });
-    emitNode(e, (children[j] as [number, DecodeNode])[1], illegal, next, l);
+    emitNode(e, (children[j] as [number, DecodeNode])[1], illegal, next, l, stopAfterJump);
   };
   level(children.length - 1);
 }

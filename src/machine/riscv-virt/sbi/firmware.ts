@@ -13,7 +13,12 @@ export interface SbiPlatform {
   consoleWritable?(): boolean;
   consoleRead(): number;
   /** Guest RAM for DBCN buffers; every range is checked with `contains`. */
-  readonly ram: { base: number; bytes: Uint8Array; contains(paddr: number, length: number): boolean };
+  readonly ram: {
+    base: number;
+    bytes: Uint8Array;
+    contains(paddr: number, length: number): boolean;
+    written?(paddr: number, length: number): void;
+  };
   /** SRST: type 0 shutdown, 1 cold reboot, 2 warm reboot; reason 1 = system failure. */
   systemReset(type: number, reason: number): void;
   /** Counts for --stats. */
@@ -219,6 +224,7 @@ export class SbiFirmware {
           if (byte < 0) break;
           ram.bytes[at + n] = byte;
         }
+        ram.written?.(address, n);
         return c.result(SbiError.SUCCESS, n);
       }
       case 2:

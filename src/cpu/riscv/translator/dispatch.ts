@@ -1,0 +1,108 @@
+import { ModuleBuilder } from "../../../wasm/module.js";
+import { Op, ValType } from "../../../wasm/opcodes.js";
+import {
+  Access,
+  HartOffset,
+  JUMP_CACHE_ENTRIES,
+  RAM_OFFSET,
+  TLB_ENTRIES,
+  TLB_TABLE_BYTES,
+  TLB_TAGS_BYTES,
+} from "../state.js";
+
+/**
+ * `dispatch(hart, budget, maxBlocks)`: runs translated blocks one after another without returning to
+ * TypeScript, while the next pc is in the hart's jump cache, its fetch TLB entry maps it to the physical
+ * address the block was compiled from, a whole block fits the budget, and fewer than `maxBlocks` ran.
+ * Returns how many blocks ran, or -1 when one asked TypeScript to end the slice.
+ */
+export type Dispatch = (hart: number, budget: number, maxBlocks: number) => number;
+
+export const SLOT_SHIFT = 7;
+
+let cached: WebAssembly.Module | null = null;
+
+export function buildDispatch(memory: WebAssembly.Memory, table: WebAssembly.Table): Dispatch {
+  cached ??= new WebAssembly.Module(encode() as BufferSource);
+  const instance = new WebAssembly.Instance(cached, { env: { memory, table } });
+  return instance.exports.dispatch as Dispatch;
+}
+
+function encode(): Uint8Array {
+  const I32 = ValType.I32;
+  const m = new ModuleBuilder();
+  m.importMemory("env", "memory", 1, 65536);
+  m.importTable("env", "table", 1);
+  const blockType = m.functionType([I32, I32], [I32]);
+  const fn = m.declareFunction([I32, I32, I32], [I32]);
+  m.exportFunction("dispatch", fn.index);
+  const f = fn.body;
+  const hart = 0;
+  const budget = 1;
+  const maxBlocks = 2;
+  const pc = f.local(ValType.I64);
+  const set = f.local(I32);
+  const index = f.local(I32);
+  const entry = f.local(I32);
+  const word = f.local(I32);
+  const ran = f.local(I32);
+  f.block((leave) => {
+    f.loop((next) => {
+      f.get(ran).get(maxBlocks).op(Op.I32GeU).brIf(leave);
+      f.get(hart).mem(Op.I64Load, HartOffset.PC).set(pc);
+      f.get(hart).mem(Op.I32Load, HartOffset.FETCH_TLB).set(set);
+      f.get(pc)
+        .op(Op.I32WrapI64)
+        .i32(12)
+        .op(Op.I32ShrU)
+        .i32(TLB_ENTRIES - 1)
+        .op(Op.I32And)
+        .set(index);
+      // The fetch TLB must map pc (it holds only pages fetch may use now: privilege, satp, PMP).
+      f.get(set).get(index).i32(3).op(Op.I32Shl).op(Op.I32Add);
+      f.mem(Op.I64Load, Access.FETCH * TLB_TABLE_BYTES);
+      f.get(pc).i64Bits(0xfffff000, -1).op(Op.I64And).op(Op.I64Ne).brIf(leave);
+      f.get(hart)
+        .get(pc)
+        .op(Op.I32WrapI64)
+        .i32(1)
+        .op(Op.I32ShrU)
+        .i32(JUMP_CACHE_ENTRIES - 1)
+        .op(Op.I32And)
+        .i32(4)
+        .op(Op.I32Shl)
+        .op(Op.I32Add)
+        .set(entry);
+      f.get(entry).mem(Op.I64Load, HartOffset.JUMP_CACHE).get(pc).op(Op.I64Ne).brIf(leave);
+      // ...and to the physical address the block was compiled from.
+      f.get(pc).op(Op.I32WrapI64);
+      f.get(set).get(index).i32(2).op(Op.I32Shl).op(Op.I32Add);
+      f.mem(Op.I32Load, Access.FETCH * TLB_TABLE_BYTES + TLB_TAGS_BYTES);
+      f.op(Op.I32Add).i32(RAM_OFFSET).op(Op.I32Sub);
+      f.get(entry)
+        .mem(Op.I32Load, HartOffset.JUMP_CACHE + 8)
+        .op(Op.I32Ne)
+        .brIf(leave);
+      f.get(entry)
+        .mem(Op.I32Load, HartOffset.JUMP_CACHE + 12)
+        .set(word);
+      f.get(hart).mem(Op.I32Load, HartOffset.SLICE_STEPS);
+      f.get(word)
+        .i32((1 << SLOT_SHIFT) - 1)
+        .op(Op.I32And)
+        .op(Op.I32Add);
+      f.get(budget).op(Op.I32GtU).brIf(leave);
+      f.get(ran).i32(1).op(Op.I32Add).set(ran);
+      f.get(hart).get(budget);
+      f.get(word).i32(SLOT_SHIFT).op(Op.I32ShrU);
+      f.callIndirect(blockType);
+      f.ifElse(() => {
+        f.i32(-1).op(Op.Return);
+      });
+      f.get(hart).i32(0).mem(Op.I32Store, HartOffset.CODE_WRITTEN);
+      f.br(next);
+    });
+  });
+  f.get(ran);
+  return m.encode();
+}

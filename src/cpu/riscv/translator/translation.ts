@@ -1,0 +1,322 @@
+import type { Hart } from "../hart.js";
+import type { GuestRam } from "../memory-map.js";
+import {
+  Access,
+  HartOffset,
+  JUMP_CACHE_ENTRIES,
+  RAM_OFFSET,
+  TLB_ENTRIES,
+  TLB_TABLE_BYTES,
+  TLB_TAGS_BYTES,
+} from "../state.js";
+import { BlockExit, type BlockFunction, compileBlocks, type TranslatorHost } from "./compile.js";
+import { type DecodedInsn, decodeBlock } from "./decode.js";
+import { buildDispatch, type Dispatch, SLOT_SHIFT } from "./dispatch.js";
+
+export interface TranslationOptions {
+  /** Entries into a block (counted at block boundaries the interpreter reaches) before it is compiled.
+   *  Default 5000: on the Debian boot 64 spent a quarter of the time compiling code that ran a few
+   *  thousand instructions in all (first 400 M instructions: 18.8 MIPS at 64, 29 at 1000, 44 at 5000). */
+  threshold?: number;
+  /** A page whose translations were invalidated this often is left to the interpreter. */
+  maxPageInvalidations?: number;
+}
+
+export interface TranslationStats {
+  /** Blocks compiled, and the guest instructions they hold. */
+  blocks: number;
+  instructions: number;
+  /** WebAssembly.Modules built (each holds a batch of blocks) and their total size. */
+  modules: number;
+  wasmBytes: number;
+  /** Blocks thrown away because their page was written (by the guest or a device). */
+  invalidations: number;
+  compileMs: number;
+  /** Instructions retired inside translated code. */
+  translatedRetired: number;
+}
+
+export interface Block {
+  /** The decoded instructions (empty when the interpreter owns the first one). */
+  insns: DecodedInsn[];
+  pcLo: number;
+  pcHi: number;
+  length: number;
+  /** null: the block's first instruction belongs to the interpreter (system, FPU...). */
+  fn: BlockFunction | null;
+  /** Its entry in the shared function table (-1 when fn is null). */
+  slot: number;
+}
+
+/** Runs the interpreter variant that returns after every jump or branch. */
+export type InterpretBlock = (hart: number, budget: number) => number;
+
+const PAGE = 4096;
+const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
+const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
+
+/**
+ * The translating engine's core: counts entries into blocks by physical address, compiles hot ones to
+ * wasm in batches, runs them in place of the interpreter, and throws them away when their page is written.
+ * Blocks are keyed by physical pc and checked against the virtual pc they were compiled for (their code
+ * folds pc into constants); the fetch TLB gives the physical address, so satp, SFENCE.VMA and privilege
+ * changes need nothing here — a flushed TLB entry makes the lookup miss and the interpreter refill it.
+ */
+export class Translation {
+  readonly stats: TranslationStats = {
+    blocks: 0,
+    instructions: 0,
+    modules: 0,
+    wasmBytes: 0,
+    invalidations: 0,
+    compileMs: 0,
+    translatedRetired: 0,
+  };
+  /** Blocks, heat and pages are keyed by offset into guest RAM (physical address − RAM base). */
+  private readonly blocks = new Map<number, Block>();
+  /** RAM offset of a page → RAM offsets of the blocks on it. A page in this map is a code page. */
+  private readonly pages = new Map<number, number[]>();
+  private readonly heat = new Map<number, number>();
+  private readonly pending = new Map<number, [number, number]>();
+  private readonly pageInvalidations = new Map<number, number>();
+  private readonly threshold: number;
+  private readonly maxPageInvalidations: number;
+  private readonly i32: Int32Array;
+  /** Every compiled block's function, at its slot; the dispatcher calls them from here. */
+  private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 256 });
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private readonly dispatch: Dispatch;
+
+  /** Units (one block, or the interpreter up to a jump) per slice: 1 lets a lockstep test compare each. */
+  unitsPerSlice = Number.POSITIVE_INFINITY;
+  /** Instructions the last runSlice counted against its budget. */
+  sliceSteps = 0;
+  /** The block the last unit ran, or null when the interpreter ran it. */
+  lastBlock: Block | null = null;
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly ram: GuestRam,
+    private readonly harts: readonly Hart[],
+    private readonly current: () => Hart,
+    private readonly host: TranslatorHost,
+    private readonly interpret: InterpretBlock,
+    options: TranslationOptions = {},
+  ) {
+    this.threshold = options.threshold ?? 5000;
+    this.maxPageInvalidations = options.maxPageInvalidations ?? 32;
+    this.i32 = new Int32Array(memory.buffer);
+    this.dispatch = buildDispatch(memory, this.table);
+    for (const h of harts) {
+      const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
+      this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
+    }
+  }
+
+  private takeSlot(fn: BlockFunction): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      if (slot >= this.table.length) this.table.grow(this.table.length);
+    }
+    this.table.set(slot, fn);
+    return slot;
+  }
+
+  /** Where block `pcLo` would sit in a hart's jump cache (i32 index of its first word). */
+  private cacheEntry(h: Hart, pcLo: number): number {
+    return (h.base + HartOffset.JUMP_CACHE + ((pcLo >>> 1) & (JUMP_CACHE_ENTRIES - 1)) * 16) >> 2;
+  }
+
+  private cache(h: Hart, block: Block, pa: number): void {
+    const e = this.cacheEntry(h, block.pcLo);
+    this.i32[e] = block.pcLo;
+    this.i32[e + 1] = block.pcHi;
+    this.i32[e + 2] = pa;
+    this.i32[e + 3] = (block.slot << SLOT_SHIFT) | block.length;
+  }
+
+  /** Forgets a block: out of every jump cache and the table (its slot is reused). */
+  private drop(block: Block): void {
+    if (block.slot < 0) return;
+    for (const h of this.harts) {
+      const e = this.cacheEntry(h, block.pcLo);
+      if (this.i32[e + 3] === ((block.slot << SLOT_SHIFT) | block.length)) {
+        this.i32[e] = -1;
+        this.i32[e + 1] = -1;
+      }
+    }
+    this.table.set(block.slot, null);
+    this.freeSlots.push(block.slot);
+    block.slot = -1;
+  }
+
+  /** Runs up to `budget` instructions of `h`; returns BlockExit.HOST if TypeScript ended the slice. */
+  runSlice(h: Hart, budget: number): BlockExit {
+    let left = budget;
+    let exit: number = BlockExit.NEXT;
+    const unitMode = this.unitsPerSlice !== Number.POSITIVE_INFINITY;
+    for (let unit = 0; left > 0 && unit < this.unitsPerSlice; unit++) {
+      // Blocks the jump cache knows run back to back in wasm; TypeScript only sees the misses.
+      if (unitMode) this.lastBlock = this.peek(h);
+      const ran = this.dispatch(h.base, left, unitMode ? 1 : 0x7fffffff);
+      if (ran !== 0) {
+        const steps = this.account(h, true);
+        left -= steps;
+        if (ran < 0) {
+          exit = BlockExit.HOST;
+          break;
+        }
+        continue;
+      }
+      let block = this.lookup(h);
+      // Threshold 1 (tests): compile on first sight, so even straight-line code runs translated.
+      if (block === null && this.threshold <= 1 && this.pending.size > 0) {
+        this.compilePending();
+        block = this.lookup(h);
+      }
+      const translated = block !== null && block.length <= left;
+      this.lastBlock = translated ? block : null;
+      exit = translated ? ((block as Block).fn as BlockFunction)(h.base, left) : this.interpret(h.base, left);
+      left -= this.account(h, translated);
+      if (exit !== BlockExit.NEXT) break;
+    }
+    this.sliceSteps = budget - left;
+    if (this.pending.size > 0) this.compilePending();
+    return exit === BlockExit.NEXT ? BlockExit.NEXT : BlockExit.HOST;
+  }
+
+  /** Moves the instructions of the last call out of SLICE_STEPS into retired; returns them. */
+  private account(h: Hart, translated: boolean): number {
+    const steps = h.state[SLICE_STEPS] as number;
+    h.retired += steps;
+    h.state[SLICE_STEPS] = 0;
+    h.state[CODE_WRITTEN] = 0;
+    if (translated) this.stats.translatedRetired += steps;
+    return steps;
+  }
+
+  /** The valid block at the hart's pc, if any, without counting an entry (lockstep reports). */
+  private peek(h: Hart): Block | null {
+    const pa = this.physicalPc(h);
+    if (pa < 0) return null;
+    const block = this.blocks.get(pa);
+    return block !== undefined && block.pcLo === h.pcLo && block.pcHi === h.pcHi && block.fn !== null
+      ? block
+      : null;
+  }
+
+  /** RAM offset of the hart's pc through its fetch TLB, or -1 on a miss. */
+  private physicalPc(h: Hart): number {
+    const lo = h.pcLo;
+    const set = h.state[HartOffset.FETCH_TLB >> 2] as number;
+    const index = (lo >>> 12) & (TLB_ENTRIES - 1);
+    const tag = (set + Access.FETCH * TLB_TABLE_BYTES + index * 8) >> 2;
+    if (this.i32[tag] !== (lo & ~0xfff) || this.i32[tag + 1] !== h.pcHi) return -1;
+    const addend = this.i32[
+      (set + Access.FETCH * TLB_TABLE_BYTES + TLB_TAGS_BYTES + index * 4) >> 2
+    ] as number;
+    return ((lo + addend) >>> 0) - RAM_OFFSET;
+  }
+
+  /** Whether physical page `pa` holds translated code (stores to it must take the slow path). */
+  isCode(pa: number): boolean {
+    const at = pa - this.ram.base;
+    return this.pages.has(at - (at % PAGE));
+  }
+
+  /**
+   * Guest RAM [pa, pa + length) was written (slow-path store, atomic, or a device): drop every translation
+   * on those pages, and tell translated code running now to leave after its store.
+   */
+  written(pa: number, length: number): void {
+    const at = pa - this.ram.base;
+    const first = at - (at % PAGE);
+    let any = false;
+    for (let page = first; page < at + length; page += PAGE) {
+      const pcs = this.pages.get(page);
+      if (pcs === undefined) continue;
+      any = true;
+      this.pages.delete(page);
+      for (const p of pcs) {
+        const block = this.blocks.get(p);
+        if (block !== undefined) this.drop(block);
+        this.blocks.delete(p);
+        this.heat.delete(p);
+      }
+      this.stats.invalidations += pcs.length;
+      this.pageInvalidations.set(page, (this.pageInvalidations.get(page) ?? 0) + 1);
+    }
+    if (any) this.current().state[CODE_WRITTEN] = 1;
+  }
+
+  private lookup(h: Hart): Block | null {
+    const lo = h.pcLo;
+    const hi = h.pcHi;
+    // A miss in the fetch TLB is the interpreter's to fill (and to fault on).
+    const pa = this.physicalPc(h);
+    if (pa < 0) return null;
+    const block = this.blocks.get(pa);
+    if (block !== undefined && block.pcLo === lo && block.pcHi === hi) {
+      if (block.fn === null) return null;
+      this.cache(h, block, pa);
+      return block;
+    }
+    const heat = (this.heat.get(pa) ?? 0) + 1;
+    this.heat.set(pa, heat);
+    if (heat === this.threshold) this.pending.set(pa, [lo, hi]);
+    return null;
+  }
+
+  /** Decodes and compiles every block that became hot during the slice, as one module. */
+  private compilePending(): void {
+    const start = performance.now();
+    const batch: { pa: number; block: Block; insns: DecodedInsn[] }[] = [];
+    for (const [pa, [lo, hi]] of this.pending) {
+      const page = pa - (pa % PAGE);
+      if ((this.pageInvalidations.get(page) ?? 0) >= this.maxPageInvalidations) continue;
+      const bytes = this.ram.bytes.subarray(page, page + PAGE);
+      const pc = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+      const insns = decodeBlock(bytes, pa % PAGE, pc);
+      batch.push({
+        pa,
+        block: { insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null, slot: -1 },
+        insns,
+      });
+    }
+    this.pending.clear();
+    const code = batch.filter((b) => b.insns.length > 0);
+    if (code.length > 0) {
+      const compiled = compileBlocks(
+        code.map((b) => b.insns),
+        this.memory,
+        this.host,
+      );
+      code.forEach((b, i) => {
+        b.block.fn = compiled.functions[i] as BlockFunction;
+        b.block.slot = this.takeSlot(b.block.fn);
+      });
+      this.stats.modules++;
+      this.stats.wasmBytes += compiled.bytes;
+      this.stats.blocks += code.length;
+      for (const b of code) this.stats.instructions += b.insns.length;
+    }
+    for (const { pa, block } of batch) this.register(pa, block);
+    this.stats.compileMs += performance.now() - start;
+  }
+
+  private register(pa: number, block: Block): void {
+    const page = pa - (pa % PAGE);
+    this.blocks.set(pa, block);
+    const pcs = this.pages.get(page);
+    if (pcs !== undefined) {
+      pcs.push(pa);
+      return;
+    }
+    this.pages.set(page, [pa]);
+    // From now on stores to this page must reach MemoryAccess.store (which calls written()).
+    const hostPage = RAM_OFFSET + page;
+    for (const h of this.harts) h.tlb.dropStoresTo(hostPage);
+  }
+}
