@@ -5,10 +5,12 @@
  * is deliberately not caught here: it ends this thread, and the parent marks the VM failed.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { adoptCompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { ByteSink } from "../devices/byte-sink.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
+import type { VmSpec } from "../vm/spec.js";
 import type { Vm } from "../vm/vm.js";
 import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
 
@@ -71,31 +73,54 @@ class ChunkedConsole implements ByteSink {
 export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("runVmWorker: not in a worker thread");
-  const init = workerData as WorkerInit;
+  adoptCompiledInterpreter((workerData as WorkerInit).interpreter);
+  // Loaded now, while a pool worker waits for its VM, instead of after the VM was asked for.
+  await import("../vm/riscv.js");
   const post = (message: FromWorker) => port.postMessage(message);
-  const console = new ChunkedConsole(post, init.fault);
-  let vm: Vm;
-  try {
-    vm = await createVm(init.spec, makeHost({ console, warn: (message) => post({ t: "log", message }) }));
-  } catch (e) {
-    post({
-      t: "build-failed",
-      message: e instanceof Error ? e.message : String(e),
-      user: e instanceof UserError,
-    });
-    port.close();
-    return;
-  }
-  let timer: ReturnType<typeof setInterval> | undefined;
-  vm.on("state", (state) => {
-    console.flush();
-    if (state.name === "running" && timer === undefined) {
-      timer = setInterval(() => post({ t: "stats", stats: vm.stats(), id: null }), STATS_INTERVAL_MS);
+  let vm: Vm | null = null;
+  let output: ChunkedConsole | null = null;
+
+  const build = async (spec: VmSpec, fault: WorkerFault | null): Promise<void> => {
+    const console = new ChunkedConsole(post, fault);
+    output = console;
+    let built: Vm;
+    try {
+      built = await createVm(spec, makeHost({ console, warn: (message) => post({ t: "log", message }) }));
+    } catch (e) {
+      post({
+        t: "build-failed",
+        message: e instanceof Error ? e.message : String(e),
+        user: e instanceof UserError,
+      });
+      port.close();
+      return;
     }
-    if (state.name === "stopped" || state.name === "failed") clearInterval(timer);
-    post({ t: "state", state, stats: vm.stats() });
-  });
+    let timer: ReturnType<typeof setInterval> | undefined;
+    built.on("state", (state) => {
+      console.flush();
+      if (state.name === "running" && timer === undefined) {
+        timer = setInterval(() => post({ t: "stats", stats: built.stats(), id: null }), STATS_INTERVAL_MS);
+      }
+      if (state.name === "stopped" || state.name === "failed") clearInterval(timer);
+      post({ t: "state", state, stats: built.stats() });
+    });
+    vm = built;
+    const devices = built.devices().map((d) => ({ name: d.name, kind: d.kind }));
+    post({
+      t: "ready",
+      devices,
+      hasHvc: devices.some((d) => d.kind === "virtio-console"),
+      stats: built.stats(),
+    });
+  };
+
   port.on("message", (m: ToWorker) => {
+    if (m.t === "build") {
+      void build(m.spec, m.fault);
+      return;
+    }
+    // The parent sends nothing else before "ready".
+    if (vm === null) return;
     try {
       switch (m.t) {
         case "start":
@@ -114,7 +139,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
         case "resize":
           return vm.resizeConsole(m.cols, m.rows);
         case "stats":
-          console.flush();
+          output?.flush();
           return post({ t: "stats", stats: vm.stats(), id: m.id });
       }
     } catch (e) {
@@ -123,6 +148,4 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
       if (!(e instanceof UserError)) throw e;
     }
   });
-  const devices = vm.devices().map((d) => ({ name: d.name, kind: d.kind }));
-  post({ t: "ready", devices, hasHvc: devices.some((d) => d.kind === "virtio-console"), stats: vm.stats() });
 }

@@ -2,6 +2,7 @@
  * The messages between a WorkerVm (the daemon's thread) and the worker thread its VM runs in. Only
  * structured-clonable data crosses: devices go as name and kind (the device objects stay in the worker).
  */
+import type { CompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { VmState, VmStats } from "../vm/vm.js";
 
@@ -14,14 +15,20 @@ export type WorkerFault =
   /** process.exit(3) in the worker: the thread ends without a word. */
   | "exit";
 
+/**
+ * A worker's workerData. A worker starts before it knows its VM (a warm pool starts them ahead), so
+ * the spec comes later, in the "build" message.
+ */
 export interface WorkerInit {
   /** Marks the worker as a VM worker, so that the entry module does nothing when merely imported. */
   vireoVmWorker: true;
-  spec: VmSpec;
-  fault: WorkerFault | null;
+  /** The daemon's compiled interpreter, so that the worker neither generates nor compiles its own. */
+  interpreter: CompiledInterpreter;
 }
 
 export type ToWorker =
+  /** The first message, and only once: build this VM, answered by "ready" or "build-failed". */
+  | { t: "build"; spec: VmSpec; fault: WorkerFault | null }
   | { t: "start" | "pause" | "resume" | "kill" | "switch" }
   | { t: "input"; bytes: Uint8Array }
   | { t: "resize"; cols: number; rows: number }

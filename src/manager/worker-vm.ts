@@ -15,17 +15,20 @@
  * - devices() lists name and kind only; `device` is an empty object (the device stays in the worker).
  * - console output arrives in chunks (up to 4 KiB, or whatever a turn of the worker's loop produced).
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
-import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
+import { startVmWorker, type WorkerPool } from "./worker-pool.js";
+import type { FromWorker, ToWorker, WorkerFault } from "./worker-protocol.js";
 
 type Ended = Extract<VmState, { name: "stopped" | "failed" }>;
 
 export interface WorkerVmOptions {
   /** The worker's entry module: it calls runVmWorker with the Node host (src/cli/vm-worker.ts). */
   entry: URL;
+  /** Where a warm worker comes from; without one (or when it is empty) a worker starts from `entry`. */
+  pool?: WorkerPool;
   /** Receives the guest's console output. */
   console(bytes: Uint8Array): void;
   /** Host warnings from inside the worker. */
@@ -72,8 +75,9 @@ export class WorkerVm implements Vm {
 
   /** Starts the worker and builds the VM in it; throws as createVm does (UserError for bad input). */
   static create(spec: VmSpec, options: WorkerVmOptions): Promise<WorkerVm> {
-    const init: WorkerInit = { vireoVmWorker: true, spec, fault: options.fault ?? null };
-    const worker = new Worker(options.entry, { workerData: init });
+    const worker = options.pool?.take() ?? startVmWorker(options.entry);
+    const build: ToWorker = { t: "build", spec, fault: options.fault ?? null };
+    worker.postMessage(build);
     return new Promise((resolve, reject) => {
       let crash: string | null = null;
       const onError = (e: unknown) => {
