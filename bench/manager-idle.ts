@@ -1,12 +1,16 @@
 /**
- * The manager bench's memory probe, run as its own process: `node dist/bench/manager-idle.js ELF N`
- * creates N idle 64 MiB riscv64 VMs with createVm, starts them, waits until each has printed its first
- * byte, lets them idle, and prints one JSON line: the process's resident set before and after (bytes,
- * /proc/self/status VmRSS) and the guest RAM the VMs actually touched (4 KiB pages that are not all zero).
+ * The manager bench's memory probe, run as its own process: `node dist/bench/manager-idle.js ELF N
+ * [worker]` creates N idle 64 MiB riscv64 VMs with createVm (or, with `worker`, each in a worker thread
+ * of its own as the daemon runs them: WorkerVm, no warm pool), starts them, waits until each has printed
+ * its first byte, lets them idle, and prints one JSON line: the process's resident set before and after
+ * (bytes, /proc/self/status VmRSS) and the guest RAM the VMs actually touched (4 KiB pages that are not
+ * all zero; in process only: a worker's RAM is out of reach here, and is the same few pages).
  */
 import { readFileSync } from "node:fs";
 import { nodeVmHost } from "../src/cli/vm-host.js";
+import { vmWorkerEntry } from "../src/cli/vm-worker.js";
 import type { ByteSink } from "../src/devices/byte-sink.js";
+import { WorkerVm } from "../src/manager/worker-vm.js";
 import { createVm } from "../src/vm/create.js";
 import type { RiscvVm } from "../src/vm/riscv.js";
 import type { Vm } from "../src/vm/vm.js";
@@ -39,6 +43,7 @@ const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const [elf, count] = [process.argv[2] as string, Number(process.argv[3])];
+  const inWorkers = process.argv[4] === "worker";
   global.gc?.();
   await settle(200);
   const before = rss();
@@ -48,7 +53,10 @@ async function main(): Promise<void> {
     let first: () => void = () => {};
     started.push(new Promise<void>((r) => (first = r)));
     const sink: ByteSink = { writable: true, whenWritable: (go) => setImmediate(go), write: () => first() };
-    const vm = await createVm(idleSpec(`idle${i}`, elf), nodeVmHost({ console: sink }));
+    const spec = idleSpec(`idle${i}`, elf);
+    const vm = inWorkers
+      ? await WorkerVm.create(spec, { entry: vmWorkerEntry, console: () => first() })
+      : await createVm(spec, nodeVmHost({ console: sink }));
     vm.start();
     vms.push(vm);
   }
@@ -57,7 +65,7 @@ async function main(): Promise<void> {
   await settle(1000);
   const after = rss();
   let touched = 0;
-  for (const vm of vms) touched += touchedBytes((vm as RiscvVm).board.cpu.ram.bytes);
+  if (!inWorkers) for (const vm of vms) touched += touchedBytes((vm as RiscvVm).board.cpu.ram.bytes);
   process.stdout.write(`${JSON.stringify({ count, before, after, touched })}\n`);
   for (const vm of vms) vm.kill();
   await Promise.allSettled(vms.map((vm) => vm.wait()));

@@ -3,12 +3,15 @@
  *
  * - Boot rate: riscv64 bare-metal VMs (bench/guest/idle.S) created and run to their first guest
  *   instruction one after another, in process through createVm (until the guest's first UART byte) and
- *   through a `vireo daemon` child over its Unix socket (POST /vms, start, poll /stats until the
- *   instruction count is above zero; then kill and DELETE). VMs per second, and each VM's latency.
+ *   through a `vireo daemon` child over its Unix socket (POST /vms, start, poll GET /vms/{id}/console
+ *   until the guest's byte is there; then kill and DELETE): with the daemon's default warm pool back to
+ *   back, with it again but 1 s apart (the pool refilled: the latency of one VM when a worker waits),
+ *   and with --warm-workers 0 (each VM starts its worker). VMs per second, and each VM's latency.
  * - API latency: GET /vms/{id} and GET /vms/{id}/stats against a daemon running 20 idle VMs, one request
  *   at a time, a new connection each; p50 and p99.
- * - Memory per idle VM: a fresh process (bench/manager-idle.ts) starts 1, 10 and 50 idle 64 MiB guests;
- *   (resident set after − before − guest RAM the VMs touched) / VMs.
+ * - Memory per idle VM: a fresh process (bench/manager-idle.ts) starts 1, 10 and 50 idle 64 MiB guests,
+ *   in process and in a worker thread each as the daemon runs them; (resident set after − before − guest
+ *   RAM the VMs touched) / VMs.
  * Firecracker's published specification is printed beside them as an anchor: a different VMM, a
  * different workload (a Linux guest to init on KVM), not measured here.
  */
@@ -32,6 +35,8 @@ const BOOTS_PER_RUN = 10;
 const API_VMS = 20;
 const API_REQUESTS = 500;
 const IDLE_COUNTS = [1, 10, 50] as const;
+/** Between spaced boots: time for the daemon to start the pool's replacement worker (not counted). */
+const SPACED_PAUSE_MS = 1000;
 
 const now = () => performance.now();
 
@@ -63,14 +68,13 @@ interface Daemon {
   dir: string;
 }
 
-function startDaemon(): Promise<Daemon> {
+/** A daemon child; `warmWorkers` null leaves --warm-workers at its default. */
+function startDaemon(warmWorkers: number | null): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), "vireo-bench-daemon-"));
   const socket = join(dir, "vireo.sock");
-  const child = spawn(
-    process.execPath,
-    [CLI, "daemon", "--socket", socket, "--state-dir", join(dir, "state"), "--stop-grace-ms", "0"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+  const args = [CLI, "daemon", "--socket", socket, "--state-dir", join(dir, "state"), "--stop-grace-ms", "0"];
+  if (warmWorkers !== null) args.push("--warm-workers", String(warmWorkers));
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   return new Promise((ready, fail) => {
     child.stderr?.on("data", (d: Buffer) => {
@@ -100,16 +104,21 @@ async function apiStart(d: Daemon, elf: string, name: string): Promise<void> {
   await must(d.socket, "POST", `/vms/${name}/actions/start`);
 }
 
-async function bootThroughDaemon(d: Daemon, elf: string, n: number): Promise<number[]> {
+/**
+ * Boots `n` VMs through the daemon, one after another; with `pauseMs`, that long (not counted) before
+ * each, so that the daemon's warm pool has refilled. Returns each VM's ms to its first instruction.
+ */
+async function bootThroughDaemon(d: Daemon, elf: string, n: number, pauseMs = 0): Promise<number[]> {
   const times: number[] = [];
+  const prefix = pauseMs > 0 ? "spaced" : "boot";
   for (let i = 0; i < n; i++) {
-    const name = `boot${i}`;
+    const name = `${prefix}${i}`;
+    if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     const t0 = now();
     await apiStart(d, elf, name);
-    for (;;) {
-      const stats = (await must(d.socket, "GET", `/vms/${name}/stats`)) as { instructions?: number };
-      if ((stats.instructions ?? 0) > 0) break;
-    }
+    // The guest's first UART byte, as in process: a worker VM's /stats answers from a snapshot the
+    // worker posts every 500 ms, which would time that interval rather than the boot.
+    while (String(await must(d.socket, "GET", `/vms/${name}/console`)).length === 0) {}
     times.push(now() - t0);
     await must(d.socket, "POST", `/vms/${name}/actions/kill`);
     for (;;) {
@@ -153,9 +162,11 @@ interface IdleProbe {
   touched: number;
 }
 
-async function idleOverhead(elf: string, count: number, timeoutMs: number): Promise<number> {
-  const r = await runTimed(process.execPath, ["--expose-gc", IDLE_PROBE, elf, String(count)], { timeoutMs });
-  if (r.code !== 0) throw new Error(`manager-idle ${count}: exit ${r.code}\n${r.stderr}`);
+async function idleOverhead(elf: string, count: number, worker: boolean, timeoutMs: number): Promise<number> {
+  const args = ["--expose-gc", IDLE_PROBE, elf, String(count), ...(worker ? ["worker"] : [])];
+  const r = await runTimed(process.execPath, args, { timeoutMs });
+  if (r.code !== 0)
+    throw new Error(`manager-idle ${count}${worker ? " worker" : ""}: exit ${r.code}\n${r.stderr}`);
   const p = JSON.parse(r.stdout.trim()) as IdleProbe;
   return (p.after - p.before - p.touched) / p.count;
 }
@@ -174,26 +185,46 @@ async function run(options: BenchOptions): Promise<SectionOutcome> {
   }
 }
 
+/** How the daemon boots: back to back with its default pool, spaced so the pool refills, no pool. */
+const DAEMON_BOOTS = [
+  { label: "daemon API, warm pool (default 2), back to back", warm: null, pauseMs: 0 },
+  { label: "daemon API, warm pool refilled (1 s apart)", warm: null, pauseMs: SPACED_PAUSE_MS },
+  { label: "daemon API, --warm-workers 0", warm: 0, pauseMs: 0 },
+] as const;
+
 async function measure(elf: string, options: BenchOptions): Promise<SectionOutcome> {
   const inProcess: number[][] = [];
-  const viaDaemon: number[][] = [];
+  const viaDaemon: number[][][] = DAEMON_BOOTS.map(() => []);
   const latency: Record<string, { p50: number[]; p99: number[] }> = {};
-  const idle = new Map<number, number[]>(IDLE_COUNTS.map((n) => [n, []]));
+  const idle = new Map<string, number[]>();
   try {
     for (let run = 0; run < options.runs; run++) {
       inProcess.push(await bootInProcess(elf, BOOTS_PER_RUN));
-      const d = await startDaemon();
+      const pooled = await startDaemon(null);
       try {
-        viaDaemon.push(await bootThroughDaemon(d, elf, BOOTS_PER_RUN));
-        for (const [label, l] of Object.entries(await apiLatency(d, elf))) {
+        viaDaemon[0]?.push(await bootThroughDaemon(pooled, elf, BOOTS_PER_RUN));
+        viaDaemon[1]?.push(await bootThroughDaemon(pooled, elf, BOOTS_PER_RUN, SPACED_PAUSE_MS));
+        for (const [label, l] of Object.entries(await apiLatency(pooled, elf))) {
           latency[label] ??= { p50: [], p99: [] };
           latency[label].p50.push(l.p50);
           latency[label].p99.push(l.p99);
         }
       } finally {
-        await stopDaemon(d);
+        await stopDaemon(pooled);
       }
-      for (const n of IDLE_COUNTS) idle.get(n)?.push(await idleOverhead(elf, n, options.timeoutMs));
+      const cold = await startDaemon(0);
+      try {
+        viaDaemon[2]?.push(await bootThroughDaemon(cold, elf, BOOTS_PER_RUN));
+      } finally {
+        await stopDaemon(cold);
+      }
+      for (const worker of [false, true]) {
+        for (const n of IDLE_COUNTS) {
+          const key = `${worker}${n}`;
+          const perVm = await idleOverhead(elf, n, worker, options.timeoutMs);
+          idle.set(key, [...(idle.get(key) ?? []), perVm]);
+        }
+      }
     }
   } catch (e) {
     console.log(`failed: ${(e as Error).message}`);
@@ -203,38 +234,42 @@ async function measure(elf: string, options: BenchOptions): Promise<SectionOutco
     median(runs.map((t) => (t.length * 1000) / t.reduce((a, b) => a + b, 0)));
   const each = (runs: number[][]) => median(runs.map((t) => median(t)));
   console.log(
-    `${options.runs} run(s); boot: ${BOOTS_PER_RUN} VMs one after another per run; API: ${API_REQUESTS} requests per route, ${API_VMS} idle VMs running\n`,
+    `${options.runs} run(s); boot: ${BOOTS_PER_RUN} VMs one after another per run and way; API: ${API_REQUESTS} requests per route, ${API_VMS} idle VMs running\n`,
   );
+  const daemonRows = (row: (runs: number[][]) => string, what: string, anchor: string) =>
+    DAEMON_BOOTS.map((b, i) => [`${what}, ${b.label}`, row(viaDaemon[i] ?? []), anchor]);
+  const idleRow = (worker: boolean, n: number) => [
+    `MiB per idle 64 MiB VM, ${n} VM${n > 1 ? "s" : ""}, ${worker ? "a worker thread each (daemon)" : "createVm in process"}`,
+    fmt(median(idle.get(`${worker}${n}`) ?? []) / MiB, 2),
+    "≤ 5 MiB overhead per VM",
+  ];
   console.log(
     renderTable(
       ["measure", "Vireo (median of runs)", "Firecracker's published figure (anchor, not measured here)"],
       [
         ["VMs to first guest instruction / s, createVm", fmt(rate(inProcess), 1), "5 VMs / s per host core"],
-        [
-          "VMs to first guest instruction / s, daemon API",
-          fmt(rate(viaDaemon), 1),
+        ...daemonRows(
+          (r) => fmt(rate(r), 1),
+          "VMs to first guest instruction / s",
           "5 VMs / s per host core",
-        ],
+        ),
         [
           "ms to first guest instruction, createVm",
           fmt(each(inProcess), 1),
           "≤ 125 ms to guest init (Linux)",
         ],
-        [
-          "ms to first guest instruction, daemon API",
-          fmt(each(viaDaemon), 1),
+        ...daemonRows(
+          (r) => fmt(each(r), 1),
+          "ms to first guest instruction",
           "≤ 125 ms to guest init (Linux)",
-        ],
+        ),
         ...Object.entries(latency).map(([label, l]) => [
           `${label} ms p50 / p99, ${API_VMS} VMs`,
           `${fmt(median(l.p50), 2)} / ${fmt(median(l.p99), 2)}`,
           "–",
         ]),
-        ...IDLE_COUNTS.map((n) => [
-          `MiB per idle 64 MiB VM, ${n} VM${n > 1 ? "s" : ""}`,
-          fmt(median(idle.get(n) ?? []) / MiB, 2),
-          "≤ 5 MiB overhead per VM",
-        ]),
+        ...IDLE_COUNTS.map((n) => idleRow(false, n)),
+        ...IDLE_COUNTS.map((n) => idleRow(true, n)),
       ],
     ),
   );

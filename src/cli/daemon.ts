@@ -14,6 +14,7 @@ import { apiShared, buildApp } from "../api/app.js";
 import { loadOrCreateToken } from "../api/auth.js";
 import { openApiDocument } from "../api/openapi.js";
 import { VmManager } from "../manager/manager.js";
+import { DEFAULT_WARM_WORKERS } from "../manager/worker-pool.js";
 import { UserError } from "../util/errors.js";
 import { defaultSocket, defaultStateDir } from "./daemon-paths.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
@@ -31,6 +32,11 @@ const FLAGS: FlagSpec = {
     kind: "value",
     arg: "MS",
     help: "on SIGTERM, how long a VM may take to power off before it is killed (default 5000)",
+  },
+  "warm-workers": {
+    kind: "value",
+    arg: "N",
+    help: `riscv64 VM worker threads kept started ahead of need, so that a VM starts without waiting for one (default ${DEFAULT_WARM_WORKERS}; 0 disables)`,
   },
   openapi: { kind: "switch", help: "print the API's OpenAPI document and exit" },
   listen: {
@@ -98,6 +104,8 @@ async function serve(args: ParsedArgs): Promise<number> {
   const socket = resolve(args.values.get("socket") ?? defaultSocket());
   const grace = args.values.get("stop-grace-ms");
   const graceMs = grace === undefined ? 5000 : parseCount(grace, "stop-grace-ms", 0, 600_000);
+  const warm = args.values.get("warm-workers");
+  const warmWorkers = warm === undefined ? DEFAULT_WARM_WORKERS : parseCount(warm, "warm-workers", 0, 64);
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(`--socket ${socket}: a Unix socket path is at most ${MAX_SOCKET_PATH_BYTES} bytes`);
   }
@@ -130,6 +138,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     testHooks,
     host: (console) => nodeVmHost({ console, warn: (m) => log(`warning: ${m}`) }),
     vmWorker: vmWorkerEntry,
+    warmWorkers,
   });
   const shared = apiShared(manager);
   const app = buildApp({ manager, log, shared });

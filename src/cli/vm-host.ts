@@ -1,6 +1,7 @@
 /** The Node implementation of VmHost: files, locks, TAP, Unix sockets, /proc, the process's switches. */
 import { readFileSync } from "node:fs";
 import type { ByteSink } from "../devices/byte-sink.js";
+import { type HostClock, platformClock } from "../devices/host-clock.js";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
 import { cryptoEntropy } from "../host/entropy.js";
 import { hostPageReclaimer } from "../host/page-reclaimer.js";
@@ -24,6 +25,8 @@ export interface NodeVmHostOptions {
   kvmDevice?: string;
   /** Where warnings go (default: stderr, as "vireo: warning: ..."). */
   warn?: (message: string) => void;
+  /** Guest time (default: the process's monotonic and wall clocks). */
+  clock?: HostClock;
 }
 
 /** MemAvailable from /proc/meminfo in bytes, or null when it cannot be read. */
@@ -40,6 +43,7 @@ export function nodeVmHost(options: NodeVmHostOptions): VmHost {
   const switches = options.switches ?? processSwitches;
   const host: VmHost = {
     console: options.console,
+    clock: options.clock ?? platformClock,
     consoleSize: options.consoleSize ?? null,
     readGuestFile,
     async openDrives(drives: readonly DriveSpec[]): Promise<OpenedDrives> {

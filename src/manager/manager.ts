@@ -23,6 +23,7 @@ import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
+import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
 import type { WorkerFault } from "./worker-protocol.js";
 import { WorkerVm } from "./worker-vm.js";
 
@@ -56,6 +57,8 @@ export interface VmManagerOptions {
    * their own. Absent, every VM runs in this process (the host above serves them all).
    */
   vmWorker?: URL;
+  /** Workers kept started ahead of need for riscv64 VMs (default DEFAULT_WARM_WORKERS; 0: none). */
+  warmWorkers?: number;
 }
 
 /** A VM as the API shows it. */
@@ -90,6 +93,7 @@ export class VmManager {
   private readonly listeners = new Set<(event: VmEvent) => void>();
   /** Definition files that could not be read back when the manager opened. */
   readonly damaged: readonly DamagedRecord[];
+  private readonly pool: WorkerPool | null;
 
   private constructor(
     private readonly options: VmManagerOptions,
@@ -98,6 +102,10 @@ export class VmManager {
   ) {
     this.store = store;
     this.damaged = damaged;
+    this.pool =
+      options.vmWorker === undefined
+        ? null
+        : new WorkerPool(options.vmWorker, options.warmWorkers ?? DEFAULT_WARM_WORKERS);
   }
 
   /** Reads the definitions back and starts the autostart VMs (a start that fails is logged). */
@@ -286,6 +294,7 @@ export class VmManager {
 
   /** Stops every VM (grace period, then kill) and waits until each has released what it holds. */
   async shutdown(graceMs: number): Promise<void> {
+    await this.pool?.close();
     await Promise.all(
       [...this.entries.values()].map(async (e) => {
         const s = this.state(e).name;
@@ -400,6 +409,7 @@ export class VmManager {
         : null;
     return WorkerVm.create(spec, {
       entry: worker,
+      ...(this.pool === null ? {} : { pool: this.pool }),
       console(bytes) {
         for (const b of bytes) ring.write(b);
       },

@@ -5,14 +5,18 @@
  * is deliberately not caught here: it ends this thread, and the parent marks the VM failed.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { adoptCompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { ByteSink } from "../devices/byte-sink.js";
+import { InterpreterEngine } from "../engines/interpreter.js";
+import { VirtBoard } from "../machine/riscv-virt/board.js";
 import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
+import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmStats } from "../vm/vm.js";
 import { portLink, withLinkDrops } from "./nic-links.js";
-import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
+import type { FromWorker, ToWorker, WorkerFault, WorkerInit, WorkerLinks } from "./worker-protocol.js";
 
 /** Console bytes are posted in chunks of at most this size, or at the next turn of the event loop. */
 const CHUNK_BYTES = 4096;
@@ -74,15 +78,15 @@ class ChunkedConsole implements ByteSink {
  * `host` with the daemon's links as the backends of the `switch:` NICs (claimed in NIC order, which is
  * the order createVm asks for backends); `links` gets each claimed link by NIC index.
  */
-function linkedHost(host: VmHost, init: WorkerInit, links: Map<number, FrameLink>): VmHost {
-  const unclaimed = [...init.links];
+function linkedHost(host: VmHost, given: WorkerLinks, links: Map<number, FrameLink>): VmHost {
+  const unclaimed = [...given];
   return {
     ...host,
     netBackend(backend: string) {
       const i = unclaimed.findIndex((l) => l.backend === backend);
       if (i < 0) return host.netBackend(backend);
       const [claimed] = unclaimed.splice(i, 1);
-      const { nic, port } = claimed as WorkerInit["links"][number];
+      const { nic, port } = claimed as WorkerLinks[number];
       const link = portLink(port);
       links.set(nic, link);
       return link;
@@ -90,38 +94,76 @@ function linkedHost(host: VmHost, init: WorkerInit, links: Map<number, FrameLink
   };
 }
 
+/** Instructions the warm-up runs: enough for the engine's slice loop to have run a few times. */
+const WARM_UP_INSTRUCTIONS = 10_000;
+
+/**
+ * Runs a throwaway 1 MiB board (`j .`) for a few thousand instructions, so that what building and
+ * starting a VM executes (board and CPU set-up, the engine's loop, the interpreter's first calls) has
+ * been compiled by V8 before a VM is asked for: measured, it halves a pooled worker's build and start.
+ */
+async function warmUp(): Promise<void> {
+  const board = new VirtBoard({ memory: 1 << 20, cpus: 1, console: { write() {} } });
+  board.loadRaw(new Uint8Array([0x6f, 0x00, 0x00, 0x00]), "warm-up");
+  await new InterpreterEngine(board, { maxInstructions: WARM_UP_INSTRUCTIONS }).run();
+}
+
 export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("runVmWorker: not in a worker thread");
-  const init = workerData as WorkerInit;
+  adoptCompiledInterpreter((workerData as WorkerInit).interpreter);
+  // Done now, while a pool worker waits for its VM, instead of after the VM was asked for.
+  await import("../vm/riscv.js");
+  await warmUp();
   const post = (message: FromWorker) => port.postMessage(message);
-  const console = new ChunkedConsole(post, init.fault);
+  let vm: Vm | null = null;
+  let output: ChunkedConsole | null = null;
   const links = new Map<number, FrameLink>();
-  let vm: Vm;
-  try {
-    const host = makeHost({ console, warn: (message) => post({ t: "log", message }) });
-    vm = await createVm(init.spec, linkedHost(host, init, links));
-  } catch (e) {
-    for (const l of init.links) l.port.close();
-    post({
-      t: "build-failed",
-      message: e instanceof Error ? e.message : String(e),
-      user: e instanceof UserError,
-    });
-    port.close();
-    return;
-  }
-  const stats = (): VmStats => withLinkDrops(vm.stats(), links, "txLinkDropped");
-  let timer: ReturnType<typeof setInterval> | undefined;
-  vm.on("state", (state) => {
-    console.flush();
-    if (state.name === "running" && timer === undefined) {
-      timer = setInterval(() => post({ t: "stats", stats: stats(), id: null }), STATS_INTERVAL_MS);
+  const stats = (): VmStats => withLinkDrops((vm as Vm).stats(), links, "txLinkDropped");
+
+  const build = async (spec: VmSpec, fault: WorkerFault | null, given: WorkerLinks): Promise<void> => {
+    const console = new ChunkedConsole(post, fault);
+    output = console;
+    let built: Vm;
+    try {
+      const host = makeHost({ console, warn: (message) => post({ t: "log", message }) });
+      built = await createVm(spec, linkedHost(host, given, links));
+    } catch (e) {
+      for (const l of given) l.port.close();
+      post({
+        t: "build-failed",
+        message: e instanceof Error ? e.message : String(e),
+        user: e instanceof UserError,
+      });
+      port.close();
+      return;
     }
-    if (state.name === "stopped" || state.name === "failed") clearInterval(timer);
-    post({ t: "state", state, stats: stats() });
-  });
+    vm = built;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    built.on("state", (state) => {
+      console.flush();
+      if (state.name === "running" && timer === undefined) {
+        timer = setInterval(() => post({ t: "stats", stats: stats(), id: null }), STATS_INTERVAL_MS);
+      }
+      if (state.name === "stopped" || state.name === "failed") clearInterval(timer);
+      post({ t: "state", state, stats: stats() });
+    });
+    const devices = built.devices().map((d) => ({ name: d.name, kind: d.kind }));
+    post({
+      t: "ready",
+      devices,
+      hasHvc: devices.some((d) => d.kind === "virtio-console"),
+      stats: stats(),
+    });
+  };
+
   port.on("message", (m: ToWorker) => {
+    if (m.t === "build") {
+      void build(m.spec, m.fault, m.links);
+      return;
+    }
+    // The parent sends nothing else before "ready".
+    if (vm === null) return;
     try {
       switch (m.t) {
         case "start":
@@ -143,7 +185,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
         case "resize":
           return vm.resizeConsole(m.cols, m.rows);
         case "stats":
-          console.flush();
+          output?.flush();
           return post({ t: "stats", stats: stats(), id: m.id });
       }
     } catch (e) {
@@ -152,6 +194,4 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
       if (!(e instanceof UserError)) throw e;
     }
   });
-  const devices = vm.devices().map((d) => ({ name: d.name, kind: d.kind }));
-  post({ t: "ready", devices, hasHvc: devices.some((d) => d.kind === "virtio-console"), stats: stats() });
 }

@@ -3,6 +3,7 @@
  * structured-clonable data crosses: devices go as name and kind (the device objects stay in the worker).
  */
 import type { MessagePort } from "node:worker_threads";
+import type { CompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { VmState, VmStats } from "../vm/vm.js";
 
@@ -15,19 +16,26 @@ export type WorkerFault =
   /** process.exit(3) in the worker: the thread ends without a word. */
   | "exit";
 
+/**
+ * A worker's workerData. A worker starts before it knows its VM (a warm pool starts them ahead), so
+ * the spec comes later, in the "build" message.
+ */
 export interface WorkerInit {
   /** Marks the worker as a VM worker, so that the entry module does nothing when merely imported. */
   vireoVmWorker: true;
-  spec: VmSpec;
-  fault: WorkerFault | null;
-  /**
-   * The worker's ends of the frame links (src/net/frame-link.ts) of the spec's `switch:` NICs, in NIC
-   * order: the switch stays in the daemon's thread, which attaches a port of it to the other end.
-   */
-  links: { nic: number; backend: string; port: MessagePort }[];
+  /** The daemon's compiled interpreter, so that the worker neither generates nor compiles its own. */
+  interpreter: CompiledInterpreter;
 }
 
+/**
+ * The worker's ends of the frame links (src/net/frame-link.ts) of a spec's `switch:` NICs, in NIC
+ * order: the switch stays in the daemon's thread, which attaches a port of it to the other end.
+ */
+export type WorkerLinks = { nic: number; backend: string; port: MessagePort }[];
+
 export type ToWorker =
+  /** The first message, and only once: build this VM, answered by "ready" or "build-failed". */
+  | { t: "build"; spec: VmSpec; fault: WorkerFault | null; links: WorkerLinks }
   | { t: "start" | "pause" | "resume" | "kill" | "switch" }
   /** The board's power-off request (Vm.requestPowerOff), sent by stop() before its grace period. */
   | { t: "poweroff" }

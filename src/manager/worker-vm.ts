@@ -19,20 +19,23 @@
  *   that `options.netBackend` gives here (the daemon's switch); the port is unplugged when the link
  *   closes or the thread is gone, however it ended.
  */
-import { MessageChannel, Worker } from "node:worker_threads";
+import { MessageChannel, type Worker } from "node:worker_threads";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
 import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { bridgeLink, withLinkDrops } from "./nic-links.js";
-import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
+import { startVmWorker, type WorkerPool } from "./worker-pool.js";
+import type { FromWorker, ToWorker, WorkerFault, WorkerLinks } from "./worker-protocol.js";
 
 type Ended = Extract<VmState, { name: "stopped" | "failed" }>;
 
 export interface WorkerVmOptions {
   /** The worker's entry module: it calls runVmWorker with the Node host (src/cli/vm-worker.ts). */
   entry: URL;
+  /** Where a warm worker comes from; without one (or when it is empty) a worker starts from `entry`. */
+  pool?: WorkerPool;
   /** Receives the guest's console output. */
   console(bytes: Uint8Array): void;
   /** Host warnings from inside the worker. */
@@ -84,7 +87,7 @@ export class WorkerVm implements Vm {
   /** Starts the worker and builds the VM in it; throws as createVm does (UserError for bad input). */
   static create(spec: VmSpec, options: WorkerVmOptions): Promise<WorkerVm> {
     const links = new Map<number, FrameLink>();
-    const init: WorkerInit = { vireoVmWorker: true, spec, fault: options.fault ?? null, links: [] };
+    const given: WorkerLinks = [];
     const unplug = () => {
       for (const link of links.values()) link.close();
     };
@@ -95,20 +98,26 @@ export class WorkerVm implements Vm {
           throw new Error("WorkerVm: switch NICs need options.netBackend");
         const { port1, port2 } = new MessageChannel();
         links.set(i, bridgeLink(port1, options.netBackend(nic.backend)));
-        init.links.push({ nic: i, backend: nic.backend, port: port2 });
+        given.push({ nic: i, backend: nic.backend, port: port2 });
       });
     } catch (e) {
       unplug();
-      for (const l of init.links) l.port.close();
+      for (const l of given) l.port.close();
       return Promise.reject(e);
     }
     let worker: Worker;
     try {
-      worker = new Worker(options.entry, { workerData: init, transferList: init.links.map((l) => l.port) });
+      worker = options.pool?.take() ?? startVmWorker(options.entry);
     } catch (e) {
       unplug();
+      for (const l of given) l.port.close();
       return Promise.reject(e);
     }
+    const build: ToWorker = { t: "build", spec, fault: options.fault ?? null, links: given };
+    worker.postMessage(
+      build,
+      given.map((l) => l.port),
+    );
     return new Promise((resolve, reject) => {
       let crash: string | null = null;
       const onError = (e: unknown) => {

@@ -3,6 +3,7 @@
  * implementation is `nodeVmHost()` (src/cli/vm-host.ts); a browser worker or a test can bring its own.
  */
 import type { ByteSink } from "../devices/byte-sink.js";
+import type { HostClock } from "../devices/host-clock.js";
 import type { PageReclaimer } from "../devices/virtio/balloon/reclaimer.js";
 import type { BlockBackend } from "../devices/virtio/blk/backend.js";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
@@ -20,6 +21,8 @@ export interface OpenedDrives {
 export interface VmHost {
   /** Where the guest's console output goes (the UART and the virtio console alike). */
   readonly console: ByteSink;
+  /** Guest time: the riscv64 board's timers and RTC read this clock. */
+  readonly clock: HostClock;
   /** The terminal's size for the virtio console, when there is a terminal. */
   readonly consoleSize?: { cols: number; rows: number } | null;
   /** The bytes of a guest file (kernel, initrd, firmware); refuses one larger than `limit` bytes. */

@@ -81,7 +81,13 @@ export class RiscvVm extends VmBase {
 export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm> {
   const { memory, cpus, boot } = spec;
   const kernel = host.readGuestFile(boot.kernel, "kernel", memory);
-  const board = new VirtBoard({ memory, cpus, console: host.console, virtioRing: spec.virtioRing });
+  const board = new VirtBoard({
+    memory,
+    cpus,
+    console: host.console,
+    virtioRing: spec.virtioRing,
+    clock: host.clock,
+  });
   // Opened and locked before the devices: a drive another VM uses stops the VM before they are set up.
   const drives = await host.openDrives(spec.drives);
   // Devices go in before the device tree is built.

@@ -1,7 +1,7 @@
 import type { GuestClock, MmioBus, SliceRequests, StoreWatcher } from "./bus.js";
 import { Hart } from "./hart.js";
 import { buildInterpreter, type RunExit } from "./interpreter/build.js";
-import { fillCompressedTable } from "./isa/compressed.js";
+import { compiledInterpreter, RVC_TABLE_ENTRIES } from "./interpreter/shared.js";
 import { MemoryAccess } from "./memory-access.js";
 import { GuestRam } from "./memory-map.js";
 import { HartOffset, MAX_HARTS, RAM_OFFSET, RVC_TABLE_BASE } from "./state.js";
@@ -21,7 +21,6 @@ const PAGE = 65536;
 /** A page of slack after RAM: the fetch fast path may read 2 bytes past the last instruction. */
 const GUARD = PAGE;
 
-let cachedModule: WebAssembly.Module | null = null;
 let cachedBlockInterpreter: WebAssembly.Module | null = null;
 
 /**
@@ -53,14 +52,14 @@ export class RiscvCpu {
     if (pages > 65536) throw new RangeError("RAM too large for a 32-bit wasm memory");
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     this.ram = new GuestRam(this.memory, options.ramBase, options.ramSize);
-    fillCompressedTable(new Uint32Array(this.memory.buffer, RVC_TABLE_BASE, 65536));
+    const interpreter = compiledInterpreter();
+    new Uint32Array(this.memory.buffer, RVC_TABLE_BASE, RVC_TABLE_ENTRIES).set(interpreter.rvcTable);
     for (let i = 0; i < options.harts; i++) {
       this.harts.push(new Hart(i, this.memory, this.ram, options.clock));
     }
     this.current = this.harts[0] as Hart;
     this.access = new MemoryAccess(this.memory, this.ram, options.bus, () => this.current, this.attention);
     this.system = new SystemUnit(() => this.current, this.attention);
-    cachedModule ??= new WebAssembly.Module(buildInterpreter({ min: 1, max: 65536 }) as BufferSource);
     this.hostImports = {
       fetch: () => this.access.fetch(),
       load: (size: number) => this.access.load(size),
@@ -70,7 +69,7 @@ export class RiscvCpu {
       system: (insn: number) => this.system.execute(insn),
       fpu: (insn: number) => this.system.floatingPoint(insn),
     };
-    const instance = new WebAssembly.Instance(cachedModule, {
+    const instance = new WebAssembly.Instance(interpreter.module, {
       env: { memory: this.memory },
       host: this.hostImports,
     });

@@ -4,6 +4,7 @@ import { type ByteSink, sinkWritable, wakingSink } from "../../devices/byte-sink
 import { Clint } from "../../devices/clint/clint.js";
 import type { Clock } from "../../devices/device.js";
 import { GoldfishRtc } from "../../devices/goldfish-rtc/goldfish-rtc.js";
+import { type HostClock, platformClock } from "../../devices/host-clock.js";
 import { Htif } from "../../devices/htif/htif.js";
 import { Plic } from "../../devices/plic/plic.js";
 import { TestFinisher } from "../../devices/test-finisher/test-finisher.js";
@@ -27,8 +28,13 @@ export interface VirtOptions {
   console: ConsoleSink;
   /** Virtqueue formats the virtio devices offer: "packed" (default) adds VIRTIO_F_RING_PACKED. */
   virtioRing?: RingFormat;
-  /** Guest time instead of the host clock (a lockstep test gives two boards the same time). */
-  clock?: Clock;
+  /**
+   * Where guest time comes from: mtime counts its monotonic milliseconds from the board's creation at
+   * TIMEBASE_HZ, the RTC reads its wall clock. Default: platformClock (VMs get their host's).
+   */
+  clock?: HostClock;
+  /** mtime's ticks themselves, instead of the clock's (a lockstep test gives two boards the same time). */
+  guestTicks?: Clock;
 }
 
 /** What ended the guest, once it asked to stop. */
@@ -72,9 +78,10 @@ export class VirtBoard {
   private readonly pendingInput: number[] = [];
 
   constructor(readonly options: VirtOptions) {
-    const start = performance.now();
-    this.clock = options.clock ?? {
-      ticks: () => Math.floor((performance.now() - start) * (TIMEBASE_HZ / 1000)),
+    const host = options.clock ?? platformClock;
+    const start = host.monotonicMs();
+    this.clock = options.guestTicks ?? {
+      ticks: () => Math.floor((host.monotonicMs() - start) * (TIMEBASE_HZ / 1000)),
     };
     const bus = new DeviceBus();
     this.cpu = new RiscvCpu({
@@ -98,7 +105,7 @@ export class VirtBoard {
     // When a full console drains, the UART's THR-empty interrupt may be what a sleeping hart waits for.
     const uartSink = wakingSink(options.console, () => this.wakeForDevice());
     this.uart = new Uart16550(this.plic.line(VIRT_IRQ.UART0), uartSink);
-    this.rtc = new GoldfishRtc({ nowNanos: () => Date.now() * 1e6 }, this.plic.line(VIRT_IRQ.RTC));
+    this.rtc = new GoldfishRtc({ nowNanos: () => host.wallNanos() }, this.plic.line(VIRT_IRQ.RTC));
     const finisher = new TestFinisher((request) => {
       if (request.kind === "reset") this.requestExit({ code: 0, reason: "reboot" });
       else this.requestExit({ code: request.code, reason: request.code === 0 ? "poweroff" : "failure" });

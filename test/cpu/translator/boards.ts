@@ -28,7 +28,7 @@ export function boardLockstep(
     ticks: () => (harts[side]?.instret() ?? 0) + waited,
   });
   const boards = [0, 1].map(
-    (side) => new VirtBoard({ memory, cpus: 1, console: { write: () => {} }, clock: clockOf(side) }),
+    (side) => new VirtBoard({ memory, cpus: 1, console: { write: () => {} }, guestTicks: clockOf(side) }),
   ) as [VirtBoard, VirtBoard];
   for (const b of boards) {
     harts.push(b.cpu.harts[0] as Hart);
