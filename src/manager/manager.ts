@@ -5,7 +5,8 @@
  * each VM's console output in a ring buffer.
  *
  * Where VMs run: given `vmWorker`, each riscv64 VM runs in a worker thread of its own (WorkerVm), so
- * whatever its devices throw, even outside its run loop, ends that VM `failed` and nothing else. x86_64
+ * whatever its devices throw, even outside its run loop, ends that VM `failed` and nothing else; the
+ * thread comes from a pool of `warmWorkers` started ahead of need (worker-pool.ts) when one waits. x86_64
  * VMs run in this process (KVM already gives each vCPU a thread; the devices answer on this one), as do
  * riscv64 VMs with a `switch:` NIC (a switch is per thread: in a worker it would reach no one), and
  * every VM when `vmWorker` is absent. In this process, a VM whose engine or devices throw ends `failed`
