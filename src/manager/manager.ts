@@ -6,7 +6,8 @@
  *
  * Where VMs run: given `vmWorker`, each riscv64 VM runs in a worker thread of its own (WorkerVm), so
  * whatever its devices throw, even outside its run loop, ends that VM `failed` and nothing else (its
- * `switch:` NICs reach this thread's switches through bounded frame links). x86_64 VMs run in this
+ * `switch:` NICs reach this thread's switches through bounded frame links); the thread comes from a
+ * pool of `warmWorkers` started ahead of need (worker-pool.ts) when one waits. x86_64 VMs run in this
  * process (KVM already gives each vCPU a thread; the devices answer on this one), as does every VM when
  * `vmWorker` is absent. In this process, a VM whose engine or devices throw ends `failed`
  * with the reason (VmBase catches its run), and every call into one VM is guarded here.
