@@ -14,15 +14,27 @@
  */
 import { randomUUID } from "node:crypto";
 import { type Stats, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { isAbsolute } from "node:path";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { ByteSink } from "../devices/byte-sink.js";
+import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
-import { type SpecProblem, type VmSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
+import {
+  type CpuShare,
+  CpuShareSchema,
+  cpuShareProblems,
+  type SpecProblem,
+  type VmSpec,
+  VmSpecError,
+  validateVmSpec,
+} from "../vm/spec.js";
 import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
+import { type Placement, type SchedulerInfo, VmScheduler } from "./scheduler/vm-scheduler.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
 import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
 import type { WorkerFault } from "./worker-protocol.js";
@@ -60,6 +72,10 @@ export interface VmManagerOptions {
   vmWorker?: URL;
   /** Workers kept started ahead of need for riscv64 VMs (default DEFAULT_WARM_WORKERS; 0: none). */
   warmWorkers?: number;
+  /** The host CPUs the scheduler may use (default: this process's affinity). */
+  hostCpus?: readonly number[];
+  /** How many of them the shared pool may use at most (default: every one not dedicated). */
+  sharedCpus?: number;
 }
 
 /** A VM as the API shows it. */
@@ -95,6 +111,7 @@ export class VmManager {
   /** Definition files that could not be read back when the manager opened. */
   readonly damaged: readonly DamagedRecord[];
   private readonly pool: WorkerPool | null;
+  readonly scheduler: VmScheduler;
 
   private constructor(
     private readonly options: VmManagerOptions,
@@ -107,6 +124,17 @@ export class VmManager {
       options.vmWorker === undefined
         ? null
         : new WorkerPool(options.vmWorker, options.warmWorkers ?? DEFAULT_WARM_WORKERS);
+    this.scheduler = new VmScheduler({
+      hostCpus: options.hostCpus ?? hostCpus(),
+      ...(options.sharedCpus === undefined ? {} : { sharedCpus: options.sharedCpus }),
+    });
+    this.scheduler.onSharedCpus = (cpus) => {
+      for (const e of this.entries.values()) {
+        if (e.vm instanceof WorkerVm && this.scheduler.usage(e.record.spec.name)?.mode === "shared") {
+          e.vm.setAffinity(cpus);
+        }
+      }
+    };
   }
 
   /** Reads the definitions back and starts the autostart VMs (a start that fails is logged). */
@@ -271,7 +299,36 @@ export class VmManager {
     const entry = this.find(idOrName);
     if (entry.vm === null) return { arch: entry.record.spec.arch, seconds: 0, nics: [] };
     const vm = entry.vm;
-    return this.guard(entry, () => vm.stats());
+    const stats = this.guard(entry, () => vm.stats());
+    const usage = this.scheduler.usage(entry.record.spec.name);
+    return usage === null ? stats : { ...stats, scheduling: usage };
+  }
+
+  /**
+   * Changes how a VM gets host CPU: saved in its definition, and applied at once to a running shared
+   * VM (weight, cap, reservation); a change of mode waits for its next start.
+   */
+  setCpu(idOrName: string, body: unknown): VmInfo {
+    const entry = this.find(idOrName);
+    const share = validateCpuShare(body);
+    const name = entry.record.spec.name;
+    const running = this.scheduler.usage(name);
+    if (running !== null && running.mode !== share.mode) {
+      throw new ManagerError(
+        "conflict",
+        `VM '${name}' runs ${running.mode}: stop it to make it ${share.mode}`,
+      );
+    }
+    if (running !== null) this.scheduler.update(name, share);
+    entry.record = { ...entry.record, spec: { ...entry.record.spec, cpu: share } };
+    this.store?.save(entry.record);
+    this.options.log(`VM '${name}': cpu ${JSON.stringify(share)}`);
+    return this.info(entry);
+  }
+
+  /** The scheduler's view of the host's CPUs (GET /host). */
+  schedulerInfo(): SchedulerInfo {
+    return this.scheduler.info();
   }
 
   console(idOrName: string): ConsoleRing {
@@ -349,6 +406,8 @@ export class VmManager {
       try {
         vm = await this.build(entry);
       } catch (e) {
+        this.scheduler.release(name);
+        if (e instanceof ManagerError) throw e;
         if (e instanceof UserError)
           throw new ManagerError("invalid", `cannot start VM '${name}': ${e.message}`);
         entry.startFailure = e instanceof Error ? e.message : String(e);
@@ -359,6 +418,7 @@ export class VmManager {
       entry.vm = vm;
       entry.startFailure = null;
       vm.on("state", (s) => {
+        if (s.name === "stopped" || s.name === "failed") this.scheduler.release(name);
         this.emit("state", { ...this.info(entry), state: s.name });
         if (s.name === "failed") this.options.log(`VM '${name}' failed: ${s.reason}`);
         else if (s.name === "stopped") this.options.log(`VM '${name}' stopped (${s.exit.reason})`);
@@ -400,8 +460,30 @@ export class VmManager {
   private build(entry: Entry): Promise<Vm> {
     const { spec } = entry.record;
     const worker = this.options.vmWorker;
-    if (worker === undefined || spec.arch !== "riscv64")
+    if (spec.arch !== "riscv64") {
+      if (spec.cpu !== undefined) {
+        throw new ManagerError(
+          "invalid",
+          `VM '${spec.name}': /cpu is for riscv64 VMs; KVM vCPU threads run as the host kernel schedules them`,
+        );
+      }
       return createVm(spec, this.options.host(this.sinkFor(entry)));
+    }
+    if (worker === undefined && spec.cpu?.mode === "dedicated") {
+      throw new ManagerError(
+        "invalid",
+        `VM '${spec.name}': a dedicated CPU needs the daemon's VM worker threads`,
+      );
+    }
+    const placement: Placement = this.scheduler.place(spec.name, spec.cpu);
+    if (worker === undefined) {
+      // In this thread: its engine takes turns from the same pool as everyone's.
+      const host = {
+        ...this.options.host(this.sinkFor(entry)),
+        cpuTurns: this.scheduler.pool.gate(spec.name),
+      };
+      return createVm(spec, host);
+    }
     const ring = entry.console;
     const label = spec.labels?.[FAULT_LABEL];
     const fault =
@@ -410,6 +492,8 @@ export class VmManager {
         : null;
     return WorkerVm.create(spec, {
       entry: worker,
+      placement,
+      ...(placement.mode === "shared" ? { turns: this.scheduler.pool.gate(spec.name) } : {}),
       ...(this.pool === null ? {} : { pool: this.pool }),
       console(bytes) {
         for (const b of bytes) ring.write(b);
@@ -432,6 +516,32 @@ export class VmManager {
       },
     };
   }
+}
+
+/** The host CPUs this process may run on: its affinity where libc can say, else 0..n−1. */
+function hostCpus(): number[] {
+  try {
+    if (libcAvailable()) return threadAffinity();
+  } catch {
+    // Fall through: count them instead.
+  }
+  return Array.from({ length: availableParallelism() }, (_, i) => i);
+}
+
+const cpuShareChecker = TypeCompiler.Compile(CpuShareSchema);
+
+/** A CPU share from an API body or a CLI: the VmSpec's schema for it, and its cross-checks. */
+export function validateCpuShare(body: unknown): CpuShare {
+  const problems: SpecProblem[] = [];
+  for (const e of cpuShareChecker.Errors(body)) problems.push({ path: `/cpu${e.path}`, message: e.message });
+  if (problems.length === 0) {
+    for (const p of cpuShareProblems(body as CpuShare))
+      problems.push({ path: `/cpu${p.path}`, message: p.message });
+  }
+  if (problems.length > 0) {
+    throw new ManagerError("invalid", problems.map((p) => `${p.path}: ${p.message}`).join("; "), problems);
+  }
+  return body as CpuShare;
 }
 
 /** JSON with object keys in order, so that two specs compare equal whatever order a client wrote. */

@@ -7,7 +7,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { adoptCompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { ByteSink } from "../devices/byte-sink.js";
-import { InterpreterEngine } from "../engines/interpreter.js";
+import { InterpreterEngine, type TurnGate } from "../engines/interpreter.js";
+import { threadCpuClock } from "../host/thread-cpu.js";
+import { available as libcAvailable, setThreadAffinity } from "../hypervisor/libc.js";
 import { VirtBoard } from "../machine/riscv-virt/board.js";
 import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
@@ -16,6 +18,7 @@ import type { VmHost } from "../vm/host.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmStats } from "../vm/vm.js";
 import { portLink, withLinkDrops } from "./nic-links.js";
+import type { Placement } from "./scheduler/vm-scheduler.js";
 import type { FromWorker, ToWorker, WorkerFault, WorkerInit, WorkerLinks } from "./worker-protocol.js";
 
 /** Console bytes are posted in chunks of at most this size, or at the next turn of the event loop. */
@@ -94,6 +97,50 @@ function linkedHost(host: VmHost, given: WorkerLinks, links: Map<number, FrameLi
   };
 }
 
+/** The engine's side of the daemon's CPU pool, across the thread boundary: turns asked and granted by message. */
+class RemoteTurns implements TurnGate {
+  private granted: ((sliceMs: number) => void) | null = null;
+  readonly cpuMs?: () => number;
+
+  constructor(private readonly post: (message: FromWorker) => void) {
+    const clock = threadCpuClock();
+    if (clock !== null) this.cpuMs = clock;
+  }
+
+  turn(usedMs?: number): Promise<number> {
+    return new Promise((resolve) => {
+      this.granted = resolve;
+      this.post({ t: "turn", usedMs: usedMs ?? null });
+    });
+  }
+
+  end(usedMs: number): void {
+    this.post({ t: "turn-end", usedMs });
+  }
+
+  grant(sliceMs: number): void {
+    const granted = this.granted;
+    this.granted = null;
+    granted?.(sliceMs);
+  }
+}
+
+/** Confines this thread to `cpus`; where the host cannot, says so and runs unconfined. */
+function pin(cpus: readonly number[], post: (message: FromWorker) => void): void {
+  if (!libcAvailable()) {
+    post({ t: "log", message: "cannot set CPU affinity here (no libc binding)" });
+    return;
+  }
+  try {
+    setThreadAffinity(cpus);
+  } catch (e) {
+    post({
+      t: "log",
+      message: `cannot confine the VM's thread to CPUs ${cpus.join(",")}: ${(e as Error).message}`,
+    });
+  }
+}
+
 /** Instructions the warm-up runs: enough for the engine's slice loop to have run a few times. */
 const WARM_UP_INSTRUCTIONS = 10_000;
 
@@ -121,13 +168,23 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
   const links = new Map<number, FrameLink>();
   const stats = (): VmStats => withLinkDrops((vm as Vm).stats(), links, "txLinkDropped");
 
-  const build = async (spec: VmSpec, fault: WorkerFault | null, given: WorkerLinks): Promise<void> => {
+  let turns: RemoteTurns | null = null;
+
+  const build = async (
+    spec: VmSpec,
+    fault: WorkerFault | null,
+    given: WorkerLinks,
+    placement: Placement | null,
+  ): Promise<void> => {
     const console = new ChunkedConsole(post, fault);
     output = console;
+    if (placement !== null) pin(placement.cpus, post);
+    if (placement?.mode === "shared") turns = new RemoteTurns(post);
     let built: Vm;
     try {
       const host = makeHost({ console, warn: (message) => post({ t: "log", message }) });
-      built = await createVm(spec, linkedHost(host, given, links));
+      const linked = linkedHost(host, given, links);
+      built = await createVm(spec, turns === null ? linked : { ...linked, cpuTurns: turns });
     } catch (e) {
       for (const l of given) l.port.close();
       post({
@@ -159,9 +216,11 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
 
   port.on("message", (m: ToWorker) => {
     if (m.t === "build") {
-      void build(m.spec, m.fault, m.links);
+      void build(m.spec, m.fault, m.links, m.placement);
       return;
     }
+    if (m.t === "grant") return turns?.grant(m.sliceMs);
+    if (m.t === "affinity") return pin(m.cpus, post);
     // The parent sends nothing else before "ready".
     if (vm === null) return;
     try {

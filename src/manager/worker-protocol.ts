@@ -6,6 +6,7 @@ import type { MessagePort } from "node:worker_threads";
 import type { CompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { VmState, VmStats } from "../vm/vm.js";
+import type { Placement } from "./scheduler/vm-scheduler.js";
 
 /** What a test hook makes the worker do after the guest's first 64 console bytes (VIREO_TEST_HOOKS). */
 export type WorkerFault =
@@ -35,7 +36,18 @@ export type WorkerLinks = { nic: number; backend: string; port: MessagePort }[];
 
 export type ToWorker =
   /** The first message, and only once: build this VM, answered by "ready" or "build-failed". */
-  | { t: "build"; spec: VmSpec; fault: WorkerFault | null; links: WorkerLinks }
+  | {
+      t: "build";
+      spec: VmSpec;
+      fault: WorkerFault | null;
+      links: WorkerLinks;
+      /** The CPUs the thread is confined to, and (shared) that its engine takes turns from the daemon. */
+      placement: Placement | null;
+    }
+  /** A turn of the shared pool: the engine may run this long (answers a "turn" message). */
+  | { t: "grant"; sliceMs: number }
+  /** The shared pool's CPUs changed (a dedicated VM came or went). */
+  | { t: "affinity"; cpus: number[] }
   | { t: "start" | "pause" | "resume" | "kill" | "switch" }
   /** The board's power-off request (Vm.requestPowerOff), sent by stop() before its grace period. */
   | { t: "poweroff" }
@@ -49,4 +61,8 @@ export type FromWorker =
   | { t: "console"; bytes: Uint8Array }
   | { t: "state"; state: VmState; stats: VmStats }
   | { t: "stats"; stats: VmStats; id: number | null }
-  | { t: "log"; message: string };
+  | { t: "log"; message: string }
+  /** A shared VM's engine asks for a turn; `usedMs`: it just ran one that long (CPU time). */
+  | { t: "turn"; usedMs: number | null }
+  /** Its turn is over and it has no work (or pauses or ends). */
+  | { t: "turn-end"; usedMs: number };

@@ -21,11 +21,13 @@
  */
 import { MessageChannel, type Worker } from "node:worker_threads";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
+import type { TurnGate } from "../engines/interpreter.js";
 import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { bridgeLink, withLinkDrops } from "./nic-links.js";
+import type { Placement } from "./scheduler/vm-scheduler.js";
 import { startVmWorker, type WorkerPool } from "./worker-pool.js";
 import type { FromWorker, ToWorker, WorkerFault, WorkerLinks } from "./worker-protocol.js";
 
@@ -44,6 +46,10 @@ export interface WorkerVmOptions {
   fault?: WorkerFault | null;
   /** The backend in this thread of a `switch:NAME` NIC (a port of this thread's switch). */
   netBackend?(backend: string): NetBackend;
+  /** Where the thread runs (the scheduler's placement); absent: anywhere, turns of its own. */
+  placement?: Placement;
+  /** A shared VM's turns, granted here (the daemon's CpuPool) and run in the worker. */
+  turns?: TurnGate;
 }
 
 export class WorkerVm implements Vm {
@@ -113,7 +119,13 @@ export class WorkerVm implements Vm {
       for (const l of given) l.port.close();
       return Promise.reject(e);
     }
-    const build: ToWorker = { t: "build", spec, fault: options.fault ?? null, links: given };
+    const build: ToWorker = {
+      t: "build",
+      spec,
+      fault: options.fault ?? null,
+      links: given,
+      placement: options.placement ?? null,
+    };
     worker.postMessage(
       build,
       given.map((l) => l.port),
@@ -242,6 +254,12 @@ export class WorkerVm implements Vm {
     return this.toHvc ? "hvc0" : "ttyS0";
   }
 
+  /** The shared pool's CPUs changed: the thread confines itself to the new set. */
+  setAffinity(cpus: number[]): void {
+    if (this.current.name === "stopped" || this.current.name === "failed") return;
+    this.send({ t: "affinity", cpus });
+  }
+
   resizeConsole(cols: number, rows: number): void {
     this.send({ t: "resize", cols, rows });
   }
@@ -273,6 +291,15 @@ export class WorkerVm implements Vm {
         return;
       case "log":
         this.options.log?.(m.message);
+        return;
+      case "turn": {
+        const turns = this.options.turns;
+        if (turns === undefined) return;
+        void turns.turn(m.usedMs ?? undefined).then((sliceMs) => this.send({ t: "grant", sliceMs }));
+        return;
+      }
+      case "turn-end":
+        this.options.turns?.end(m.usedMs);
         return;
       case "stats":
         this.snapshot = m.stats;

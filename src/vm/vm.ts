@@ -58,6 +58,8 @@ export interface VmStats {
   virtioInterrupts?: "irqfd-resample" | "irq-line";
   virtio?: { slot: number; device: string; gsi: number; counters: Record<string, number> }[];
   rejectedMsrs?: number[];
+  /** A daemon's scheduler: how the VM gets host CPU, the CPU time charged to it, its ready time. */
+  scheduling?: { mode: "shared" | "dedicated"; cpuMs: number; readyMs: number; cpus: number[] };
 }
 
 export interface Vm {

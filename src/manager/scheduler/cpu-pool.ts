@@ -50,6 +50,12 @@ export class CpuPool {
     this.policy.add(id, params, this.clock.now());
   }
 
+  /** The pool now has `cpus` host CPUs (at most that many turns at once). */
+  setCpus(cpus: number): void {
+    this.policy.setCpus(cpus);
+    this.dispatch();
+  }
+
   update(id: string, params: ShareParams): void {
     this.policy.update(id, params);
     this.dispatch();

@@ -76,15 +76,32 @@ export class SharePolicy {
   readonly periodMs: number;
   readonly sliceMs: number;
   /** Host CPUs in the pool: reservations must fit in them. */
-  readonly cpus: number;
+  private cpuCount: number;
 
   constructor(options: { cpus?: number; periodMs?: number; sliceMs?: number } = {}) {
-    this.cpus = options.cpus ?? 1;
+    this.cpuCount = options.cpus ?? 1;
     this.periodMs = options.periodMs ?? 100;
     this.sliceMs = options.sliceMs ?? 10;
-    if (!(this.cpus >= 1) || !(this.periodMs > 0) || !(this.sliceMs > 0 && this.sliceMs <= this.periodMs)) {
+    if (
+      !(this.cpuCount >= 1) ||
+      !(this.periodMs > 0) ||
+      !(this.sliceMs > 0 && this.sliceMs <= this.periodMs)
+    ) {
       throw new ShareError("a pool needs cpus ≥ 1 and 0 < sliceMs ≤ periodMs");
     }
+  }
+
+  get cpus(): number {
+    return this.cpuCount;
+  }
+
+  /**
+   * The pool grew or shrank (a CPU was dedicated or given back). Reservations admitted before stay:
+   * a smaller pool may then hold more than it could admit now, which the next admission sees.
+   */
+  setCpus(cpus: number): void {
+    if (!(cpus >= 1)) throw new ShareError("a pool needs cpus ≥ 1");
+    this.cpuCount = cpus;
   }
 
   /** Why `params` cannot join (or change to) the pool, or null: its reservation must still fit. */

@@ -1,0 +1,133 @@
+/**
+ * The daemon's CPU scheduler: where each emulated VM runs and when. A dedicated VM gets a host CPU of
+ * its own (HostCpus), taken out of the shared pool, and its worker thread is pinned to it. The shared
+ * VMs' threads are confined to the pool's CPUs and run only in the turns the CpuPool grants them, by
+ * weight, cap and reservation; a VM whose harts all wait leaves the queue, and its thread sleeps.
+ * KVM VMs are not scheduled here yet (their vCPU threads run as the host kernel decides).
+ */
+
+import type { CpuShare } from "../../vm/spec.js";
+import { ManagerError } from "../errors.js";
+import { CpuPool, hostClock, type PoolClock } from "./cpu-pool.js";
+import { HostCpus } from "./host-cpus.js";
+import { DEFAULT_SHARE, type ShareParams } from "./share-policy.js";
+
+/** Where a VM's thread runs: the CPUs it is confined to, and whether it takes turns from the pool. */
+export type Placement = { mode: "shared"; cpus: number[] } | { mode: "dedicated"; cpus: [number] };
+
+export interface CpuUsage {
+  mode: "shared" | "dedicated";
+  /** Host CPU time charged to the VM (shared VMs; a dedicated one is not metered). */
+  cpuMs: number;
+  /** Time it was runnable but waiting for its turn (ESXi's ready time). */
+  readyMs: number;
+  cpus: number[];
+}
+
+export interface SchedulerInfo {
+  hostCpus: number;
+  sharedCpus: number[];
+  dedicated: { vm: string; cpu: number }[];
+  /** Mean run-queue length of the shared pool over its decisions so far. */
+  meanQueueLength: number;
+  /** How KVM vCPUs are scheduled: by the host kernel, with nothing the daemon sets (yet). */
+  kvm: "host-kernel";
+}
+
+export function shareParams(share: CpuShare | undefined): ShareParams {
+  return {
+    weight: share?.weight ?? DEFAULT_SHARE.weight,
+    cap: share?.cap ?? DEFAULT_SHARE.cap,
+    reservation: share?.reservation ?? DEFAULT_SHARE.reservation,
+  };
+}
+
+export class VmScheduler {
+  readonly pool: CpuPool;
+  private readonly cpus: HostCpus;
+  private readonly placed = new Map<string, Placement>();
+  /** Told when the shared pool's CPUs change (a dedicated VM came or went): re-pin the shared threads. */
+  onSharedCpus: (cpus: number[]) => void = () => {};
+
+  constructor(options: { hostCpus: readonly number[]; sharedCpus?: number; clock?: PoolClock }) {
+    this.cpus = new HostCpus(options.hostCpus, options.sharedCpus);
+    this.pool = new CpuPool(options.clock ?? hostClock, { cpus: this.cpus.shared().length });
+  }
+
+  /** Admits a VM that is about to start; throws a conflict ManagerError saying why it cannot. */
+  place(name: string, share: CpuShare | undefined): Placement {
+    this.release(name);
+    if (share?.mode === "dedicated") {
+      const got = this.cpus.dedicate(name);
+      if ("refusal" in got)
+        throw new ManagerError("conflict", `cannot dedicate a CPU to VM '${name}': ${got.refusal}`);
+      const placement: Placement = { mode: "dedicated", cpus: [got.cpu] };
+      this.placed.set(name, placement);
+      this.sharedChanged();
+      return placement;
+    }
+    const refused = this.pool.policy.refusal(shareParams(share));
+    if (refused !== null)
+      throw new ManagerError("conflict", `cannot admit VM '${name}' to the shared pool: ${refused}`);
+    this.pool.add(name, shareParams(share));
+    const placement: Placement = { mode: "shared", cpus: this.cpus.shared() };
+    this.placed.set(name, placement);
+    return placement;
+  }
+
+  /** The VM's run has ended: its CPU or its place in the pool is free again. */
+  release(name: string): void {
+    const placement = this.placed.get(name);
+    if (placement === undefined) return;
+    this.placed.delete(name);
+    if (placement.mode === "dedicated") {
+      this.cpus.release(name);
+      this.sharedChanged();
+    } else this.pool.remove(name);
+  }
+
+  /** New weight/cap/reservation for a running shared VM; throws a conflict when they do not fit. */
+  update(name: string, share: CpuShare): void {
+    const placement = this.placed.get(name);
+    if (placement === undefined) return;
+    if (placement.mode !== share.mode) {
+      throw new ManagerError(
+        "conflict",
+        `VM '${name}' runs ${placement.mode}: stop it to make it ${share.mode}`,
+      );
+    }
+    if (share.mode === "shared") {
+      const params = shareParams(share);
+      const refused = this.pool.policy.refusal(params, name);
+      if (refused !== null) throw new ManagerError("conflict", refused);
+      this.pool.update(name, params);
+    }
+  }
+
+  usage(name: string): CpuUsage | null {
+    const placement = this.placed.get(name);
+    if (placement === undefined) return null;
+    if (placement.mode === "dedicated")
+      return { mode: "dedicated", cpuMs: 0, readyMs: 0, cpus: placement.cpus };
+    const u = this.pool.usage(name);
+    return { mode: "shared", cpuMs: u.cpuMs, readyMs: u.readyMs, cpus: this.cpus.shared() };
+  }
+
+  info(): SchedulerInfo {
+    return {
+      hostCpus: this.cpus.count,
+      sharedCpus: this.cpus.shared(),
+      dedicated: this.cpus.dedicatedCpus().map(({ id, cpu }) => ({ vm: id, cpu })),
+      meanQueueLength: this.pool.meanQueueLength(),
+      kvm: "host-kernel",
+    };
+  }
+
+  private sharedChanged(): void {
+    const shared = this.cpus.shared();
+    this.pool.setCpus(shared.length);
+    for (const [name, p] of this.placed)
+      if (p.mode === "shared") this.placed.set(name, { mode: "shared", cpus: shared });
+    this.onSharedCpus(shared);
+  }
+}
