@@ -10,6 +10,7 @@ import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
 import type { Vm } from "../vm/vm.js";
+import { balloonRequest } from "./balloon.js";
 import type { FromWorker, ToWorker, WorkerFault, WorkerInit } from "./worker-protocol.js";
 
 /** Console bytes are posted in chunks of at most this size, or at the next turn of the event loop. */
@@ -116,6 +117,8 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
         case "stats":
           console.flush();
           return post({ t: "stats", stats: vm.stats(), id: m.id });
+        case "balloon":
+          return post({ t: "balloon", id: m.id, figures: balloonRequest(vm.devices(), m.targetBytes) });
       }
     } catch (e) {
       // The parent checks states before it sends; a refusal here only means the run ended meanwhile,

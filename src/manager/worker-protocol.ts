@@ -4,6 +4,7 @@
  */
 import type { VmSpec } from "../vm/spec.js";
 import type { VmState, VmStats } from "../vm/vm.js";
+import type { BalloonFigures } from "./balloon.js";
 
 /** What a test hook makes the worker do after the guest's first 64 console bytes (VIREO_TEST_HOOKS). */
 export type WorkerFault =
@@ -25,7 +26,9 @@ export type ToWorker =
   | { t: "start" | "pause" | "resume" | "kill" | "switch" }
   | { t: "input"; bytes: Uint8Array }
   | { t: "resize"; cols: number; rows: number }
-  | { t: "stats"; id: number };
+  | { t: "stats"; id: number }
+  /** Sets the balloon's target (null: only reads it); answered by a "balloon" message with this id. */
+  | { t: "balloon"; id: number; targetBytes: number | null };
 
 export type FromWorker =
   | { t: "ready"; devices: { name: string; kind: string }[]; hasHvc: boolean; stats: VmStats }
@@ -33,4 +36,6 @@ export type FromWorker =
   | { t: "console"; bytes: Uint8Array }
   | { t: "state"; state: VmState; stats: VmStats }
   | { t: "stats"; stats: VmStats; id: number | null }
+  /** figures null: the VM has no balloon. */
+  | { t: "balloon"; id: number; figures: BalloonFigures | null }
   | { t: "log"; message: string };
