@@ -14,7 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Registry } from "prom-client";
 import { ManagerError } from "../manager/errors.js";
 import type { VmAction, VmManager } from "../manager/manager.js";
-import { VmSpecError, validateVmSpec } from "../vm/spec.js";
+import { type DriveSpec, type NicSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
 import { requireToken } from "./auth.js";
 import { ConsoleWriters, consoleSocket } from "./console-ws.js";
 import { EventStreams } from "./events.js";
@@ -87,6 +87,7 @@ function errorName(status: number): string {
   if (status === 404) return "not-found";
   if (status === 409) return "conflict";
   if (status === 415) return "unsupported-media-type";
+  if (status === 414) return "uri-too-long";
   return "invalid";
 }
 
@@ -101,6 +102,15 @@ export function buildApp(options: ApiOptions): FastifyInstance {
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
+    // Not in the route table, so no document would describe them, and a HEAD of /events never ends.
+    exposeHeadRoutes: false,
+    // Longer than any parameter's schema allows, so that the schema refuses one, naming it.
+    routerOptions: { maxParamLength: 1024 },
+    // A URL the router cannot take apart (bad percent-encoding, a huge parameter): our error form.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const status = error.statusCode === 414 ? 414 : 400;
+      return reply.code(status).send({ error: errorName(status), message: error.message });
+    },
   });
   if (options.token !== undefined) app.addHook("onRequest", requireToken(options.token));
   app.addHook("preClose", (done) => {
@@ -183,6 +193,21 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       });
       return reply.send(stream);
     },
+    getBalloon: async (request) => manager.balloon(idOf(request), null),
+    setBalloon: async (request) =>
+      manager.balloon(idOf(request), (request.body as { targetBytes: number }).targetBytes),
+    putDrive: async (request, reply) => {
+      const { drive } = request.params as { drive: string };
+      const { vm, created } = manager.putDrive(idOf(request), drive, request.body as DriveSpec);
+      return reply.code(created ? 201 : 200).send(vm);
+    },
+    deleteDrive: async (request) =>
+      manager.deleteDrive(idOf(request), (request.params as { drive: string }).drive),
+    putNic: async (request, reply) => {
+      const { vm, created } = manager.putNic(idOf(request), nicOf(request), request.body as NicSpec);
+      return reply.code(created ? 201 : 200).send(vm);
+    },
+    deleteNic: async (request) => manager.deleteNic(idOf(request), nicOf(request)),
     events: async (request, reply) => events.serve(manager, request, reply),
     metrics: async (_request, reply) => {
       const text = await shared.metrics.metrics();
@@ -224,4 +249,8 @@ export function buildApp(options: ApiOptions): FastifyInstance {
 
 function idOf(request: FastifyRequest): string {
   return (request.params as { id: string }).id;
+}
+
+function nicOf(request: FastifyRequest): number {
+  return Number((request.params as { nic: string }).nic);
 }

@@ -15,7 +15,8 @@ export class EventStreams {
   serve(manager: VmManager, request: FastifyRequest, reply: FastifyReply): void {
     reply.hijack();
     const res = reply.raw;
-    request.raw.socket.setTimeout(0);
+    // Absent where the request has no real socket (Fastify's inject).
+    request.raw.socket?.setTimeout?.(0);
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",

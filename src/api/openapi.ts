@@ -2,7 +2,7 @@
 import type { TSchema } from "@sinclair/typebox";
 import { VmSpecSchema } from "../vm/spec.js";
 import { ROUTES } from "./routes.js";
-import { ErrorSchema, VmInfoSchema } from "./schemas.js";
+import { BalloonSchema, BalloonTargetSchema, ErrorSchema, VmInfoSchema } from "./schemas.js";
 
 const VERSION = "0.1.0";
 
@@ -69,7 +69,10 @@ export function openApiDocument(): Record<string, unknown> {
         ? {
             requestBody: {
               required: true,
-              content: { "application/json": { schema: ref(String(r.body.$id)) } },
+              // A body without an $id (a drive, a NIC) is part of VmSpec: written out where it is used.
+              content: {
+                "application/json": { schema: r.body.$id === undefined ? plain(r.body) : ref(r.body.$id) },
+              },
             },
           }
         : {}),
@@ -90,6 +93,8 @@ export function openApiDocument(): Record<string, unknown> {
         VmSpec: component(VmSpecSchema),
         VmInfo: component(VmInfoSchema),
         Error: component(ErrorSchema),
+        BalloonTarget: component(BalloonTargetSchema),
+        Balloon: component(BalloonSchema),
       },
     },
   };

@@ -5,8 +5,17 @@
  * logs and leave room for actions that are not states (reboot).
  */
 import type { TSchema } from "@sinclair/typebox";
-import { VmSpecSchema } from "../vm/spec.js";
-import { ActionParams, ActionQuery, ConsoleQuery, ListQuery, VmIdParams } from "./schemas.js";
+import { DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
+import {
+  ActionParams,
+  ActionQuery,
+  BalloonTargetSchema,
+  ConsoleQuery,
+  DriveParams,
+  ListQuery,
+  NicParams,
+  VmIdParams,
+} from "./schemas.js";
 
 export type OperationId =
   | "createVm"
@@ -16,6 +25,12 @@ export type OperationId =
   | "vmAction"
   | "vmStats"
   | "vmConsole"
+  | "getBalloon"
+  | "setBalloon"
+  | "putDrive"
+  | "deleteDrive"
+  | "putNic"
+  | "deleteNic"
   | "events"
   | "metrics"
   | "getHost"
@@ -24,7 +39,7 @@ export type OperationId =
 
 export interface RouteDef {
   operationId: OperationId;
-  method: "GET" | "POST" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** Fastify's form (":id"); the document writes "{id}". */
   url: string;
   summary: string;
@@ -40,7 +55,41 @@ export interface RouteDef {
 
 const notFound = { "404": { description: "No VM of that name or id", json: "Error" } };
 
-export const ROUTES: readonly RouteDef[] = [
+/** Drives and NICs change only in a VM's definition, so only before it first starts. */
+const definitionEdits = {
+  ...notFound,
+  "409": { description: "The VM has started (or is being started or deleted)", json: "Error" },
+};
+
+/**
+ * What a request can get wrong before its handler runs, by what the route takes: a malformed URL or
+ * a parameter, query or body the schema refuses (400), a path parameter over 1 KiB (414), and where
+ * Fastify reads a body (every method but GET), one over 1 MiB (413) or not JSON (415).
+ */
+function requestErrors(r: RouteDef): RouteDef["responses"] {
+  const errors: RouteDef["responses"] = {};
+  const body = r.method !== "GET";
+  if (r.params !== undefined || r.querystring !== undefined || body) {
+    errors["400"] = {
+      description: "A malformed URL, or a parameter, query or body the schema refuses",
+      json: "Error",
+    };
+  }
+  if (r.params !== undefined) errors["414"] = { description: "A path parameter over 1 KiB", json: "Error" };
+  if (body) {
+    errors["413"] = { description: "A body over 1 MiB", json: "Error" };
+    errors["415"] = { description: "A body that is not application/json", json: "Error" };
+  }
+  return errors;
+}
+
+/** The route's own responses first; the request errors it does not describe itself after them. */
+function documented(r: RouteDef): RouteDef {
+  const generic = Object.entries(requestErrors(r)).filter(([status]) => !(status in r.responses));
+  return { ...r, responses: { ...r.responses, ...Object.fromEntries(generic) } };
+}
+
+const TABLE: RouteDef[] = [
   {
     operationId: "createVm",
     method: "POST",
@@ -91,6 +140,11 @@ export const ROUTES: readonly RouteDef[] = [
     querystring: ActionQuery,
     responses: {
       "200": { description: "Done; the VM as it is now", json: "VmInfo" },
+      "400": {
+        description:
+          "start, reboot: the VM cannot be built (a file gone, a TAP that does not open); an unknown action",
+        json: "Error",
+      },
       ...notFound,
       "409": { description: "The action does not fit the VM's state", json: "Error" },
     },
@@ -115,6 +169,101 @@ export const ROUTES: readonly RouteDef[] = [
       "200": { description: "Console bytes", text: true },
       "101": { description: "Switched to the WebSocket console", websocket: true },
       ...notFound,
+    },
+  },
+  {
+    operationId: "getBalloon",
+    method: "GET",
+    url: "/vms/:id/balloon",
+    summary: "The balloon of a running or paused VM: its target, what the guest holds, peaks",
+    params: VmIdParams,
+    responses: {
+      "200": { description: "The balloon's figures", json: "Balloon" },
+      ...notFound,
+      "409": { description: "The VM has no balloon, or is not running or paused", json: "Error" },
+    },
+  },
+  {
+    operationId: "setBalloon",
+    method: "PATCH",
+    url: "/vms/:id/balloon",
+    summary:
+      "Asks the guest of a running or paused VM to hold targetBytes in its balloon (0 gives it all back); the definition keeps the target a fresh start asks for",
+    params: VmIdParams,
+    body: BalloonTargetSchema,
+    responses: {
+      "200": {
+        description: "Set; the balloon's figures (the guest follows in its own time)",
+        json: "Balloon",
+      },
+      "400": {
+        description: "A target that is negative, not a multiple of 4K, or not below the VM's memory",
+        json: "Error",
+      },
+      ...notFound,
+      "409": { description: "The VM has no balloon, or is not running or paused", json: "Error" },
+    },
+  },
+  {
+    operationId: "putDrive",
+    method: "PUT",
+    url: "/vms/:id/drives/:drive",
+    summary:
+      "Adds the drive, or replaces the drive with this id, of a VM not started yet (its definition is saved); the body is a VmSpec drive whose id is the URL's",
+    params: DriveParams,
+    body: DriveSchema,
+    responses: {
+      "201": { description: "Added; the VM", json: "VmInfo" },
+      "200": { description: "Replaced; the VM", json: "VmInfo" },
+      "400": {
+        description:
+          "A field the schema refuses, an id other than the URL's, a file that is not there, a spec it would make invalid",
+        json: "Error",
+      },
+      ...definitionEdits,
+    },
+  },
+  {
+    operationId: "deleteDrive",
+    method: "DELETE",
+    url: "/vms/:id/drives/:drive",
+    summary: "Removes a drive from a VM not started yet (its definition is saved)",
+    params: DriveParams,
+    responses: {
+      "200": { description: "Removed; the VM", json: "VmInfo" },
+      ...definitionEdits,
+      "404": { description: "No VM of that name or id, or no such drive", json: "Error" },
+    },
+  },
+  {
+    operationId: "putNic",
+    method: "PUT",
+    url: "/vms/:id/nets/:nic",
+    summary:
+      "Replaces the NIC at this place in the spec's nics of a VM not started yet, or adds one at the place after the last (its definition is saved); the body is a VmSpec NIC",
+    params: NicParams,
+    body: NicSchema,
+    responses: {
+      "201": { description: "Added; the VM", json: "VmInfo" },
+      "200": { description: "Replaced; the VM", json: "VmInfo" },
+      "400": {
+        description:
+          "A field the schema refuses, a place past the next one, a MAC or TAP given twice, too many devices",
+        json: "Error",
+      },
+      ...definitionEdits,
+    },
+  },
+  {
+    operationId: "deleteNic",
+    method: "DELETE",
+    url: "/vms/:id/nets/:nic",
+    summary: "Removes the NIC at this place from a VM not started yet; those after it move down one",
+    params: NicParams,
+    responses: {
+      "200": { description: "Removed; the VM", json: "VmInfo" },
+      ...definitionEdits,
+      "404": { description: "No VM of that name or id, or no NIC at that place", json: "Error" },
     },
   },
   {
@@ -155,3 +304,5 @@ export const ROUTES: readonly RouteDef[] = [
     responses: { "200": { description: "OpenAPI 3.1", json: "object" } },
   },
 ];
+
+export const ROUTES: readonly RouteDef[] = TABLE.map(documented);

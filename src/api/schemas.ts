@@ -3,11 +3,56 @@
  * validates, and the answers, which only the OpenAPI document describes.
  */
 import { Type } from "@sinclair/typebox";
-import { VmSpecSchema } from "../vm/spec.js";
+import { DriveSchema, VmSpecSchema } from "../vm/spec.js";
 
 export const VmIdParams = Type.Object(
   { id: Type.String({ minLength: 1, maxLength: 200, description: "The VM's name or id" }) },
   { additionalProperties: false },
+);
+
+export const DriveParams = Type.Object(
+  {
+    id: VmIdParams.properties.id,
+    drive: Type.String({ ...DriveSchema.properties.id, description: "The drive's id (its serial number)" }),
+  },
+  { additionalProperties: false },
+);
+
+export const NicParams = Type.Object(
+  {
+    id: VmIdParams.properties.id,
+    nic: Type.String({
+      pattern: "^(0|[1-9][0-9]{0,2})$",
+      description: "The NIC's place in the spec's nics, from 0; PUT with the count adds one",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** In bytes, as /balloon/targetBytes of a VmSpec (front ends parse "128M" themselves). */
+export const BalloonTargetSchema = Type.Object(
+  {
+    targetBytes: Type.Integer({
+      minimum: 0,
+      multipleOf: 4096,
+      description: "What the guest is asked to hold in its balloon (give back); below the VM's memory",
+    }),
+  },
+  { additionalProperties: false, $id: "BalloonTarget" },
+);
+
+export const BalloonSchema = Type.Object(
+  {
+    targetBytes: Type.Integer({ description: "What the host asks the guest to hold in the balloon" }),
+    actualBytes: Type.Integer({ description: "What the guest's driver says it holds" }),
+    inflatedBytes: Type.Integer({ description: "What the device counts as inflated" }),
+    peakActualBytes: Type.Integer(),
+    peakInflatedBytes: Type.Integer(),
+    reclaimedBytes: Type.Integer({ description: "Host memory given back behind ballooned pages" }),
+    resets: Type.Integer({ description: "Device resets by the guest (each empties the balloon)" }),
+    reclaimer: Type.String({ description: "How the host gives pages back" }),
+  },
+  { $id: "Balloon" },
 );
 
 export const ActionParams = Type.Object(

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Command } from "commander";
 import { UserError } from "../util/errors.js";
-import { formatSize } from "../util/size.js";
+import { formatSize, parseSize } from "../util/size.js";
 import { callDaemon } from "./api-client.js";
 import { defaultSocket } from "./daemon-paths.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
@@ -40,6 +40,8 @@ interface Verb {
   description: string;
   /** Whether it takes a VM NAME operand. */
   named: boolean;
+  /** Operands after NAME, as commander writes them ("[size]"), with their help. */
+  operands?: [string, string][];
   flags: FlagSpec;
   run(c: VerbContext): Promise<number>;
 }
@@ -124,6 +126,26 @@ const VERBS: Record<string, Verb> = {
       return 0;
     },
   },
+  balloon: {
+    description: "set the balloon target of a running VM (what its guest gives back), or show the balloon",
+    named: true,
+    operands: [["[size]", "what the guest is asked to hold in its balloon, e.g. 128M (0 gives it all back)"]],
+    flags: {},
+    run: async ({ args, socket, path, vm, out }) => {
+      const size = args.positional[1];
+      const { body } =
+        size === undefined
+          ? await callDaemon(socket, "GET", `${path}/balloon`)
+          : await callDaemon(socket, "PATCH", `${path}/balloon`, { targetBytes: parseSize(size, "SIZE") });
+      const b = body as { targetBytes: number; actualBytes: number; peakActualBytes: number };
+      out(
+        body,
+        () =>
+          `${vm}: balloon target ${formatSize(b.targetBytes)}, the guest holds ${formatSize(b.actualBytes)} (peak ${formatSize(b.peakActualBytes)})`,
+      );
+      return 0;
+    },
+  },
   stats: {
     description: "a VM's counters",
     named: true,
@@ -142,6 +164,7 @@ export function vmCommand(done: (status: number) => void): Command {
     const flags = { ...verb.flags, ...COMMON_FLAGS };
     const cmd = addFlags(new Command(name).description(verb.description), flags);
     if (verb.named) cmd.argument("<name>", "the VM's name or id");
+    for (const [operand, help] of verb.operands ?? []) cmd.argument(operand, help);
     cmd.action(async () => {
       const args = parsedArgs(cmd, flags);
       const json = args.switches.has("json");

@@ -26,12 +26,15 @@ import {
   type CpuShare,
   CpuShareSchema,
   cpuShareProblems,
+  type DriveSpec,
+  type NicSpec,
   type SpecProblem,
   type VmSpec,
   VmSpecError,
   validateVmSpec,
 } from "../vm/spec.js";
 import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import { type BalloonFigures, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
 import { type Placement, type SchedulerInfo, VmScheduler } from "./scheduler/vm-scheduler.js";
@@ -292,6 +295,137 @@ export class VmManager {
         await this.start(entry);
         break;
     }
+    return this.info(entry);
+  }
+
+  /**
+   * A running or paused VM's balloon: sets its target when `targetBytes` is given (what the guest is
+   * asked to give back; the definition keeps the target a fresh start asks for) and answers its figures.
+   */
+  async balloon(idOrName: string, targetBytes: number | null): Promise<BalloonFigures> {
+    const entry = this.find(idOrName);
+    const name = entry.record.spec.name;
+    const state = this.state(entry).name;
+    const vm = entry.vm;
+    if ((state !== "running" && state !== "paused") || vm === null) {
+      throw new ManagerError("conflict", `VM '${name}' is ${state}: its balloon is there only while it runs`);
+    }
+    const noBalloon = () =>
+      new ManagerError("conflict", `VM '${name}' has no balloon (its spec has no /balloon)`);
+    if (entry.record.spec.balloon === undefined) throw noBalloon();
+    const memory = entry.record.spec.memory;
+    if (targetBytes !== null && targetBytes >= memory) {
+      const message = `must be smaller than the VM's memory (${memory} bytes)`;
+      throw new ManagerError("invalid", `/targetBytes: ${message}`, [{ path: "/targetBytes", message }]);
+    }
+    const figures =
+      vm instanceof WorkerVm
+        ? await vm.balloon(targetBytes)
+        : this.guard(entry, () => balloonRequest(vm.devices(), targetBytes));
+    if (figures === null) throw noBalloon();
+    return figures;
+  }
+
+  /**
+   * Adds the drive `driveId` to a VM not started yet, or replaces it; the definition on disk changes
+   * with it. `body` is a DriveSpec whose id must be `driveId`.
+   */
+  putDrive(idOrName: string, driveId: string, body: DriveSpec): { vm: VmInfo; created: boolean } {
+    const entry = this.find(idOrName);
+    if (body.id !== driveId) {
+      const message = `must be the drive's id in the URL ('${driveId}')`;
+      throw new ManagerError("invalid", `/id: ${message}`, [{ path: "/id", message }]);
+    }
+    const drives = [...entry.record.spec.drives];
+    let at = drives.findIndex((d) => d.id === driveId);
+    const created = at < 0;
+    if (created) at = drives.push(body) - 1;
+    else drives[at] = body;
+    const vm = this.redefine(entry, "drives", { ...entry.record.spec, drives }, `/drives/${at}`);
+    return { vm, created };
+  }
+
+  deleteDrive(idOrName: string, driveId: string): VmInfo {
+    const entry = this.find(idOrName);
+    const { spec } = entry.record;
+    if (!spec.drives.some((d) => d.id === driveId)) {
+      throw new ManagerError("not-found", `VM '${spec.name}' has no drive '${driveId}'`);
+    }
+    const drives = spec.drives.filter((d) => d.id !== driveId);
+    return this.redefine(entry, "drives", { ...spec, drives }, null);
+  }
+
+  /**
+   * Adds (at index = the count) or replaces the NIC at `index` of a VM not started yet. NICs have no
+   * name in a VmSpec, so their place in /nics names them (it also gives a NIC without a MAC its own).
+   */
+  putNic(idOrName: string, index: number, body: NicSpec): { vm: VmInfo; created: boolean } {
+    const entry = this.find(idOrName);
+    const nics = [...entry.record.spec.nics];
+    if (index > nics.length) {
+      throw new ManagerError(
+        "invalid",
+        `VM '${entry.record.spec.name}' has ${nics.length} NICs: a new one is number ${nics.length}`,
+      );
+    }
+    const created = index === nics.length;
+    nics[index] = body;
+    const vm = this.redefine(entry, "NICs", { ...entry.record.spec, nics }, `/nics/${index}`);
+    return { vm, created };
+  }
+
+  /** Removes the NIC at `index`; those after it move down one place. */
+  deleteNic(idOrName: string, index: number): VmInfo {
+    const entry = this.find(idOrName);
+    const { spec } = entry.record;
+    if (index >= spec.nics.length) {
+      throw new ManagerError(
+        "not-found",
+        `VM '${spec.name}' has no NIC ${index} (it has ${spec.nics.length})`,
+      );
+    }
+    const nics = spec.nics.filter((_n, i) => i !== index);
+    return this.redefine(entry, "NICs", { ...spec, nics }, null);
+  }
+
+  /**
+   * Replaces the definition of a VM that has not started yet with `spec`, checked as a new one is, and
+   * saved before it takes effect. Problems under `item` (the changed drive or NIC) are reported as
+   * pointers into the request's body; others name the field of the whole spec.
+   */
+  private redefine(entry: Entry, what: string, spec: VmSpec, item: string | null): VmInfo {
+    const name = entry.record.spec.name;
+    const state = this.state(entry).name;
+    if (entry.busy !== null) throw new ManagerError("conflict", `VM '${name}' is ${entry.busy}`);
+    if (state !== "created" || entry.vm !== null) {
+      throw new ManagerError(
+        "conflict",
+        `cannot change the ${what} of VM '${name}': it is ${state} (only before its first start)`,
+      );
+    }
+    let problems: readonly SpecProblem[];
+    try {
+      problems = pathProblems(validateVmSpec(spec));
+    } catch (e) {
+      if (!(e instanceof VmSpecError)) throw e;
+      problems = e.problems;
+    }
+    if (problems.length > 0) {
+      const fields = problems.map((p) =>
+        item !== null && (p.path === item || p.path.startsWith(`${item}/`))
+          ? { path: p.path.slice(item.length), message: p.message }
+          : { path: "", message: `${p.path || "/"}: ${p.message} (in the VM's spec)` },
+      );
+      throw new ManagerError(
+        "invalid",
+        fields.map((f) => `${f.path || "/"}: ${f.message}`).join("; "),
+        fields,
+      );
+    }
+    const record: VmRecord = { ...entry.record, spec };
+    this.store?.save(record);
+    entry.record = record;
+    this.options.log(`changed the ${what} of VM '${name}'`);
     return this.info(entry);
   }
 

@@ -26,6 +26,7 @@ import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import type { BalloonFigures } from "./balloon.js";
 import { bridgeLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 import { startVmWorker, type WorkerPool } from "./worker-pool.js";
@@ -67,6 +68,7 @@ export class WorkerVm implements Vm {
   private readonly devicesList: VmDevice[];
   private nextStatsId = 0;
   private readonly statsWaiters = new Map<number, (stats: VmStats) => void>();
+  private readonly balloonWaiters = new Map<number, (figures: BalloonFigures | null) => void>();
 
   private constructor(
     readonly spec: VmSpec,
@@ -284,6 +286,21 @@ export class WorkerVm implements Vm {
     return this.devicesList;
   }
 
+  /**
+   * Sets the balloon's target in the worker (null: only reads it) and answers its figures; null when
+   * the VM has no balloon or its thread ended before answering.
+   */
+  balloon(targetBytes: number | null): Promise<BalloonFigures | null> {
+    if (this.current.name === "stopped" || this.current.name === "failed" || this.ending !== null) {
+      return Promise.resolve(null);
+    }
+    const id = this.nextStatsId++;
+    return new Promise((resolve) => {
+      this.balloonWaiters.set(id, resolve);
+      this.send({ t: "balloon", id, targetBytes });
+    });
+  }
+
   private receive(m: FromWorker): void {
     switch (m.t) {
       case "console":
@@ -308,6 +325,10 @@ export class WorkerVm implements Vm {
           this.statsWaiters.delete(m.id);
         }
         return;
+      case "balloon":
+        this.balloonWaiters.get(m.id)?.(m.figures);
+        this.balloonWaiters.delete(m.id);
+        return;
       case "state":
         this.snapshot = m.stats;
         if (m.state.name === "stopped" || m.state.name === "failed") {
@@ -327,6 +348,8 @@ export class WorkerVm implements Vm {
     for (const link of this.links.values()) link.close();
     for (const resolve of this.statsWaiters.values()) resolve(this.snapshot);
     this.statsWaiters.clear();
+    for (const resolve of this.balloonWaiters.values()) resolve(null);
+    this.balloonWaiters.clear();
     let end: Ended | null = this.ending;
     if (end === null && this.killSent && this.current.name === "created") {
       end = { name: "stopped", exit: { reason: "stopped" } };
