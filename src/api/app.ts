@@ -193,6 +193,7 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       });
       return reply.send(stream);
     },
+    setCpu: async (request) => manager.setCpu(idOf(request), request.body),
     getBalloon: async (request) => manager.balloon(idOf(request), null),
     setBalloon: async (request) =>
       manager.balloon(idOf(request), (request.body as { targetBytes: number }).targetBytes),
@@ -218,6 +219,7 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       memory: { total: totalmem(), free: freemem() },
       vms: manager.list().length,
       committed: manager.committed(),
+      scheduler: manager.schedulerInfo(),
       damaged: manager.damaged,
     }),
     health: async () => ({ ok: true }),

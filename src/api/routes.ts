@@ -5,7 +5,7 @@
  * logs and leave room for actions that are not states (reboot).
  */
 import type { TSchema } from "@sinclair/typebox";
-import { DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
+import { CpuShareSchema, DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
 import {
   ActionParams,
   ActionQuery,
@@ -27,6 +27,7 @@ export type OperationId =
   | "vmConsole"
   | "getBalloon"
   | "setBalloon"
+  | "setCpu"
   | "putDrive"
   | "deleteDrive"
   | "putNic"
@@ -202,6 +203,24 @@ const TABLE: RouteDef[] = [
       },
       ...notFound,
       "409": { description: "The VM has no balloon, or is not running or paused", json: "Error" },
+    },
+  },
+  {
+    operationId: "setCpu",
+    method: "PATCH",
+    url: "/vms/:id/cpu",
+    summary:
+      "How the VM gets host CPU (shared: weight, cap, reservation; or dedicated); saved in its definition, applied at once to a running shared VM, a change of mode at its next start",
+    params: VmIdParams,
+    body: CpuShareSchema,
+    responses: {
+      "200": { description: "Changed", json: "VmInfo" },
+      "400": { description: "A share out of range, or fields a dedicated VM has not", json: "Error" },
+      ...notFound,
+      "409": {
+        description: "A running VM asked to change mode, or reservations the pool cannot hold",
+        json: "Error",
+      },
     },
   },
   {

@@ -38,6 +38,16 @@ const FLAGS: FlagSpec = {
     arg: "N",
     help: `riscv64 VM worker threads kept started ahead of need, so that a VM starts without waiting for one (default ${DEFAULT_WARM_WORKERS}; 0 disables)`,
   },
+  "shared-cpus": {
+    kind: "value",
+    arg: "N",
+    help: "host CPUs the shared pool of riscv64 VMs may use at once (default: every CPU not dedicated to a VM)",
+  },
+  overcommit: {
+    kind: "value",
+    arg: "RATIO",
+    help: "overcommitted VMs' memory may add up to RATIO × the host memory not reserved (default 1.5)",
+  },
   openapi: { kind: "switch", help: "print the API's OpenAPI document and exit" },
   listen: {
     kind: "value",
@@ -106,6 +116,13 @@ async function serve(args: ParsedArgs): Promise<number> {
   const graceMs = grace === undefined ? 5000 : parseCount(grace, "stop-grace-ms", 0, 600_000);
   const warm = args.values.get("warm-workers");
   const warmWorkers = warm === undefined ? DEFAULT_WARM_WORKERS : parseCount(warm, "warm-workers", 0, 64);
+  const sharedFlag = args.values.get("shared-cpus");
+  const sharedCpus = sharedFlag === undefined ? undefined : parseCount(sharedFlag, "shared-cpus", 1, 1024);
+  const overcommitFlag = args.values.get("overcommit");
+  const overcommit = overcommitFlag === undefined ? undefined : Number(overcommitFlag);
+  if (overcommit !== undefined && !(Number.isFinite(overcommit) && overcommit >= 1 && overcommit <= 100)) {
+    throw new UserError(`--overcommit ${overcommitFlag}: expected a ratio from 1 to 100`);
+  }
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(`--socket ${socket}: a Unix socket path is at most ${MAX_SOCKET_PATH_BYTES} bytes`);
   }
@@ -139,6 +156,8 @@ async function serve(args: ParsedArgs): Promise<number> {
     host: (console) => nodeVmHost({ console, warn: (m) => log(`warning: ${m}`) }),
     vmWorker: vmWorkerEntry,
     warmWorkers,
+    ...(sharedCpus === undefined ? {} : { sharedCpus }),
+    ...(overcommit === undefined ? {} : { overcommit }),
   });
   const shared = apiShared(manager);
   const app = buildApp({ manager, log, shared });

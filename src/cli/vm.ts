@@ -55,11 +55,71 @@ const COMMON_FLAGS: FlagSpec = {
   },
 };
 
+/** How a VM gets host CPU (VmSpec.cpu), for create and set. */
+const CPU_FLAGS: FlagSpec = {
+  "cpu-mode": {
+    kind: "value",
+    arg: "MODE",
+    help: "shared (a share of the pool's CPUs, the default) or dedicated (a host CPU of its own)",
+  },
+  weight: { kind: "value", arg: "N", help: "shared: relative CPU share, 1-10000 (default 100)" },
+  cap: { kind: "value", arg: "FRACTION", help: "shared: at most this much of one host CPU, e.g. 0.5" },
+  reservation: {
+    kind: "value",
+    arg: "FRACTION",
+    help: "shared: at least this much of one host CPU when it has work, e.g. 0.2",
+  },
+};
+
 const CREATE_FLAGS: FlagSpec = {
   name: { kind: "value", arg: "NAME", help: "the VM's name (overrides the spec file's)" },
   spec: { kind: "value", arg: "FILE", help: "a VmSpec as JSON, in place of the device flags" },
   ...DEVICE_FLAGS,
+  ...CPU_FLAGS,
+  "memory-mode": {
+    kind: "value",
+    arg: "MODE",
+    help: "overcommit (guest RAM committed as it is touched, the default) or reserved (committed at start)",
+  },
 };
+
+/** A fraction of one CPU from a flag: a number in (0, 1] (or [0, 1] when zero is allowed). */
+function parseFraction(text: string, flag: string, zero: boolean): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n > 1 || n < 0 || (!zero && n === 0)) {
+    throw new UserError(`--${flag} ${text}: expected a fraction of one CPU, ${zero ? "0" : "above 0"} to 1`);
+  }
+  return n;
+}
+
+/** The CPU share the flags describe over `base` (the VM's current one, for set); undefined: none given. */
+function cpuShareFromFlags(
+  args: ParsedArgs,
+  base: Record<string, unknown> = {},
+): Record<string, unknown> | undefined {
+  const given = Object.keys(CPU_FLAGS).filter((f) => args.values.has(f));
+  if (given.length === 0) return undefined;
+  const share: Record<string, unknown> = { mode: "shared", ...base };
+  const mode = args.values.get("cpu-mode");
+  if (mode !== undefined) {
+    if (mode !== "shared" && mode !== "dedicated") {
+      throw new UserError(`--cpu-mode ${mode}: expected shared or dedicated`);
+    }
+    share.mode = mode;
+    if (mode === "dedicated") {
+      delete share.weight;
+      delete share.cap;
+      delete share.reservation;
+    }
+  }
+  const weight = args.values.get("weight");
+  if (weight !== undefined) share.weight = parseCount(weight, "weight", 1, 10_000);
+  const cap = args.values.get("cap");
+  if (cap !== undefined) share.cap = parseFraction(cap, "cap", false);
+  const reservation = args.values.get("reservation");
+  if (reservation !== undefined) share.reservation = parseFraction(reservation, "reservation", true);
+  return share;
+}
 
 /** A VM action (POST /vms/NAME/actions/VERB), printed as the state it leaves the VM in. */
 function action(verb: string, description: string, flags: FlagSpec = {}): Verb {
@@ -146,6 +206,25 @@ const VERBS: Record<string, Verb> = {
       return 0;
     },
   },
+  set: {
+    description:
+      "change how a VM gets host CPU (a running shared VM at once; a change of mode at its next start)",
+    named: true,
+    flags: CPU_FLAGS,
+    run: async ({ args, socket, path, vm, out }) => {
+      const { body: current } = await callDaemon(socket, "GET", path);
+      const base = ((current as { spec: { cpu?: Record<string, unknown> } }).spec.cpu ?? {}) as Record<
+        string,
+        unknown
+      >;
+      const share = cpuShareFromFlags(args, base);
+      if (share === undefined)
+        throw new UserError("'vm set' needs --cpu-mode, --weight, --cap or --reservation");
+      const { body } = await callDaemon(socket, "PATCH", `${path}/cpu`, share);
+      out(body, () => `${vm}: cpu ${JSON.stringify((body as { spec: { cpu?: unknown } }).spec.cpu)}`);
+      return 0;
+    },
+  },
   stats: {
     description: "a VM's counters",
     named: true,
@@ -199,6 +278,15 @@ async function create({ args, socket, out }: VerbContext): Promise<number> {
   } else {
     if (name === undefined) throw new UserError("'vm create' needs --name NAME (or --spec FILE.json)");
     spec = (await vmSpecFromFlags(args, name)) as unknown as Record<string, unknown>;
+  }
+  const share = cpuShareFromFlags(args, (spec.cpu ?? {}) as Record<string, unknown>);
+  if (share !== undefined) spec.cpu = share;
+  const memoryMode = args.values.get("memory-mode");
+  if (memoryMode !== undefined) {
+    if (memoryMode !== "reserved" && memoryMode !== "overcommit") {
+      throw new UserError(`--memory-mode ${memoryMode}: expected reserved or overcommit`);
+    }
+    spec.memoryMode = memoryMode;
   }
   const { status, body } = await callDaemon(socket, "POST", "/vms", spec);
   const vm = body as VmInfo;

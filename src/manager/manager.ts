@@ -14,7 +14,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { type Stats, statSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { isAbsolute } from "node:path";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { ByteSink } from "../devices/byte-sink.js";
@@ -37,11 +37,15 @@ import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { type BalloonFigures, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
+import { memoryRefusal } from "./scheduler/memory-governor.js";
 import { type Placement, type SchedulerInfo, VmScheduler } from "./scheduler/vm-scheduler.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
 import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
 import type { WorkerFault } from "./worker-protocol.js";
 import { WorkerVm } from "./worker-vm.js";
+
+/** Overcommitted memory may be this many times what is not reserved, unless the daemon says otherwise. */
+export const DEFAULT_OVERCOMMIT = 1.5;
 
 export type VmAction = "start" | "pause" | "resume" | "stop" | "kill" | "reboot";
 export const VM_ACTIONS: readonly VmAction[] = ["start", "pause", "resume", "stop", "kill", "reboot"];
@@ -79,6 +83,10 @@ export interface VmManagerOptions {
   hostCpus?: readonly number[];
   /** How many of them the shared pool may use at most (default: every one not dedicated). */
   sharedCpus?: number;
+  /** Bytes of host memory VMs may reserve (default: the host's total memory). */
+  memoryBudget?: number;
+  /** Overcommitted VMs' memory may add up to this × what is not reserved (default 1.5). */
+  overcommit?: number;
 }
 
 /** A VM as the API shows it. */
@@ -435,7 +443,9 @@ export class VmManager {
     const vm = entry.vm;
     const stats = this.guard(entry, () => vm.stats());
     const usage = this.scheduler.usage(entry.record.spec.name);
-    return usage === null ? stats : { ...stats, scheduling: usage };
+    if (usage === null) return stats;
+    const thread = vm instanceof WorkerVm ? vm.thread : null;
+    return { ...stats, scheduling: thread === null ? usage : { ...usage, thread } };
   }
 
   /**
@@ -534,6 +544,7 @@ export class VmManager {
   /** Builds a fresh Vm for the definition and starts it. */
   private async start(entry: Entry): Promise<void> {
     const name = entry.record.spec.name;
+    this.admitMemory(entry);
     this.claim(entry, "starting");
     try {
       let vm: Vm;
@@ -562,6 +573,21 @@ export class VmManager {
     } finally {
       entry.busy = null;
     }
+  }
+
+  /** Refuses (conflict) a start whose memory does not fit beside the running VMs' (see memory-governor.ts). */
+  private admitMemory(entry: Entry): void {
+    const running = [...this.entries.values()]
+      .filter((e) => e !== entry && ["running", "paused"].includes(this.state(e).name))
+      .map((e) => ({ memory: e.record.spec.memory, mode: e.record.spec.memoryMode ?? "overcommit" }));
+    const { spec } = entry.record;
+    const refusal = memoryRefusal(
+      running,
+      { memory: spec.memory, mode: spec.memoryMode ?? "overcommit" },
+      this.options.memoryBudget ?? totalmem(),
+      this.options.overcommit ?? DEFAULT_OVERCOMMIT,
+    );
+    if (refusal !== null) throw new ManagerError("conflict", `cannot start VM '${spec.name}': ${refusal}`);
   }
 
   /** Kills a running or paused VM and waits until it has released its host resources. */

@@ -9,7 +9,7 @@ import { adoptCompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { ByteSink } from "../devices/byte-sink.js";
 import { InterpreterEngine, type TurnGate } from "../engines/interpreter.js";
 import { threadCpuClock } from "../host/thread-cpu.js";
-import { available as libcAvailable, setThreadAffinity } from "../hypervisor/libc.js";
+import { available as libcAvailable, setThreadAffinity, threadId } from "../hypervisor/libc.js";
 import { VirtBoard } from "../machine/riscv-virt/board.js";
 import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
@@ -209,6 +209,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
     const devices = built.devices().map((d) => ({ name: d.name, kind: d.kind }));
     post({
       t: "ready",
+      thread: libcAvailable() ? threadId() : null,
       devices,
       hasHvc: devices.some((d) => d.kind === "virtio-console"),
       stats: stats(),

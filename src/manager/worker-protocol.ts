@@ -59,7 +59,14 @@ export type ToWorker =
   | { t: "balloon"; id: number; targetBytes: number | null };
 
 export type FromWorker =
-  | { t: "ready"; devices: { name: string; kind: string }[]; hasHvc: boolean; stats: VmStats }
+  | {
+      t: "ready";
+      devices: { name: string; kind: string }[];
+      hasHvc: boolean;
+      stats: VmStats;
+      /** The worker's kernel thread id (what /proc/PID/task/TID shows), where libc can say. */
+      thread: number | null;
+    }
   | { t: "build-failed"; message: string; user: boolean }
   | { t: "console"; bytes: Uint8Array }
   | { t: "state"; state: VmState; stats: VmStats }

@@ -68,6 +68,8 @@ export class WorkerVm implements Vm {
   private readonly devicesList: VmDevice[];
   private nextStatsId = 0;
   private readonly statsWaiters = new Map<number, (stats: VmStats) => void>();
+  /** The worker's kernel thread id (/proc/PID/task/TID), or null where it is not known. */
+  readonly thread: number | null;
   private readonly balloonWaiters = new Map<number, (figures: BalloonFigures | null) => void>();
 
   private constructor(
@@ -80,6 +82,7 @@ export class WorkerVm implements Vm {
   ) {
     this.toHvc = ready.hasHvc;
     this.snapshot = ready.stats;
+    this.thread = ready.thread;
     this.devicesList = ready.devices.map((d) => ({ ...d, device: {} }));
     this.finished = new Promise<VmExit>((resolve, reject) => {
       this.settle = { resolve, reject };

@@ -10,6 +10,7 @@ import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { formatMac } from "../net/mac.js";
 import { UserError } from "../util/errors.js";
 import type { VmHost } from "./host.js";
+import { prefault } from "./prefault.js";
 import type { VmSpec } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
 import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
@@ -99,6 +100,7 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm
     await virtio.close();
     throw e;
   }
+  if (spec.memoryMode === "reserved") prefault([board.cpu.ram]);
   if (spec.engine === "translate") board.cpu.enableTranslation();
   const engine = new InterpreterEngine(board, {
     ...(spec.maxInstructions === undefined ? {} : { maxInstructions: spec.maxInstructions }),

@@ -59,7 +59,15 @@ export interface VmStats {
   virtio?: { slot: number; device: string; gsi: number; counters: Record<string, number> }[];
   rejectedMsrs?: number[];
   /** A daemon's scheduler: how the VM gets host CPU, the CPU time charged to it, its ready time. */
-  scheduling?: { mode: "shared" | "dedicated"; cpuMs: number; readyMs: number; cpus: number[] };
+  scheduling?: {
+    mode: "shared" | "dedicated";
+    cpuMs: number;
+    readyMs: number;
+    /** The host CPUs its thread may run on. */
+    cpus: number[];
+    /** Its worker thread's kernel id (/proc/PID/task/TID), where known. */
+    thread?: number;
+  };
 }
 
 export interface Vm {

@@ -7,6 +7,7 @@ import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { formatMac } from "../net/mac.js";
 import { formatSize } from "../util/size.js";
 import type { VmHost } from "./host.js";
+import { prefault } from "./prefault.js";
 import { type VmSpec, VmSpecError, X86_MEMORY } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
 import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
@@ -96,6 +97,7 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
   try {
     const cmdline = boot.cmdline ?? DEFAULT_CMDLINE_X86;
     const { image, initrd } = kernel;
+    if (spec.memoryMode === "reserved") prefault(board.ram.chunks);
     if ("entry" in image) board.loadPvh(image, initrd, cmdline);
     else board.loadLinux(image, initrd, cmdline);
     return new X86Vm(spec, board, new KvmEngine(board), virtio, createdAt);

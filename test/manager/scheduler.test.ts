@@ -1,0 +1,193 @@
+/**
+ * The daemon's CPU and memory scheduling through VmManager with VMs in worker threads, as `vireo daemon`
+ * runs them: shared VMs' instructions follow their weights on a one-CPU pool, a dedicated VM's thread
+ * is pinned to a CPU no shared VM's thread may use, a second dedicated CPU on a two-CPU host is refused,
+ * an idle shared VM's thread sleeps, weights change at run time, and memory admission refuses what does
+ * not fit. Shares and thread states are asserted, never absolute speeds.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { nodeVmHost } from "../../src/cli/vm-host.js";
+import { vmWorkerEntry } from "../../src/cli/vm-worker.js";
+import { available as libcAvailable, threadAffinity } from "../../src/hypervisor/libc.js";
+import { ManagerError } from "../../src/manager/errors.js";
+import { VmManager, type VmManagerOptions } from "../../src/manager/manager.js";
+import { counterGuest, counterSpec, sleep, tempDir, toolchainMissing } from "../api/support.js";
+import { buildBareMetal } from "../support/bare-metal.js";
+import { after, before, describe, it } from "../support/test.js";
+
+const MiB = 2 ** 20;
+const missing = toolchainMissing();
+const cpus = libcAvailable() ? threadAffinity() : [];
+let dir = "";
+let counter = "";
+let idle = "";
+const managers: VmManager[] = [];
+
+async function manager(extra: Partial<VmManagerOptions> = {}): Promise<VmManager> {
+  const m = await VmManager.open({
+    stateDir: null,
+    log: () => {},
+    host: (console) => nodeVmHost({ console }),
+    vmWorker: vmWorkerEntry,
+    warmWorkers: 0,
+    ...extra,
+  });
+  managers.push(m);
+  return m;
+}
+
+function taskStatus(thread: number, field: string): string {
+  const status = readFileSync(`/proc/self/task/${thread}/status`, "utf8");
+  return new RegExp(`^${field}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "";
+}
+
+/** The thread's CPU time so far (ms), from its schedstat. */
+function threadCpuMs(thread: number): number {
+  return Number(readFileSync(`/proc/self/task/${thread}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+}
+
+function threadOf(m: VmManager, name: string): number {
+  const thread = m.stats(name).scheduling?.thread;
+  assert.ok(thread !== undefined, `no thread id for ${name}`);
+  return thread;
+}
+
+describe("the daemon's scheduler", { skip: missing }, () => {
+  before(() => {
+    dir = tempDir();
+    counter = counterGuest(dir);
+    idle = buildBareMetal("test/guest-daemon/idle.S", join(dir, "idle.elf"));
+  });
+  after(async () => {
+    for (const m of managers) await m.shutdown(0);
+  });
+
+  it("runs shared VMs by weight on a one-CPU pool: instructions 1:2:4 (±15 %)", {
+    timeout: 120_000,
+  }, async () => {
+    const m = await manager({ sharedCpus: 1 });
+    const weights = { w1: 100, w2: 200, w4: 400 };
+    for (const [name, weight] of Object.entries(weights)) {
+      m.create(counterSpec(name, counter, { cpu: { mode: "shared", weight } }));
+    }
+    const names = Object.keys(weights);
+    /** Instructions each VM retires over `ms` while all run (paused around it, so the counts are exact). */
+    const window = async (ms: number) => {
+      for (const name of names) await m.act(name, "pause");
+      const before = names.map((k) => m.stats(k).instructions ?? 0);
+      for (const name of names) await m.act(name, "resume");
+      await sleep(ms);
+      for (const name of names) await m.act(name, "pause");
+      const counts = Object.fromEntries(
+        names.map((k, i) => [k, (m.stats(k).instructions ?? 0) - (before[i] ?? 0)]),
+      );
+      for (const name of names) await m.act(name, "resume");
+      return counts;
+    };
+    // Started one after another (each build takes a while), so measured once all of them run.
+    for (const name of names) await m.act(name, "start");
+    await sleep(500);
+    const n = await window(4_000);
+    const s = Object.fromEntries(Object.keys(weights).map((k) => [k, m.stats(k).scheduling]));
+    console.log(`weights 100/200/400 → instructions ${n.w1} / ${n.w2} / ${n.w4}; ${JSON.stringify(s)}`);
+    const base = n.w1 ?? 0;
+    assert.ok(base > 0);
+    assert.ok(Math.abs((n.w2 ?? 0) / base / 2 - 1) <= 0.15, `w2/w1 = ${(n.w2 ?? 0) / base}`);
+    assert.ok(Math.abs((n.w4 ?? 0) / base / 4 - 1) <= 0.15, `w4/w1 = ${(n.w4 ?? 0) / base}`);
+    for (const k of Object.keys(weights)) {
+      assert.equal(s[k]?.mode, "shared");
+      assert.ok((s[k]?.readyMs ?? 0) > 0, `${k} waited for its turns`);
+    }
+    // A new weight at run time: w1 becomes the heaviest.
+    m.setCpu("w1", { mode: "shared", weight: 1600 });
+    assert.equal(m.get("w1").spec.cpu?.weight, 1600, "the definition keeps it");
+    assert.throws(
+      () => m.setCpu("w1", { mode: "dedicated" }),
+      (e) => e instanceof ManagerError && e.kind === "conflict",
+    );
+    assert.throws(
+      () => m.setCpu("w1", { mode: "shared", weight: 0 }),
+      (e) => e instanceof ManagerError && e.kind === "invalid",
+    );
+    const after = await window(3_000);
+    console.log(`after w1 → 1600: ${JSON.stringify(after)}`);
+    assert.ok((after.w1 ?? 0) > (after.w4 ?? 0), "the new weight took effect");
+  });
+
+  it("pins a dedicated VM's thread to a CPU of its own; the shared threads keep off it", {
+    timeout: 120_000,
+    skip: cpus.length < 2 ? `needs 2 host CPUs this process may use (has ${cpus.length})` : false,
+  }, async () => {
+    const two = cpus.slice(0, 2);
+    const m = await manager({ hostCpus: two });
+    m.create(counterSpec("ded", counter, { cpu: { mode: "dedicated" } }));
+    m.create(counterSpec("ded2", counter, { cpu: { mode: "dedicated" } }));
+    m.create(counterSpec("sh", counter));
+    await m.act("ded", "start");
+    await m.act("sh", "start");
+    await sleep(500);
+    const ded = m.stats("ded").scheduling;
+    const sh = m.stats("sh").scheduling;
+    assert.equal(ded?.mode, "dedicated");
+    assert.deepEqual(ded?.cpus, [two[1]]);
+    assert.deepEqual(sh?.cpus, [two[0]]);
+    assert.equal(taskStatus(threadOf(m, "ded"), "Cpus_allowed_list"), String(two[1]));
+    assert.equal(taskStatus(threadOf(m, "sh"), "Cpus_allowed_list"), String(two[0]));
+    assert.deepEqual(m.schedulerInfo().dedicated, [{ vm: "ded", cpu: two[1] }]);
+    await assert.rejects(
+      m.act("ded2", "start"),
+      (e) => e instanceof ManagerError && e.kind === "conflict" && /no host CPU left/.test(e.message),
+    );
+    // Its CPU comes back when it ends, and the shared thread may use it again.
+    await m.act("ded", "kill");
+    await sleep(200);
+    assert.deepEqual(m.schedulerInfo().sharedCpus, two);
+    const [a, b] = two as [number, number];
+    const both = b === a + 1 ? `${a}-${b}` : `${a},${b}`;
+    assert.equal(taskStatus(threadOf(m, "sh"), "Cpus_allowed_list"), both);
+    await m.act("ded2", "start");
+    assert.equal(m.stats("ded2").scheduling?.mode, "dedicated");
+  });
+
+  it("keeps an idle shared VM's thread asleep while a busy one runs", { timeout: 120_000 }, async () => {
+    const m = await manager({ sharedCpus: 1 });
+    m.create(counterSpec("sleepy", idle));
+    m.create(counterSpec("busy", counter));
+    await m.act("sleepy", "start");
+    await m.act("busy", "start");
+    await sleep(1_000);
+    const t = threadOf(m, "sleepy");
+    const b = threadOf(m, "busy");
+    const [t0, b0, w0] = [threadCpuMs(t), threadCpuMs(b), performance.now()];
+    await sleep(2_000);
+    const [idleMs, busyMs, wall] = [threadCpuMs(t) - t0, threadCpuMs(b) - b0, performance.now() - w0];
+    console.log(
+      `over ${wall.toFixed(0)} ms: idle VM's thread ${idleMs.toFixed(1)} ms of CPU, busy VM's ${busyMs.toFixed(1)} ms`,
+    );
+    assert.ok(idleMs < busyMs / 20, "the idle VM's thread costs under 5 % of the busy one's");
+    assert.ok(m.stats("sleepy").scheduling?.cpuMs !== undefined);
+  });
+
+  it("admits memory: reserved within the budget, overcommitted within ratio × the rest", {
+    timeout: 60_000,
+  }, async () => {
+    const m = await manager({ memoryBudget: 64 * MiB, overcommit: 1.5 });
+    m.create(counterSpec("r1", idle, { memory: 48 * MiB, memoryMode: "reserved" }));
+    m.create(counterSpec("r2", idle, { memory: 32 * MiB, memoryMode: "reserved" }));
+    m.create(counterSpec("o1", idle, { memory: 16 * MiB }));
+    m.create(counterSpec("o2", idle, { memory: 16 * MiB }));
+    await m.act("r1", "start");
+    await assert.rejects(
+      m.act("r2", "start"),
+      /reserved memory would add up to 80 MiB, more than the host's 64 MiB/,
+    );
+    await m.act("o1", "start");
+    // 16 MiB not reserved × 1.5 = 24 MiB for overcommitted guests: a second 16 MiB does not fit.
+    await assert.rejects(m.act("o2", "start"), /overcommitted memory would add up to 32 MiB/);
+    await m.act("r1", "kill");
+    await m.act("o2", "start");
+    assert.equal(m.get("o2").state, "running");
+  });
+});
