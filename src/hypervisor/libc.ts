@@ -92,6 +92,7 @@ interface Bindings {
   schedSetaffinity: (pid: number, size: number, mask: Uint8Array) => number;
   schedGetaffinity: (pid: number, size: number, mask: Uint8Array) => number;
   gettid: () => number;
+  setpriority: (which: number, who: number, prio: number) => number;
 }
 
 let bindings: Bindings | null = null;
@@ -124,6 +125,7 @@ function libc(): Bindings {
     schedSetaffinity: lib.func("sched_setaffinity", "int", ["int", "size_t", "void *"]),
     schedGetaffinity: lib.func("sched_getaffinity", "int", ["int", "size_t", "void *"]),
     gettid: lib.func("gettid", "int", []),
+    setpriority: lib.func("setpriority", "int", ["int", "int", "int"]),
   };
   return bindings;
 }
@@ -291,8 +293,11 @@ export function threadAffinity(): number[] {
   return cpus;
 }
 
-/** Confines the calling thread (not the process: pid 0 means the caller) to `cpus`. */
-export function setThreadAffinity(cpus: readonly number[]): void {
+/**
+ * Confines a thread of this process to `cpus`: `thread` is its kernel id (threadId()), 0 the calling
+ * thread (never the whole process: Linux applies sched_setaffinity to one thread).
+ */
+export function setThreadAffinity(cpus: readonly number[], thread = 0): void {
   const b = libc();
   const mask = new Uint8Array(CPU_SET_BYTES);
   for (const cpu of cpus) {
@@ -300,8 +305,19 @@ export function setThreadAffinity(cpus: readonly number[]): void {
       throw new RangeError(`no host CPU ${cpu}`);
     mask[cpu >> 3] = (mask[cpu >> 3] as number) | (1 << (cpu & 7));
   }
-  if (b.schedSetaffinity(0, CPU_SET_BYTES, mask) !== 0)
+  if (b.schedSetaffinity(thread, CPU_SET_BYTES, mask) !== 0)
     throw new SysError("sched_setaffinity", b.koffi.errno());
+}
+
+const PRIO_PROCESS = 0;
+
+/**
+ * Sets one thread's nice level (Linux applies PRIO_PROCESS with a thread id to that thread only).
+ * Lowering it below what the thread has needs CAP_SYS_NICE: that fails with EACCES.
+ */
+export function setThreadNice(thread: number, nice: number): void {
+  const b = libc();
+  if (b.setpriority(PRIO_PROCESS, thread, nice) !== 0) throw new SysError("setpriority", b.koffi.errno());
 }
 
 /** The calling thread's kernel id (what /proc/PID/task/TID names). */

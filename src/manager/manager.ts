@@ -38,7 +38,7 @@ import { type BalloonFigures, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
 import { memoryRefusal } from "./scheduler/memory-governor.js";
-import { type Placement, type SchedulerInfo, VmScheduler } from "./scheduler/vm-scheduler.js";
+import { type Placement, type SchedulerInfo, VmScheduler, weightToNice } from "./scheduler/vm-scheduler.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
 import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
 import type { WorkerFault } from "./worker-protocol.js";
@@ -123,6 +123,8 @@ export class VmManager {
   readonly damaged: readonly DamagedRecord[];
   private readonly pool: WorkerPool | null;
   readonly scheduler: VmScheduler;
+  /** KVM VMs' nice levels, as placed (for re-placing their vCPU threads when the shared CPUs change). */
+  private readonly kvmNice = new Map<string, number | null>();
 
   private constructor(
     private readonly options: VmManagerOptions,
@@ -141,8 +143,14 @@ export class VmManager {
     });
     this.scheduler.onSharedCpus = (cpus) => {
       for (const e of this.entries.values()) {
-        if (e.vm instanceof WorkerVm && this.scheduler.usage(e.record.spec.name)?.mode === "shared") {
-          e.vm.setAffinity(cpus);
+        const name = e.record.spec.name;
+        if (this.scheduler.usage(name)?.mode !== "shared") continue;
+        if (e.vm instanceof WorkerVm) e.vm.setAffinity(cpus);
+        else if (e.vm !== null && "placeVcpus" in e.vm) {
+          const x86 = e.vm as unknown as {
+            placeVcpus(p: { cpus: number[]; pinEach: boolean; nice: number | null }): void;
+          };
+          x86.placeVcpus({ cpus, pinEach: false, nice: this.kvmNice.get(name) ?? null });
         }
       }
     };
@@ -444,6 +452,19 @@ export class VmManager {
     const stats = this.guard(entry, () => vm.stats());
     const usage = this.scheduler.usage(entry.record.spec.name);
     if (usage === null) return stats;
+    if ("vcpuThreads" in vm) {
+      const kvm = (vm as unknown as { vcpuThreads(): { threads: number[]; errors: string[] } }).vcpuThreads();
+      const nice = this.kvmNice.get(entry.record.spec.name) ?? null;
+      return {
+        ...stats,
+        scheduling: {
+          ...usage,
+          vcpuThreads: kvm.threads,
+          ...(nice === null ? {} : { nice }),
+          ...(kvm.errors.length === 0 ? {} : { errors: kvm.errors }),
+        },
+      };
+    }
     const thread = vm instanceof WorkerVm ? vm.thread : null;
     return { ...stats, scheduling: thread === null ? usage : { ...usage, thread } };
   }
@@ -463,11 +484,29 @@ export class VmManager {
         `VM '${name}' runs ${running.mode}: stop it to make it ${share.mode}`,
       );
     }
-    if (running !== null) this.scheduler.update(name, share);
+    if (running !== null && this.scheduler.isKvm(name)) this.renice(entry, share);
+    else if (running !== null) this.scheduler.update(name, share);
     entry.record = { ...entry.record, spec: { ...entry.record.spec, cpu: share } };
     this.store?.save(entry.record);
     this.options.log(`VM '${name}': cpu ${JSON.stringify(share)}`);
     return this.info(entry);
+  }
+
+  /** A running shared KVM VM's new weight: its vCPU threads' nice level (no cap or reservation there). */
+  private renice(entry: Entry, share: CpuShare): void {
+    const name = entry.record.spec.name;
+    if (share.cap !== undefined || (share.reservation ?? 0) > 0) {
+      throw new ManagerError(
+        "invalid",
+        `VM '${name}': /cpu/cap and /cpu/reservation need cgroups for KVM vCPU threads, which this daemon does not drive yet`,
+      );
+    }
+    const nice = weightToNice(share.weight ?? 100);
+    this.kvmNice.set(name, nice);
+    const vm = entry.vm as unknown as {
+      placeVcpus?(p: { cpus: number[]; pinEach: boolean; nice: number | null }): void;
+    };
+    vm.placeVcpus?.({ cpus: this.scheduler.usage(name)?.cpus ?? [], pinEach: false, nice });
   }
 
   /** The scheduler's view of the host's CPUs (GET /host). */
@@ -621,13 +660,11 @@ export class VmManager {
     const { spec } = entry.record;
     const worker = this.options.vmWorker;
     if (spec.arch !== "riscv64") {
-      if (spec.cpu !== undefined) {
-        throw new ManagerError(
-          "invalid",
-          `VM '${spec.name}': /cpu is for riscv64 VMs; KVM vCPU threads run as the host kernel schedules them`,
-        );
-      }
-      return createVm(spec, this.options.host(this.sinkFor(entry)));
+      // KVM: the host kernel schedules the vCPU threads; the scheduler says where, and how nice.
+      const p = this.scheduler.placeKvm(spec.name, spec.cpu, spec.cpus);
+      this.kvmNice.set(spec.name, p.nice);
+      const kvmPlacement = { cpus: p.cpus, pinEach: p.mode === "dedicated", nice: p.nice };
+      return createVm(spec, { ...this.options.host(this.sinkFor(entry)), kvmPlacement });
     }
     if (worker === undefined && spec.cpu?.mode === "dedicated") {
       throw new ManagerError(

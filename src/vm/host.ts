@@ -10,6 +10,7 @@ import type { NetBackend } from "../devices/virtio/net/backend.js";
 import type { EntropySource } from "../devices/virtio/rng/virtio-rng.js";
 import type { VsockBackend } from "../devices/virtio/vsock/backend.js";
 import type { TurnGate } from "../engines/interpreter.js";
+import type { VcpuPlacement } from "../engines/kvm/engine.js";
 import type { DriveSpec } from "./spec.js";
 
 /** A spec's drives, opened (and locked against other VMs) in order; `close` releases them all. */
@@ -45,4 +46,6 @@ export interface VmHost {
    * engine takes its turns by itself.
    */
   readonly cpuTurns?: TurnGate;
+  /** x86_64: where the daemon's scheduler puts the vCPU threads (absent: wherever the kernel likes). */
+  readonly kvmPlacement?: VcpuPlacement;
 }

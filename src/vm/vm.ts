@@ -67,6 +67,10 @@ export interface VmStats {
     cpus: number[];
     /** Its worker thread's kernel id (/proc/PID/task/TID), where known. */
     thread?: number;
+    /** KVM: the vCPU threads' kernel ids, their nice level, and what could not be applied. */
+    vcpuThreads?: number[];
+    nice?: number;
+    errors?: string[];
   };
 }
 

@@ -1,5 +1,5 @@
 /** An x86_64 VM: the microVM board under KVM. */
-import { KvmEngine, type KvmRunResult } from "../engines/kvm/engine.js";
+import { KvmEngine, type KvmRunResult, type VcpuPlacement } from "../engines/kvm/engine.js";
 import { isElf } from "../machine/loader/elf.js";
 import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
@@ -51,6 +51,16 @@ export class X86Vm extends VmBase {
       virtio.console,
     );
   }
+
+  /** Moves the vCPU threads (the daemon's shared CPUs changed). */
+  placeVcpus(placement: VcpuPlacement): void {
+    this.engine.place(placement);
+  }
+
+  /** The vCPU threads' kernel ids, and what could not be applied of their placement. */
+  vcpuThreads(): { threads: number[]; errors: string[] } {
+    return { threads: this.engine.threadIds(), errors: [...this.engine.placementErrors] };
+  }
 }
 
 export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
@@ -100,7 +110,11 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
     if (spec.memoryMode === "reserved") prefault(board.ram.chunks);
     if ("entry" in image) board.loadPvh(image, initrd, cmdline);
     else board.loadLinux(image, initrd, cmdline);
-    return new X86Vm(spec, board, new KvmEngine(board), virtio, createdAt);
+    const engine = new KvmEngine(
+      board,
+      host.kvmPlacement === undefined ? {} : { placement: host.kvmPlacement },
+    );
+    return new X86Vm(spec, board, engine, virtio, createdAt);
   } catch (e) {
     await virtio.close();
     board.close();

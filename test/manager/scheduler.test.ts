@@ -14,6 +14,7 @@ import { available as libcAvailable, threadAffinity } from "../../src/hypervisor
 import { ManagerError } from "../../src/manager/errors.js";
 import { VmManager, type VmManagerOptions } from "../../src/manager/manager.js";
 import { counterGuest, counterSpec, sleep, tempDir, toolchainMissing } from "../api/support.js";
+import { guestImages, kvmUnavailable, guest as x86Guest } from "../kvm/support.js";
 import { buildBareMetal } from "../support/bare-metal.js";
 import { after, before, describe, it } from "../support/test.js";
 
@@ -135,7 +136,7 @@ describe("the daemon's scheduler", { skip: missing }, () => {
     assert.deepEqual(sh?.cpus, [two[0]]);
     assert.equal(taskStatus(threadOf(m, "ded"), "Cpus_allowed_list"), String(two[1]));
     assert.equal(taskStatus(threadOf(m, "sh"), "Cpus_allowed_list"), String(two[0]));
-    assert.deepEqual(m.schedulerInfo().dedicated, [{ vm: "ded", cpu: two[1] }]);
+    assert.deepEqual(m.schedulerInfo().dedicated, [{ vm: "ded", cpus: [two[1]] }]);
     await assert.rejects(
       m.act("ded2", "start"),
       (e) => e instanceof ManagerError && e.kind === "conflict" && /no host CPU left/.test(e.message),
@@ -168,6 +169,57 @@ describe("the daemon's scheduler", { skip: missing }, () => {
     );
     assert.ok(idleMs < busyMs / 20, "the idle VM's thread costs under 5 % of the busy one's");
     assert.ok(m.stats("sleepy").scheduling?.cpuMs !== undefined);
+  });
+
+  it("places KVM vCPU threads: dedicated ones pinned, shared ones confined and niced by weight", {
+    timeout: 120_000,
+  }, async (t) => {
+    const images = kvmUnavailable() === undefined ? guestImages() : null;
+    const why =
+      kvmUnavailable() ??
+      (images !== null && "error" in images ? images.error : undefined) ??
+      (cpus.length < 2 ? `needs 2 host CPUs this process may use (has ${cpus.length})` : undefined);
+    if (why !== undefined) {
+      process.stdout.write(`# skipping KVM placement: ${why}\n`);
+      t.skip(why);
+      return;
+    }
+    const two = cpus.slice(0, 2) as [number, number];
+    const m = await manager({ hostCpus: two });
+    // count.S counts in guest RAM for ever: the vCPU thread keeps running.
+    const x86 = (name: string, cpu: object) => ({
+      ...counterSpec(name, x86Guest("count")),
+      arch: "x86_64",
+      engine: "kvm",
+      boot: { kernel: x86Guest("count") },
+      cpu,
+    });
+    m.create(x86("kd", { mode: "dedicated" }));
+    m.create(x86("ks", { mode: "shared", weight: 80 }));
+    m.create(x86("kc", { mode: "shared", cap: 0.5 }));
+    await m.act("kd", "start");
+    await m.act("ks", "start");
+    await sleep(300);
+    const kd = m.stats("kd").scheduling;
+    const ks = m.stats("ks").scheduling;
+    assert.deepEqual(kd?.cpus, [two[1]]);
+    const [dThread] = kd?.vcpuThreads ?? [];
+    const [sThread] = ks?.vcpuThreads ?? [];
+    assert.ok(dThread !== undefined && dThread > 0 && sThread !== undefined && sThread > 0);
+    assert.equal(taskStatus(dThread, "Cpus_allowed_list"), String(two[1]));
+    assert.equal(taskStatus(sThread, "Cpus_allowed_list"), String(two[0]));
+    assert.equal(ks?.nice, 1, "weight 80 is one nice step below 100");
+    const niceOf = (tid: number) =>
+      Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ")[16]);
+    assert.equal(niceOf(sThread), 1);
+    assert.equal(ks?.errors, undefined);
+    await assert.rejects(m.act("kc", "start"), /need cgroups/);
+    // The dedicated VM ends: the shared one's thread may use both CPUs again.
+    await m.act("kd", "kill");
+    await sleep(200);
+    const [a, b] = two;
+    assert.equal(taskStatus(sThread, "Cpus_allowed_list"), b === a + 1 ? `${a}-${b}` : `${a},${b}`);
+    await m.act("ks", "kill");
   });
 
   it("admits memory: reserved within the budget, overcommitted within ratio × the rest", {

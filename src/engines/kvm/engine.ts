@@ -53,6 +53,14 @@ export interface KvmBoard extends ExitHandler {
   onGuestEvent: (event: "poweroff" | "reboot") => void;
 }
 
+/** Where the vCPU threads run (a daemon's scheduler): confined to `cpus` (vCPU i alone on cpus[i] when
+ * `pinEach`), at nice level `nice`. */
+export interface VcpuPlacement {
+  cpus: readonly number[];
+  pinEach: boolean;
+  nice: number | null;
+}
+
 export type KvmRunResult =
   | { reason: "poweroff" | "reboot" | "stopped" }
   | { reason: "fatal"; vcpu: number; exit: string; dump: string };
@@ -114,7 +122,15 @@ export class KvmEngine {
   private readonly vcpus: readonly Vcpu[];
   private readonly handler: ExitHandler;
 
-  constructor(readonly board: KvmBoard) {
+  private placement: VcpuPlacement | null = null;
+  /** Why a placement could not be applied to a thread (EACCES for a lower nice, say), one line each. */
+  readonly placementErrors: string[] = [];
+
+  constructor(
+    readonly board: KvmBoard,
+    options: { placement?: VcpuPlacement } = {},
+  ) {
+    this.placement = options.placement ?? null;
     this.vcpus = board.vcpus;
     this.handler = board;
     for (const { start, count } of board.forwardedPorts) this.forwardPorts(start, count);
@@ -179,6 +195,7 @@ export class KvmEngine {
         if (this.result !== null) break;
       }
     }
+    if (this.placement !== null) this.place(this.placement);
     for (const t of this.threads) {
       this.serve(t);
       Atomics.store(t.ctl, CTL.go, 1);
@@ -187,6 +204,36 @@ export class KvmEngine {
     await done;
     await this.shutdownThreads();
     return this.result as KvmRunResult;
+  }
+
+  /** The vCPU threads' kernel ids (0 for one that has not started). */
+  threadIds(): number[] {
+    return this.threads.map((t) => t.counters[COUNTER.tid] as number);
+  }
+
+  /**
+   * Confines the vCPU threads (set from this thread by their ids: a thread inside KVM_RUN need not
+   * take part); before run() it is kept for when they start. Failures are collected, not thrown: a
+   * VM runs unconfined rather than not at all.
+   */
+  place(placement: VcpuPlacement): void {
+    this.placement = placement;
+    this.threads.forEach((t, i) => {
+      const tid = t.counters[COUNTER.tid] as number;
+      if (tid === 0 || t.gone) return;
+      const cpus = placement.pinEach ? [placement.cpus[i % placement.cpus.length] as number] : placement.cpus;
+      try {
+        libc.setThreadAffinity(cpus, tid);
+      } catch (e) {
+        this.placementErrors.push(`vCPU ${i}: affinity ${cpus.join(",")}: ${(e as Error).message}`);
+      }
+      if (placement.nice === null) return;
+      try {
+        libc.setThreadNice(tid, placement.nice);
+      } catch (e) {
+        this.placementErrors.push(`vCPU ${i}: nice ${placement.nice}: ${(e as Error).message}`);
+      }
+    });
   }
 
   /** Asks the guest to stop from the host side (or records why it stopped, for the board's devices). */

@@ -42,6 +42,8 @@ export const COUNTER = {
   firstRunTime: 4,
   /** KVM_EXIT_MMIO exits (all forwarded; an ioeventfd doorbell never gets here). */
   mmio: 5,
+  /** The thread's kernel id (for affinity and nice set from the main thread). */
+  tid: 6,
 } as const;
 export const CTL_BYTES = CTL_COUNTERS_OFFSET + 8 * 8;
 

@@ -34,6 +34,7 @@ const runBytes = new Uint8Array(libc.view(config.runAddress, config.runSize));
 const run = new DataView(runBytes.buffer);
 
 new BigInt64Array(config.control, CTL_THREAD_OFFSET, 1)[0] = libc.threadSelf();
+counters[COUNTER.tid] = libc.threadId();
 
 function report(message: WorkerReport): void {
   parentPort?.postMessage(message);

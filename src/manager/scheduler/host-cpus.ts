@@ -4,8 +4,8 @@
  * The shared pool always keeps at least one CPU, so the daemon itself can still run.
  */
 export class HostCpus {
-  /** VM id → its dedicated CPU. */
-  private readonly dedicated = new Map<string, number>();
+  /** VM id → its dedicated CPUs (one per vCPU). */
+  private readonly dedicated = new Map<string, number[]>();
   private readonly all: readonly number[];
 
   /**
@@ -20,20 +20,23 @@ export class HostCpus {
     this.all = [...all].sort((a, b) => a - b);
   }
 
-  /** Takes a CPU for `id` (the highest free one: CPU 0 tends to get the host's interrupts). */
-  dedicate(id: string): { cpu: number } | { refusal: string } {
+  /**
+   * Takes `count` CPUs for `id` (the highest free ones: CPU 0 tends to get the host's interrupts), or
+   * says why it cannot.
+   */
+  dedicate(id: string, count = 1): { cpus: number[] } | { refusal: string } {
     const held = this.dedicated.get(id);
-    if (held !== undefined) return { cpu: held };
+    if (held !== undefined) return { cpus: held };
     const free = this.all.filter((c) => !this.isDedicated(c));
-    if (free.length <= 1) {
-      const taken = this.dedicated.size;
+    if (free.length - count < 1) {
+      const taken = [...this.dedicated.values()].reduce((n, c) => n + c.length, 0);
       return {
-        refusal: `no host CPU left to dedicate: ${this.all.length} CPU(s), ${taken} dedicated, and the shared pool keeps one`,
+        refusal: `no host CPU left to dedicate: ${count} wanted, ${this.all.length} CPU(s), ${taken} dedicated, and the shared pool keeps one`,
       };
     }
-    const cpu = free[free.length - 1] as number;
-    this.dedicated.set(id, cpu);
-    return { cpu };
+    const cpus = free.slice(free.length - count);
+    this.dedicated.set(id, cpus);
+    return { cpus };
   }
 
   release(id: string): void {
@@ -46,8 +49,8 @@ export class HostCpus {
     return this.sharedCpus === undefined ? rest : rest.slice(0, Math.max(1, this.sharedCpus));
   }
 
-  dedicatedCpus(): { id: string; cpu: number }[] {
-    return [...this.dedicated].map(([id, cpu]) => ({ id, cpu }));
+  dedicatedCpus(): { id: string; cpus: number[] }[] {
+    return [...this.dedicated].map(([id, cpus]) => ({ id, cpus }));
   }
 
   get count(): number {
@@ -55,7 +58,7 @@ export class HostCpus {
   }
 
   private isDedicated(cpu: number): boolean {
-    for (const c of this.dedicated.values()) if (c === cpu) return true;
+    for (const c of this.dedicated.values()) if (c.includes(cpu)) return true;
     return false;
   }
 }

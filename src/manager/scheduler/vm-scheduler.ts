@@ -13,7 +13,22 @@ import { HostCpus } from "./host-cpus.js";
 import { DEFAULT_SHARE, type ShareParams } from "./share-policy.js";
 
 /** Where a VM's thread runs: the CPUs it is confined to, and whether it takes turns from the pool. */
-export type Placement = { mode: "shared"; cpus: number[] } | { mode: "dedicated"; cpus: [number] };
+export type Placement = { mode: "shared"; cpus: number[] } | { mode: "dedicated"; cpus: number[] };
+
+/** Where a KVM VM's vCPU threads run: the CPUs they are confined to, and their nice level (shared). */
+export interface KvmPlacement {
+  mode: "shared" | "dedicated";
+  cpus: number[];
+  nice: number | null;
+}
+
+/**
+ * A weight as a nice level: CFS gives each nice step ~1.25× the CPU of the next, so weight 100 (the
+ * default) is nice 0, 125 is −1, 80 is +1; clamped to what nice allows.
+ */
+export function weightToNice(weight: number): number {
+  return Math.max(-20, Math.min(19, Math.round(-Math.log(weight / 100) / Math.log(1.25))));
+}
 
 export interface CpuUsage {
   mode: "shared" | "dedicated";
@@ -27,11 +42,15 @@ export interface CpuUsage {
 export interface SchedulerInfo {
   hostCpus: number;
   sharedCpus: number[];
-  dedicated: { vm: string; cpu: number }[];
+  dedicated: { vm: string; cpus: number[] }[];
   /** Mean run-queue length of the shared pool over its decisions so far. */
   meanQueueLength: number;
-  /** How KVM vCPUs are scheduled: by the host kernel, with nothing the daemon sets (yet). */
-  kvm: "host-kernel";
+  /**
+   * How KVM vCPU threads are scheduled: by the host kernel, dedicated ones pinned to their CPUs and
+   * shared ones confined to the pool's with a nice level from their weight (no cgroup: no cap or
+   * reservation for KVM VMs).
+   */
+  kvm: "affinity+nice";
 }
 
 export function shareParams(share: CpuShare | undefined): ShareParams {
@@ -46,6 +65,8 @@ export class VmScheduler {
   readonly pool: CpuPool;
   private readonly cpus: HostCpus;
   private readonly placed = new Map<string, Placement>();
+  /** KVM VMs: the host kernel schedules their vCPU threads; the pool does not meter them. */
+  private readonly kvm = new Set<string>();
   /** Told when the shared pool's CPUs change (a dedicated VM came or went): re-pin the shared threads. */
   onSharedCpus: (cpus: number[]) => void = () => {};
 
@@ -61,7 +82,7 @@ export class VmScheduler {
       const got = this.cpus.dedicate(name);
       if ("refusal" in got)
         throw new ManagerError("conflict", `cannot dedicate a CPU to VM '${name}': ${got.refusal}`);
-      const placement: Placement = { mode: "dedicated", cpus: [got.cpu] };
+      const placement: Placement = { mode: "dedicated", cpus: got.cpus };
       this.placed.set(name, placement);
       this.sharedChanged();
       return placement;
@@ -75,15 +96,49 @@ export class VmScheduler {
     return placement;
   }
 
+  /**
+   * Admits a KVM VM about to start: dedicated takes one host CPU per vCPU; shared confines its vCPU
+   * threads to the pool's CPUs at the nice level of its weight. Throws a ManagerError saying why not.
+   */
+  placeKvm(name: string, share: CpuShare | undefined, vcpus: number): KvmPlacement {
+    this.release(name);
+    if (share?.mode === "dedicated") {
+      const got = this.cpus.dedicate(name, vcpus);
+      if ("refusal" in got) {
+        throw new ManagerError("conflict", `cannot dedicate CPUs to VM '${name}': ${got.refusal}`);
+      }
+      this.placed.set(name, { mode: "dedicated", cpus: got.cpus });
+      this.kvm.add(name);
+      this.sharedChanged();
+      return { mode: "dedicated", cpus: got.cpus, nice: null };
+    }
+    if (share?.cap !== undefined || (share?.reservation ?? 0) > 0) {
+      throw new ManagerError(
+        "invalid",
+        `VM '${name}': /cpu/cap and /cpu/reservation need cgroups for KVM vCPU threads, which this daemon does not drive yet`,
+      );
+    }
+    const cpus = this.cpus.shared();
+    this.placed.set(name, { mode: "shared", cpus });
+    this.kvm.add(name);
+    return { mode: "shared", cpus, nice: weightToNice(share?.weight ?? DEFAULT_SHARE.weight) };
+  }
+
   /** The VM's run has ended: its CPU or its place in the pool is free again. */
   release(name: string): void {
     const placement = this.placed.get(name);
     if (placement === undefined) return;
     this.placed.delete(name);
+    const kvm = this.kvm.delete(name);
     if (placement.mode === "dedicated") {
       this.cpus.release(name);
       this.sharedChanged();
-    } else this.pool.remove(name);
+    } else if (!kvm) this.pool.remove(name);
+  }
+
+  /** Whether `name` runs on KVM (its threads are the host kernel's to schedule). */
+  isKvm(name: string): boolean {
+    return this.kvm.has(name);
   }
 
   /** New weight/cap/reservation for a running shared VM; throws a conflict when they do not fit. */
@@ -96,6 +151,9 @@ export class VmScheduler {
         `VM '${name}' runs ${placement.mode}: stop it to make it ${share.mode}`,
       );
     }
+    if (share.mode === "shared" && this.kvm.has(name)) {
+      throw new ManagerError("conflict", `VM '${name}' runs on KVM: a new weight applies at its next start`);
+    }
     if (share.mode === "shared") {
       const params = shareParams(share);
       const refused = this.pool.policy.refusal(params, name);
@@ -107,8 +165,10 @@ export class VmScheduler {
   usage(name: string): CpuUsage | null {
     const placement = this.placed.get(name);
     if (placement === undefined) return null;
-    if (placement.mode === "dedicated")
-      return { mode: "dedicated", cpuMs: 0, readyMs: 0, cpus: placement.cpus };
+    if (placement.mode === "dedicated" || this.kvm.has(name)) {
+      // Not metered: a dedicated CPU is the VM's alone; KVM threads are the host kernel's to schedule.
+      return { mode: placement.mode, cpuMs: 0, readyMs: 0, cpus: placement.cpus };
+    }
     const u = this.pool.usage(name);
     return { mode: "shared", cpuMs: u.cpuMs, readyMs: u.readyMs, cpus: this.cpus.shared() };
   }
@@ -117,9 +177,9 @@ export class VmScheduler {
     return {
       hostCpus: this.cpus.count,
       sharedCpus: this.cpus.shared(),
-      dedicated: this.cpus.dedicatedCpus().map(({ id, cpu }) => ({ vm: id, cpu })),
+      dedicated: this.cpus.dedicatedCpus().map(({ id, cpus }) => ({ vm: id, cpus })),
       meanQueueLength: this.pool.meanQueueLength(),
-      kvm: "host-kernel",
+      kvm: "affinity+nice",
     };
   }
 
