@@ -133,8 +133,9 @@ export class MemoryLoop {
 
   private async govern(): Promise<void> {
     const governed = this.options.vms().filter((v) => v.mode === "overcommit");
-    const available = await this.options.hostAvailable();
     const polled = await Promise.all(governed.map(async (v) => ({ v, poll: await v.poll() })));
+    // Read after the polls, so that the host's figure already holds what the balloons hold.
+    const available = await this.options.hostAvailable();
     const vms: MemoryVm[] = [];
     const byName = new Map<string, GovernedVm>();
     const balloons: MemoryLoopState["balloons"] = {};
