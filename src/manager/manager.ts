@@ -112,7 +112,7 @@ export interface VmManagerOptions {
   memoryBudget?: number;
   /** Overcommitted VMs' memory may add up to this × what is not reserved (default 1.5). */
   overcommit?: number;
-  /** The memory governor's loop (see memory-loop.ts); null: no loop. */
+  /** The memory governor's loop (see memory-loop.ts); absent or null: none (the daemon runs one). */
   memoryGovernor?: MemoryGovernorOptions | null;
 }
 
@@ -140,6 +140,11 @@ interface Entry {
   startFailure: string | null;
   /** An action is under way (a start building its Vm, a stop in its grace period, a delete). */
   busy: string | null;
+  /**
+   * What the balloon holds whatever the memory governor decides: the spec's target at start, then the
+   * last one set through the API. The governor inflates above it and gives back down to it.
+   */
+  balloonFloor: number;
 }
 
 export class VmManager {
@@ -168,8 +173,7 @@ export class VmManager {
       hostCpus: options.hostCpus ?? hostCpus(),
       ...(options.sharedCpus === undefined ? {} : { sharedCpus: options.sharedCpus }),
     });
-    this.memoryLoop =
-      options.memoryGovernor === null ? null : this.newMemoryLoop(options.memoryGovernor ?? {});
+    this.memoryLoop = options.memoryGovernor == null ? null : this.newMemoryLoop(options.memoryGovernor);
     this.scheduler.onSharedCpus = (cpus) => {
       for (const e of this.entries.values()) {
         if (e.vm instanceof WorkerVm && this.scheduler.usage(e.record.spec.name)?.mode === "shared") {
@@ -227,7 +231,7 @@ export class VmManager {
   }
 
   private newEntry(record: VmRecord): Entry {
-    return { record, vm: null, console: new ConsoleRing(), startFailure: null, busy: null };
+    return { record, vm: null, console: new ConsoleRing(), startFailure: null, busy: null, balloonFloor: 0 };
   }
 
   /**
@@ -342,7 +346,11 @@ export class VmManager {
    * A running or paused VM's balloon: sets its target when `targetBytes` is given (what the guest is
    * asked to give back; the definition keeps the target a fresh start asks for) and answers its figures.
    */
-  async balloon(idOrName: string, targetBytes: number | null): Promise<BalloonFigures> {
+  async balloon(
+    idOrName: string,
+    targetBytes: number | null,
+    by: "client" | "governor" = "client",
+  ): Promise<BalloonFigures> {
     const entry = this.find(idOrName);
     const name = entry.record.spec.name;
     const state = this.state(entry).name;
@@ -363,6 +371,7 @@ export class VmManager {
         ? await vm.balloon(targetBytes)
         : this.guard(entry, () => balloonRequest(vm.devices(), targetBytes));
     if (figures === null) throw noBalloon();
+    if (by === "client" && targetBytes !== null) entry.balloonFloor = targetBytes;
     return figures;
   }
 
@@ -584,6 +593,7 @@ export class VmManager {
     const name = entry.record.spec.name;
     this.admitMemory(entry);
     this.memoryLoop?.forget(name);
+    entry.balloonFloor = entry.record.spec.balloon?.targetBytes ?? 0;
     this.claim(entry, "starting");
     try {
       let vm: Vm;
@@ -692,6 +702,7 @@ export class VmManager {
         mode: "overcommit",
         weight: spec.cpu?.mode === "shared" ? (spec.cpu.weight ?? 100) : 100,
         reservation: 0,
+        floor: entry.balloonFloor,
         poll: async () => {
           try {
             return vm instanceof WorkerVm ? await vm.balloonPoll() : balloonPoll(vm.devices());
@@ -702,7 +713,9 @@ export class VmManager {
         },
         setTarget: async (bytes) => {
           // The VM may have ended since the poll: its balloon went with it.
-          await this.balloon(name, bytes).catch((e: Error) => this.options.log(`VM '${name}': ${e.message}`));
+          await this.balloon(name, bytes, "governor").catch((e: Error) =>
+            this.options.log(`VM '${name}': ${e.message}`),
+          );
         },
       });
     }

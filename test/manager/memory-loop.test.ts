@@ -25,6 +25,8 @@ class FakeGuest implements GovernedVm {
   target = 0;
   actual = 0;
   polls = 0;
+  /** A client's target: the balloon starts there and the governor never goes below it. */
+  floor = 0;
   constructor(
     readonly name: string,
     readonly memory: number,
@@ -123,6 +125,21 @@ describe("the memory governor's loop", () => {
     for (const d of back) assert.ok(d.target < d.from && /high watermark/.test(d.reason), d.reason);
   });
 
+  it("inflates above a client's target and gives back down to it, never below", async () => {
+    const g = new FakeGuest("g", 512 * MiB, 64 * MiB);
+    g.floor = g.target = g.actual = 128 * MiB;
+    const { host, decisions, settle } = setup([g], 1024 * MiB);
+    await settle();
+    assert.equal(g.target, 128 * MiB, "no pressure: the client's target stays");
+    assert.equal(decisions.length, 0);
+    host.pressure = 1000 * MiB;
+    await settle();
+    assert.ok(g.target > 128 * MiB, "the governor takes more on top");
+    host.pressure = 0;
+    await settle();
+    assert.equal(g.target, 128 * MiB, "and gives back only its own part");
+  });
+
   it("counts what a guest still inflates: rounds do not ask again for what is on its way", async () => {
     const slow = new FakeGuest("slow", 1024 * MiB, 0);
     const { host, decisions, loop } = setup([slow], 1024 * MiB);
@@ -142,6 +159,7 @@ describe("the memory governor's loop", () => {
       weight: fc.integer({ min: 1, max: 10_000 }),
       reserved: fc.boolean(),
       reservationPart: fc.double({ min: 0, max: 1, noNaN: true }),
+      floorPart: fc.double({ min: 0, max: 0.5, noNaN: true }),
     });
     await fc.assert(
       fc.asyncProperty(
@@ -160,19 +178,25 @@ describe("the memory governor's loop", () => {
                 Math.floor(s.memory * s.reservationPart) * MiB,
               ),
           );
+          specs.forEach((s, i) => {
+            const g = guests[i] as FakeGuest;
+            g.floor = g.target = g.actual = Math.floor(s.memory * s.floorPart) * MiB;
+          });
           const { host, settle } = setup(guests, 2048 * MiB, 512 * MiB, 1024 * MiB);
           host.pressure = pressure * MiB;
           await settle();
           for (const g of guests) {
-            if (g.mode === "reserved") assert.equal(g.target, 0);
-            assert.ok(g.target % 4096 === 0 && g.target >= 0);
-            assert.ok(g.target <= g.memory - g.reservation, "never below the reservation");
-            const spare = Math.max(0, g.memory - g.used - g.memory * GUEST_FREE_KEPT);
-            assert.ok(g.target <= spare + 4096, `${g.name}: ${g.target} > spare ${spare}`);
+            if (g.mode === "reserved") assert.equal(g.target, g.floor);
+            assert.ok(g.target % 4096 === 0 && g.target >= g.floor);
+            const taken = g.target - g.floor;
+            assert.ok(taken === 0 || g.target <= g.memory - g.reservation, "never below the reservation");
+            // What the guest had free once its client's balloon was in, less what it keeps free.
+            const spare = Math.max(0, g.memory - g.used - g.floor - g.memory * GUEST_FREE_KEPT);
+            assert.ok(taken <= spare + 4096, `${g.name}: took ${taken} > spare ${spare}`);
           }
           host.pressure = 0;
           await settle();
-          for (const g of guests) assert.equal(g.target, 0, "all given back");
+          for (const g of guests) assert.equal(g.target, g.floor, "all given back, down to the floor");
         },
       ),
       { numRuns: 60 },

@@ -28,6 +28,11 @@ export interface GovernedVm {
   mode: MemoryMode;
   weight: number;
   reservation: number;
+  /**
+   * Bytes the balloon holds whatever the governor decides (a target a client set): the governor
+   * inflates above it and never gives back below it.
+   */
+  floor: number;
   /** The balloon's figures and the guest's statistics; null: no balloon, or the VM just ended. */
   poll(): Promise<BalloonPoll | null>;
   setTarget(bytes: number): Promise<void>;
@@ -150,13 +155,14 @@ export class MemoryLoop {
       inFlight += targetBytes - actualBytes;
       balloons[v.name] = { targetBytes, actualBytes, freeBytes: reported ?? null };
       byName.set(v.name, v);
+      // The governor decides over the memory above the floor, and over its own part of the balloon.
       vms.push({
         id: v.name,
-        memory: v.memory,
+        memory: v.memory - v.floor,
         mode: v.mode,
         weight: v.weight,
-        reservation: v.reservation,
-        ballooned: targetBytes,
+        reservation: Math.min(v.reservation, v.memory - v.floor),
+        ballooned: Math.max(0, targetBytes - v.floor),
         free,
       });
     }
@@ -170,11 +176,17 @@ export class MemoryLoop {
       low: this.options.low,
       high: this.options.high,
     });
-    await Promise.all(decisions.map((d) => this.apply(d, byName.get(d.id), effective)));
+    await Promise.all(
+      decisions.map((d) => {
+        const vm = byName.get(d.id);
+        return vm === undefined
+          ? undefined
+          : this.apply({ ...d, target: vm.floor + d.target }, vm, effective);
+      }),
+    );
   }
 
-  private async apply(d: BalloonDecision, vm: GovernedVm | undefined, available: number): Promise<void> {
-    if (vm === undefined) return;
+  private async apply(d: BalloonDecision, vm: GovernedVm, available: number): Promise<void> {
     const from = this.balloons[d.id]?.targetBytes ?? 0;
     if (d.target === from) return;
     await vm.setTarget(d.target);
