@@ -667,11 +667,18 @@ export class VmManager {
 
   private newMemoryLoop(o: MemoryGovernorOptions): MemoryLoop {
     const budget = this.options.memoryBudget ?? totalmem();
+    const low = watermark(o.low ?? DEFAULT_MEMORY_LOW, budget);
+    const high = watermark(o.high ?? DEFAULT_MEMORY_HIGH, budget);
+    if (low > high) {
+      throw new UserError(
+        `the memory governor's low watermark (${low} bytes) is above its high one (${high})`,
+      );
+    }
     return new MemoryLoop({
       intervalMs: o.intervalMs ?? DEFAULT_MEMORY_INTERVAL_MS,
       hostAvailable: o.hostAvailable ?? hostMemAvailable,
-      low: watermark(o.low ?? DEFAULT_MEMORY_LOW, budget),
-      high: watermark(o.high ?? DEFAULT_MEMORY_HIGH, budget),
+      low,
+      high,
       vms: () => this.governedVms(),
       onDecision: (d) => {
         const entry = this.entries.get(d.vm);

@@ -5,6 +5,10 @@
  * were resident does.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { parseWatermark } from "../../src/cli/daemon.js";
 import type { BalloonPoll } from "../../src/manager/balloon.js";
@@ -17,6 +21,7 @@ import {
   MemoryLoop,
 } from "../../src/manager/scheduler/memory-loop.js";
 import { UserError } from "../../src/util/errors.js";
+import { cli } from "../api/support.js";
 import { describe, it } from "../support/test.js";
 
 const MiB = 2 ** 20;
@@ -254,6 +259,29 @@ describe("the memory governor's loop", () => {
 });
 
 describe("vireo daemon --memory-low/--memory-high", () => {
+  it("a bad watermark is one line on stderr and exit 2, before the daemon starts", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vireo-gov-"));
+    const socket = join(dir, "vireo.sock");
+    for (const flags of [
+      ["--memory-low", "abc"],
+      ["--memory-low", "30%", "--memory-high", "0.2"],
+      // Mixed forms are compared once the fraction is bytes: 1 PiB is above 20 % of any host here.
+      ["--memory-low", "1P"],
+    ]) {
+      const r = spawnSync(
+        process.execPath,
+        [cli, "daemon", "--socket", socket, "--state-dir", dir, ...flags],
+        {
+          encoding: "utf8",
+        },
+      );
+      assert.equal(r.status, 2, `${flags.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /memory|watermark/);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it("takes fractions and sizes; refuses the rest with a UserError", () => {
     assert.equal(parseWatermark("10%", "memory-low"), 0.1);
     assert.equal(parseWatermark("0.25", "memory-low"), 0.25);
