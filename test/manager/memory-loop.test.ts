@@ -14,6 +14,7 @@ import { parseWatermark } from "../../src/cli/daemon.js";
 import type { BalloonPoll } from "../../src/manager/balloon.js";
 import type { MemoryMode } from "../../src/manager/scheduler/memory-governor.js";
 import {
+  GIVE_BACK_MARGIN,
   type GovernedVm,
   GUEST_FREE_KEPT,
   hostMemAvailable,
@@ -111,6 +112,7 @@ describe("the memory governor's loop", () => {
     assert.ok(idle.target > busy.target, "the guest with more free memory gives more");
     const available = 1024 * MiB - host.pressure + idle.actual + busy.actual;
     assert.ok(available >= 300 * MiB - 4096, `back at the high watermark (${available / MiB} MiB)`);
+    assert.ok(available <= 300 * MiB + 100 * MiB * GIVE_BACK_MARGIN, "and not far past it");
     for (const g of [idle, busy]) {
       assert.ok(g.memory - g.used - g.actual >= g.memory * GUEST_FREE_KEPT - 4096, "some free memory stays");
     }
@@ -143,6 +145,21 @@ describe("the memory governor's loop", () => {
     host.pressure = 0;
     await settle();
     assert.equal(g.target, 128 * MiB, "and gives back only its own part");
+  });
+
+  it("gives back only past a margin above the high watermark", async () => {
+    const g = new FakeGuest("g", 512 * MiB, 0);
+    g.target = g.actual = 100 * MiB;
+    // Without the balloon the host would have 200 MiB: with it, 300 MiB, exactly high.
+    const { host, decisions, settle } = setup([g], 200 * MiB);
+    await settle();
+    assert.equal(decisions.length, 0, "at high: nothing");
+    host.pressure = -20 * MiB; // 20 MiB above high, less than the 25 MiB margin
+    await settle();
+    assert.equal(decisions.length, 0, "within the margin: nothing");
+    host.pressure = -30 * MiB;
+    await settle();
+    assert.equal(g.target, 70 * MiB, "past it: what is above high goes back");
   });
 
   it("counts what a guest still inflates: rounds do not ask again for what is on its way", async () => {

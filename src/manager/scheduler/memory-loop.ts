@@ -21,6 +21,9 @@ export const DEFAULT_MEMORY_HIGH = 0.2;
  */
 export const GUEST_FREE_KEPT = 1 / 16;
 
+/** Memory comes back only once available is this fraction of (high − low) above high. */
+export const GIVE_BACK_MARGIN = 0.25;
+
 /** One VM as the loop sees it. */
 export interface GovernedVm {
   name: string;
@@ -171,11 +174,12 @@ export class MemoryLoop {
     this.available = available;
     this.effective = effective;
     this.balloons = balloons;
-    const decisions = governMemory(vms, {
-      available: effective,
-      low: this.options.low,
-      high: this.options.high,
-    });
+    const { low, high } = this.options;
+    // A reclaim aims at the high watermark exactly, and the balloon figures race the guest's driver
+    // (and MemAvailable moves with everything on the host): giving back only past a margin above high
+    // keeps the balloons from chattering around it.
+    if (effective > high && effective - high < (high - low) * GIVE_BACK_MARGIN) return;
+    const decisions = governMemory(vms, { available: effective, low, high });
     await Promise.all(
       decisions.map((d) => {
         const vm = byName.get(d.id);
