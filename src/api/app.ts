@@ -220,6 +220,7 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       vms: manager.list().length,
       committed: manager.committed(),
       scheduler: manager.schedulerInfo(),
+      memoryGovernor: manager.memoryInfo(),
       damaged: manager.damaged,
     }),
     health: async () => ({ ok: true }),

@@ -1,5 +1,6 @@
 /**
- * GET /events: the manager's events (VM created, deleted, changed state) as server-sent events, one
+ * GET /events: the manager's events (VM created, deleted, changed state, a memory governor decision:
+ * see VmEvent) as server-sent events, one
  * JSON object per `data:` line, from the moment the client connects. A comment line every 15 s keeps
  * proxies from dropping a quiet stream and finds clients that went away.
  */

@@ -290,7 +290,7 @@ const TABLE: RouteDef[] = [
     method: "GET",
     url: "/events",
     summary:
-      "Server-sent events from now on: VM created, deleted, or changed state; each `data:` line is JSON {type, vm}",
+      "Server-sent events from now on: VM created, deleted, or changed state, or the memory governor set its balloon's target; each `data:` line is JSON {type, vm} (type memory adds memory: {vm, from, target, reason, available, at})",
     responses: { "200": { description: "An event stream", eventStream: true } },
   },
   {
@@ -305,7 +305,8 @@ const TABLE: RouteDef[] = [
     operationId: "getHost",
     method: "GET",
     url: "/host",
-    summary: "Host CPUs and memory, what the running VMs hold, damaged definition files",
+    summary:
+      "Host CPUs and memory, what the running VMs hold, the memory governor's watermarks and last round, damaged definition files",
     responses: { "200": { description: "The host", json: "object" } },
   },
   {

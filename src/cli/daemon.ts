@@ -14,8 +14,14 @@ import { apiShared, buildApp } from "../api/app.js";
 import { loadOrCreateToken } from "../api/auth.js";
 import { openApiDocument } from "../api/openapi.js";
 import { VmManager } from "../manager/manager.js";
+import {
+  DEFAULT_MEMORY_HIGH,
+  DEFAULT_MEMORY_INTERVAL_MS,
+  DEFAULT_MEMORY_LOW,
+} from "../manager/scheduler/memory-loop.js";
 import { DEFAULT_WARM_WORKERS } from "../manager/worker-pool.js";
 import { UserError } from "../util/errors.js";
+import { parseSize } from "../util/size.js";
 import { defaultSocket, defaultStateDir } from "./daemon-paths.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
 import { nodeVmHost } from "./vm-host.js";
@@ -47,6 +53,21 @@ const FLAGS: FlagSpec = {
     kind: "value",
     arg: "RATIO",
     help: "overcommitted VMs' memory may add up to RATIO × the host memory not reserved (default 1.5)",
+  },
+  "memory-low": {
+    kind: "value",
+    arg: "SIZE|FRACTION",
+    help: `below this much available host memory the governor inflates overcommitted VMs' balloons (a size, or a fraction of host memory such as 0.1 or 10%; default ${DEFAULT_MEMORY_LOW})`,
+  },
+  "memory-high": {
+    kind: "value",
+    arg: "SIZE|FRACTION",
+    help: `...until this much is available again; above it, it gives memory back (default ${DEFAULT_MEMORY_HIGH})`,
+  },
+  "memory-interval-ms": {
+    kind: "value",
+    arg: "MS",
+    help: `how often the memory governor looks (default ${DEFAULT_MEMORY_INTERVAL_MS})`,
   },
   openapi: { kind: "switch", help: "print the API's OpenAPI document and exit" },
   listen: {
@@ -94,6 +115,23 @@ export function parseListen(value: string, any: boolean): { host: string; port: 
   return { host, port };
 }
 
+/**
+ * --memory-low/--memory-high: a fraction of host memory ("0.1", "10%"; at most 1) or a size ("512M",
+ * more than 1 byte), as VmManagerOptions' watermarks take them.
+ */
+export function parseWatermark(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  const fraction = percent !== null ? Number(percent[1]) / 100 : /^0?\.\d+$/.test(text) ? Number(text) : null;
+  if (fraction !== null) {
+    if (!(fraction > 0 && fraction <= 1)) throw new UserError(`--${flag} ${text}: a fraction is from 0 to 1`);
+    return fraction;
+  }
+  const bytes = parseSize(text, `--${flag}`);
+  if (bytes <= 1) throw new UserError(`--${flag} ${text}: a size is more than 1 byte (or give a fraction)`);
+  return bytes;
+}
+
 export function daemonCommand(done: (status: number) => void): Command {
   const cmd = new Command("daemon").description("own many VMs and serve the REST API until SIGTERM");
   addFlags(cmd, FLAGS);
@@ -122,6 +160,14 @@ async function serve(args: ParsedArgs): Promise<number> {
   const overcommit = overcommitFlag === undefined ? undefined : Number(overcommitFlag);
   if (overcommit !== undefined && !(Number.isFinite(overcommit) && overcommit >= 1 && overcommit <= 100)) {
     throw new UserError(`--overcommit ${overcommitFlag}: expected a ratio from 1 to 100`);
+  }
+  const low = parseWatermark(args.values.get("memory-low"), "memory-low");
+  const high = parseWatermark(args.values.get("memory-high"), "memory-high");
+  const intervalFlag = args.values.get("memory-interval-ms");
+  const intervalMs =
+    intervalFlag === undefined ? undefined : parseCount(intervalFlag, "memory-interval-ms", 10, 3_600_000);
+  if (low !== undefined && high !== undefined && low <= 1 === high <= 1 && low > high) {
+    throw new UserError(`--memory-low ${args.values.get("memory-low")}: above --memory-high`);
   }
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(`--socket ${socket}: a Unix socket path is at most ${MAX_SOCKET_PATH_BYTES} bytes`);
@@ -158,6 +204,11 @@ async function serve(args: ParsedArgs): Promise<number> {
     warmWorkers,
     ...(sharedCpus === undefined ? {} : { sharedCpus }),
     ...(overcommit === undefined ? {} : { overcommit }),
+    memoryGovernor: {
+      ...(low === undefined ? {} : { low }),
+      ...(high === undefined ? {} : { high }),
+      ...(intervalMs === undefined ? {} : { intervalMs }),
+    },
   });
   const shared = apiShared(manager);
   const app = buildApp({ manager, log, shared });

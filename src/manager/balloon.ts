@@ -3,7 +3,7 @@
  * this thread or in a VM's worker (which calls these functions itself and posts the result).
  */
 import { BALLOON_PAGE } from "../devices/virtio/balloon/reclaimer.js";
-import { VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
+import { type BalloonStats, VirtioBalloon } from "../devices/virtio/balloon/virtio-balloon.js";
 import type { VmDevice } from "../vm/vm.js";
 
 export interface BalloonFigures {
@@ -51,4 +51,23 @@ export function balloonRequest(
   if (balloon === null) return null;
   if (targetBytes !== null) balloon.setTargetBytes(targetBytes);
   return balloonFigures(balloon);
+}
+
+/** What the memory governor reads of one balloon each round: its figures and the guest's statistics. */
+export interface BalloonPoll {
+  figures: BalloonFigures;
+  /** The guest's latest statistics (updates 0: none arrived yet). */
+  guest: BalloonStats;
+}
+
+/**
+ * The balloon's figures and the guest's latest statistics, and asks the guest for fresh ones, so that
+ * the next poll reads figures at most one round old; null when the VM has no balloon.
+ */
+export function balloonPoll(devices: readonly VmDevice[]): BalloonPoll | null {
+  const balloon = balloonOf(devices);
+  if (balloon === null) return null;
+  const guest = balloon.stats();
+  balloon.requestStats();
+  return { figures: balloonFigures(balloon), guest };
 }

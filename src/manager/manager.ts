@@ -34,10 +34,20 @@ import {
   validateVmSpec,
 } from "../vm/spec.js";
 import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
-import { type BalloonFigures, balloonRequest } from "./balloon.js";
+import { type BalloonFigures, balloonPoll, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
 import { memoryRefusal } from "./scheduler/memory-governor.js";
+import {
+  DEFAULT_MEMORY_HIGH,
+  DEFAULT_MEMORY_INTERVAL_MS,
+  DEFAULT_MEMORY_LOW,
+  type GovernedVm,
+  hostMemAvailable,
+  type MemoryDecision,
+  MemoryLoop,
+  type MemoryLoopState,
+} from "./scheduler/memory-loop.js";
 import { type Placement, type SchedulerInfo, VmScheduler, weightToNice } from "./scheduler/vm-scheduler.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
 import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
@@ -50,10 +60,25 @@ export const DEFAULT_OVERCOMMIT = 1.5;
 export type VmAction = "start" | "pause" | "resume" | "stop" | "kill" | "reboot";
 export const VM_ACTIONS: readonly VmAction[] = ["start", "pause", "resume", "stop", "kill", "reboot"];
 
-/** What GET /events streams: a VM defined, deleted, or changing state (with the VM as it is then). */
+/**
+ * What GET /events streams: a VM defined, deleted, or changing state (with the VM as it is then), or
+ * the memory governor setting its balloon's target (`memory` says from what, to what, and why).
+ */
 export interface VmEvent {
-  type: "created" | "deleted" | "state";
+  type: "created" | "deleted" | "state" | "memory";
   vm: VmInfo;
+  memory?: MemoryDecision;
+}
+
+/** The memory governor's settings; a watermark at most 1 is a fraction of the memory budget. */
+export interface MemoryGovernorOptions {
+  /** Default DEFAULT_MEMORY_INTERVAL_MS. */
+  intervalMs?: number;
+  /** Bytes, or a fraction of the budget (default DEFAULT_MEMORY_LOW, DEFAULT_MEMORY_HIGH). */
+  low?: number;
+  high?: number;
+  /** The host's available memory in bytes (default: MemAvailable from /proc/meminfo). */
+  hostAvailable?: () => number | Promise<number>;
 }
 
 /**
@@ -87,6 +112,8 @@ export interface VmManagerOptions {
   memoryBudget?: number;
   /** Overcommitted VMs' memory may add up to this × what is not reserved (default 1.5). */
   overcommit?: number;
+  /** The memory governor's loop (see memory-loop.ts); absent or null: none (the daemon runs one). */
+  memoryGovernor?: MemoryGovernorOptions | null;
 }
 
 /** A VM as the API shows it. */
@@ -113,6 +140,11 @@ interface Entry {
   startFailure: string | null;
   /** An action is under way (a start building its Vm, a stop in its grace period, a delete). */
   busy: string | null;
+  /**
+   * What the balloon holds whatever the memory governor decides: the spec's target at start, then the
+   * last one set through the API. The governor inflates above it and gives back down to it.
+   */
+  balloonFloor: number;
 }
 
 export class VmManager {
@@ -125,6 +157,8 @@ export class VmManager {
   readonly scheduler: VmScheduler;
   /** KVM VMs' nice levels, as placed (for re-placing their vCPU threads when the shared CPUs change). */
   private readonly kvmNice = new Map<string, number | null>();
+  /** Null when the options turned it off. */
+  readonly memoryLoop: MemoryLoop | null;
 
   private constructor(
     private readonly options: VmManagerOptions,
@@ -141,6 +175,7 @@ export class VmManager {
       hostCpus: options.hostCpus ?? hostCpus(),
       ...(options.sharedCpus === undefined ? {} : { sharedCpus: options.sharedCpus }),
     });
+    this.memoryLoop = options.memoryGovernor == null ? null : this.newMemoryLoop(options.memoryGovernor);
     this.scheduler.onSharedCpus = (cpus) => {
       for (const e of this.entries.values()) {
         const name = e.record.spec.name;
@@ -163,6 +198,7 @@ export class VmManager {
     const manager = new VmManager(options, store, loaded.damaged);
     for (const d of loaded.damaged) options.log(`skipping damaged definition ${d.file}: ${d.reason}`);
     for (const record of loaded.records) manager.entries.set(record.spec.name, manager.newEntry(record));
+    manager.memoryLoop?.start();
     for (const entry of manager.entries.values()) {
       if (entry.record.spec.autostart !== true) continue;
       try {
@@ -180,11 +216,11 @@ export class VmManager {
     return () => this.listeners.delete(listener);
   }
 
-  private emit(type: VmEvent["type"], vm: VmInfo): void {
+  private emit(type: VmEvent["type"], vm: VmInfo, memory?: MemoryDecision): void {
     for (const l of [...this.listeners]) {
       // A listener is a client's stream; its failure is not the VM's nor the manager's.
       try {
-        l({ type, vm });
+        l(memory === undefined ? { type, vm } : { type, vm, memory });
       } catch (e) {
         this.options.log(`event listener failed: ${(e as Error).message}`);
       }
@@ -203,7 +239,7 @@ export class VmManager {
   }
 
   private newEntry(record: VmRecord): Entry {
-    return { record, vm: null, console: new ConsoleRing(), startFailure: null, busy: null };
+    return { record, vm: null, console: new ConsoleRing(), startFailure: null, busy: null, balloonFloor: 0 };
   }
 
   /**
@@ -318,7 +354,11 @@ export class VmManager {
    * A running or paused VM's balloon: sets its target when `targetBytes` is given (what the guest is
    * asked to give back; the definition keeps the target a fresh start asks for) and answers its figures.
    */
-  async balloon(idOrName: string, targetBytes: number | null): Promise<BalloonFigures> {
+  async balloon(
+    idOrName: string,
+    targetBytes: number | null,
+    by: "client" | "governor" = "client",
+  ): Promise<BalloonFigures> {
     const entry = this.find(idOrName);
     const name = entry.record.spec.name;
     const state = this.state(entry).name;
@@ -339,6 +379,7 @@ export class VmManager {
         ? await vm.balloon(targetBytes)
         : this.guard(entry, () => balloonRequest(vm.devices(), targetBytes));
     if (figures === null) throw noBalloon();
+    if (by === "client" && targetBytes !== null) entry.balloonFloor = targetBytes;
     return figures;
   }
 
@@ -449,7 +490,7 @@ export class VmManager {
     const entry = this.find(idOrName);
     if (entry.vm === null) return { arch: entry.record.spec.arch, seconds: 0, nics: [] };
     const vm = entry.vm;
-    const stats = this.guard(entry, () => vm.stats());
+    const stats = { ...this.guard(entry, () => vm.stats()), memory: this.memoryStats(entry) };
     const usage = this.scheduler.usage(entry.record.spec.name);
     if (usage === null) return stats;
     if ("vcpuThreads" in vm) {
@@ -509,6 +550,11 @@ export class VmManager {
     vm.placeVcpus?.({ cpus: this.scheduler.usage(name)?.cpus ?? [], pinEach: false, nice });
   }
 
+  /** The memory governor's settings and last round (null: no governor). */
+  memoryInfo(): MemoryLoopState | null {
+    return this.memoryLoop?.state() ?? null;
+  }
+
   /** The scheduler's view of the host's CPUs (GET /host). */
   schedulerInfo(): SchedulerInfo {
     return this.scheduler.info();
@@ -535,6 +581,7 @@ export class VmManager {
 
   /** Stops every VM (grace period, then kill) and waits until each has released what it holds. */
   async shutdown(graceMs: number): Promise<void> {
+    await this.memoryLoop?.stop();
     await this.pool?.close();
     await Promise.all(
       [...this.entries.values()].map(async (e) => {
@@ -584,6 +631,8 @@ export class VmManager {
   private async start(entry: Entry): Promise<void> {
     const name = entry.record.spec.name;
     this.admitMemory(entry);
+    this.memoryLoop?.forget(name);
+    entry.balloonFloor = entry.record.spec.balloon?.targetBytes ?? 0;
     this.claim(entry, "starting");
     try {
       let vm: Vm;
@@ -655,6 +704,86 @@ export class VmManager {
     }
   }
 
+  private newMemoryLoop(o: MemoryGovernorOptions): MemoryLoop {
+    const budget = this.options.memoryBudget ?? totalmem();
+    const low = watermark(o.low ?? DEFAULT_MEMORY_LOW, budget);
+    const high = watermark(o.high ?? DEFAULT_MEMORY_HIGH, budget);
+    if (low > high) {
+      throw new UserError(
+        `the memory governor's low watermark (${low} bytes) is above its high one (${high})`,
+      );
+    }
+    return new MemoryLoop({
+      intervalMs: o.intervalMs ?? DEFAULT_MEMORY_INTERVAL_MS,
+      hostAvailable: o.hostAvailable ?? hostMemAvailable,
+      low,
+      high,
+      vms: () => this.governedVms(),
+      onDecision: (d) => {
+        const entry = this.entries.get(d.vm);
+        if (entry === undefined) return;
+        this.options.log(`VM '${d.vm}': balloon ${d.from} -> ${d.target} bytes (${d.reason})`);
+        this.emit("memory", this.info(entry), d);
+      },
+      log: this.options.log,
+    });
+  }
+
+  /**
+   * The running overcommitted VMs with a balloon. A paused guest cannot answer nor inflate; its
+   * reservation floor is 0 (the spec has no memory reservation yet): the loop keeps part of its free
+   * memory out of reach instead (GUEST_FREE_KEPT).
+   */
+  private governedVms(): GovernedVm[] {
+    const vms: GovernedVm[] = [];
+    for (const entry of this.entries.values()) {
+      const { spec } = entry.record;
+      const vm = entry.vm;
+      if (vm === null || this.state(entry).name !== "running" || entry.busy !== null) continue;
+      if (spec.balloon === undefined || (spec.memoryMode ?? "overcommit") !== "overcommit") continue;
+      const name = spec.name;
+      vms.push({
+        name,
+        memory: spec.memory,
+        mode: "overcommit",
+        weight: spec.cpu?.mode === "shared" ? (spec.cpu.weight ?? 100) : 100,
+        reservation: 0,
+        floor: entry.balloonFloor,
+        poll: async () => {
+          try {
+            return vm instanceof WorkerVm ? await vm.balloonPoll() : balloonPoll(vm.devices());
+          } catch (e) {
+            this.options.log(`VM '${name}': balloon poll: ${(e as Error).message}`);
+            return null;
+          }
+        },
+        setTarget: async (bytes) => {
+          // The VM may have ended since the poll: its balloon went with it.
+          await this.balloon(name, bytes, "governor").catch((e: Error) =>
+            this.options.log(`VM '${name}': ${e.message}`),
+          );
+        },
+      });
+    }
+    return vms;
+  }
+
+  private memoryStats(entry: Entry): NonNullable<VmStats["memory"]> {
+    const { spec } = entry.record;
+    const stats: NonNullable<VmStats["memory"]> = { mode: spec.memoryMode ?? "overcommit" };
+    const balloon = this.memoryLoop?.state().balloons[spec.name];
+    if (balloon !== undefined) {
+      stats.balloonTargetBytes = balloon.targetBytes;
+      stats.balloonActualBytes = balloon.actualBytes;
+      stats.guestFreeBytes = balloon.freeBytes;
+    }
+    const last = this.memoryLoop?.lastDecision(spec.name);
+    if (last != null) {
+      stats.lastDecision = { from: last.from, target: last.target, reason: last.reason, at: last.at };
+    }
+    return stats;
+  }
+
   /** A fresh Vm for the definition: in a worker of its own where it can be (see the top of this file). */
   private build(entry: Entry): Promise<Vm> {
     const { spec } = entry.record;
@@ -713,6 +842,11 @@ export class VmManager {
       },
     };
   }
+}
+
+/** A watermark option: bytes, or (at most 1) a fraction of the budget. */
+function watermark(value: number, budget: number): number {
+  return value <= 1 ? Math.round(value * budget) : value;
 }
 
 /** The host CPUs this process may run on: its affinity where libc can say, else 0..n−1. */

@@ -17,7 +17,7 @@ import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmStats } from "../vm/vm.js";
-import { balloonRequest } from "./balloon.js";
+import { balloonPoll, balloonRequest } from "./balloon.js";
 import { portLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 import type { FromWorker, ToWorker, WorkerFault, WorkerInit, WorkerLinks } from "./worker-protocol.js";
@@ -250,6 +250,8 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
           return post({ t: "stats", stats: stats(), id: m.id });
         case "balloon":
           return post({ t: "balloon", id: m.id, figures: balloonRequest(vm.devices(), m.targetBytes) });
+        case "balloon-poll":
+          return post({ t: "balloon-poll", id: m.id, poll: balloonPoll(vm.devices()) });
       }
     } catch (e) {
       // The parent checks states before it sends; a refusal here only means the run ended meanwhile,

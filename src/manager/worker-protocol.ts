@@ -6,7 +6,7 @@ import type { MessagePort } from "node:worker_threads";
 import type { CompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { VmState, VmStats } from "../vm/vm.js";
-import type { BalloonFigures } from "./balloon.js";
+import type { BalloonFigures, BalloonPoll } from "./balloon.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 
 /** What a test hook makes the worker do after the guest's first 64 console bytes (VIREO_TEST_HOOKS). */
@@ -56,7 +56,9 @@ export type ToWorker =
   | { t: "resize"; cols: number; rows: number }
   | { t: "stats"; id: number }
   /** Sets the balloon's target (null: only reads it); answered by a "balloon" message with this id. */
-  | { t: "balloon"; id: number; targetBytes: number | null };
+  | { t: "balloon"; id: number; targetBytes: number | null }
+  /** The balloon's figures and guest statistics (and a request for fresh ones): a "balloon-poll" answer. */
+  | { t: "balloon-poll"; id: number };
 
 export type FromWorker =
   | {
@@ -74,6 +76,8 @@ export type FromWorker =
   | { t: "log"; message: string }
   /** figures null: the VM has no balloon. */
   | { t: "balloon"; id: number; figures: BalloonFigures | null }
+  /** poll null: the VM has no balloon. */
+  | { t: "balloon-poll"; id: number; poll: BalloonPoll | null }
   /** A shared VM's engine asks for a turn; `usedMs`: it just ran one that long (CPU time). */
   | { t: "turn"; usedMs: number | null }
   /** Its turn is over and it has no work (or pauses or ends). */

@@ -26,7 +26,7 @@ import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
-import type { BalloonFigures } from "./balloon.js";
+import type { BalloonFigures, BalloonPoll } from "./balloon.js";
 import { bridgeLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 import { startVmWorker, type WorkerPool } from "./worker-pool.js";
@@ -71,6 +71,7 @@ export class WorkerVm implements Vm {
   /** The worker's kernel thread id (/proc/PID/task/TID), or null where it is not known. */
   readonly thread: number | null;
   private readonly balloonWaiters = new Map<number, (figures: BalloonFigures | null) => void>();
+  private readonly pollWaiters = new Map<number, (poll: BalloonPoll | null) => void>();
 
   private constructor(
     readonly spec: VmSpec,
@@ -304,6 +305,18 @@ export class WorkerVm implements Vm {
     });
   }
 
+  /** The balloon's figures and guest statistics (see balloonPoll); null as balloon() answers null. */
+  balloonPoll(): Promise<BalloonPoll | null> {
+    if (this.current.name === "stopped" || this.current.name === "failed" || this.ending !== null) {
+      return Promise.resolve(null);
+    }
+    const id = this.nextStatsId++;
+    return new Promise((resolve) => {
+      this.pollWaiters.set(id, resolve);
+      this.send({ t: "balloon-poll", id });
+    });
+  }
+
   private receive(m: FromWorker): void {
     switch (m.t) {
       case "console":
@@ -332,6 +345,10 @@ export class WorkerVm implements Vm {
         this.balloonWaiters.get(m.id)?.(m.figures);
         this.balloonWaiters.delete(m.id);
         return;
+      case "balloon-poll":
+        this.pollWaiters.get(m.id)?.(m.poll);
+        this.pollWaiters.delete(m.id);
+        return;
       case "state":
         this.snapshot = m.stats;
         if (m.state.name === "stopped" || m.state.name === "failed") {
@@ -353,6 +370,8 @@ export class WorkerVm implements Vm {
     this.statsWaiters.clear();
     for (const resolve of this.balloonWaiters.values()) resolve(null);
     this.balloonWaiters.clear();
+    for (const resolve of this.pollWaiters.values()) resolve(null);
+    this.pollWaiters.clear();
     let end: Ended | null = this.ending;
     if (end === null && this.killSent && this.current.name === "created") {
       end = { name: "stopped", exit: { reason: "stopped" } };

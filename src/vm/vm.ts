@@ -58,6 +58,17 @@ export interface VmStats {
   virtioInterrupts?: "irqfd-resample" | "irq-line";
   virtio?: { slot: number; device: string; gsi: number; counters: Record<string, number> }[];
   rejectedMsrs?: number[];
+  /**
+   * A daemon's memory governor: the VM's memory mode, its balloon's target and what the guest holds as
+   * of the governor's last round, and the governor's last decision for it.
+   */
+  memory?: {
+    mode: "reserved" | "overcommit";
+    balloonTargetBytes?: number;
+    balloonActualBytes?: number;
+    guestFreeBytes?: number | null;
+    lastDecision?: { from: number; target: number; reason: string; at: string };
+  };
   /** A daemon's scheduler: how the VM gets host CPU, the CPU time charged to it, its ready time. */
   scheduling?: {
     mode: "shared" | "dedicated";
