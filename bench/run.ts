@@ -11,6 +11,7 @@ import { kvmSection } from "./kvm.js";
 import { machineInfo } from "./lib/machine.js";
 import type { BenchOptions, BenchSection } from "./lib/section.js";
 import { managerSection } from "./manager.js";
+import { schedulerSection } from "./scheduler.js";
 import { virtioSection } from "./virtio.js";
 
 const SECTIONS: readonly BenchSection[] = [
@@ -19,6 +20,7 @@ const SECTIONS: readonly BenchSection[] = [
   virtioSection,
   kvmSection,
   managerSection,
+  schedulerSection,
 ];
 
 const USAGE = `usage: node dist/bench/run.js [section...] [--runs N] [--timeout SECONDS] [--no-qemu]
