@@ -91,6 +91,19 @@ describe("Debian Linux on the riscv64 virt machine", { concurrency: 1 }, () => {
     assert.match(r.stderr, /^stats: interrupts .*ssi=\d+/m);
   });
 
+  test("boots on the binary translator (two harts), hot code run as compiled wasm", {
+    timeout: BOOT_TIMEOUT_MS + 30_000,
+  }, async (t) => {
+    if (!image) return t.skip("apt-get is not available to fetch the Debian image");
+    const r = await boot("--engine", "translate", "--cpus", "2");
+    assertHealthyBoot(r, 2);
+    const line = /^stats: translation (.*)$/m.exec(r.stderr)?.[1] ?? "";
+    const blocks = Number(/blocks=(\d+)/.exec(line)?.[1] ?? 0);
+    const retired = Number(/translated-retired=(\d+)/.exec(line)?.[1] ?? 0);
+    process.stdout.write(`# translate: ${line}\n`);
+    assert.ok(blocks > 0 && retired > 0, `no translated code ran: '${line}'`);
+  });
+
   test("boots the same kernel under OpenSBI (firmware in guest M-mode)", {
     timeout: BOOT_TIMEOUT_MS + 30_000,
   }, async (t) => {
