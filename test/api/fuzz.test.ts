@@ -67,7 +67,7 @@ describe("the API fuzzed, every route", { skip: missing !== undefined }, () => {
     writeFileSync(disk, Buffer.alloc(4096));
     // A VM the fuzz defines gets no host, so its start is refused as bad input; only the bystander and
     // "bal" (started before the fuzz) run.
-    let realHosts = 2;
+    let realHosts = 1;
     const manager = await VmManager.open({
       stateDir: null,
       log: () => {},
@@ -79,8 +79,24 @@ describe("the API fuzzed, every route", { skip: missing !== undefined }, () => {
     const bystanderName = `bystander-${testSeed() >>> 0}`;
     const bystander = manager.create(counterSpec(bystanderName, kernel)).vm;
     await manager.act(bystanderName, "start");
-    manager.create(counterSpec("bal", kernel, { balloon: {} }));
-    await manager.act("bal", "start");
+    /**
+     * Each route's fuzz starts from the same VMs, whatever the routes before did to them: "base",
+     * "fz-a" and "fz-b" defined and not started (so that drives and NICs can change), "bal" running
+     * with a balloon.
+     */
+    const fixture = async () => {
+      for (const name of NAMES) {
+        const state = manager.list().find((vm) => vm.name === name)?.state;
+        const wanted = name === "bal" ? "running" : "created";
+        if (state === wanted) continue;
+        if (state !== undefined) await manager.delete(name);
+        manager.create(counterSpec(name, kernel, name === "bal" ? { balloon: {} } : {}));
+        if (name === "bal") {
+          realHosts = 1;
+          await manager.act(name, "start");
+        }
+      }
+    };
     const forbidden = new Set([bystanderName, bystander.id]);
 
     const internal: string[] = [];
@@ -210,6 +226,9 @@ describe("the API fuzzed, every route", { skip: missing !== undefined }, () => {
       type: string,
       documented: Set<string>,
     ) => {
+      // Fastify reads no body of a GET; and through inject a GET with a body and ?follow never gets
+      // its headers (light-my-request waits on a body nobody reads), so GETs go without one.
+      if (method === "GET") body = undefined;
       const headers: Record<string, string> = {};
       if (body !== undefined && type !== "") headers["content-type"] = type;
       let r: LightMyRequestResponse;
@@ -229,11 +248,14 @@ describe("the API fuzzed, every route", { skip: missing !== undefined }, () => {
       const what = `${method} ${url} (${type}) ${String(body).slice(0, 200)}`;
       const contentTypeOf = String(r.headers["content-type"] ?? "");
       let text = "";
-      if (!contentTypeOf.startsWith("application/json")) {
-        // A stream (events, a console with ?follow) ends when its client goes: this one goes now.
+      if (contentTypeOf.startsWith("application/json")) {
+        for await (const chunk of r.stream()) text += String(chunk);
+      } else {
+        // Text or a stream (events, a console with ?follow, which end when their client goes): only
+        // the status is checked, and this client goes now.
         (r.raw.res as unknown as { req: NodeJS.EventEmitter }).req.emit("close");
+        r.stream().destroy();
       }
-      for await (const chunk of r.stream()) text += String(chunk);
       statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
       assert.ok(
         documented.has(String(r.statusCode)),
@@ -252,12 +274,18 @@ describe("the API fuzzed, every route", { skip: missing !== undefined }, () => {
     const started = performance.now();
     const report: string[] = [];
     for (const route of ROUTES) {
+      await fixture();
       const t0 = performance.now();
       statuses.clear();
       const documented = new Set(Object.keys(route.responses));
       const names = [...route.url.matchAll(/:([A-Za-z]+)/g)].map((m) => m[1] as string);
       const url = fc
-        .tuple(fc.tuple(...names.map((n) => params[n] ?? segment(anyString))), query)
+        .tuple(
+          fc.tuple(...names.map((n) => params[n] ?? segment(anyString))),
+          // ?follow of a VM with no output yet sends its headers only with the first byte, and inject
+          // answers only once headers are out: the console's follow mode is left out here.
+          route.operationId === "vmConsole" ? query.filter((q) => !/[?&]follow=/.test(q)) : query,
+        )
         .map(([values, q]) => {
           let i = 0;
           return route.url.replace(/:[A-Za-z]+/g, () => values[i++] as string) + q;
