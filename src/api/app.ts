@@ -155,6 +155,7 @@ export function buildApp(options: ApiOptions): FastifyInstance {
     reply.code(404).send({ error: "not-found", message: `no route ${request.method} ${request.url}` }),
   );
 
+  let document: Record<string, unknown> | undefined;
   const handlers: Record<OperationId, Handler> = {
     createVm: async (request, reply) => {
       const { vm, created } = manager.create(request.body);
@@ -224,7 +225,11 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       damaged: manager.damaged,
     }),
     health: async () => ({ ok: true }),
-    openapi: async () => openApiDocument(),
+    // The same for the daemon's whole life: made once, on the first request.
+    openapi: async () => {
+      document ??= openApiDocument();
+      return document;
+    },
   };
 
   // In a plugin of its own so that it is added after the WebSocket plugin's route hook exists.

@@ -389,6 +389,7 @@ export class VmManager {
    */
   putDrive(idOrName: string, driveId: string, body: DriveSpec): { vm: VmInfo; created: boolean } {
     const entry = this.find(idOrName);
+    this.editable(entry, "drives");
     if (body.id !== driveId) {
       const message = `must be the drive's id in the URL ('${driveId}')`;
       throw new ManagerError("invalid", `/id: ${message}`, [{ path: "/id", message }]);
@@ -404,6 +405,7 @@ export class VmManager {
 
   deleteDrive(idOrName: string, driveId: string): VmInfo {
     const entry = this.find(idOrName);
+    this.editable(entry, "drives");
     const { spec } = entry.record;
     if (!spec.drives.some((d) => d.id === driveId)) {
       throw new ManagerError("not-found", `VM '${spec.name}' has no drive '${driveId}'`);
@@ -418,6 +420,7 @@ export class VmManager {
    */
   putNic(idOrName: string, index: number, body: NicSpec): { vm: VmInfo; created: boolean } {
     const entry = this.find(idOrName);
+    this.editable(entry, "NICs");
     const nics = [...entry.record.spec.nics];
     if (index > nics.length) {
       throw new ManagerError(
@@ -434,6 +437,7 @@ export class VmManager {
   /** Removes the NIC at `index`; those after it move down one place. */
   deleteNic(idOrName: string, index: number): VmInfo {
     const entry = this.find(idOrName);
+    this.editable(entry, "NICs");
     const { spec } = entry.record;
     if (index >= spec.nics.length) {
       throw new ManagerError(
@@ -445,12 +449,8 @@ export class VmManager {
     return this.redefine(entry, "NICs", { ...spec, nics }, null);
   }
 
-  /**
-   * Replaces the definition of a VM that has not started yet with `spec`, checked as a new one is, and
-   * saved before it takes effect. Problems under `item` (the changed drive or NIC) are reported as
-   * pointers into the request's body; others name the field of the whole spec.
-   */
-  private redefine(entry: Entry, what: string, spec: VmSpec, item: string | null): VmInfo {
+  /** Drives and NICs change in the definition only, so only before the VM first starts. */
+  private editable(entry: Entry, what: string): void {
     const name = entry.record.spec.name;
     const state = this.state(entry).name;
     if (entry.busy !== null) throw new ManagerError("conflict", `VM '${name}' is ${entry.busy}`);
@@ -460,6 +460,16 @@ export class VmManager {
         `cannot change the ${what} of VM '${name}': it is ${state} (only before its first start)`,
       );
     }
+  }
+
+  /**
+   * Replaces the definition of a VM that has not started yet with `spec`, checked as a new one is, and
+   * saved before it takes effect. Problems under `item` (the changed drive or NIC) are reported as
+   * pointers into the request's body; others name the field of the whole spec.
+   */
+  private redefine(entry: Entry, what: string, spec: VmSpec, item: string | null): VmInfo {
+    const name = entry.record.spec.name;
+    this.editable(entry, what);
     let problems: readonly SpecProblem[];
     try {
       problems = pathProblems(validateVmSpec(spec));

@@ -1,6 +1,7 @@
 /**
  * The daemon's operations surface end to end (a real daemon child process, the counter guest):
- * GET /events, GET /metrics, the TCP listener and its token, the reboot action.
+ * GET /events, GET /metrics, the TCP listener and its token, the reboot action, the balloon of a VM in
+ * a worker thread through the API and `vireo vm balloon`.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -209,5 +210,42 @@ describe("daemon events, metrics, TCP, reboot", { skip: missing !== undefined },
       stream.close();
       await api(daemon.socket, "POST", "/vms/rb/actions/kill");
     }
+  });
+
+  test("balloon of a worker VM: PATCH/GET and vireo vm balloon; 400, 409 and a bad SIZE", {
+    timeout: 30_000,
+  }, async () => {
+    const vm = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [cli, "vm", ...args, "--socket", daemon.socket], {
+        encoding: "utf8",
+        timeout: 20_000,
+      });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const spec = counterSpec("bw", kernel, { balloon: {} });
+    assert.equal((await api(daemon.socket, "POST", "/vms", spec)).status, 201);
+    assert.equal((await api(daemon.socket, "PATCH", "/vms/bw/balloon", { targetBytes: 4096 })).status, 409);
+    assert.equal((await api(daemon.socket, "POST", "/vms/bw/actions/start")).status, 200);
+    const set = await api(daemon.socket, "PATCH", "/vms/bw/balloon", { targetBytes: 2 ** 20 });
+    assert.equal(set.status, 200, set.text);
+    assert.equal((set.json as { targetBytes: number }).targetBytes, 2 ** 20);
+    const shown = vm("balloon", "bw", "--json");
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.equal(JSON.parse(shown.stdout).targetBytes, 2 ** 20);
+    const cli4m = vm("balloon", "bw", "4M");
+    assert.equal(cli4m.status, 0, cli4m.stderr);
+    assert.match(cli4m.stdout, /^bw: balloon target 4 MiB, the guest holds 0 B/);
+    const tooBig = vm("balloon", "bw", "16M");
+    assert.equal(tooBig.status, 2);
+    assert.match(
+      tooBig.stderr,
+      /^vireo: \/targetBytes: must be smaller than the VM's memory \(16777216 bytes\)\n$/,
+    );
+    const garbage = vm("balloon", "bw", "lots");
+    assert.equal(garbage.status, 2);
+    assert.match(garbage.stderr, /^vireo: invalid size 'lots' for SIZE/);
+    assert.equal((await api(daemon.socket, "POST", "/vms/bw/actions/kill")).status, 200);
+    assert.equal((await api(daemon.socket, "GET", "/vms/bw/balloon")).status, 409);
+    assert.equal((await api(daemon.socket, "DELETE", "/vms/bw")).status, 204);
   });
 });

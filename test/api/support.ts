@@ -19,6 +19,11 @@ export function counterGuest(dir: string): string {
   return buildBareMetal("test/guest-daemon/counter.S", elf);
 }
 
+/** Builds test/guest-daemon/ticker.S (a "tick N" line every 10 ms, asleep in WFI between) into `dir`. */
+export function tickerGuest(dir: string): string {
+  return buildBareMetal("test/guest-daemon/ticker.S", join(dir, "ticker.elf"));
+}
+
 /** A bare-metal riscv64 spec running `kernel`. */
 export function counterSpec(name: string, kernel: string, extra: Record<string, unknown> = {}) {
   return { ...bareMetalSpec(name, kernel, 16 * 2 ** 20), ...extra };
