@@ -175,6 +175,21 @@ describe("the API fuzzed, every route", { skip: missing !== undefined }, () => {
         .tuple(fc.constantFrom(...NAMES), fc.boolean())
         .map(([name, balloon]) => counterSpec(name, kernel, balloon ? { balloon: {} } : {})),
       setBalloon: fc.nat(4096).map((pages) => ({ targetBytes: pages * 4096 })),
+      setCpu: fc.oneof(
+        fc.constant({ mode: "dedicated" }),
+        fc
+          .tuple(
+            fc.integer({ min: 0, max: 10_001 }),
+            fc.option(fc.double({ min: 0, max: 1.2 })),
+            fc.option(fc.double({ min: 0, max: 1 })),
+          )
+          .map(([weight, cap, reservation]) => ({
+            mode: "shared",
+            weight,
+            ...(cap === null ? {} : { cap }),
+            ...(reservation === null ? {} : { reservation }),
+          })),
+      ),
       putDrive: fc
         .tuple(fc.constantFrom("d0", "d1", "root"), fc.boolean(), fc.constantFrom(disk, kernel, "/no/such"))
         .map(([id, readOnly, path]) => ({ path, readOnly, id })),
