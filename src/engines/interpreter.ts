@@ -23,6 +23,11 @@ export interface TurnGate {
   /** The turn just ended and the VM goes idle (every hart waits), pauses or ends. */
   end(usedMs: number): void;
   /**
+   * The turn last asked for is no longer wanted (the VM stops or pauses while it waits): forget the
+   * request, or hand the turn straight back if it was granted meanwhile.
+   */
+  cancel(): void;
+  /**
    * The CPU time of this thread (ms), where the host has such a clock: turns are then measured and
    * charged in CPU time, so a turn the host preempted is not charged for the time it lost.
    */
@@ -54,6 +59,8 @@ export class InterpreterEngine {
   private wakeSleeper: (() => void) | null = null;
   private stopRequested = false;
   private pauseRequested = false;
+  /** Set while the run waits for a turn of its CPU pool: ends that wait (stop, pause). */
+  private interruptTurnWait: (() => void) | null = null;
 
   constructor(
     readonly board: VirtBoard,
@@ -110,7 +117,19 @@ export class InterpreterEngine {
       let turnMs = TURN_MS;
       if (pool !== null) {
         const { held } = pool;
-        turnMs = await pool.gate.turn(held.turn ? held.usedMs : undefined);
+        // Asking charges the turn just run: nothing is held while this VM waits for the next.
+        const asked = pool.gate.turn(held.turn ? held.usedMs : undefined);
+        held.turn = false;
+        const granted = await new Promise<number | null>((resolve) => {
+          this.interruptTurnWait = () => resolve(null);
+          asked.then(resolve, () => resolve(null));
+        });
+        this.interruptTurnWait = null;
+        if (granted === null) {
+          pool.gate.cancel();
+          continue;
+        }
+        turnMs = granted;
         held.turn = true;
         held.usedMs = 0;
         held.startedAt = (pool.gate.cpuMs ?? wallMs)();
@@ -153,6 +172,7 @@ export class InterpreterEngine {
   /** Ends the run at the next slice boundary (the host user quit). */
   stop(): void {
     this.stopRequested = true;
+    this.interruptTurnWait?.();
     this.wake();
   }
 
@@ -163,6 +183,8 @@ export class InterpreterEngine {
    */
   pause(): void {
     this.pauseRequested = true;
+    // A VM waiting for the pool's turn (a capped one may wait long) stops waiting.
+    this.interruptTurnWait?.();
   }
 
   resume(): void {

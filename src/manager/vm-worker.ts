@@ -101,6 +101,8 @@ function linkedHost(host: VmHost, given: WorkerLinks, links: Map<number, FrameLi
 /** The engine's side of the daemon's CPU pool, across the thread boundary: turns asked and granted by message. */
 class RemoteTurns implements TurnGate {
   private granted: ((sliceMs: number) => void) | null = null;
+  /** Numbers each request, so that a grant that crossed a cancel is not taken for the next request's. */
+  private seq = 0;
   readonly cpuMs?: () => number;
 
   constructor(private readonly post: (message: FromWorker) => void) {
@@ -109,9 +111,10 @@ class RemoteTurns implements TurnGate {
   }
 
   turn(usedMs?: number): Promise<number> {
+    const seq = ++this.seq;
     return new Promise((resolve) => {
       this.granted = resolve;
-      this.post({ t: "turn", usedMs: usedMs ?? null });
+      this.post({ t: "turn", usedMs: usedMs ?? null, seq });
     });
   }
 
@@ -119,7 +122,13 @@ class RemoteTurns implements TurnGate {
     this.post({ t: "turn-end", usedMs });
   }
 
-  grant(sliceMs: number): void {
+  cancel(): void {
+    this.granted = null;
+    this.post({ t: "turn-cancel", seq: this.seq });
+  }
+
+  grant(sliceMs: number, seq: number): void {
+    if (seq !== this.seq) return;
     const granted = this.granted;
     this.granted = null;
     granted?.(sliceMs);
@@ -221,7 +230,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
       void build(m.spec, m.fault, m.links, m.placement);
       return;
     }
-    if (m.t === "grant") return turns?.grant(m.sliceMs);
+    if (m.t === "grant") return turns?.grant(m.sliceMs, m.seq);
     if (m.t === "affinity") return pin(m.cpus, post);
     // The parent sends nothing else before "ready".
     if (vm === null) return;

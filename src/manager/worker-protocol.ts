@@ -46,7 +46,7 @@ export type ToWorker =
       placement: Placement | null;
     }
   /** A turn of the shared pool: the engine may run this long (answers a "turn" message). */
-  | { t: "grant"; sliceMs: number }
+  | { t: "grant"; sliceMs: number; seq: number }
   /** The shared pool's CPUs changed (a dedicated VM came or went). */
   | { t: "affinity"; cpus: number[] }
   | { t: "start" | "pause" | "resume" | "kill" | "switch" }
@@ -79,6 +79,8 @@ export type FromWorker =
   /** poll null: the VM has no balloon. */
   | { t: "balloon-poll"; id: number; poll: BalloonPoll | null }
   /** A shared VM's engine asks for a turn; `usedMs`: it just ran one that long (CPU time). */
-  | { t: "turn"; usedMs: number | null }
+  | { t: "turn"; usedMs: number | null; seq: number }
+  /** It no longer wants turn `seq` (it stops or pauses while waiting): forget it, or take it back. */
+  | { t: "turn-cancel"; seq: number }
   /** Its turn is over and it has no work (or pauses or ends). */
   | { t: "turn-end"; usedMs: number };

@@ -328,9 +328,13 @@ export class WorkerVm implements Vm {
       case "turn": {
         const turns = this.options.turns;
         if (turns === undefined) return;
-        void turns.turn(m.usedMs ?? undefined).then((sliceMs) => this.send({ t: "grant", sliceMs }));
+        const seq = m.seq;
+        void turns.turn(m.usedMs ?? undefined).then((sliceMs) => this.send({ t: "grant", sliceMs, seq }));
         return;
       }
+      case "turn-cancel":
+        this.options.turns?.cancel();
+        return;
       case "turn-end":
         this.options.turns?.end(m.usedMs);
         return;

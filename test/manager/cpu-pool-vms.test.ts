@@ -71,4 +71,32 @@ describe("CpuPool with real engines", { skip: missing }, () => {
     const share = pool.usage("capped").cpuMs / elapsedMs;
     assert.ok(Math.abs(share - 0.25) <= 0.05, `capped guest's share of a CPU ${share}`);
   });
+
+  it("keeps a 0.5 reservation for a light guest while four others compete (at least 45 % of the pool's CPU)", {
+    timeout: 60_000,
+  }, async () => {
+    // Of the CPU time the pool's thread got (a loaded host may give it less than a whole CPU): by weight
+    // alone the guest would get 1/401 of it.
+    const { pool } = await race({ r: { reservation: 0.5, weight: 1 }, a: {}, b: {}, c: {}, d: {} });
+    const total = ["r", "a", "b", "c", "d"].reduce((s, n) => s + pool.usage(n).cpuMs, 0);
+    const share = pool.usage("r").cpuMs / total;
+    assert.ok(share >= 0.45, `reserved guest's share of the pool's CPU ${share}`);
+  });
+
+  it("pauses and stops a guest that waits for a turn it may never get (a cap too small to run)", {
+    timeout: 60_000,
+  }, async () => {
+    const pool = new CpuPool(hostClock, { cpus: 1, cpuMs: threadCpuClock() });
+    pool.add("starved", { weight: 100, cap: 1e-9, reservation: 0 });
+    const host = { ...nodeVmHost({ console: { write: () => {} } }), cpuTurns: pool.gate("starved") };
+    const vm = await createVm(bareMetalSpec("starved", elf, 16 * 2 ** 20), host);
+    vm.start();
+    await new Promise((r) => setTimeout(r, 300));
+    vm.pause();
+    vm.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    vm.kill();
+    assert.deepEqual(await vm.wait(), { reason: "stopped" });
+    assert.equal(pool.usage("starved").running, false, "no turn is left held");
+  });
 });

@@ -76,7 +76,8 @@ export class CpuPool {
    * looks idle in between).
    */
   turn(id: string, usedMs?: number): Promise<number> {
-    if (this.waiting.has(id)) throw new Error(`'${id}' already waits for a turn`);
+    // A second request replaces the first (the first was abandoned without a cancel reaching here).
+    this.waiting.delete(id);
     const now = this.clock.now();
     if (usedMs !== undefined) this.charge(id, usedMs, now);
     return new Promise<number>((grant) => {
@@ -89,20 +90,39 @@ export class CpuPool {
   /** The VM's turn is over and it has no work (every hart waits) or stops: out of the queue. */
   end(id: string, usedMs: number): void {
     if (!this.policy.has(id)) return;
+    this.waiting.delete(id);
     const now = this.clock.now();
     this.charge(id, usedMs, now);
     this.policy.setRunnable(id, false, now);
     this.dispatch();
   }
 
+  /**
+   * `id` no longer wants the turn it asked for: forgotten if it still waits, handed straight back if it
+   * was granted meanwhile. Either way it leaves the queue until it asks again.
+   */
+  cancel(id: string): void {
+    if (!this.policy.has(id)) return;
+    const now = this.clock.now();
+    if (!this.waiting.delete(id)) this.charge(id, 0, now);
+    this.policy.setRunnable(id, false, now);
+    this.dispatch();
+  }
+
+  /** Charges a turn `id` was granted; nothing when it holds none (a message that crossed a cancel). */
   private charge(id: string, usedMs: number, now: number): void {
+    if (!this.policy.usage(id).running) return;
     this.policy.charge(id, usedMs, now);
     this.running--;
   }
 
   /** `id`'s side of the pool, as its engine takes it (RunOptions.turns). */
   gate(id: string): TurnGate {
-    const gate: TurnGate = { turn: (usedMs) => this.turn(id, usedMs), end: (usedMs) => this.end(id, usedMs) };
+    const gate: TurnGate = {
+      turn: (usedMs) => this.turn(id, usedMs),
+      end: (usedMs) => this.end(id, usedMs),
+      cancel: () => this.cancel(id),
+    };
     return this.cpuMs === undefined ? gate : { ...gate, cpuMs: this.cpuMs };
   }
 
