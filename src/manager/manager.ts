@@ -374,12 +374,13 @@ export class VmManager {
       const message = `must be smaller than the VM's memory (${memory} bytes)`;
       throw new ManagerError("invalid", `/targetBytes: ${message}`, [{ path: "/targetBytes", message }]);
     }
+    // The floor first: a governor round polling while this target is on its way must not undo it.
+    if (by === "client" && targetBytes !== null) entry.balloonFloor = targetBytes;
     const figures =
       vm instanceof WorkerVm
         ? await vm.balloon(targetBytes)
         : this.guard(entry, () => balloonRequest(vm.devices(), targetBytes));
     if (figures === null) throw noBalloon();
-    if (by === "client" && targetBytes !== null) entry.balloonFloor = targetBytes;
     return figures;
   }
 
@@ -758,7 +759,10 @@ export class VmManager {
         mode: "overcommit",
         weight: spec.cpu?.mode === "shared" ? (spec.cpu.weight ?? 100) : 100,
         reservation: 0,
-        floor: entry.balloonFloor,
+        // Read when the round decides, not when it began: a client's target set meanwhile is the floor.
+        get floor() {
+          return entry.balloonFloor;
+        },
         poll: async () => {
           try {
             return vm instanceof WorkerVm ? await vm.balloonPoll() : balloonPoll(vm.devices());

@@ -174,7 +174,8 @@ const toolchainMissing = [AS, OBJDUMP].find((tool) => spawnSync(tool, ["--versio
 function tableName(mnemonic: string): string | null {
   if (mnemonic.startsWith(".")) return null;
   const m = mnemonic.replace(/\.(aqrl|aq|rl)$/, "");
-  if (/^(csrr[wsc]i?|ecall|ebreak|mret|sret|wfi|sfence\.vma)$/.test(m)) return "system";
+  // uret and dret (the withdrawn N extension, the debug spec) are SYSTEM words TypeScript refuses.
+  if (/^(csrr[wsc]i?|ecall|ebreak|mret|sret|uret|dret|wfi|sfence\.vma)$/.test(m)) return "system";
   if (m === "fence.tso") return "fence";
   if (/^f[ls][wd]$/.test(m)) return m;
   const fused = /^(fn?m(?:add|sub))\.[sd]$/.exec(m);
