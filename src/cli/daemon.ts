@@ -190,8 +190,8 @@ async function serve(args: ParsedArgs): Promise<number> {
   }
 
   // riscv64 VMs run in worker threads of their own, and what they throw ends only them. x86_64 VMs
-  // (and riscv64 ones on a switch) still run here: a callback of theirs that throws outside the run
-  // loop (a TAP or switch frame, a vsock socket, a console resume) would end the daemon and every VM.
+  // still run here: a callback of theirs that throws outside the run loop (a TAP frame, a vsock socket,
+  // a console resume) would end the daemon and every VM.
   process.on("uncaughtException", (e) => log(`uncaught exception (the daemon goes on): ${e.stack ?? e}`));
 
   const testHooks = process.env.VIREO_TEST_HOOKS === "1";
