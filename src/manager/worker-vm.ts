@@ -25,7 +25,15 @@ import type { TurnGate } from "../engines/interpreter.js";
 import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
-import type { Vm, VmDevice, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import {
+  type Vm,
+  type VmDevice,
+  type VmExit,
+  type VmState,
+  VmStateMachine,
+  type VmStateName,
+  type VmStats,
+} from "../vm/vm.js";
 import type { BalloonFigures, BalloonPoll } from "./balloon.js";
 import { bridgeLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
@@ -53,9 +61,7 @@ export interface WorkerVmOptions {
   turns?: TurnGate;
 }
 
-export class WorkerVm implements Vm {
-  private current: VmState = { name: "created" };
-  private readonly listeners = new Set<(state: VmState) => void>();
+export class WorkerVm extends VmStateMachine implements Vm {
   private readonly finished: Promise<VmExit>;
   private settle!: { resolve: (exit: VmExit) => void; reject: (e: unknown) => void };
   /** How the worker said the run ended; applied when the thread has exited. */
@@ -81,6 +87,7 @@ export class WorkerVm implements Vm {
     /** This thread's ends of the NICs' frame links, by NIC index. */
     private readonly links: ReadonlyMap<number, FrameLink>,
   ) {
+    super();
     this.toHvc = ready.hasHvc;
     this.snapshot = ready.stats;
     this.thread = ready.thread;
@@ -169,31 +176,13 @@ export class WorkerVm implements Vm {
     });
   }
 
-  get state(): VmState {
-    return this.current;
-  }
-
-  on(_event: "state", listener: (state: VmState) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(state: VmState): void {
-    this.current = state;
-    for (const l of [...this.listeners]) l(state);
-  }
-
   private send(message: ToWorker): void {
     this.worker.postMessage(message);
   }
 
   /** VmBase's rule: the action fits the state, and the run has not ended (its release may be under way). */
   private expect(action: string, ...names: VmStateName[]): void {
-    const ended = this.ending !== null || this.crash !== null;
-    if (!names.includes(this.current.name) || (ended && this.current.name !== "created")) {
-      const now = ended && this.current.name !== "stopped" ? "stopping" : this.current.name;
-      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${now}`);
-    }
+    this.expectState(action, this.ending !== null || this.crash !== null, ...names);
   }
 
   start(): void {

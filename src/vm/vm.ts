@@ -136,9 +136,40 @@ export interface VmEngineOps {
   devices(): VmDevice[];
 }
 
-export class VmBase implements Vm {
-  private current: VmState = { name: "created" };
+/**
+ * The state and its listeners, and the rule every Vm applies before an action: the action fits the
+ * state, and the run has not ended (its release may still be under way: "stopping"). Shared by VmBase
+ * and the manager's WorkerVm, whose VM runs in another thread.
+ */
+export abstract class VmStateMachine {
+  protected current: VmState = { name: "created" };
   private readonly listeners = new Set<(state: VmState) => void>();
+  abstract readonly spec: VmSpec;
+
+  get state(): VmState {
+    return this.current;
+  }
+
+  on(_event: "state", listener: (state: VmState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  protected set(state: VmState): void {
+    this.current = state;
+    for (const l of [...this.listeners]) l(state);
+  }
+
+  /** Throws a UserError unless the VM is in one of `names` and, `ended` false, its run still going. */
+  protected expectState(action: string, ended: boolean, ...names: VmStateName[]): void {
+    if (!names.includes(this.current.name) || (ended && this.current.name !== "created")) {
+      const now = ended && this.current.name !== "stopped" ? "stopping" : this.current.name;
+      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${now}`);
+    }
+  }
+}
+
+export class VmBase extends VmStateMachine implements Vm {
   private readonly finished: Promise<VmExit>;
   private settle!: { resolve: (exit: VmExit) => void; reject: (e: unknown) => void };
   private toHvc: boolean;
@@ -152,6 +183,7 @@ export class VmBase implements Vm {
     private readonly ops: VmEngineOps,
     private readonly hvc: VirtioConsole | null,
   ) {
+    super();
     this.toHvc = hvc !== null;
     this.finished = new Promise<VmExit>((resolve, reject) => {
       this.settle = { resolve, reject };
@@ -160,25 +192,8 @@ export class VmBase implements Vm {
     this.finished.catch(() => {});
   }
 
-  get state(): VmState {
-    return this.current;
-  }
-
-  on(_event: "state", listener: (state: VmState) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(state: VmState): void {
-    this.current = state;
-    for (const l of [...this.listeners]) l(state);
-  }
-
   private expect(action: string, ...names: VmStateName[]): void {
-    if (!names.includes(this.current.name) || (this.endedAt !== null && this.current.name !== "created")) {
-      const now = this.endedAt !== null && this.current.name !== "stopped" ? "stopping" : this.current.name;
-      throw new UserError(`cannot ${action} VM '${this.spec.name}': it is ${now}`);
-    }
+    this.expectState(action, this.endedAt !== null, ...names);
   }
 
   start(): void {
