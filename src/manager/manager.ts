@@ -18,6 +18,7 @@ import { availableParallelism, totalmem } from "node:os";
 import { isAbsolute } from "node:path";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { ByteSink } from "../devices/byte-sink.js";
+import { CpuCgroups } from "../host/cgroup-cpu.js";
 import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
@@ -37,6 +38,7 @@ import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { type BalloonFigures, balloonPoll, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
+import { isKvmThreadsVm, KvmThreads } from "./kvm-threads.js";
 import { memoryRefusal } from "./scheduler/memory-governor.js";
 import {
   DEFAULT_MEMORY_HIGH,
@@ -48,7 +50,7 @@ import {
   MemoryLoop,
   type MemoryLoopState,
 } from "./scheduler/memory-loop.js";
-import { type Placement, type SchedulerInfo, VmScheduler, weightToNice } from "./scheduler/vm-scheduler.js";
+import { type Placement, type SchedulerInfo, VmScheduler } from "./scheduler/vm-scheduler.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
 import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
 import type { WorkerFault } from "./worker-protocol.js";
@@ -114,6 +116,8 @@ export interface VmManagerOptions {
   overcommit?: number;
   /** The memory governor's loop (see memory-loop.ts); absent or null: none (the daemon runs one). */
   memoryGovernor?: MemoryGovernorOptions | null;
+  /** The cgroups for shared KVM VMs' vCPU threads (default: a group made under this process's own). */
+  kvmCgroups?: () => CpuCgroups | { unavailable: string };
 }
 
 /** A VM as the API shows it. */
@@ -155,8 +159,8 @@ export class VmManager {
   readonly damaged: readonly DamagedRecord[];
   private readonly pool: WorkerPool | null;
   readonly scheduler: VmScheduler;
-  /** KVM VMs' nice levels, as placed (for re-placing their vCPU threads when the shared CPUs change). */
-  private readonly kvmNice = new Map<string, number | null>();
+  /** KVM VMs' vCPU threads: their CPUs, and their cgroup or nice level. */
+  private readonly kvmThreads: KvmThreads;
   /** Null when the options turned it off. */
   readonly memoryLoop: MemoryLoop | null;
 
@@ -175,18 +179,14 @@ export class VmManager {
       hostCpus: options.hostCpus ?? hostCpus(),
       ...(options.sharedCpus === undefined ? {} : { sharedCpus: options.sharedCpus }),
     });
+    this.kvmThreads = new KvmThreads(this.scheduler, options.kvmCgroups ?? (() => CpuCgroups.open()));
     this.memoryLoop = options.memoryGovernor == null ? null : this.newMemoryLoop(options.memoryGovernor);
     this.scheduler.onSharedCpus = (cpus) => {
       for (const e of this.entries.values()) {
         const name = e.record.spec.name;
         if (this.scheduler.usage(name)?.mode !== "shared") continue;
         if (e.vm instanceof WorkerVm) e.vm.setAffinity(cpus);
-        else if (e.vm !== null && "placeVcpus" in e.vm) {
-          const x86 = e.vm as unknown as {
-            placeVcpus(p: { cpus: number[]; pinEach: boolean; nice: number | null }): void;
-          };
-          x86.placeVcpus({ cpus, pinEach: false, nice: this.kvmNice.get(name) ?? null });
-        }
+        else if (isKvmThreadsVm(e.vm)) this.kvmThreads.replace(name, cpus, e.vm);
       }
     };
   }
@@ -504,15 +504,14 @@ export class VmManager {
     const stats = { ...this.guard(entry, () => vm.stats()), memory: this.memoryStats(entry) };
     const usage = this.scheduler.usage(entry.record.spec.name);
     if (usage === null) return stats;
-    if ("vcpuThreads" in vm) {
-      const kvm = (vm as unknown as { vcpuThreads(): { threads: number[]; errors: string[] } }).vcpuThreads();
-      const nice = this.kvmNice.get(entry.record.spec.name) ?? null;
+    if (isKvmThreadsVm(vm)) {
+      const kvm = vm.vcpuThreads();
       return {
         ...stats,
         scheduling: {
           ...usage,
           vcpuThreads: kvm.threads,
-          ...(nice === null ? {} : { nice }),
+          ...this.kvmThreads.stats(entry.record.spec.name),
           ...(kvm.errors.length === 0 ? {} : { errors: kvm.errors }),
         },
       };
@@ -536,7 +535,7 @@ export class VmManager {
         `VM '${name}' runs ${running.mode}: stop it to make it ${share.mode}`,
       );
     }
-    if (running !== null && this.scheduler.isKvm(name)) this.renice(entry, share);
+    if (running !== null && this.scheduler.isKvm(name)) this.reshareKvm(entry, share, running.cpus);
     else if (running !== null) this.scheduler.update(name, share);
     entry.record = { ...entry.record, spec: { ...entry.record.spec, cpu: share } };
     this.store?.save(entry.record);
@@ -544,21 +543,11 @@ export class VmManager {
     return this.info(entry);
   }
 
-  /** A running shared KVM VM's new weight: its vCPU threads' nice level (no cap or reservation there). */
-  private renice(entry: Entry, share: CpuShare): void {
+  /** A running shared KVM VM's new weight and cap: its cgroup's, or its vCPU threads' nice level. */
+  private reshareKvm(entry: Entry, share: CpuShare, cpus: number[]): void {
     const name = entry.record.spec.name;
-    if (share.cap !== undefined || (share.reservation ?? 0) > 0) {
-      throw new ManagerError(
-        "invalid",
-        `VM '${name}': /cpu/cap and /cpu/reservation need cgroups for KVM vCPU threads, which this daemon does not drive yet`,
-      );
-    }
-    const nice = weightToNice(share.weight ?? 100);
-    this.kvmNice.set(name, nice);
-    const vm = entry.vm as unknown as {
-      placeVcpus?(p: { cpus: number[]; pinEach: boolean; nice: number | null }): void;
-    };
-    vm.placeVcpus?.({ cpus: this.scheduler.usage(name)?.cpus ?? [], pinEach: false, nice });
+    this.scheduler.kvmShareRefusal(name, share);
+    if (isKvmThreadsVm(entry.vm)) this.kvmThreads.reshare(name, share, cpus, entry.vm);
   }
 
   /** The memory governor's settings and last round (null: no governor). */
@@ -601,6 +590,7 @@ export class VmManager {
           await e.vm.stop({ graceMs }).catch(() => {});
       }),
     );
+    this.kvmThreads.close();
   }
 
   private find(idOrName: string): Entry {
@@ -651,6 +641,7 @@ export class VmManager {
         vm = await this.build(entry);
       } catch (e) {
         this.scheduler.release(name);
+        this.kvmThreads.release(name);
         if (e instanceof ManagerError) throw e;
         if (e instanceof UserError)
           throw new ManagerError("invalid", `cannot start VM '${name}': ${e.message}`);
@@ -662,7 +653,10 @@ export class VmManager {
       entry.vm = vm;
       entry.startFailure = null;
       vm.on("state", (s) => {
-        if (s.name === "stopped" || s.name === "failed") this.scheduler.release(name);
+        if (s.name === "stopped" || s.name === "failed") {
+          this.scheduler.release(name);
+          this.kvmThreads.release(name);
+        }
         this.emit("state", { ...this.info(entry), state: s.name });
         if (s.name === "failed") this.options.log(`VM '${name}' failed: ${s.reason}`);
         else if (s.name === "stopped") this.options.log(`VM '${name}' stopped (${s.exit.reason})`);
@@ -805,8 +799,7 @@ export class VmManager {
     if (spec.arch !== "riscv64") {
       // KVM: the host kernel schedules the vCPU threads; the scheduler says where, and how nice.
       const p = this.scheduler.placeKvm(spec.name, spec.cpu, spec.cpus);
-      this.kvmNice.set(spec.name, p.nice);
-      const kvmPlacement = { cpus: p.cpus, pinEach: p.mode === "dedicated", nice: p.nice };
+      const kvmPlacement = this.kvmThreads.placement(spec.name, p);
       return createVm(spec, { ...this.options.host(this.sinkFor(entry)), kvmPlacement });
     }
     if (worker === undefined && spec.cpu?.mode === "dedicated") {

@@ -78,9 +78,13 @@ export interface VmStats {
     cpus: number[];
     /** Its worker thread's kernel id (/proc/PID/task/TID), where known. */
     thread?: number;
-    /** KVM: the vCPU threads' kernel ids, their nice level, and what could not be applied. */
+    /**
+     * KVM: the vCPU threads' kernel ids, their nice level or their cgroup (with the periods it ran out
+     * of quota in), and what could not be applied.
+     */
     vcpuThreads?: number[];
     nice?: number;
+    cgroup?: { path: string; throttledPeriods: number };
     errors?: string[];
   };
 }

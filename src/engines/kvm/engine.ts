@@ -59,6 +59,8 @@ export interface VcpuPlacement {
   cpus: readonly number[];
   pinEach: boolean;
   nice: number | null;
+  /** Puts a vCPU thread, by kernel id, where its weight and cap are kept (the host's cgroup for it). */
+  enter?: (tid: number) => void;
 }
 
 export type KvmRunResult =
@@ -226,6 +228,11 @@ export class KvmEngine {
         libc.setThreadAffinity(cpus, tid);
       } catch (e) {
         this.placementErrors.push(`vCPU ${i}: affinity ${cpus.join(",")}: ${(e as Error).message}`);
+      }
+      try {
+        placement.enter?.(tid);
+      } catch (e) {
+        this.placementErrors.push(`vCPU ${i}: cgroup: ${(e as Error).message}`);
       }
       if (placement.nice === null) return;
       try {

@@ -3,7 +3,9 @@
  * its own (HostCpus), taken out of the shared pool, and its worker thread is pinned to it. The shared
  * VMs' threads are confined to the pool's CPUs and run only in the turns the CpuPool grants them, by
  * weight, cap and reservation; a VM whose harts all wait leaves the queue, and its thread sleeps.
- * KVM VMs are not scheduled here yet (their vCPU threads run as the host kernel decides).
+ * KVM VMs' vCPU threads are the host kernel's to schedule: the scheduler says which CPUs they may use
+ * and, for shared ones, their weight and cap (a cgroup of the daemon's where it can make one, else a
+ * nice level from the weight and no cap).
  */
 
 import type { CpuShare } from "../../vm/spec.js";
@@ -15,12 +17,19 @@ import { DEFAULT_SHARE, type ShareParams } from "./share-policy.js";
 /** Where a VM's thread runs: the CPUs it is confined to, and whether it takes turns from the pool. */
 export type Placement = { mode: "shared"; cpus: number[] } | { mode: "dedicated"; cpus: number[] };
 
-/** Where a KVM VM's vCPU threads run: the CPUs they are confined to, and their nice level (shared). */
+/**
+ * Where a KVM VM's vCPU threads run: the CPUs they are confined to, and (shared) either the weight and
+ * cap their cgroup is given or, without cgroups, their nice level.
+ */
 export interface KvmPlacement {
   mode: "shared" | "dedicated";
   cpus: number[];
   nice: number | null;
+  cgroup: { weight: number; cap: number | undefined } | null;
 }
+
+/** How the host kernel is told the shares of KVM vCPU threads. */
+export type KvmCpuControl = "cgroup-v2" | "cgroup-v1" | "affinity+nice";
 
 /**
  * A weight as a nice level: CFS gives each nice step ~1.25× the CPU of the next, so weight 100 (the
@@ -47,10 +56,12 @@ export interface SchedulerInfo {
   meanQueueLength: number;
   /**
    * How KVM vCPU threads are scheduled: by the host kernel, dedicated ones pinned to their CPUs and
-   * shared ones confined to the pool's with a nice level from their weight (no cgroup: no cap or
-   * reservation for KVM VMs).
+   * shared ones confined to the pool's, with weight and cap in a cgroup per VM, or where the daemon
+   * cannot make cgroups, a nice level from their weight and no cap.
    */
-  kvm: "affinity+nice";
+  kvm: KvmCpuControl;
+  /** The daemon's cgroup (cgroups in force), or why cgroups are not used. */
+  kvmCgroup: { path: string } | { unavailable: string };
 }
 
 export function shareParams(share: CpuShare | undefined): ShareParams {
@@ -69,6 +80,14 @@ export class VmScheduler {
   private readonly kvm = new Set<string>();
   /** Told when the shared pool's CPUs change (a dedicated VM came or went): re-pin the shared threads. */
   onSharedCpus: (cpus: number[]) => void = () => {};
+
+  /**
+   * Asked when a shared KVM VM is placed: the daemon's cgroup for KVM vCPU threads, or why there is
+   * none (then weights become nice levels and caps are refused).
+   */
+  kvmCgroups: () => { version: "cgroup-v1" | "cgroup-v2"; path: string } | { unavailable: string } = () => ({
+    unavailable: "not asked for",
+  });
 
   constructor(options: { hostCpus: readonly number[]; sharedCpus?: number; clock?: PoolClock }) {
     this.cpus = new HostCpus(options.hostCpus, options.sharedCpus);
@@ -98,7 +117,8 @@ export class VmScheduler {
 
   /**
    * Admits a KVM VM about to start: dedicated takes one host CPU per vCPU; shared confines its vCPU
-   * threads to the pool's CPUs at the nice level of its weight. Throws a ManagerError saying why not.
+   * threads to the pool's CPUs with its weight and cap (cgroups) or the nice level of its weight.
+   * Throws a ManagerError saying why not.
    */
   placeKvm(name: string, share: CpuShare | undefined, vcpus: number): KvmPlacement {
     this.release(name);
@@ -110,18 +130,37 @@ export class VmScheduler {
       this.placed.set(name, { mode: "dedicated", cpus: got.cpus });
       this.kvm.add(name);
       this.sharedChanged();
-      return { mode: "dedicated", cpus: got.cpus, nice: null };
+      return { mode: "dedicated", cpus: got.cpus, nice: null, cgroup: null };
     }
-    if (share?.cap !== undefined || (share?.reservation ?? 0) > 0) {
-      throw new ManagerError(
-        "invalid",
-        `VM '${name}': /cpu/cap and /cpu/reservation need cgroups for KVM vCPU threads, which this daemon does not drive yet`,
-      );
-    }
+    const cgroup = this.kvmShareRefusal(name, share);
     const cpus = this.cpus.shared();
     this.placed.set(name, { mode: "shared", cpus });
     this.kvm.add(name);
-    return { mode: "shared", cpus, nice: weightToNice(share?.weight ?? DEFAULT_SHARE.weight) };
+    const weight = share?.weight ?? DEFAULT_SHARE.weight;
+    return cgroup
+      ? { mode: "shared", cpus, nice: null, cgroup: { weight, cap: share?.cap } }
+      : { mode: "shared", cpus, nice: weightToNice(weight), cgroup: null };
+  }
+
+  /**
+   * Throws when a KVM VM's share asks what the host cannot give; answers whether it goes to a cgroup.
+   * No reservation: CFS keeps no minimum for a group of threads (a dedicated VM has its CPUs).
+   */
+  kvmShareRefusal(name: string, share: CpuShare | undefined): boolean {
+    if ((share?.reservation ?? 0) > 0) {
+      throw new ManagerError(
+        "invalid",
+        `VM '${name}': /cpu/reservation is not offered for KVM vCPU threads: the host kernel keeps no CPU minimum for them; make the VM dedicated for CPUs of its own`,
+      );
+    }
+    const cgroups = this.kvmCgroups();
+    if ("unavailable" in cgroups && share?.cap !== undefined) {
+      throw new ManagerError(
+        "invalid",
+        `VM '${name}': /cpu/cap needs a cgroup for KVM vCPU threads, and this daemon has none: ${cgroups.unavailable}`,
+      );
+    }
+    return !("unavailable" in cgroups);
   }
 
   /** The VM's run has ended: its CPU or its place in the pool is free again. */
@@ -151,10 +190,7 @@ export class VmScheduler {
         `VM '${name}' runs ${placement.mode}: stop it to make it ${share.mode}`,
       );
     }
-    if (share.mode === "shared" && this.kvm.has(name)) {
-      throw new ManagerError("conflict", `VM '${name}' runs on KVM: a new weight applies at its next start`);
-    }
-    if (share.mode === "shared") {
+    if (share.mode === "shared" && !this.kvm.has(name)) {
       const params = shareParams(share);
       const refused = this.pool.policy.refusal(params, name);
       if (refused !== null) throw new ManagerError("conflict", refused);
@@ -179,7 +215,7 @@ export class VmScheduler {
       sharedCpus: this.cpus.shared(),
       dedicated: this.cpus.dedicatedCpus().map(({ id, cpus }) => ({ vm: id, cpus })),
       meanQueueLength: this.pool.meanQueueLength(),
-      kvm: "affinity+nice",
+      ...kvmControl(this.kvmCgroups()),
     };
   }
 
@@ -190,4 +226,11 @@ export class VmScheduler {
       if (p.mode === "shared") this.placed.set(name, { mode: "shared", cpus: shared });
     this.onSharedCpus(shared);
   }
+}
+
+function kvmControl(
+  cgroups: { version: "cgroup-v1" | "cgroup-v2"; path: string } | { unavailable: string },
+): Pick<SchedulerInfo, "kvm" | "kvmCgroup"> {
+  if ("unavailable" in cgroups) return { kvm: "affinity+nice", kvmCgroup: cgroups };
+  return { kvm: cgroups.version, kvmCgroup: { path: cgroups.path } };
 }
