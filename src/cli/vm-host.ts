@@ -6,6 +6,7 @@ import type { NetBackend } from "../devices/virtio/net/backend.js";
 import { cryptoEntropy } from "../host/entropy.js";
 import { hostPageReclaimer } from "../host/page-reclaimer.js";
 import { TapBackend } from "../host/tap.js";
+import { lockMemory } from "../hypervisor/libc.js";
 import type { SwitchRegistry } from "../net/switch.js";
 import { UserError } from "../util/errors.js";
 import type { OpenedDrives, VmHost } from "../vm/host.js";
@@ -73,6 +74,7 @@ export function nodeVmHost(options: NodeVmHostOptions): VmHost {
     },
     vsockBackend: listenVsock,
     availableMemory: hostAvailableMemory,
+    lockMemory,
   };
   return options.kvmDevice === undefined ? host : { ...host, kvmDevice: options.kvmDevice };
 }

@@ -93,6 +93,7 @@ interface Bindings {
   schedGetaffinity: (pid: number, size: number, mask: Uint8Array) => number;
   gettid: () => number;
   setpriority: (which: number, who: number, prio: number) => number;
+  mlock: (addr: Uint8Array, length: number) => number;
 }
 
 let bindings: Bindings | null = null;
@@ -126,6 +127,7 @@ function libc(): Bindings {
     schedGetaffinity: lib.func("sched_getaffinity", "int", ["int", "size_t", "void *"]),
     gettid: lib.func("gettid", "int", []),
     setpriority: lib.func("setpriority", "int", ["int", "int", "int"]),
+    mlock: lib.func("mlock", "int", ["void *", "size_t"]),
   };
   return bindings;
 }
@@ -321,6 +323,15 @@ export function setThreadNice(thread: number, nice: number): void {
 }
 
 /** The calling thread's kernel id (what /proc/PID/task/TID names). */
+/**
+ * Locks the pages under `bytes` into RAM (mlock): committed now and never swapped out. Throws the
+ * kernel's error, e.g. ENOMEM past RLIMIT_MEMLOCK without CAP_IPC_LOCK, or EPERM.
+ */
+export function lockMemory(bytes: Uint8Array): void {
+  if (bytes.length === 0) return;
+  if (libc().mlock(bytes, bytes.length) !== 0) throw new SysError("mlock", libc().koffi.errno());
+}
+
 export function threadId(): number {
   return libc().gettid();
 }

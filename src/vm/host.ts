@@ -39,6 +39,11 @@ export interface VmHost {
   vsockBackend(uds: string): Promise<VsockBackend>;
   /** Bytes of memory the host can give a KVM guest now, or null when unknown. */
   availableMemory(): number | null;
+  /**
+   * Locks guest RAM into host memory (reserved memory: mlock); throws why not (the host's limit, no
+   * privilege). Absent: reserved memory is pre-faulted only.
+   */
+  lockMemory?(bytes: Uint8Array): void;
   /** The KVM device node (default /dev/kvm). */
   readonly kvmDevice?: string;
   /**

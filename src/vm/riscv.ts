@@ -10,7 +10,7 @@ import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { formatMac } from "../net/mac.js";
 import { UserError } from "../util/errors.js";
 import type { VmHost } from "./host.js";
-import { prefault } from "./prefault.js";
+import { type ReservedMemory, reserveMemory } from "./prefault.js";
 import type { VmSpec } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
 import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
@@ -46,6 +46,7 @@ export class RiscvVm extends VmBase {
     readonly engine: InterpreterEngine,
     virtio: VirtioSetup,
     deviceTree: Uint8Array | null,
+    reserved: ReservedMemory | null = null,
   ) {
     super(
       spec,
@@ -64,7 +65,10 @@ export class RiscvVm extends VmBase {
         uartInput: (bytes) => board.consoleInput(bytes),
         wake: () => engine.wake(),
         release: () => virtio.close(),
-        stats: (seconds) => riscvStats(board, engine, virtio, seconds),
+        stats: (seconds) => ({
+          ...riscvStats(board, engine, virtio, seconds),
+          ...(reserved === null ? {} : { reservedMemory: reserved }),
+        }),
         devices: (): VmDevice[] => [
           { name: "uart0", kind: "uart16550", device: board.uart },
           { name: "clint", kind: "clint", device: board.clint },
@@ -100,13 +104,13 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm
     await virtio.close();
     throw e;
   }
-  if (spec.memoryMode === "reserved") prefault([board.cpu.ram]);
+  const reserved = spec.memoryMode === "reserved" ? reserveMemory([board.cpu.ram], host.lockMemory) : null;
   if (spec.engine === "translate") board.cpu.enableTranslation();
   const engine = new InterpreterEngine(board, {
     ...(spec.maxInstructions === undefined ? {} : { maxInstructions: spec.maxInstructions }),
     ...(host.cpuTurns === undefined ? {} : { turns: host.cpuTurns }),
   });
-  return new RiscvVm(spec, board, engine, virtio, dtb);
+  return new RiscvVm(spec, board, engine, virtio, dtb, reserved);
 }
 
 /** Puts the guest in RAM: a bare-metal program, or a Linux boot (whose device tree it returns). */

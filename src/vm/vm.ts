@@ -69,6 +69,8 @@ export interface VmStats {
     guestFreeBytes?: number | null;
     lastDecision?: { from: number; target: number; reason: string; at: string };
   };
+  /** `memoryMode: "reserved"`: whether guest RAM is locked into host memory or only pre-faulted. */
+  reservedMemory?: { locked: boolean; pages: number; why?: string };
   /** A daemon's scheduler: how the VM gets host CPU, the CPU time charged to it, its ready time. */
   scheduling?: {
     mode: "shared" | "dedicated";

@@ -7,7 +7,7 @@ import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { formatMac } from "../net/mac.js";
 import { formatSize } from "../util/size.js";
 import type { VmHost } from "./host.js";
-import { prefault } from "./prefault.js";
+import { type ReservedMemory, reserveMemory } from "./prefault.js";
 import { type VmSpec, VmSpecError, X86_MEMORY } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
 import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
@@ -21,6 +21,7 @@ export class X86Vm extends VmBase {
     readonly engine: KvmEngine,
     virtio: VirtioSetup,
     createdAt: number,
+    reserved: ReservedMemory | null = null,
   ) {
     super(
       spec,
@@ -41,7 +42,10 @@ export class X86Vm extends VmBase {
           await virtio.close();
           board.close();
         },
-        stats: (seconds) => x86Stats(board, engine, virtio, createdAt, seconds),
+        stats: (seconds) => ({
+          ...x86Stats(board, engine, virtio, createdAt, seconds),
+          ...(reserved === null ? {} : { reservedMemory: reserved }),
+        }),
         devices: (): VmDevice[] => [
           { name: "uart0", kind: "uart16550", device: board.uart },
           { name: "i8042", kind: "i8042", device: board.i8042 },
@@ -107,14 +111,14 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
   try {
     const cmdline = boot.cmdline ?? DEFAULT_CMDLINE_X86;
     const { image, initrd } = kernel;
-    if (spec.memoryMode === "reserved") prefault(board.ram.chunks);
+    const reserved = spec.memoryMode === "reserved" ? reserveMemory(board.ram.chunks, host.lockMemory) : null;
     if ("entry" in image) board.loadPvh(image, initrd, cmdline);
     else board.loadLinux(image, initrd, cmdline);
     const engine = new KvmEngine(
       board,
       host.kvmPlacement === undefined ? {} : { placement: host.kvmPlacement },
     );
-    return new X86Vm(spec, board, engine, virtio, createdAt);
+    return new X86Vm(spec, board, engine, virtio, createdAt, reserved);
   } catch (e) {
     await virtio.close();
     board.close();

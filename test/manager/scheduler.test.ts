@@ -326,6 +326,17 @@ describe("the daemon's scheduler", { skip: missing }, () => {
     m.create(counterSpec("o1", idle, { memory: 16 * MiB }));
     m.create(counterSpec("o2", idle, { memory: 16 * MiB }));
     await m.act("r1", "start");
+    // Reserved memory is locked into RAM where the host allows it (root, or a high enough
+    // RLIMIT_MEMLOCK), else pre-faulted, saying why.
+    const held = m.stats("r1").reservedMemory;
+    assert.equal(held?.pages, (48 * MiB) / 4096);
+    if (held?.locked === true) {
+      const lockedKiB = Number(/^VmLck:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1]);
+      assert.ok(lockedKiB * 1024 >= 48 * MiB, `VmLck ${lockedKiB} kB holds the 48 MiB guest`);
+    } else {
+      console.log(`reserved memory not locked here: ${held?.why}`);
+      assert.ok((held?.why ?? "") !== "");
+    }
     await assert.rejects(
       m.act("r2", "start"),
       /reserved memory would add up to 80 MiB, more than the host's 64 MiB/,
