@@ -283,11 +283,11 @@ export function signalThread(thread: bigint, signal: number): void {
 /** Bytes of a cpu_set_t for sched_*affinity: 1024 CPUs, glibc's CPU_SETSIZE. */
 const CPU_SET_BYTES = 128;
 
-/** The host CPUs the calling thread may run on (sched_getaffinity(0)). */
-export function threadAffinity(): number[] {
+/** The host CPUs a thread of this process (by kernel id; 0: the calling one) may run on. */
+export function threadAffinity(thread = 0): number[] {
   const b = libc();
   const mask = new Uint8Array(CPU_SET_BYTES);
-  if (b.schedGetaffinity(0, CPU_SET_BYTES, mask) !== 0)
+  if (b.schedGetaffinity(thread, CPU_SET_BYTES, mask) !== 0)
     throw new SysError("sched_getaffinity", b.koffi.errno());
   const cpus: number[] = [];
   for (let cpu = 0; cpu < CPU_SET_BYTES * 8; cpu++)
@@ -322,7 +322,6 @@ export function setThreadNice(thread: number, nice: number): void {
   if (b.setpriority(PRIO_PROCESS, thread, nice) !== 0) throw new SysError("setpriority", b.koffi.errno());
 }
 
-/** The calling thread's kernel id (what /proc/PID/task/TID names). */
 /**
  * Locks the pages under `bytes` into RAM (mlock): committed now and never swapped out. Throws the
  * kernel's error, e.g. ENOMEM past RLIMIT_MEMLOCK without CAP_IPC_LOCK, or EPERM.
@@ -332,6 +331,7 @@ export function lockMemory(bytes: Uint8Array): void {
   if (libc().mlock(bytes, bytes.length) !== 0) throw new SysError("mlock", libc().koffi.errno());
 }
 
+/** The calling thread's kernel id (what /proc/PID/task/TID names). */
 export function threadId(): number {
   return libc().gettid();
 }

@@ -19,6 +19,7 @@ import { isAbsolute } from "node:path";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { ByteSink } from "../devices/byte-sink.js";
 import { CpuCgroups } from "../host/cgroup-cpu.js";
+import { confineOtherThreads } from "../host/other-threads.js";
 import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
@@ -181,6 +182,7 @@ export class VmManager {
     });
     this.kvmThreads = new KvmThreads(this.scheduler, options.kvmCgroups ?? (() => CpuCgroups.open()));
     this.memoryLoop = options.memoryGovernor == null ? null : this.newMemoryLoop(options.memoryGovernor);
+    const processCpus = hostCpus();
     this.scheduler.onSharedCpus = (cpus) => {
       for (const e of this.entries.values()) {
         const name = e.record.spec.name;
@@ -188,6 +190,7 @@ export class VmManager {
         if (e.vm instanceof WorkerVm) e.vm.setAffinity(cpus);
         else if (isKvmThreadsVm(e.vm)) this.kvmThreads.replace(name, cpus, e.vm);
       }
+      this.confineDaemonThreads(processCpus);
     };
   }
 
@@ -556,8 +559,28 @@ export class VmManager {
   }
 
   /** The scheduler's view of the host's CPUs (GET /host). */
-  schedulerInfo(): SchedulerInfo {
-    return this.scheduler.info();
+  schedulerInfo(): SchedulerInfo & { daemonThreads: { cpus: number[]; errors?: string[] } } {
+    return { ...this.scheduler.info(), daemonThreads: this.daemonThreads };
+  }
+
+  /** Where this process's own threads (not VM threads) may run: off the dedicated CPUs. */
+  private daemonThreads: { cpus: number[]; errors?: string[] } = { cpus: [] };
+
+  /**
+   * Moves the daemon's own threads (main, libuv's, V8's) off the CPUs dedicated VMs hold, and back
+   * when those are released; VM threads are placed by the scheduler and left alone.
+   */
+  private confineDaemonThreads(processCpus: readonly number[]): void {
+    if (!libcAvailable()) return;
+    const dedicated = new Set(this.scheduler.info().dedicated.flatMap((d) => d.cpus));
+    const others = processCpus.filter((c) => !dedicated.has(c));
+    const keep = new Set<number>();
+    for (const e of this.entries.values()) {
+      if (e.vm instanceof WorkerVm && e.vm.thread !== null) keep.add(e.vm.thread);
+      else if (isKvmThreadsVm(e.vm)) for (const t of e.vm.vcpuThreads().threads) keep.add(t);
+    }
+    const { errors } = confineOtherThreads(others, dedicated, keep);
+    this.daemonThreads = { cpus: others, ...(errors.length === 0 ? {} : { errors }) };
   }
 
   console(idOrName: string): ConsoleRing {

@@ -44,6 +44,16 @@ function taskStatus(thread: number, field: string): string {
   return new RegExp(`^${field}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "";
 }
 
+/** The CPUs a thread may run on, from its Cpus_allowed_list ("0-3,6"). */
+function allowedCpus(thread: number): number[] {
+  return taskStatus(thread, "Cpus_allowed_list")
+    .split(",")
+    .flatMap((range) => {
+      const [from, to = from] = range.split("-").map(Number) as [number, number?];
+      return Array.from({ length: (to as number) - from + 1 }, (_, i) => from + i);
+    });
+}
+
 /** The thread's CPU time so far (ms), from its schedstat. */
 function threadCpuMs(thread: number): number {
   return Number(readFileSync(`/proc/self/task/${thread}/schedstat`, "utf8").split(" ")[0]) / 1e6;
@@ -137,6 +147,9 @@ describe("the daemon's scheduler", { skip: missing }, () => {
     assert.equal(taskStatus(threadOf(m, "ded"), "Cpus_allowed_list"), String(two[1]));
     assert.equal(taskStatus(threadOf(m, "sh"), "Cpus_allowed_list"), String(two[0]));
     assert.deepEqual(m.schedulerInfo().dedicated, [{ vm: "ded", cpus: [two[1]] }]);
+    // The daemon's own threads keep off the dedicated CPU too (here: the test's main thread).
+    assert.equal(allowedCpus(process.pid).includes(two[1] as number), false);
+    assert.equal(m.schedulerInfo().daemonThreads.errors, undefined);
     await assert.rejects(
       m.act("ded2", "start"),
       (e) => e instanceof ManagerError && e.kind === "conflict" && /no host CPU left/.test(e.message),
@@ -148,6 +161,7 @@ describe("the daemon's scheduler", { skip: missing }, () => {
     const [a, b] = two as [number, number];
     const both = b === a + 1 ? `${a}-${b}` : `${a},${b}`;
     assert.equal(taskStatus(threadOf(m, "sh"), "Cpus_allowed_list"), both);
+    assert.deepEqual(allowedCpus(process.pid), cpus, "the daemon's threads get the dedicated CPU back");
     await m.act("ded2", "start");
     assert.equal(m.stats("ded2").scheduling?.mode, "dedicated");
   });
