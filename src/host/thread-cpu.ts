@@ -5,7 +5,7 @@
  * thread's /proc/thread-self/schedstat (first field: nanoseconds on a CPU), through one descriptor per
  * thread, ~10 µs a read.
  */
-import { openSync, readSync } from "node:fs";
+import { openSync, readFileSync, readSync } from "node:fs";
 
 const buffer = new Uint8Array(128);
 const decoder = new TextDecoder();
@@ -27,4 +27,14 @@ export function threadCpuClock(): (() => number) | null {
   const first = read();
   if (!Number.isFinite(first) || first === 0) return null;
   return read;
+}
+
+/** CPU time (ms) a thread of this process has used so far, by kernel id; null once it has exited. */
+export function threadCpuMs(tid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8");
+    return Number(text.slice(0, text.indexOf(" "))) / 1e6;
+  } catch {
+    return null;
+  }
 }

@@ -20,6 +20,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { ByteSink } from "../devices/byte-sink.js";
 import { CpuCgroups } from "../host/cgroup-cpu.js";
 import { confineOtherThreads } from "../host/other-threads.js";
+import { threadCpuMs } from "../host/thread-cpu.js";
 import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
@@ -509,10 +510,13 @@ export class VmManager {
     if (usage === null) return stats;
     if (isKvmThreadsVm(vm)) {
       const kvm = vm.vcpuThreads();
+      // The host kernel schedules them: their CPU time is what it charged the vCPU threads.
+      const cpuMs = kvm.threads.reduce((sum, tid) => sum + (threadCpuMs(tid) ?? 0), 0);
       return {
         ...stats,
         scheduling: {
           ...usage,
+          cpuMs,
           vcpuThreads: kvm.threads,
           ...this.kvmThreads.stats(entry.record.spec.name),
           ...(kvm.errors.length === 0 ? {} : { errors: kvm.errors }),

@@ -67,6 +67,25 @@ describe("CpuPool", () => {
     assert.ok(pool.meanQueueLength() > 0);
   });
 
+  it("keeps the run queue's length per second for the last minute", async () => {
+    const clock = new FakeClock();
+    const pool = new CpuPool(clock);
+    for (const id of ["a", "b", "c"]) pool.add(id, { weight: 100, cap: null, reservation: 0 });
+    await runEngines(pool, clock, ["a", "b", "c"], 70_000);
+    const history = pool.queueHistory();
+    assert.equal(history.length, 60, "one entry per second of the last minute");
+    const first = history[0]?.second ?? 0;
+    assert.ok(first >= 10, `older seconds dropped (first kept: ${first})`);
+    assert.deepEqual(
+      history.map((h) => h.second),
+      Array.from({ length: 60 }, (_, i) => first + i),
+    );
+    // Three busy VMs on one CPU: at each decision the other two are waiting (one more at the very start).
+    for (const h of history) {
+      assert.ok(h.decisions > 0 && h.max >= 2 && h.mean >= 1.5 && h.mean <= 3, JSON.stringify(h));
+    }
+  });
+
   it("sleeps through a capped VM's rest of period on its timer, then runs it again", async () => {
     const clock = new FakeClock();
     const pool = new CpuPool(clock, { periodMs: 100, sliceMs: 10 });

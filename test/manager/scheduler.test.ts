@@ -310,6 +310,7 @@ describe("the daemon's scheduler", { skip: missing }, () => {
       assert.equal(file(cwGroup, "cpu.weight"), "80");
       assert.equal(file(ccGroup, "cpu.max"), "1000 100000");
     }
+    assert.ok((m.stats("cw").scheduling?.cpuMs ?? 0) > 0, "the vCPU threads' CPU time is counted");
     // The cap holds: the kernel throttles the spinning guest (polled: no timing threshold).
     let throttled = 0;
     for (let i = 0; i < 200 && throttled === 0; i++) {

@@ -7,6 +7,16 @@
 import type { TurnGate } from "../../engines/interpreter.js";
 import { type Pick, type ShareParams, SharePolicy, type ShareUsage } from "./share-policy.js";
 
+const QUEUE_HISTORY_SECONDS = 60;
+
+/** One second of the pool's run queue (seconds of the pool clock: performance.now() / 1000 by default). */
+export interface QueueSecond {
+  second: number;
+  decisions: number;
+  mean: number;
+  max: number;
+}
+
 export interface PoolClock {
   /** Monotonic milliseconds. */
   now(): number;
@@ -34,6 +44,8 @@ export class CpuPool {
   private cancelTimer: (() => void) | null = null;
   private queueSamples = 0;
   private queueSum = 0;
+  /** Queue length per second of the pool clock, the last QUEUE_HISTORY_SECONDS with decisions in them. */
+  private readonly history: QueueSecond[] = [];
 
   /** The pool thread's CPU clock (ms) that engines measure their turns with, where the host has one. */
   private readonly cpuMs: (() => number) | undefined;
@@ -135,12 +147,38 @@ export class CpuPool {
     return this.queueSamples === 0 ? 0 : this.queueSum / this.queueSamples;
   }
 
+  /**
+   * The run queue's length over the last minute: per second in which the pool decided anything, the
+   * mean and the longest it was at its decisions (a second without decisions had nothing queued).
+   */
+  queueHistory(): readonly QueueSecond[] {
+    return this.history.map((h) => ({ ...h }));
+  }
+
+  private recordQueue(now: number, queued: number): void {
+    const second = Math.floor(now / 1000);
+    const last = this.history.at(-1);
+    if (last !== undefined && last.second === second) {
+      last.mean += (queued - last.mean) / ++last.decisions;
+      last.max = Math.max(last.max, queued);
+      return;
+    }
+    this.history.push({ second, decisions: 1, mean: queued, max: queued });
+    while (
+      this.history.length > 0 &&
+      (this.history[0] as QueueSecond).second <= second - QUEUE_HISTORY_SECONDS
+    )
+      this.history.shift();
+  }
+
   private dispatch(): void {
     while (this.running < this.policy.cpus) {
       const now = this.clock.now();
       const pick: Pick = this.policy.pick(now);
+      const queued = this.policy.queueLength();
       this.queueSamples++;
-      this.queueSum += this.policy.queueLength();
+      this.queueSum += queued;
+      this.recordQueue(now, queued);
       if ("idle" in pick) {
         this.armTimer(pick.until === null ? null : pick.until - now);
         return;

@@ -10,7 +10,7 @@
 
 import type { CpuShare } from "../../vm/spec.js";
 import { ManagerError } from "../errors.js";
-import { CpuPool, hostClock, type PoolClock } from "./cpu-pool.js";
+import { CpuPool, hostClock, type PoolClock, type QueueSecond } from "./cpu-pool.js";
 import { HostCpus } from "./host-cpus.js";
 import { DEFAULT_SHARE, type ShareParams } from "./share-policy.js";
 
@@ -54,6 +54,8 @@ export interface SchedulerInfo {
   dedicated: { vm: string; cpus: number[] }[];
   /** Mean run-queue length of the shared pool over its decisions so far. */
   meanQueueLength: number;
+  /** The run queue's length per second over the last minute (seconds with decisions only). */
+  queueHistory: readonly QueueSecond[];
   /**
    * How KVM vCPU threads are scheduled: by the host kernel, dedicated ones pinned to their CPUs and
    * shared ones confined to the pool's, with weight and cap in a cgroup per VM, or where the daemon
@@ -215,6 +217,7 @@ export class VmScheduler {
       sharedCpus: this.cpus.shared(),
       dedicated: this.cpus.dedicatedCpus().map(({ id, cpus }) => ({ vm: id, cpus })),
       meanQueueLength: this.pool.meanQueueLength(),
+      queueHistory: this.pool.queueHistory(),
       ...kvmControl(this.kvmCgroups()),
     };
   }
