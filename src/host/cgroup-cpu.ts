@@ -14,6 +14,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { processAlive } from "./process-alive.js";
 
 /** Groups opened by this process so far: each daemon (or test manager) in it has its own. */
 let opened = 0;
@@ -190,15 +191,6 @@ function readSources(): CgroupSources {
     };
   } catch {
     return { mountinfo: "", selfCgroup: "" };
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

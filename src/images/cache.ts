@@ -19,6 +19,7 @@ import {
 } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
+import { processAlive } from "../host/process-alive.js";
 import { UserError } from "../util/errors.js";
 
 export const MANIFEST = "manifest.json";
@@ -188,15 +189,6 @@ export function installDir(builtDir: string, finalDir: string): void {
     throw e;
   }
   if (aside !== undefined) rmSync(aside, { recursive: true, force: true });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

@@ -46,7 +46,7 @@ const LAYERS: readonly Layer[] = [
     browser: false,
   },
   { name: "api", uses: ["util", "vm", "manager"], browser: false },
-  { name: "images", uses: ["util", "machine"], browser: false },
+  { name: "images", uses: ["util", "machine", "host"], browser: false },
   {
     name: "cli",
     uses: [
