@@ -215,6 +215,8 @@ function riscvStats(
       invalidations: t.invalidations,
       "compile-ms": Math.round(t.compileMs),
       "translated-retired": t.translatedRetired,
+      "live-wasm-bytes": Math.round(t.liveWasmBytes),
+      evictions: t.evictions,
     };
   }
   if (virtio.vsock !== null)

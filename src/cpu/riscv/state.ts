@@ -14,6 +14,12 @@ export const HART0_BASE = 0x10_0000;
 export const MAX_HARTS = 8;
 /** 64 K entries of u32: the 32-bit expansion of every 16-bit compressed instruction (0 = illegal). */
 export const RVC_TABLE_BASE = 0x1_0000;
+/**
+ * The translator's block stamps (after the last hart's block): an i32 per function-table slot, the
+ * hart's EPOCH when the dispatcher last entered that block, so eviction can find the least recently used.
+ */
+export const BLOCK_STAMPS_BASE = 0x30_0000;
+export const BLOCK_STAMP_SLOTS = 0x4_0000;
 /** Guest RAM starts here in linear memory (it maps guest physical address `ramBase`). */
 export const RAM_OFFSET = 0x40_0000;
 
@@ -48,6 +54,8 @@ export enum HartOffset {
   /** Set (i32 1) by a slow-path store that hit a page holding translated code; the translator's code
    *  leaves its block after that store and clears it (the interpreter ignores it). */
   CODE_WRITTEN = 0x24c,
+  /** The translator's current epoch (i32, moved on each slice); blocks entered are stamped with it. */
+  EPOCH = 0x250,
   /** Start of the TLB sets: one set per privilege level (U, S, M), see TLB_* below. */
   TLB = 0x1000,
   /** The translator's jump cache (after the TLB sets): JUMP_CACHE_ENTRIES of 16 bytes: virtual pc (i64),

@@ -20,7 +20,7 @@ export interface BoardLockstep {
 export function boardLockstep(
   memory: number,
   load: (board: VirtBoard) => void,
-  options: { maxInstructions: number; threshold: number; compareRam: boolean },
+  options: { maxInstructions: number; threshold: number; compareRam: boolean; maxWasmBytes?: number },
 ): BoardLockstep {
   let waited = 0;
   const harts: Hart[] = [];
@@ -38,7 +38,10 @@ export function boardLockstep(
   // Loaders may put host entropy in RAM (the device tree's rng-seed): both sides start from one image.
   tr.cpu.ram.bytes.set(ref.cpu.ram.bytes);
   ref.cpu.enableTranslation({ threshold: Number.POSITIVE_INFINITY });
-  const translation = tr.cpu.enableTranslation({ threshold: options.threshold });
+  const translation = tr.cpu.enableTranslation({
+    threshold: options.threshold,
+    ...(options.maxWasmBytes === undefined ? {} : { maxWasmBytes: options.maxWasmBytes }),
+  });
   const beforeUnit = () => {
     for (let round = 0; round < 2; round++) {
       for (const b of boards) b.tick();

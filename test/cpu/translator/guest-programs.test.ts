@@ -33,14 +33,18 @@ const make =
       })
     : undefined;
 
-function runLockstep(elfPath: string) {
+function runLockstep(elfPath: string, maxWasmBytes?: number) {
   const image = parseElf(new Uint8Array(readFileSync(elfPath)), elfPath);
   return boardLockstep(64 << 20, (b) => b.loadElf(image, elfPath), {
     maxInstructions: MAX_INSNS,
     threshold: 1,
     compareRam: true,
+    ...(maxWasmBytes === undefined ? {} : { maxWasmBytes }),
   });
 }
+
+/** A cap far below what these programs compile: blocks are evicted and compiled again all along. */
+const TINY_CAP = 8 << 10;
 
 describe("translator: guest programs in lockstep with the interpreter", () => {
   for (const name of programs) {
@@ -49,6 +53,23 @@ describe("translator: guest programs in lockstep with the interpreter", () => {
       const { result, exits, stats } = runLockstep(join(guestDir, "build", `${name}.elf`));
       assert.equal(result.divergence, null, `${name}: ${result.divergence}`);
       assert.deepEqual(exits, [0, 0], `${name}: exit codes (interp, translate) after ${result.instructions}`);
+      assert.ok(stats.translatedRetired > 0, `${name}: nothing ran translated`);
+    });
+  }
+});
+
+describe("translator: eviction of least recently used blocks under a tiny wasm cap, in lockstep", () => {
+  for (const name of ["rv64i_alu", "rvc", "vm_sv39", "zifencei"]) {
+    test(name, { skip: skip ?? false, timeout: 120_000 }, () => {
+      assert.equal(make?.status, 0, `make -C test/guest failed:\n${make?.stdout}${make?.stderr}`);
+      const { result, exits, stats } = runLockstep(join(guestDir, "build", `${name}.elf`), TINY_CAP);
+      assert.equal(result.divergence, null, `${name}: ${result.divergence}`);
+      assert.deepEqual(exits, [0, 0], `${name}: exit codes (interp, translate)`);
+      console.log(
+        `${name}: ${stats.blocks} blocks compiled, ${stats.evictions} evicted, ${Math.round(stats.liveWasmBytes)} of ${stats.wasmBytes} wasm bytes live`,
+      );
+      assert.ok(stats.evictions > 0, `${name}: nothing was evicted`);
+      assert.ok(stats.liveWasmBytes <= TINY_CAP, `${name}: ${stats.liveWasmBytes} live bytes over the cap`);
       assert.ok(stats.translatedRetired > 0, `${name}: nothing ran translated`);
     });
   }

@@ -1,7 +1,7 @@
 /** Two bare RV64 CPUs with the same RAM image, one of them translating, for lockstep tests. */
 import { RiscvCpu } from "../../../src/cpu/riscv/cpu.js";
 import type { Hart } from "../../../src/cpu/riscv/hart.js";
-import type { Translation } from "../../../src/cpu/riscv/translator/translation.js";
+import type { Translation, TranslationOptions } from "../../../src/cpu/riscv/translator/translation.js";
 import { EmptyBus } from "../interpreter/harness.js";
 
 export const RAM_BASE = 0x8000_0000;
@@ -14,7 +14,7 @@ export interface Pair {
   both: RiscvCpu[];
 }
 
-export function cpuPair(threshold = 1): Pair {
+export function cpuPair(threshold = 1, options: Omit<TranslationOptions, "threshold"> = {}): Pair {
   const make = () =>
     new RiscvCpu({
       ramBase: RAM_BASE,
@@ -27,7 +27,7 @@ export function cpuPair(threshold = 1): Pair {
   // The reference only interprets, but in the same units as the translating side (see lockstep.ts).
   ref.enableTranslation({ threshold: Number.POSITIVE_INFINITY });
   const tr = make();
-  const translation = tr.enableTranslation({ threshold });
+  const translation = tr.enableTranslation({ ...options, threshold });
   return { ref, tr, translation, both: [ref, tr] };
 }
 

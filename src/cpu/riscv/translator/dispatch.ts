@@ -2,6 +2,7 @@ import { ModuleBuilder } from "../../../wasm/module.js";
 import { Op, ValType } from "../../../wasm/opcodes.js";
 import {
   Access,
+  BLOCK_STAMPS_BASE,
   HartOffset,
   JUMP_CACHE_ENTRIES,
   RAM_OFFSET,
@@ -93,6 +94,10 @@ function encode(): Uint8Array {
         .op(Op.I32Add);
       f.get(budget).op(Op.I32GtU).brIf(leave);
       f.get(ran).i32(1).op(Op.I32Add).set(ran);
+      // Stamped as used now: eviction takes the least recently entered blocks first.
+      f.get(word).i32(SLOT_SHIFT).op(Op.I32ShrU).i32(2).op(Op.I32Shl);
+      f.get(hart).mem(Op.I32Load, HartOffset.EPOCH);
+      f.mem(Op.I32Store, BLOCK_STAMPS_BASE);
       f.get(hart).get(budget);
       f.get(word).i32(SLOT_SHIFT).op(Op.I32ShrU);
       f.callIndirect(blockType);

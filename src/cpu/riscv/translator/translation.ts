@@ -2,6 +2,8 @@ import type { Hart } from "../hart.js";
 import type { GuestRam } from "../memory-map.js";
 import {
   Access,
+  BLOCK_STAMP_SLOTS,
+  BLOCK_STAMPS_BASE,
   HartOffset,
   JUMP_CACHE_ENTRIES,
   RAM_OFFSET,
@@ -20,6 +22,11 @@ export interface TranslationOptions {
   threshold?: number;
   /** A page whose translations were invalidated this often is left to the interpreter. */
   maxPageInvalidations?: number;
+  /**
+   * Bytes of wasm the live translations may take (default 64 MiB); past it the least recently entered
+   * blocks are evicted (down to three quarters of it) and compiled again if they get hot again.
+   */
+  maxWasmBytes?: number;
 }
 
 export interface TranslationStats {
@@ -34,9 +41,20 @@ export interface TranslationStats {
   compileMs: number;
   /** Instructions retired inside translated code. */
   translatedRetired: number;
+  /**
+   * Wasm bytes of the blocks not evicted or invalidated (a module's size shared among its blocks; V8
+   * frees a module's code once every block of it is gone).
+   */
+  liveWasmBytes: number;
+  /** Blocks evicted, least recently used first, to keep liveWasmBytes under the cap. */
+  evictions: number;
 }
 
 export interface Block {
+  /** Its RAM offset (physical address − RAM base): its key in the block map. */
+  pa: number;
+  /** Its share of its module's wasm bytes. */
+  bytes: number;
   /** The decoded instructions (empty when the interpreter owns the first one). */
   insns: DecodedInsn[];
   pcLo: number;
@@ -54,6 +72,7 @@ export type InterpretBlock = (hart: number, budget: number) => number;
 const PAGE = 4096;
 const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
 const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
+const EPOCH = HartOffset.EPOCH >> 2;
 
 /**
  * The translating engine's core: counts entries into blocks by physical address, compiles hot ones to
@@ -71,6 +90,8 @@ export class Translation {
     invalidations: 0,
     compileMs: 0,
     translatedRetired: 0,
+    liveWasmBytes: 0,
+    evictions: 0,
   };
   /** Blocks, heat and pages are keyed by offset into guest RAM (physical address − RAM base). */
   private readonly blocks = new Map<number, Block>();
@@ -81,7 +102,11 @@ export class Translation {
   private readonly pageInvalidations = new Map<number, number>();
   private readonly threshold: number;
   private readonly maxPageInvalidations: number;
+  private readonly maxWasmBytes: number;
   private readonly i32: Int32Array;
+  /** Per table slot, the epoch its block was last entered in (written by the dispatcher too). */
+  private readonly stamps: Int32Array;
+  private epoch = 0;
   /** Every compiled block's function, at its slot; the dispatcher calls them from here. */
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 256 });
   private readonly freeSlots: number[] = [];
@@ -106,7 +131,9 @@ export class Translation {
   ) {
     this.threshold = options.threshold ?? 5000;
     this.maxPageInvalidations = options.maxPageInvalidations ?? 32;
+    this.maxWasmBytes = options.maxWasmBytes ?? 64 << 20;
     this.i32 = new Int32Array(memory.buffer);
+    this.stamps = new Int32Array(memory.buffer, BLOCK_STAMPS_BASE, BLOCK_STAMP_SLOTS);
     this.dispatch = buildDispatch(memory, this.table);
     for (const h of harts) {
       const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
@@ -115,13 +142,47 @@ export class Translation {
   }
 
   private takeSlot(fn: BlockFunction): number {
+    // Every slot taken: the least recently used quarter of the blocks make room.
+    if (this.freeSlots.length === 0 && this.nextSlot >= BLOCK_STAMP_SLOTS) this.evict(BLOCK_STAMP_SLOTS / 4);
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       slot = this.nextSlot++;
-      if (slot >= this.table.length) this.table.grow(this.table.length);
+      if (slot >= this.table.length) this.table.grow(Math.min(this.table.length, BLOCK_STAMP_SLOTS - slot));
     }
     this.table.set(slot, fn);
+    this.stamps[slot] = this.epoch;
     return slot;
+  }
+
+  /**
+   * Evicts the least recently entered blocks: at least `blocks` of them, and until the live wasm fits
+   * three quarters of the cap. Only between blocks (no translated code runs while TypeScript does).
+   */
+  private evict(blocks: number): void {
+    const live = [...this.blocks.values()].filter((b) => b.slot >= 0);
+    live.sort((a, b) => (this.stamps[a.slot] as number) - (this.stamps[b.slot] as number));
+    const target = (this.maxWasmBytes * 3) / 4;
+    let evicted = 0;
+    for (const block of live) {
+      if (evicted >= blocks && this.stats.liveWasmBytes <= target) break;
+      this.forget(block);
+      evicted++;
+    }
+    this.stats.evictions += evicted;
+  }
+
+  /** Takes a block out of the maps; it must get hot again to be compiled again. */
+  private forget(block: Block): void {
+    this.drop(block);
+    this.blocks.delete(block.pa);
+    this.heat.delete(block.pa);
+    const page = block.pa - (block.pa % PAGE);
+    const pcs = this.pages.get(page);
+    if (pcs === undefined) return;
+    const rest = pcs.filter((pa) => pa !== block.pa);
+    if (rest.length > 0) this.pages.set(page, rest);
+    // No code left on the page: stores to it may take the fast path again.
+    else this.pages.delete(page);
   }
 
   /** Where block `pcLo` would sit in a hart's jump cache (i32 index of its first word). */
@@ -150,12 +211,14 @@ export class Translation {
     this.table.set(block.slot, null);
     this.freeSlots.push(block.slot);
     block.slot = -1;
+    this.stats.liveWasmBytes -= block.bytes;
   }
 
   /** Runs up to `budget` instructions of `h`; returns BlockExit.HOST if TypeScript ended the slice. */
   runSlice(h: Hart, budget: number): BlockExit {
     let left = budget;
     let exit: number = BlockExit.NEXT;
+    h.state[EPOCH] = ++this.epoch;
     const unitMode = this.unitsPerSlice !== Number.POSITIVE_INFINITY;
     for (let unit = 0; left > 0 && unit < this.unitsPerSlice; unit++) {
       // Blocks the jump cache knows run back to back in wasm; TypeScript only sees the misses.
@@ -178,6 +241,7 @@ export class Translation {
       }
       const translated = block !== null && block.length <= left;
       this.lastBlock = translated ? block : null;
+      if (translated) this.stamps[(block as Block).slot] = this.epoch;
       exit = translated ? ((block as Block).fn as BlockFunction)(h.base, left) : this.interpret(h.base, left);
       left -= this.account(h, translated);
       if (exit !== BlockExit.NEXT) break;
@@ -281,7 +345,7 @@ export class Translation {
       const insns = decodeBlock(bytes, pa % PAGE, pc);
       batch.push({
         pa,
-        block: { insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null, slot: -1 },
+        block: { pa, bytes: 0, insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null, slot: -1 },
         insns,
       });
     }
@@ -296,13 +360,16 @@ export class Translation {
       code.forEach((b, i) => {
         b.block.fn = compiled.functions[i] as BlockFunction;
         b.block.slot = this.takeSlot(b.block.fn);
+        b.block.bytes = compiled.bytes / code.length;
       });
+      this.stats.liveWasmBytes += compiled.bytes;
       this.stats.modules++;
       this.stats.wasmBytes += compiled.bytes;
       this.stats.blocks += code.length;
       for (const b of code) this.stats.instructions += b.insns.length;
     }
     for (const { pa, block } of batch) this.register(pa, block);
+    if (this.stats.liveWasmBytes > this.maxWasmBytes) this.evict(0);
     this.stats.compileMs += performance.now() - start;
   }
 
