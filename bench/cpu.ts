@@ -1,6 +1,7 @@
 /**
- * CPU benchmark (issue 2): the bench/guest workload (~199 M RV64GC instructions) run by Vireo and by
- * QEMU, as cpu-bare.elf (M-mode, no translation) and cpu-sv39.elf (S-mode, Sv39, 4 KiB pages).
+ * CPU benchmark (issues 2 and 10): the bench/guest workload (~199 M RV64GC instructions) run by Vireo's
+ * two engines (the interpreter and the wasm translator, `--engine translate`) and by QEMU's TCG, as
+ * cpu-bare.elf (M-mode, no translation) and cpu-sv39.elf (S-mode, Sv39, 4 KiB pages).
  *
  * Vireo's figures come from its own `--stats` lines (instructions, seconds, mips); QEMU has no instruction
  * counter worth using for speed, so QEMU MIPS = Vireo's instruction count / QEMU's process wall time
@@ -36,13 +37,21 @@ interface VireoStats {
   mips: number;
 }
 
+const ENGINES = ["interpreter", "translate"] as const;
+type Engine = (typeof ENGINES)[number];
+
+interface EngineRuns {
+  stats: VireoStats[];
+  /** Process wall time (node start-up, wasm compilation and translation included). */
+  wall: number[];
+  error?: string;
+}
+
 interface VariantResult {
   variant: Variant;
   /** Dynamic instruction count measured under QEMU -icount (undefined without QEMU). */
   icount?: number;
-  vireo: VireoStats[];
-  vireoWall: number[];
-  vireoError?: string;
+  vireo: Record<Engine, EngineRuns>;
   qemu: number[];
   qemuError?: string;
 }
@@ -113,29 +122,37 @@ async function measureIcount(variant: Variant, options: BenchOptions): Promise<n
   return Number(m[1]);
 }
 
+/** One run of Vireo per engine, alternating, `runs` times (so load drifts hit both alike). */
 async function runVireo(result: VariantResult, expected: string, options: BenchOptions): Promise<void> {
   const { variant } = result;
   if (!existsSync(VIREO_CLI)) {
-    result.vireoError = "dist/src/cli/main.js not built";
+    for (const engine of ENGINES) result.vireo[engine].error = "dist/src/cli/main.js not built";
     console.error(`cpu-${variant}: Vireo skipped: ${VIREO_CLI} does not exist`);
     return;
   }
-  const args = [VIREO_CLI, "run", "--arch", "riscv64", "--bios", "none", "--kernel", elf(variant), "--stats"];
   for (let i = 1; i <= options.runs; i++) {
-    const r = await runTimed(process.execPath, args, { cwd: repoRoot, timeoutMs: options.timeoutMs });
-    const stats = parseStats(r.stderr);
-    const why = checkRun(r, expected) ?? (stats ? undefined : "no complete `stats:` lines on stderr");
-    if (why || !stats) {
-      // One failure is enough: the emulator is deterministic, so the other runs would fail the same way.
-      result.vireoError = why ?? "no stats";
-      describeFailure("Vireo", variant, result.vireoError, r);
-      return;
+    for (const engine of ENGINES) {
+      const runs = result.vireo[engine];
+      if (runs.error !== undefined) continue;
+      const args = [
+        ...[VIREO_CLI, "run", "--arch", "riscv64", "--bios", "none", "--kernel", elf(variant)],
+        ...["--engine", engine, "--stats"],
+      ];
+      const r = await runTimed(process.execPath, args, { cwd: repoRoot, timeoutMs: options.timeoutMs });
+      const stats = parseStats(r.stderr);
+      const why = checkRun(r, expected) ?? (stats ? undefined : "no complete `stats:` lines on stderr");
+      if (why || !stats) {
+        // One failure is enough: the emulator is deterministic, so the other runs would fail the same way.
+        runs.error = why ?? "no stats";
+        describeFailure(`Vireo (${engine})`, variant, runs.error, r);
+        continue;
+      }
+      runs.stats.push(stats);
+      runs.wall.push(r.seconds);
+      console.error(
+        `cpu-${variant}: Vireo ${engine} run ${i}/${options.runs}: ${stats.mips.toFixed(1)} MIPS, ${stats.seconds.toFixed(3)} s, process ${r.seconds.toFixed(3)} s`,
+      );
     }
-    result.vireo.push(stats);
-    result.vireoWall.push(r.seconds);
-    console.error(
-      `cpu-${variant}: Vireo run ${i}/${options.runs}: ${stats.mips.toFixed(1)} MIPS, ${stats.seconds.toFixed(3)} s`,
-    );
   }
 }
 
@@ -169,32 +186,35 @@ function report(results: VariantResult[], startup: Summary | undefined, qemuNote
   const rows: string[][] = [];
   const notes: string[] = [];
   for (const r of results) {
-    const vireoCount = r.vireo[0]?.instructions;
+    const vireoCount = r.vireo.interpreter.stats[0]?.instructions ?? r.vireo.translate.stats[0]?.instructions;
     const count = vireoCount ?? r.icount;
-    const mips = r.vireo.length > 0 ? summarize(r.vireo.map((s) => s.mips)) : undefined;
-    const vSec = r.vireo.length > 0 ? summarize(r.vireo.map((s) => s.seconds)).median : undefined;
     const qSec = r.qemu.length > 0 ? summarize(r.qemu).median : undefined;
     const qMips = count !== undefined && qSec !== undefined ? count / qSec / 1e6 : undefined;
-    const partial = r.vireoError ? ` [${r.vireo.length} ok, then failed]` : "";
-    const vireoCell = mips
-      ? `${fmt(mips.median, 1)} (${fmt(mips.min, 1)}–${fmt(mips.max, 1)})${partial}`
-      : "failed";
     const qemuCell = (v: string) => (r.qemuError ? "failed" : qemuNote && qSec === undefined ? "skipped" : v);
-    rows.push([
-      `cpu-${r.variant}`,
-      fmtCount(count),
-      vireoCell,
-      mips ? fmt(vSec, 3) : "failed",
-      qemuCell(fmt(qSec, 3)),
-      qemuCell(fmt(qMips, 1)),
-      mips && qMips ? `${fmt(mips.median / qMips, 2)}×` : "–",
-    ]);
-    if (r.vireoError) notes.push(`cpu-${r.variant}: Vireo failed: ${r.vireoError}`);
+    for (const engine of ENGINES) {
+      const runs = r.vireo[engine];
+      const mips = runs.stats.length > 0 ? summarize(runs.stats.map((x) => x.mips)) : undefined;
+      const wall = runs.wall.length > 0 ? summarize(runs.wall).median : undefined;
+      // Whole process: instructions over the process's wall time, start-up and compilation included.
+      const wholeMips = count !== undefined && wall !== undefined ? count / wall / 1e6 : undefined;
+      const partial = runs.error ? ` [${runs.stats.length} ok, then failed]` : "";
+      rows.push([
+        `cpu-${r.variant}`,
+        engine,
+        fmtCount(count),
+        mips ? `${fmt(mips.median, 1)} (${fmt(mips.min, 1)}–${fmt(mips.max, 1)})${partial}` : "failed",
+        fmt(wall, 3),
+        fmt(wholeMips, 1),
+        qemuCell(fmt(qSec, 3)),
+        qemuCell(fmt(qMips, 1)),
+        wholeMips && qMips ? `${fmt(wholeMips / qMips, 2)}×` : "–",
+      ]);
+      if (runs.error) notes.push(`cpu-${r.variant}: Vireo ${engine} failed: ${runs.error}`);
+    }
     if (r.qemuError) notes.push(`cpu-${r.variant}: QEMU failed: ${r.qemuError}`);
-    if (r.vireoWall.length > 0)
-      notes.push(
-        `cpu-${r.variant}: Vireo process wall (node start-up included) median ${fmt(summarize(r.vireoWall).median, 3)} s`,
-      );
+    const counts = ENGINES.map((e) => r.vireo[e].stats[0]?.instructions);
+    if (counts[0] !== undefined && counts[1] !== undefined && counts[0] !== counts[1])
+      notes.push(`cpu-${r.variant}: the engines retired different counts: ${counts.join(" vs ")} (a bug)`);
     if (vireoCount !== undefined && r.icount !== undefined) {
       // QEMU also counts the 6 instructions of its reset ROM at 0x1000, and the -icount build reads
       // instret about where the plain build stores its pass code: a few apart is agreement.
@@ -213,17 +233,22 @@ function report(results: VariantResult[], startup: Summary | undefined, qemuNote
     renderTable(
       [
         "variant",
+        "Vireo engine",
         "instructions",
-        "Vireo MIPS median (min–max)",
-        "Vireo s",
+        "guest MIPS median (min–max)",
+        "process s",
+        "process MIPS",
         "QEMU s",
         "QEMU MIPS",
-        "Vireo/QEMU",
+        "Vireo/QEMU (process)",
       ],
       rows,
     ),
   );
   console.log();
+  console.log(
+    "guest MIPS: Vireo's own --stats (instructions over the engine's run time); process: instructions over the whole process's wall time, Node start-up and compilation included, as QEMU's.",
+  );
   if (startup)
     console.log(
       `QEMU start-up + exit (empty guest): median ${fmt(startup.median, 3)} s (${fmt(startup.min, 3)}–${fmt(startup.max, 3)}), included in "QEMU s".`,
@@ -247,7 +272,11 @@ async function run(options: BenchOptions): Promise<SectionOutcome> {
       : `QEMU runs skipped: ${QEMU} not found (apt-get install qemu-system-misc).`;
   const results: VariantResult[] = [];
   for (const variant of VARIANTS) {
-    const result: VariantResult = { variant, vireo: [], vireoWall: [], qemu: [] };
+    const result: VariantResult = {
+      variant,
+      vireo: { interpreter: { stats: [], wall: [] }, translate: { stats: [], wall: [] } },
+      qemu: [],
+    };
     if (haveQemu) {
       const count = await measureIcount(variant, options);
       if (count !== undefined) result.icount = count;
@@ -259,7 +288,7 @@ async function run(options: BenchOptions): Promise<SectionOutcome> {
   const startup = haveQemu ? await qemuStartup(options) : undefined;
   console.log();
   report(results, startup, qemuNote);
-  return results.some((r) => r.vireoError || r.qemuError) ? "failed" : "ok";
+  return results.some((r) => ENGINES.some((e) => r.vireo[e].error) || r.qemuError) ? "failed" : "ok";
 }
 
-export const cpuSection: BenchSection = { name: "cpu", title: "CPU (issue 2)", run };
+export const cpuSection: BenchSection = { name: "cpu", title: "CPU (issues 2, 10)", run };
