@@ -128,6 +128,15 @@ function configs(options: BenchOptions): BootConfig[] {
       ref: "qemu-B",
     },
     {
+      id: "vireo-translate-A",
+      label: "Vireo --engine translate, built-in SBI, 1 hart, A",
+      engine: "vireo",
+      cmdline: "A",
+      harts: 1,
+      args: [...builtin, "--engine", "translate"],
+      ref: "qemu-A",
+    },
+    {
       id: "vireo-opensbi-A",
       label: "Vireo, OpenSBI fw_dynamic, 1 hart, A",
       engine: "vireo",
@@ -339,4 +348,4 @@ async function run(options: BenchOptions): Promise<SectionOutcome> {
   return results.some((r) => r.failures.length > 0) ? "failed" : "ok";
 }
 
-export const bootSection: BenchSection = { name: "boot", title: "Linux boot (issue 3)", run };
+export const bootSection: BenchSection = { name: "boot", title: "Linux boot (issues 3, 10)", run };
