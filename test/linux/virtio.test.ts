@@ -12,7 +12,9 @@ import { after, before, describe, test } from "../support/test.js";
  * The Debian kernel's own virtio drivers (modules in the default initramfs) against Vireo's devices:
  * two disks (one read-only), the entropy device and the virtio console, exercised from the guest's
  * check-mode init and a small script passed on the command line; once with packed virtqueues offered
- * (the default: Linux negotiates VIRTIO_F_RING_PACKED, feature bit 34) and once with --virtio-ring split.
+ * (the default: Linux negotiates VIRTIO_F_RING_PACKED, feature bit 34) on the interpreter, and once with
+ * --virtio-ring split on the binary translator (`--engine translate`: device DMA into pages holding
+ * translated code, guest drivers running translated).
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const main = join(root, "dist/src/cli/main.js");
@@ -75,8 +77,11 @@ describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
     hasModules = gunzipSync(readFileSync(image.initrd)).includes("virtio_blk.ko");
   });
 
-  for (const ring of ["packed", "split"] as const)
-    test(`virtio-blk (rw and ro), virtio-rng and virtio-console work from the guest (--virtio-ring ${ring})`, {
+  for (const [ring, engine] of [
+    ["packed", "interpreter"],
+    ["split", "translate"],
+  ] as const)
+    test(`virtio-blk (rw and ro), virtio-rng and virtio-console work from the guest (--virtio-ring ${ring}, --engine ${engine})`, {
       timeout: BOOT_TIMEOUT_MS + 30_000,
     }, async (t) => {
       if (!image) return t.skip("apt-get is not available to fetch the Debian image");
@@ -100,6 +105,7 @@ describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
             "--rng",
             "--virtio-console",
             ...(ring === "split" ? ["--virtio-ring", "split"] : []),
+            ...["--engine", engine, "--stats"],
           ],
         ],
         "ping-hvc0\n",
@@ -139,5 +145,10 @@ describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
       );
       assert.ok(written.subarray(529, 1024).every((x) => x === 0));
       assert.deepEqual(readFileSync(b), Buffer.from(diskB), "the read-only image is unchanged");
+      if (engine === "translate") {
+        const retired = Number(/translated-retired[= ](\d+)/.exec(r.stderr)?.[1] ?? 0);
+        process.stdout.write(`# translate: ${retired} instructions retired in translated code\n`);
+        assert.ok(retired > 0, `no translated code ran:\n${r.stderr}`);
+      }
     });
 });
