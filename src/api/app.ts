@@ -21,6 +21,7 @@ import { EventStreams } from "./events.js";
 import { metricsRegistry } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { type OperationId, ROUTES } from "./routes.js";
+import { openWebPath, registerWeb, type WebOptions } from "./web.js";
 
 /** Larger bodies get 413: a VmSpec is a few KiB. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -45,6 +46,8 @@ export interface ApiOptions {
   token?: string;
   /** One per daemon when it serves several listeners; made here otherwise. */
   shared?: ApiShared;
+  /** Also serve the web console (needs token): its page, and the login cookie as well as the header. */
+  web?: WebOptions;
 }
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -112,7 +115,10 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       return reply.code(status).send({ error: errorName(status), message: error.message });
     },
   });
-  if (options.token !== undefined) app.addHook("onRequest", requireToken(options.token));
+  if (options.token !== undefined) {
+    const web = options.web === undefined ? {} : { cookie: true, open: openWebPath };
+    app.addHook("onRequest", requireToken(options.token, web));
+  }
   app.addHook("preClose", (done) => {
     events.closeAll();
     done();
@@ -231,6 +237,11 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       return document;
     },
   };
+
+  if (options.web !== undefined) {
+    if (options.token === undefined) throw new Error("the web console needs the API token");
+    registerWeb(app, options.web, options.token);
+  }
 
   // In a plugin of its own so that it is added after the WebSocket plugin's route hook exists.
   app.register(async (scope) => {
