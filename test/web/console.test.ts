@@ -146,6 +146,19 @@ describe("the web console (vireo daemon --web) in chromium", () => {
       await page.waitForURL(/#\/vm\/web-guest$/);
       await page.locator("#vm-state", { hasText: "created" }).waitFor();
 
+      // The same name with another spec: the daemon's 409 is shown on the page, not swallowed.
+      await page.goto(`${d.url}#/create`);
+      await page.locator("#image-note", { hasText: "default Debian image" }).waitFor();
+      await page.locator("#f-name").fill("web-guest");
+      await page.locator("#f-cpus").fill("2");
+      await page.locator("#create-submit").click();
+      const refused = page.locator("#errors li", { hasText: "409" });
+      await refused.waitFor();
+      await shot(page, "create-refused");
+      await refused.locator("button").click();
+      await page.goto(`${d.url}#/vm/web-guest`);
+      await page.locator("#vm-state", { hasText: "created" }).waitFor();
+
       await page.locator("#action-start").click();
       await page.locator("#vm-state", { hasText: "running" }).waitFor();
       // The guest's /init says VIREO-READY, then starts a shell on the console.
@@ -175,6 +188,14 @@ describe("the web console (vireo daemon --web) in chromium", () => {
       const last = Number((await mips.getAttribute("data-last")) ?? "0");
       assert.ok(last > 0, `MIPS ${last} after ${await points()} points\n${await context()}`);
       await shot(page, "vm");
+
+      // The list shows it running, with the share of a host CPU it gets.
+      await page.goto(`${d.url}#/vms`);
+      await page.locator('tr[data-vm="web-guest"]', { hasText: "running" }).waitFor();
+      await page.locator('tr[data-vm="web-guest"] td', { hasText: /^\d+%$/ }).waitFor();
+      await shot(page, "list");
+      await page.goto(`${d.url}#/vm/web-guest`);
+      await page.locator("#vm-state", { hasText: "running" }).waitFor();
 
       await page.locator("#action-stop").click();
       await page

@@ -79,6 +79,7 @@ export interface VmSpecBody {
   console: boolean;
   balloon?: { targetBytes?: number };
   keyboard?: boolean;
+  vsock?: { cid: number; uds?: string };
   virtioRing: "split" | "packed";
   autostart?: boolean;
   cpu?: { mode: "shared" | "dedicated"; weight?: number; cap?: number; reservation?: number };

@@ -59,6 +59,8 @@ function specOf(form: HTMLFormElement): VmSpecBody {
     const target = v("balloon-target");
     spec.balloon = target === "" ? {} : { targetBytes: Math.round(Number(target) * MiB) };
   }
+  if (v("vsock") !== "") spec.vsock = { cid: Number(v("vsock")) };
+  if (v("keyboard") !== "default") spec.keyboard = v("keyboard") === "on";
   if (v("autostart") === "on") spec.autostart = true;
   return spec;
 }
@@ -89,6 +91,12 @@ export function createPage(main: HTMLElement, go: (hash: string) => void): () =>
     ...field("balloon", input("balloon", { type: "checkbox", checked: true })),
     ...field("balloon target (MiB)", input("balloon-target", { type: "number", min: 0 }), "optional"),
     ...field("virtqueue layout", select("ring", ["split", "packed"])),
+    ...field("vsock CID", input("vsock", { type: "number", min: 3 }), "optional: the guest's vsock address"),
+    ...field(
+      "virtio keyboard",
+      select("keyboard", ["default", "on", "off"]),
+      "default: one where a slot is free (it carries stop's Ctrl-Alt-Del)",
+    ),
     ...field("start with the daemon", input("autostart", { type: "checkbox" })),
     h("span", {}),
     h("button", { type: "submit", id: "create-submit" }, "Create"),

@@ -72,7 +72,7 @@ class Charts {
     "calls",
   ]);
   private readonly interrupts = new LiveChart("interrupts", "interrupts / s", ["interrupts"]);
-  private readonly virtio = new LiveChart("virtio", "virtio requests / s", ["requests"]);
+  private readonly virtio = new LiveChart("virtio", "virtio requests / s (net, vsock, input)", ["requests"]);
   private readonly ready = new LiveChart("ready", "ready time (ms waiting for a CPU, per s)", ["ready"]);
   private readonly memory = new LiveChart("memory", "memory (MiB)", [
     "guest RAM",
