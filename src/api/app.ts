@@ -123,6 +123,16 @@ export function buildApp(options: ApiOptions): FastifyInstance {
     events.closeAll();
     done();
   });
+  // An upgrade answered with an HTTP status (401, 403, 404...) leaves the socket detached from the
+  // HTTP server and unread, so it never notices the client leave: it stayed open for good, and the
+  // daemon's close waited on it for ever. End it once the answer is out.
+  app.addHook("onResponse", async (request, reply) => {
+    const socket = request.raw.socket;
+    if (request.headers.upgrade === undefined || reply.statusCode === 101 || socket === undefined) return;
+    socket.end();
+    socket.resume();
+    socket.setTimeout(5000, () => socket.destroy());
+  });
   app.register(fastifyWebsocket, {
     options: { maxPayload: WS_MAX_PAYLOAD },
     // As the plugin's own, but with a code and reason that `vireo vm console` can show.

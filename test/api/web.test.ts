@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { WebSocket } from "ws";
 import { buildApp } from "../../src/api/app.js";
+import { NO_SUCH_VM } from "../../src/api/console-ws.js";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
 import { VmManager } from "../../src/manager/manager.js";
 import { describe, test } from "../support/test.js";
@@ -94,6 +96,33 @@ describe("the web console's listener", () => {
     const logout = await app.inject({ method: "POST", url: "/logout" });
     assert.equal(logout.statusCode, 204);
     assert.match(String(logout.headers["set-cookie"]), /^vireo_token=; .*Max-Age=0/);
+  });
+
+  test("the console WebSocket takes the cookie from this origin, and refuses it from another", {
+    timeout: 30_000,
+  }, async (t) => {
+    const { app, close } = await webApp();
+    // Closing waits for every connection: a refused upgrade's socket must not hold it.
+    t.after(close);
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const cookie = `vireo_token=${TOKEN}`;
+    /** How the upgrade ended: the HTTP status that refused it, or the close code after it opened. */
+    const upgrade = (headers: Record<string, string>) =>
+      new Promise<string>((done) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/vms/none/console`, { headers });
+        ws.on("unexpected-response", (_req, res) => {
+          done(`refused ${res.statusCode}`);
+          ws.terminate();
+        });
+        ws.on("close", (code) => done(`closed ${code}`));
+        ws.on("error", () => {});
+      });
+    // Past the login (the VM does not exist, which the socket's close code says).
+    assert.equal(await upgrade({ cookie, origin: `http://127.0.0.1:${port}` }), `closed ${NO_SUCH_VM}`);
+    assert.equal(await upgrade({ cookie, origin: "http://attacker.example" }), "refused 403");
+    assert.equal(await upgrade({ cookie: `vireo_token=${"cd".repeat(32)}` }), "refused 401");
+    assert.equal(await upgrade({}), "refused 401");
   });
 
   test("--web takes a loopback address only, unless --listen-any; a malformed one is refused", {
