@@ -5,6 +5,7 @@
  * JSON {error, message, fields?}; anything unexpected is logged here and answered 500 without
  * details, so no stack trace reaches a client.
  */
+import { Socket } from "node:net";
 import { availableParallelism, freemem, totalmem } from "node:os";
 import { PassThrough } from "node:stream";
 import fastifyWebsocket from "@fastify/websocket";
@@ -128,7 +129,9 @@ export function buildApp(options: ApiOptions): FastifyInstance {
   // daemon's close waited on it for ever. End it once the answer is out.
   app.addHook("onResponse", async (request, reply) => {
     const socket = request.raw.socket;
-    if (request.headers.upgrade === undefined || reply.statusCode === 101 || socket === undefined) return;
+    // Not under inject, whose socket is a stand-in.
+    if (request.headers.upgrade === undefined || reply.statusCode === 101 || !(socket instanceof Socket))
+      return;
     socket.end();
     socket.resume();
     socket.setTimeout(5000, () => socket.destroy());
