@@ -3,7 +3,8 @@
  * `vireo daemon --web` on a free port. A wrong token is refused and the page says so; the right one
  * logs in; a VM made from the default image through the create form boots (once in this file), and
  * `uname -m` typed into the xterm.js terminal answers riscv64 on the page; the MIPS chart's data
- * moves; the VM stops and is deleted from its page. Screenshots go to test-output/web/.
+ * moves; it pauses, resumes and takes a balloon target; it stops and is deleted from its page.
+ * Screenshots go to test-output/web/.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -114,7 +115,7 @@ describe("the web console (vireo daemon --web) in chromium", () => {
     }
   });
 
-  test("log in, create a VM from the default image, type into its console, watch MIPS, stop, delete", {
+  test("log in, create a VM from the default image, type into its console, watch MIPS, drive it, delete", {
     timeout: BOOT_TIMEOUT_MS,
   }, async (t) => {
     if (missing !== null || daemon === null || browser === null) return t.skip(missing ?? "no daemon");
@@ -196,6 +197,15 @@ describe("the web console (vireo daemon --web) in chromium", () => {
       await shot(page, "list");
       await page.goto(`${d.url}#/vm/web-guest`);
       await page.locator("#vm-state", { hasText: "running" }).waitFor();
+
+      // The other buttons: pause and resume; the balloon target (the daemon answers its figures).
+      await page.locator("#action-pause").click();
+      await page.locator("#vm-state", { hasText: "paused" }).waitFor();
+      await page.locator("#action-resume").click();
+      await page.locator("#vm-state", { hasText: "running" }).waitFor();
+      await page.locator("#balloon-target").fill("32");
+      await page.locator("#balloon-form button[type=submit]").click();
+      await page.locator("#balloon-now", { hasText: "target 32 MiB" }).waitFor();
 
       await page.locator("#action-stop").click();
       await page
