@@ -60,7 +60,7 @@ export function registerWeb(app: FastifyInstance, options: WebOptions, token: st
   });
   app.get("/assets/:file", async (request, reply) => {
     const { file } = request.params as { file: string };
-    if (!(file in ASSETS) || file === "index.html") {
+    if (!Object.hasOwn(ASSETS, file) || file === "index.html") {
       return reply.code(404).send({ error: "not-found", message: `no asset ${file}` });
     }
     const { type, body } = send(file);
