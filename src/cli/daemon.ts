@@ -80,7 +80,7 @@ const FLAGS: FlagSpec = {
     arg: "HOST:PORT",
     help: "also serve the API on TCP; each request needs the bearer token made at first start (printed once, kept 0600 in the state directory as api-token); loopback only unless --listen-any",
   },
-  "listen-any": { kind: "switch", help: "let --listen take an address that is not loopback" },
+  "listen-any": { kind: "switch", help: "let --listen (and --web) take an address that is not loopback" },
   web: {
     kind: "value",
     arg: "HOST:PORT",
