@@ -222,11 +222,16 @@ export function vmPage(main: HTMLElement, name: string, go: (hash: string) => vo
       busy = false;
     }
   };
+  let left = false;
   void poll().then(() => {
-    if (info !== null) view = attachConsole(terminalEl, info.id, (text) => fill(consoleState, text));
+    // Not for a page already left, whose terminal element is gone.
+    if (info !== null && !left) {
+      view = attachConsole(terminalEl, info.id, (text) => fill(consoleState, text));
+    }
   });
   let timer = setInterval(poll, POLL_MS);
   return () => {
+    left = true;
     clearInterval(timer);
     view?.dispose();
     charts.dispose();
