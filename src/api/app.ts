@@ -5,6 +5,7 @@
  * JSON {error, message, fields?}; anything unexpected is logged here and answered 500 without
  * details, so no stack trace reaches a client.
  */
+import { Socket } from "node:net";
 import { availableParallelism, freemem, totalmem } from "node:os";
 import { PassThrough } from "node:stream";
 import fastifyWebsocket from "@fastify/websocket";
@@ -21,6 +22,7 @@ import { EventStreams } from "./events.js";
 import { metricsRegistry } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { type OperationId, ROUTES } from "./routes.js";
+import { openWebPath, registerWeb, type WebOptions } from "./web.js";
 
 /** Larger bodies get 413: a VmSpec is a few KiB. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -45,6 +47,8 @@ export interface ApiOptions {
   token?: string;
   /** One per daemon when it serves several listeners; made here otherwise. */
   shared?: ApiShared;
+  /** Also serve the web console (needs token): its page, and the login cookie as well as the header. */
+  web?: WebOptions;
 }
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -112,10 +116,25 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       return reply.code(status).send({ error: errorName(status), message: error.message });
     },
   });
-  if (options.token !== undefined) app.addHook("onRequest", requireToken(options.token));
+  if (options.token !== undefined) {
+    const web = options.web === undefined ? {} : { cookie: true, open: openWebPath };
+    app.addHook("onRequest", requireToken(options.token, web));
+  }
   app.addHook("preClose", (done) => {
     events.closeAll();
     done();
+  });
+  // An upgrade answered with an HTTP status (401, 403, 404...) leaves the socket detached from the
+  // HTTP server and unread, so it never notices the client leave: it stayed open for good, and the
+  // daemon's close waited on it for ever. End it once the answer is out.
+  app.addHook("onResponse", async (request, reply) => {
+    const socket = request.raw.socket;
+    // Not under inject, whose socket is a stand-in.
+    if (request.headers.upgrade === undefined || reply.statusCode === 101 || !(socket instanceof Socket))
+      return;
+    socket.end();
+    socket.resume();
+    socket.setTimeout(5000, () => socket.destroy());
   });
   app.register(fastifyWebsocket, {
     options: { maxPayload: WS_MAX_PAYLOAD },
@@ -231,6 +250,11 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       return document;
     },
   };
+
+  if (options.web !== undefined) {
+    if (options.token === undefined) throw new Error("the web console needs the API token");
+    registerWeb(app, options.web, options.token);
+  }
 
   // In a plugin of its own so that it is added after the WebSocket plugin's route hook exists.
   app.register(async (scope) => {

@@ -29,16 +29,71 @@ export function loadOrCreateToken(stateDir: string): { token: string; file: stri
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
-/** An onRequest hook answering 401 to a request without `Authorization: Bearer <token>`. */
-export function requireToken(token: string) {
+/** The web console's login cookie: it carries the token, HttpOnly so that page scripts cannot read it. */
+export const TOKEN_COOKIE = "vireo_token";
+
+export interface TokenOptions {
+  /** Accept the login cookie as well as the header (the web console's listener). */
+  cookie?: boolean;
+  /** Paths served without the token (the login page and its script). */
+  open?: (path: string) => boolean;
+}
+
+/** The value of cookie `name` in a Cookie header, or undefined. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** Whether `token` is the daemon's, in constant time. */
+export function tokenMatches(token: string, expected: string): boolean {
+  return timingSafeEqual(digest(token), digest(expected));
+}
+
+/**
+ * An onRequest hook answering 401 to a request without `Authorization: Bearer <token>` (or, with
+ * options.cookie, the login cookie). A cookie is sent by the browser whoever asked for the request, so
+ * a request it authenticates must also come from a page of this origin where the browser says which
+ * (Origin): SameSite=Strict does that in today's browsers, and this holds where it is not honoured.
+ */
+export function requireToken(token: string, options: TokenOptions = {}) {
   const expected = digest(token);
+  const matches = (given: string) => timingSafeEqual(digest(given), expected);
   return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (options.open?.(request.url.split("?")[0] as string) === true) return;
     const header = request.headers.authorization ?? "";
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (m !== null && timingSafeEqual(digest(m[1] as string), expected)) return;
+    if (m !== null && matches(m[1] as string)) return;
+    const cookie = options.cookie === true ? cookieValue(request.headers.cookie, TOKEN_COOKIE) : undefined;
+    if (cookie !== undefined && matches(decodeURIComponent(cookie))) {
+      const origin = request.headers.origin;
+      if (origin === undefined || sameOrigin(origin, request.headers.host)) return;
+      return reply
+        .code(403)
+        .send({ error: "forbidden", message: `a request from ${origin} may not use this console's login` });
+    }
     return reply
       .code(401)
       .header("www-authenticate", 'Bearer realm="vireo"')
-      .send({ error: "unauthorized", message: "this listener needs Authorization: Bearer <token>" });
+      .send({
+        error: "unauthorized",
+        message:
+          options.cookie === true
+            ? "log in with the daemon's API token (or send Authorization: Bearer <token>)"
+            : "this listener needs Authorization: Bearer <token>",
+      });
   };
+}
+
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    // Through URL on both sides, so that an explicit default port (Host: localhost:80) matches.
+    const o = new URL(origin);
+    return host !== undefined && o.host === new URL(`${o.protocol}//${host}`).host;
+  } catch {
+    return false;
+  }
 }

@@ -3,16 +3,20 @@
  * socket is the only access control) until SIGTERM or SIGINT, when it stops every VM (a grace period,
  * then kill; their drives are closed as they end), removes the socket and exits 0. With --listen it
  * also serves the API on TCP, where a bearer token (made once, kept 0600 in the state directory) is
- * the access control; only on loopback unless --listen-any says otherwise.
+ * the access control; only on loopback unless --listen-any says otherwise. With --web it serves the
+ * web console on TCP too (src/web/console, bundled into dist/web/console), behind the same token,
+ * which its login page turns into a cookie.
  */
 
-import { chmodSync, mkdirSync, rmSync, type Stats, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, type Stats, statSync } from "node:fs";
 import { connect, isIP } from "node:net";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { apiShared, buildApp } from "../api/app.js";
 import { loadOrCreateToken } from "../api/auth.js";
 import { openApiDocument } from "../api/openapi.js";
+import { loadWebAssets, type WebDefaults } from "../api/web.js";
 import { VmManager } from "../manager/manager.js";
 import {
   DEFAULT_MEMORY_HIGH,
@@ -22,6 +26,7 @@ import {
 import { DEFAULT_WARM_WORKERS } from "../manager/worker-pool.js";
 import { UserError } from "../util/errors.js";
 import { parseSize } from "../util/size.js";
+import { DEFAULT_CMDLINE_RISCV } from "../vm/riscv.js";
 import { defaultSocket, defaultStateDir } from "./daemon-paths.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
 import { nodeVmHost } from "./vm-host.js";
@@ -75,7 +80,12 @@ const FLAGS: FlagSpec = {
     arg: "HOST:PORT",
     help: "also serve the API on TCP; each request needs the bearer token made at first start (printed once, kept 0600 in the state directory as api-token); loopback only unless --listen-any",
   },
-  "listen-any": { kind: "switch", help: "let --listen take an address that is not loopback" },
+  "listen-any": { kind: "switch", help: "let --listen (and --web) take an address that is not loopback" },
+  web: {
+    kind: "value",
+    arg: "HOST:PORT",
+    help: "also serve the web console (and the API, to it) on TCP; it logs in with the same token as --listen; loopback only unless --listen-any",
+  },
 };
 const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -96,20 +106,20 @@ function socketInUse(path: string): Promise<boolean> {
 }
 
 /** --listen HOST:PORT (an IPv6 host in brackets); a host that is not loopback needs --listen-any. */
-export function parseListen(value: string, any: boolean): { host: string; port: number } {
+export function parseListen(value: string, any: boolean, flag = "listen"): { host: string; port: number } {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(value);
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
   if (m === null || host === undefined || port > 65535) {
-    throw new UserError(`--listen ${value}: expected HOST:PORT (e.g. 127.0.0.1:8470, [::1]:8470)`);
+    throw new UserError(`--${flag} ${value}: expected HOST:PORT (e.g. 127.0.0.1:8470, [::1]:8470)`);
   }
   if (host !== "localhost" && isIP(host) === 0) {
-    throw new UserError(`--listen ${value}: '${host}' is not an IP address or localhost`);
+    throw new UserError(`--${flag} ${value}: '${host}' is not an IP address or localhost`);
   }
   const loopback = host === "localhost" || host === "::1" || /^127\./.test(host);
   if (!loopback && !any) {
     throw new UserError(
-      `--listen ${value}: ${host} is not a loopback address; add --listen-any to serve other hosts (token-guarded, unencrypted)`,
+      `--${flag} ${value}: ${host} is not a loopback address; add --listen-any to serve other hosts (token-guarded, unencrypted)`,
     );
   }
   return { host, port };
@@ -144,10 +154,14 @@ async function serve(args: ParsedArgs): Promise<number> {
     return 0;
   }
   const listenFlag = args.values.get("listen");
-  if (listenFlag === undefined && args.switches.has("listen-any")) {
-    throw new UserError("--listen-any only qualifies --listen HOST:PORT");
+  const webFlag = args.values.get("web");
+  if (listenFlag === undefined && webFlag === undefined && args.switches.has("listen-any")) {
+    throw new UserError("--listen-any only qualifies --listen HOST:PORT or --web HOST:PORT");
   }
   const listen = listenFlag === undefined ? null : parseListen(listenFlag, args.switches.has("listen-any"));
+  const webListen =
+    webFlag === undefined ? null : parseListen(webFlag, args.switches.has("listen-any"), "web");
+  const webAssets = webListen === null ? null : webConsoleAssets();
   const stateDir = resolve(args.values.get("state-dir") ?? defaultStateDir());
   const socket = resolve(args.values.get("socket") ?? defaultSocket());
   const grace = args.values.get("stop-grace-ms");
@@ -213,33 +227,39 @@ async function serve(args: ParsedArgs): Promise<number> {
   const shared = apiShared(manager);
   const app = buildApp({ manager, log, shared });
   let tcpApp: ReturnType<typeof buildApp> | null = null;
-  if (listen !== null) {
-    let token: ReturnType<typeof loadOrCreateToken>;
+  let webApp: ReturnType<typeof buildApp> | null = null;
+  let token: ReturnType<typeof loadOrCreateToken> | null = null;
+  if (listen !== null || webListen !== null) {
     try {
       token = loadOrCreateToken(stateDir);
     } catch (e) {
       await manager.shutdown(0);
       throw new UserError(`cannot read or write the API token: ${(e as Error).message}`);
     }
-    tcpApp = buildApp({ manager, log, shared, token: token.token });
-    try {
-      await tcpApp.listen({ host: listen.host, port: listen.port });
-    } catch (e) {
-      await manager.shutdown(0);
-      throw new UserError(`cannot listen on ${listenFlag}: ${(e as Error).message}`);
-    }
-    const address = tcpApp.server.address();
-    const where =
-      typeof address === "object" && address !== null
-        ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
-        : String(listenFlag);
     if (token.created) log(`API token (shown once; kept in ${token.file}): ${token.token}`);
+  }
+  if (listen !== null && token !== null) {
+    tcpApp = buildApp({ manager, log, shared, token: token.token });
+    const where = await listenTcp(tcpApp, listen, String(listenFlag), manager);
     log(`listening on tcp ${where} (Authorization: Bearer <the token in ${token.file}>)`);
+  }
+  if (webListen !== null && webAssets !== null && token !== null) {
+    const web = { assets: webAssets, defaults: cachedDefaultImage };
+    webApp = buildApp({ manager, log, shared, token: token.token, web });
+    let where: string;
+    try {
+      where = await listenTcp(webApp, webListen, String(webFlag), manager);
+    } catch (e) {
+      await tcpApp?.close();
+      throw e;
+    }
+    log(`web console on http://${where}/ (log in with the token in ${token.file})`);
   }
   try {
     await app.listen({ path: socket });
   } catch (e) {
     await tcpApp?.close();
+    await webApp?.close();
     await manager.shutdown(0);
     throw new UserError(`cannot listen on ${socket}: ${(e as Error).message}`);
   }
@@ -257,8 +277,49 @@ async function serve(args: ParsedArgs): Promise<number> {
     process.on("SIGINT", onSignal);
   });
   await manager.shutdown(graceMs);
-  await Promise.all([app.close(), tcpApp?.close()]);
+  await Promise.all([app.close(), tcpApp?.close(), webApp?.close()]);
   rmSync(socket, { force: true });
   log("stopped");
   return 0;
+}
+
+/** Listens on TCP; answers the address as "host:port" (an IPv6 host in brackets). */
+async function listenTcp(
+  app: ReturnType<typeof buildApp>,
+  at: { host: string; port: number },
+  flag: string,
+  manager: VmManager,
+): Promise<string> {
+  try {
+    await app.listen({ host: at.host, port: at.port });
+  } catch (e) {
+    await manager.shutdown(0);
+    throw new UserError(`cannot listen on ${flag}: ${(e as Error).message}`);
+  }
+  const address = app.server.address();
+  return typeof address === "object" && address !== null
+    ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
+    : flag;
+}
+
+/** The web console's bundle, which `npm run build` puts beside the compiled code (dist/web/console). */
+function webConsoleAssets(): string {
+  const dir = fileURLToPath(new URL("../../web/console/", import.meta.url));
+  try {
+    loadWebAssets(dir);
+  } catch (e) {
+    throw new UserError(`--web: the web console is not built (${(e as Error).message}); run npm run build`);
+  }
+  return dir;
+}
+
+/** The default riscv64 guest where it is in the cache (the form never starts a download). */
+async function cachedDefaultImage(): Promise<WebDefaults | null> {
+  const { imageDir } = await import("../images/cache.js");
+  const { INITRD_FILE, KERNEL_FILE } = await import("../images/riscv64.js");
+  const dir = imageDir("riscv64");
+  const kernel = join(dir, KERNEL_FILE);
+  const initrd = join(dir, INITRD_FILE);
+  if (!existsSync(kernel) || !existsSync(initrd)) return null;
+  return { kernel, initrd, cmdline: DEFAULT_CMDLINE_RISCV };
 }

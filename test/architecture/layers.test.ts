@@ -66,6 +66,9 @@ const LAYERS: readonly Layer[] = [
     ],
     browser: false,
   },
+  // Browser pages (the daemon's web console): packages such as xterm.js and uPlot, but no Node API
+  // (checked below); they reach the daemon through its HTTP API, never its code.
+  { name: "web", uses: [], browser: false },
 ];
 
 interface SourceFile {
@@ -160,6 +163,17 @@ describe("layers", () => {
       for (const { name, line } of nodeGlobals(file.text)) problems.push(`${file.path}:${line}: ${name}`);
     }
     assert.deepEqual(problems, [], `Node APIs in src/vm/:\n${problems.join("\n")}`);
+  });
+
+  test("web/ runs in a browser page: no node: module, no Node global", { timeout: 10_000 }, () => {
+    const problems: string[] = [];
+    for (const file of sources(root, "src/web")) {
+      for (const { specifier, line } of imports(file.text)) {
+        if (specifier?.startsWith("node:")) problems.push(`${file.path}:${line}: '${specifier}'`);
+      }
+      for (const { name, line } of nodeGlobals(file.text)) problems.push(`${file.path}:${line}: ${name}`);
+    }
+    assert.deepEqual(problems, [], `Node APIs in src/web/:\n${problems.join("\n")}`);
   });
 
   test("a wrong import, a Node module and a Node global are each reported with file:line", {
