@@ -105,6 +105,7 @@ const X86_FLAGS = new Set([
   "balloon-target",
   "net",
   "virtio-ring",
+  "vsock",
 ]);
 
 /** Spec fields → the flag that sets them, longest first, for messages. */

@@ -25,6 +25,8 @@ export function statsLines(stats: VmStats): string[] {
     );
     if (stats.balloon !== undefined) lines.push(`balloon ${fields(stats.balloon)}`);
     if (stats.translation !== undefined) lines.push(`translation ${fields(stats.translation)}`);
+    for (const v of stats.virtio ?? [])
+      lines.push(`virtio${v.slot} ${v.device} irq=${v.gsi} ${fields(v.counters)}`);
   } else {
     const e = stats.exits;
     lines.push(`seconds ${seconds.toFixed(3)}`);

@@ -1,4 +1,5 @@
 /** A riscv64 VM: the `virt` board on the interpreter engine. */
+import type { VirtioMmio } from "../devices/virtio/mmio.js";
 import { InterpreterEngine, type RunResult } from "../engines/interpreter.js";
 import { isElf, parseElf } from "../machine/loader/elf.js";
 import { firmwareImage } from "../machine/loader/firmware.js";
@@ -6,7 +7,7 @@ import { flattenElf, isLinuxImage, type LinuxImage, parseLinuxImage } from "../m
 import { describeNonCode } from "../machine/loader/sniff.js";
 import { VirtBoard } from "../machine/riscv-virt/board.js";
 import { bootLinux } from "../machine/riscv-virt/linux-boot.js";
-import { VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
+import { VIRT_IRQ, VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { formatMac } from "../net/mac.js";
 import { UserError } from "../util/errors.js";
 import type { VmHost } from "./host.js";
@@ -188,6 +189,15 @@ function riscvStats(
     traps: byCount(traps),
     interrupts: byCount(interrupts),
     nics: virtio.nics.map((d) => ({ mac: formatMac(d.mac), counters: { ...d.stats } })),
+    virtio: board.virtio.used().map((slot) => {
+      const transport = board.virtio.at(slot) as VirtioMmio;
+      return {
+        slot,
+        device: transport.device.name,
+        gsi: VIRT_IRQ.VIRTIO_FIRST + slot,
+        counters: { ...transport.counters },
+      };
+    }),
   };
   const balloon = board.balloon;
   if (balloon !== null) {

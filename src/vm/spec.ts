@@ -217,7 +217,6 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
   } else {
     if (spec.boot.firmware !== undefined) problem("/boot/firmware", "only for riscv64 guests");
     if (spec.maxInstructions !== undefined) problem("/maxInstructions", "only for riscv64 guests");
-    if (spec.vsock !== undefined) problem("/vsock", "not wired to x86_64 guests yet");
     spec.removeCpuFeatures?.forEach((f, i) => {
       if (!(f in CPU_FEATURES)) {
         problem(`/removeCpuFeatures/${i}`, `unknown feature (known: ${Object.keys(CPU_FEATURES).join(" ")})`);

@@ -54,8 +54,13 @@ export interface VmStats {
   vsock?: { cid: number; counters: Record<string, number> };
   /** riscv64: the virtio keyboard (events delivered, pending, dropped; status events read). */
   keyboard?: Record<string, number>;
-  /** x86_64: how virtio interrupts reach the guest, and per-slot exit counters. */
+  /** x86_64: how virtio interrupts reach the guest. */
   virtioInterrupts?: "irqfd-resample" | "irq-line";
+  /**
+   * Per virtio slot: its device, its interrupt line (x86_64: the GSI; riscv64: the PLIC source), and
+   * counters (x86_64: exits, ioeventfd doorbells and irqfd interrupts; riscv64: the transport's queue
+   * notifications and interrupts).
+   */
   virtio?: { slot: number; device: string; gsi: number; counters: Record<string, number> }[];
   rejectedMsrs?: number[];
   /**

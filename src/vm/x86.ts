@@ -165,6 +165,8 @@ function x86Stats(
     virtio: [],
     rejectedMsrs: [...board.rejectedMsrs],
   };
+  if (virtio.vsock !== null)
+    stats.vsock = { cid: virtio.vsock.guestCid, counters: { ...virtio.vsock.stats } };
   if (board.virtio.used().length > 0) {
     stats.virtioInterrupts = board.irqfdResample ? "irqfd-resample" : "irq-line";
   }

@@ -151,6 +151,20 @@ describe("virtio-mmio on the x86 microVM (KVM)", { skip: why }, () => {
     assert.match(r.stderr, /^stats: net0 mac=52:54:00:76:00:00 /m);
   });
 
+  test("virtio-vsock attaches on the x86 board too (its own window and GSI; the guest CID in stats)", async () => {
+    const r = await run("--rng", "--vsock", "cid=7");
+    assert.equal(r.status, 0, describeRun(r));
+    assert.deepEqual(
+      [...slotStats(r)].map(([slot, s]) => [slot, s.device, s.gsi]),
+      [
+        [0, "virtio-rng", 5],
+        [1, "virtio-vsock", 6],
+      ],
+    );
+    assert.match(r.stdout, /^virtio-rng slot 0: irqs 1 isr 1 used 1 id 0 len 32 random 1$/m);
+    assert.match(r.stderr, /^stats: vsock cid=7 /m);
+  });
+
   test("the devices are appended to the kernel command line as virtio_mmio.device=", async () => {
     const r = await vireo([
       "run",

@@ -145,6 +145,15 @@ describe("Linux virtio drivers on Vireo's devices", { concurrency: 1 }, () => {
       );
       assert.ok(written.subarray(529, 1024).every((x) => x === 0));
       assert.deepEqual(readFileSync(b), Buffer.from(diskB), "the read-only image is unchanged");
+      // The transports counted the driver's notifications and their interrupts, per slot.
+      assert.match(
+        r.stderr,
+        /^stats: virtio0 virtio-blk irq=\d+ notifications=[1-9]\d* interrupts=[1-9]\d*$/m,
+      );
+      assert.match(
+        r.stderr,
+        /^stats: virtio2 virtio-rng irq=\d+ notifications=[1-9]\d* interrupts=[1-9]\d*$/m,
+      );
       if (engine === "translate") {
         const retired = Number(/translated-retired[= ](\d+)/.exec(r.stderr)?.[1] ?? 0);
         process.stdout.write(`# translate: ${retired} instructions retired in translated code\n`);

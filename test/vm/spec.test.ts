@@ -66,6 +66,7 @@ describe("VmSpec", () => {
       cpus: 200,
       memory: 4 * MiB,
       removeCpuFeatures: ["x2apic"],
+      vsock: { cid: 9 },
     });
     assert.equal(validateVmSpec(JSON.parse(JSON.stringify(x86))).arch, "x86_64");
   });

@@ -97,6 +97,8 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
   readonly deviceFeatures: readonly number[];
   /** The reason of the last DEVICE_NEEDS_RESET, for diagnostics (null after reset). */
   lastFault: string | null = null;
+  /** The driver's queue notifications taken, and the interrupts raised (the line going up). */
+  readonly counters = { notifications: 0, interrupts: 0 };
   /** The queues in use (each slot's current format). */
   private readonly queues: Virtqueue[];
   private readonly slots: QueueSlot[];
@@ -343,6 +345,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
 
   private notify(index: number): void {
     const q = this.queues[index];
+    this.counters.notifications++;
     if (q?.usable && this.active) this.device.notify(index);
   }
 
@@ -425,6 +428,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     const level = this.interruptStatus !== 0;
     if (level !== this.lineLevel) {
       this.lineLevel = level;
+      if (level) this.counters.interrupts++;
       this.line.set(level);
     }
   }

@@ -36,6 +36,9 @@ describe("virtio-rng", () => {
     assert.deepEqual([...mem.read(DATA, 4)], [6, 7, 8, 9]);
     assert.equal(entropy.calls, 1, "one 64 KiB draw serves many requests");
     assert.equal(drv.ack(), Interrupt.USED_BUFFER);
+    // The transport counts the driver's notifications and the times its line went up.
+    assert.equal(drv.mmio.counters.notifications, 2);
+    assert.ok(drv.mmio.counters.interrupts >= 1);
   });
 
   it("gives at most 64 KiB per request; a chain without writable bytes gets 0", () => {
