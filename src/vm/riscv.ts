@@ -224,6 +224,9 @@ function riscvStats(
       "wasm-bytes": t.wasmBytes,
       invalidations: t.invalidations,
       "compile-ms": Math.round(t.compileMs),
+      "guest-code-bytes": t.guestBytes,
+      // Compile cost per KiB of guest code translated (µs), the figure QEMU-style translators quote.
+      "compile-us-per-kib": t.guestBytes === 0 ? 0 : Math.round((t.compileMs * 1000 * 1024) / t.guestBytes),
       "translated-retired": t.translatedRetired,
       "live-wasm-bytes": Math.round(t.liveWasmBytes),
       evictions: t.evictions,

@@ -33,6 +33,8 @@ export interface TranslationStats {
   /** Blocks compiled, and the guest instructions they hold. */
   blocks: number;
   instructions: number;
+  /** Bytes of guest code those instructions take (RVC ones 2, others 4). */
+  guestBytes: number;
   /** WebAssembly.Modules built (each holds a batch of blocks) and their total size. */
   modules: number;
   wasmBytes: number;
@@ -85,6 +87,7 @@ export class Translation {
   readonly stats: TranslationStats = {
     blocks: 0,
     instructions: 0,
+    guestBytes: 0,
     modules: 0,
     wasmBytes: 0,
     invalidations: 0,
@@ -366,7 +369,10 @@ export class Translation {
       this.stats.modules++;
       this.stats.wasmBytes += compiled.bytes;
       this.stats.blocks += code.length;
-      for (const b of code) this.stats.instructions += b.insns.length;
+      for (const b of code) {
+        this.stats.instructions += b.insns.length;
+        for (const i of b.insns) this.stats.guestBytes += i.length;
+      }
     }
     for (const { pa, block } of batch) this.register(pa, block);
     if (this.stats.liveWasmBytes > this.maxWasmBytes) this.evict(0);
