@@ -4,7 +4,6 @@
  * counter.S it leaves the host's thread idle: a test can run it beside other work in one process.
  */
         .equ UART, 0x10000000
-        .equ LSR_THRE, 0x20
         .equ MTIMECMP, 0x02004000
         .equ MTIME, 0x0200bff8
         .equ PERIOD, 100000     /* timer ticks at 10 MHz: 10 ms */
@@ -20,19 +19,7 @@ _start:
         csrci mstatus, 8        /* MIE off: WFI wakes on a pending timer without taking a trap */
         li t0, MIP_MTIP
         csrw mie, t0
-line:   la a1, prefix
-        call puts
-        li t5, 60               /* shift: the top nibble first */
-digit:  srl t0, s1, t5
-        andi t0, t0, 15
-        la t1, hex
-        add t1, t1, t0
-        lbu a0, 0(t1)
-        call putc
-        addi t5, t5, -4
-        bgez t5, digit
-        li a0, '\n'
-        call putc
+line:   call print_tick
         addi s1, s1, 1
         ld t0, 0(s3)
         li t1, PERIOD
@@ -44,23 +31,4 @@ sleep:  wfi
         beqz t0, sleep
         j line
 
-/* a1: a NUL-terminated string */
-puts:   mv t6, ra
-1:      lbu a0, 0(a1)
-        beqz a0, 2f
-        call putc
-        addi a1, a1, 1
-        j 1b
-2:      mv ra, t6
-        ret
-
-/* a0: one byte, once the transmitter holds none */
-putc:   lbu t3, 5(s0)
-        andi t3, t3, LSR_THRE
-        beqz t3, putc
-        sb a0, 0(s0)
-        ret
-
-        .section .rodata
-prefix: .asciz "tick "
-hex:    .ascii "0123456789abcdef"
+#include "tick.inc"
