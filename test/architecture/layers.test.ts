@@ -66,6 +66,7 @@ const LAYERS: readonly Layer[] = [
     ],
     browser: false,
   },
+  { name: "sdk", uses: ["util", "vm", "api", "cli"], browser: false },
 ];
 
 interface SourceFile {

@@ -1,0 +1,4 @@
+/** The package's entry point: `import { Vireo } from "vireo"`. */
+export { VireoApiError, VireoConnectionError } from "./transport.js";
+export type * from "./types.js";
+export { OPERATIONS, Vireo, type VireoOptions } from "./vireo.js";
