@@ -5,6 +5,7 @@
  */
 import type { OperationId } from "../api/routes.js";
 import { defaultSocket } from "../cli/daemon-paths.js";
+import { ConsoleSession } from "./console.js";
 import { readText, type Sent, send, serverSentEvents, type Target } from "./transport.js";
 import type {
   AcquireOptions,
@@ -140,6 +141,17 @@ export class Vireo {
       // An abort ends the stream, as the caller asked: not an error.
       if (options.signal?.aborted !== true) throw e;
     }
+  }
+
+  /** The interactive console (the WebSocket form of vmConsole): output, input, expect(). */
+  openConsole(id: string): Promise<ConsoleSession> {
+    const path = `/vms/${seg(id)}/console`;
+    if ("socket" in this.target) return ConsoleSession.open(`ws+unix://${this.target.socket}:${path}`, {});
+    const url = new URL(this.target.url);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.pathname = `${url.pathname.replace(/\/$/, "")}${path}`;
+    const token = this.target.token;
+    return ConsoleSession.open(url.href, token === undefined ? {} : { authorization: `Bearer ${token}` });
   }
 
   getBalloon(id: string): Promise<Balloon> {

@@ -136,6 +136,13 @@ describe("the SDK against a daemon", { skip: missing !== undefined }, () => {
     }
     assert.match(followed, /tick [0-9a-f]{16}\n/);
     assert.equal((await v.vmStats("s1")).arch, "riscv64");
+    // The WebSocket form of the console route: the held output, then new ticks.
+    const session = await v.openConsole("s1");
+    const upTo = await session.expect(/tick [0-9a-f]{16}\n/);
+    assert.match(upTo, /tick /);
+    const next = await session.expect(/tick [0-9a-f]{16}\n/);
+    assert.match(next, /^tick [0-9a-f]{16}\n$/);
+    await session.close();
     assert.equal((await v.setBalloon("s1", 4096)).targetBytes, 4096);
     assert.equal((await v.getBalloon("s1")).targetBytes, 4096);
     assert.equal((await v.pause("s1")).state, "paused");
