@@ -111,7 +111,8 @@ export class PoolManager {
       if (event.type !== "deleted" && event.type !== "state") return;
       if (event.type === "state" && event.vm.state !== "failed" && event.vm.state !== "stopped") return;
       const pool = this.poolOf(event.vm.name);
-      if (pool === undefined) return;
+      // A closed pool's VMs stop with the daemon: the next one deletes them (open()).
+      if (pool === undefined || pool.closed) return;
       const why = event.type === "deleted" ? "was deleted" : (event.vm.reason ?? `is ${event.vm.state}`);
       void this.lose(pool, event.vm.name, `idle VM '${event.vm.name}' ${why}`);
     });
