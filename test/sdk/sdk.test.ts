@@ -5,17 +5,19 @@
  * and survive a restart of the daemon.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   OPERATIONS,
   type Pool,
   Vireo,
   VireoApiError,
+  VireoConnectionError,
   type VireoEvent,
   type VmInfo,
   type VmSpec,
 } from "../../src/sdk/index.js";
+import { type FlagDaemon, startDaemonWith, stopDaemon } from "../api/console-support.js";
 import {
   counterSpec,
   type Daemon,
@@ -303,5 +305,47 @@ describe("the SDK against a daemon", { skip: missing !== undefined }, () => {
     const left: VmInfo[] = await vireo.listVms({ "vireo.pool": "kept" });
     assert.deepEqual(left.map((vm) => vm.name).sort(), [...after.vms].sort());
     await vireo.deletePool("kept");
+  });
+});
+
+describe("the SDK over TCP, and as the package", { skip: missing !== undefined }, () => {
+  let daemon: FlagDaemon | undefined;
+  after(() => (daemon === undefined ? undefined : stopDaemon(daemon)));
+
+  test("a URL and the token: calls, the console WebSocket, 401 as a VireoApiError", {
+    timeout: 60_000,
+  }, async () => {
+    const dir = tempDir();
+    const idle = buildBareMetal("test/guest-daemon/idle.S", join(dir, "idle.elf"));
+    daemon = await startDaemonWith(dir, ["--listen", "127.0.0.1:0"]);
+    const port = /listening on tcp 127\.0\.0\.1:(\d+)/.exec(daemon.log())?.[1];
+    const token = readFileSync(join(daemon.stateDir, "api-token"), "utf8").trim();
+    const vireo = new Vireo({ url: `http://127.0.0.1:${port}`, token });
+    assert.deepEqual(await vireo.health(), { ok: true });
+    await vireo.createVm(counterSpec("tcp", idle));
+    await vireo.start("tcp");
+    const session = await vireo.openConsole("tcp");
+    assert.match(await session.expect("idle"), /idle$/);
+    await session.close();
+    const wrong = await apiError(new Vireo({ url: `http://127.0.0.1:${port}`, token: "wrong" }).listVms());
+    assert.deepEqual([wrong.status, wrong.code], [401, "unauthorized"]);
+    assert.match(wrong.message, /Authorization: Bearer/);
+    await assert.rejects(
+      new Vireo({ socket: join(dir, "none.sock") }).health(),
+      (e: Error) =>
+        e instanceof VireoConnectionError && /no Vireo daemon listens on .*none\.sock/.test(e.message),
+    );
+  });
+
+  test('`import { Vireo } from "vireo"` is this SDK, with its type declarations', {
+    timeout: 10_000,
+  }, async () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
+    const entry = pkg.exports["."];
+    assert.ok(existsSync(join(repoRoot, entry.types)), `${entry.types} is built`);
+    assert.match(readFileSync(join(repoRoot, entry.types), "utf8"), /Vireo/);
+    const byName = await import("vireo");
+    assert.equal(byName.Vireo, Vireo);
+    assert.equal(byName.VireoApiError, VireoApiError);
   });
 });
