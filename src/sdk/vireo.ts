@@ -243,13 +243,20 @@ export class Vireo {
 
   /**
    * A booted VM of the pool, now yours: at once when one is ready, else the first to get ready within
-   * `timeoutMs` (default 30 s; past it a VireoApiError with status 504).
+   * `timeoutMs` (default 30 s; past it a VireoApiError with status 504); `signal` gives up waiting.
    */
-  acquireVm(pool: string, options: AcquireOptions = {}): Promise<VmInfo> {
-    return this.json({ method: "POST", path: `/pools/${seg(pool)}/acquire`, body: options });
+  acquireVm(pool: string, options: AcquireOptions & { signal?: AbortSignal } = {}): Promise<VmInfo> {
+    const { signal, ...body } = options;
+    // An abort while it waits withdraws the request: the daemon then hands that VM to no one.
+    return this.json({
+      method: "POST",
+      path: `/pools/${seg(pool)}/acquire`,
+      body,
+      ...(signal === undefined ? {} : { signal }),
+    });
   }
 
-  acquire(pool: string, options: AcquireOptions = {}): Promise<VmInfo> {
+  acquire(pool: string, options: AcquireOptions & { signal?: AbortSignal } = {}): Promise<VmInfo> {
     return this.acquireVm(pool, options);
   }
 
