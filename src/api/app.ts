@@ -242,13 +242,15 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       return reply.code(204).send();
     },
     acquireVm: async (request, reply) => {
-      const { timeoutMs } = request.body as { timeoutMs?: number };
+      const { timeoutMs = 30_000 } = request.body as { timeoutMs?: number };
+      // The listener's idle timeout (connectionTimeout) would end a longer wait: this one outlasts it.
+      request.raw.socket?.setTimeout?.(Math.max(60_000, timeoutMs + 10_000));
       // A client that goes away while it waits must not be handed a VM nobody will release.
       const gone = new AbortController();
       reply.raw.once("close", () => {
         if (!reply.raw.writableEnded) gone.abort();
       });
-      return manager.pools.acquire(poolOf(request), timeoutMs ?? 30_000, gone.signal);
+      return manager.pools.acquire(poolOf(request), timeoutMs, gone.signal);
     },
     releaseVm: async (request, reply) => {
       await manager.pools.release(poolOf(request), (request.body as { vm: string }).vm);

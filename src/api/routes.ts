@@ -338,7 +338,7 @@ const TABLE: RouteDef[] = [
     method: "POST",
     url: "/pools",
     summary:
-      "Creates a warm pool: it keeps `size` VMs of the spec defined, booted (the ready marker seen on the console, or running) and idle",
+      "Creates a warm pool: it keeps `size` VMs of the spec defined, booted (the ready marker seen on the console, or running) and idle; each VM gets a name of its own (the spec's is a placeholder) and the label vireo.pool=NAME besides the spec's",
     body: PoolCreateSchema,
     responses: {
       "201": { description: "Created; its VMs boot in the background", json: "Pool" },
