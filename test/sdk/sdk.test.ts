@@ -261,8 +261,15 @@ describe("the SDK against a daemon", { skip: missing !== undefined }, () => {
       (await vireo.listVms({ "vireo.pool": "p2" })).map((vm) => vm.name).sort(),
       [...refilled.vms].sort(),
     );
+    // An idle VM deleted behind the pool's back is replaced.
+    const lost = refilled.vms[0] as string;
+    await vireo.deleteVm(lost);
+    const replaced = await until(
+      () => vireo.getPool("p2"),
+      (p) => p.ready === 2 && !p.vms.includes(lost),
+    );
     await vireo.deletePool("p2");
-    for (const n of refilled.vms) assert.equal((await apiError(vireo.getVm(n))).status, 404);
+    for (const n of replaced.vms) assert.equal((await apiError(vireo.getVm(n))).status, 404);
   });
 
   test("an empty pool's acquire waits up to its deadline and says so (504)", {
