@@ -15,7 +15,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Registry } from "prom-client";
 import { ManagerError } from "../manager/errors.js";
 import type { VmAction, VmManager } from "../manager/manager.js";
-import { type DriveSpec, type NicSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
+import type { PoolRequest } from "../manager/pools.js";
+import { type DriveSpec, type NicSpec, VmSpecError, VmSpecSchema, validateVmSpec } from "../vm/spec.js";
 import { requireToken } from "./auth.js";
 import { ConsoleWriters, consoleSocket } from "./console-ws.js";
 import { EventStreams } from "./events.js";
@@ -74,7 +75,8 @@ function compileValidator(schema: TSchema): (data: unknown) => { value?: unknown
       }
     };
   }
-  const checker = TypeCompiler.Compile(schema);
+  // A pool's body holds a VmSpec by reference.
+  const checker = TypeCompiler.Compile(schema, [VmSpecSchema]);
   return (data) => {
     if (checker.Check(data)) return { value: data };
     const fields = [...checker.Errors(data)]
@@ -84,7 +86,13 @@ function compileValidator(schema: TSchema): (data: unknown) => { value?: unknown
   };
 }
 
-const KIND_STATUS = { invalid: 400, "not-found": 404, conflict: 409 } as const;
+const KIND_STATUS = {
+  invalid: 400,
+  "not-found": 404,
+  conflict: 409,
+  unavailable: 503,
+  timeout: 504,
+} as const;
 
 function errorName(status: number): string {
   if (status === 413) return "too-large";
@@ -244,6 +252,29 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       damaged: manager.damaged,
     }),
     health: async () => ({ ok: true }),
+    createPool: async (request, reply) =>
+      reply.code(201).send(manager.pools.create(request.body as PoolRequest)),
+    listPools: async () => manager.pools.list(),
+    getPool: async (request) => manager.pools.get(poolOf(request)),
+    deletePool: async (request, reply) => {
+      await manager.pools.delete(poolOf(request));
+      return reply.code(204).send();
+    },
+    acquireVm: async (request, reply) => {
+      const { timeoutMs = 30_000 } = request.body as { timeoutMs?: number };
+      // The listener's idle timeout (connectionTimeout) would end a longer wait: this one outlasts it.
+      request.raw.socket?.setTimeout?.(Math.max(60_000, timeoutMs + 10_000));
+      // A client that goes away while it waits must not be handed a VM nobody will release.
+      const gone = new AbortController();
+      reply.raw.once("close", () => {
+        if (!reply.raw.writableEnded) gone.abort();
+      });
+      return manager.pools.acquire(poolOf(request), timeoutMs, gone.signal);
+    },
+    releaseVm: async (request, reply) => {
+      await manager.pools.release(poolOf(request), (request.body as { vm: string }).vm);
+      return reply.code(204).send();
+    },
     // The same for the daemon's whole life: made once, on the first request.
     openapi: async () => {
       document ??= openApiDocument();
@@ -281,6 +312,10 @@ export function buildApp(options: ApiOptions): FastifyInstance {
 
 function idOf(request: FastifyRequest): string {
   return (request.params as { id: string }).id;
+}
+
+function poolOf(request: FastifyRequest): string {
+  return (request.params as { pool: string }).pool;
 }
 
 function nicOf(request: FastifyRequest): number {

@@ -1,6 +1,6 @@
 /**
  * GET /events: the manager's events (VM created, deleted, changed state, a memory governor decision:
- * see VmEvent) as server-sent events, one
+ * see VmEvent; a warm pool's changes: PoolEvent) as server-sent events, one
  * JSON object per `data:` line, from the moment the client connects. A comment line every 15 s keeps
  * proxies from dropping a quiet stream and finds clients that went away.
  */
@@ -24,9 +24,14 @@ export class EventStreams {
       connection: "keep-alive",
     });
     res.write(": vireo events\n\n");
-    const unsubscribe = manager.onEvent((event) => {
+    const send = (event: { type: string }) =>
       res.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-    });
+    const unsubscribeVms = manager.onEvent(send);
+    const unsubscribePools = manager.pools.onEvent(send);
+    const unsubscribe = () => {
+      unsubscribeVms();
+      unsubscribePools();
+    };
     const keepalive = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
     keepalive.unref();
     const end = () => {

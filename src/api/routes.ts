@@ -7,6 +7,7 @@
 import type { TSchema } from "@sinclair/typebox";
 import { CpuShareSchema, DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
 import {
+  AcquireSchema,
   ActionParams,
   ActionQuery,
   BalloonTargetSchema,
@@ -14,6 +15,9 @@ import {
   DriveParams,
   ListQuery,
   NicParams,
+  PoolCreateSchema,
+  PoolParams,
+  ReleaseSchema,
   VmIdParams,
 } from "./schemas.js";
 
@@ -36,7 +40,13 @@ export type OperationId =
   | "metrics"
   | "getHost"
   | "health"
-  | "openapi";
+  | "openapi"
+  | "createPool"
+  | "listPools"
+  | "getPool"
+  | "deletePool"
+  | "acquireVm"
+  | "releaseVm";
 
 export interface RouteDef {
   operationId: OperationId;
@@ -290,7 +300,7 @@ const TABLE: RouteDef[] = [
     method: "GET",
     url: "/events",
     summary:
-      "Server-sent events from now on: VM created, deleted, or changed state, or the memory governor set its balloon's target; each `data:` line is JSON {type, vm} (type memory adds memory: {vm, from, target, reason, available, at})",
+      "Server-sent events from now on: VM created, deleted, or changed state, or the memory governor set its balloon's target; each `data:` line is JSON {type, vm} (type memory adds memory: {vm, from, target, reason, available, at}); a warm pool's changes are type pool: {type, change (created, deleted, ready, acquired, released, failed), pool, vm?}",
     responses: { "200": { description: "An event stream", eventStream: true } },
   },
   {
@@ -322,6 +332,79 @@ const TABLE: RouteDef[] = [
     url: "/openapi.json",
     summary: "This document",
     responses: { "200": { description: "OpenAPI 3.1", json: "object" } },
+  },
+  {
+    operationId: "createPool",
+    method: "POST",
+    url: "/pools",
+    summary:
+      "Creates a warm pool: it keeps `size` VMs of the spec defined, booted (the ready marker seen on the console, or running) and idle; each VM gets a name of its own (the spec's is a placeholder) and the label vireo.pool=NAME besides the spec's",
+    body: PoolCreateSchema,
+    responses: {
+      "201": { description: "Created; its VMs boot in the background", json: "Pool" },
+      "400": {
+        description: "A field the schema refuses, a size out of 0–64, a spec with a file that is not there",
+        json: "Error",
+      },
+      "409": { description: "A pool with this name exists", json: "Error" },
+    },
+  },
+  {
+    operationId: "listPools",
+    method: "GET",
+    url: "/pools",
+    summary: "Every warm pool",
+    responses: { "200": { description: "The pools", json: "Pool[]" } },
+  },
+  {
+    operationId: "getPool",
+    method: "GET",
+    url: "/pools/:pool",
+    summary: "One pool: its size, its ready and booting VMs, the acquirers waiting",
+    params: PoolParams,
+    responses: {
+      "200": { description: "The pool", json: "Pool" },
+      "404": { description: "No pool of that name or id", json: "Error" },
+    },
+  },
+  {
+    operationId: "deletePool",
+    method: "DELETE",
+    url: "/pools/:pool",
+    summary: "Deletes the pool and its idle VMs (acquired ones stay); waiting acquirers get 503",
+    params: PoolParams,
+    responses: {
+      "204": { description: "Deleted" },
+      "404": { description: "No pool of that name or id", json: "Error" },
+    },
+  },
+  {
+    operationId: "acquireVm",
+    method: "POST",
+    url: "/pools/:pool/acquire",
+    summary:
+      "Hands out a ready VM of the pool at once, or the first to get ready within timeoutMs; it leaves the pool (an ordinary VM, named and labelled after it) and the pool boots a replacement",
+    params: PoolParams,
+    body: AcquireSchema,
+    responses: {
+      "200": { description: "The VM, running and booted, now the caller's", json: "VmInfo" },
+      "404": { description: "No pool of that name or id", json: "Error" },
+      "503": { description: "The pool has size 0, or was deleted while the request waited", json: "Error" },
+      "504": { description: "No VM got ready before the deadline", json: "Error" },
+    },
+  },
+  {
+    operationId: "releaseVm",
+    method: "POST",
+    url: "/pools/:pool/release",
+    summary: "Deletes a VM acquired from the pool (DELETE /vms/{id} does the same); it is never reused",
+    params: PoolParams,
+    body: ReleaseSchema,
+    responses: {
+      "204": { description: "Deleted" },
+      "404": { description: "No pool, or no VM, of that name or id", json: "Error" },
+      "409": { description: "The VM is not from this pool, or is still idle in it", json: "Error" },
+    },
   },
 ];
 

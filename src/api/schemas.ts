@@ -123,3 +123,63 @@ export const VmInfoSchema = Type.Object(
   },
   { $id: "VmInfo" },
 );
+
+export const PoolParams = Type.Object(
+  { pool: Type.String({ minLength: 1, maxLength: 200, description: "The pool's name or id" }) },
+  { additionalProperties: false },
+);
+
+export const PoolCreateSchema = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({
+        pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",
+        description: "Default pool-XXXXXX; its VMs are named NAME-XXXXXXXX and labelled vireo.pool=NAME",
+      }),
+    ),
+    spec: Type.Ref(VmSpecSchema),
+    size: Type.Integer({ minimum: 0, maximum: 64, description: "VMs kept booted and idle" }),
+    readyMarker: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()], {
+        description:
+          "Console output that says a VM has booted; null: running is enough. Default VIREO-READY for a spec with an initrd, else null",
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: "PoolCreate" },
+);
+
+export const PoolSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    size: Type.Integer(),
+    ready: Type.Integer({ description: "Idle VMs that have booted" }),
+    booting: Type.Integer({ description: "Idle VMs still booting" }),
+    waiting: Type.Integer({ description: "Acquirers waiting for a ready VM" }),
+    readyMarker: Type.Union([Type.String(), Type.Null()]),
+    vms: Type.Array(Type.String(), { description: "The idle VMs' names" }),
+    createdAt: Type.String({ format: "date-time" }),
+    lastError: Type.Optional(Type.String({ description: "Why a VM of the pool last failed to start" })),
+    spec: Type.Ref(VmSpecSchema),
+  },
+  { $id: "Pool" },
+);
+
+export const AcquireSchema = Type.Object(
+  {
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 600_000,
+        description: "How long to wait for a ready VM when none is (default 30000)",
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: "Acquire" },
+);
+
+export const ReleaseSchema = Type.Object(
+  { vm: Type.String({ minLength: 1, maxLength: 200, description: "The acquired VM's name or id" }) },
+  { additionalProperties: false, $id: "Release" },
+);

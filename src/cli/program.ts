@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { UserError } from "../util/errors.js";
 import { daemonCommand } from "./daemon.js";
 import { imagesCommand } from "./images.js";
+import { poolCommand } from "./pool.js";
 import { runCommandDef } from "./run.js";
 import { vmCommand } from "./vm.js";
 
@@ -95,6 +96,7 @@ export function buildProgram(done: (status: number) => void): Command {
   program.addCommand(imagesCommand(done));
   program.addCommand(daemonCommand(done));
   program.addCommand(vmCommand(done));
+  program.addCommand(poolCommand(done));
   program.addHelpText(
     "after",
     "\nWithout --kernel, 'vireo run' boots the default Debian guest (fetched on first use) to a shell.\n" +

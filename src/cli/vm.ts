@@ -317,7 +317,7 @@ async function list({ args, socket, out }: VerbContext): Promise<number> {
 }
 
 /** A spec file, its relative paths made absolute against its own directory (the daemon's differs). */
-function readSpec(file: string): Record<string, unknown> & { name?: unknown } {
+export function readSpec(file: string): Record<string, unknown> & { name?: unknown } {
   let spec: unknown;
   try {
     spec = JSON.parse(readFileSync(file, "utf8"));

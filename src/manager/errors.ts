@@ -4,7 +4,8 @@
  */
 import { UserError } from "../util/errors.js";
 
-export type ManagerErrorKind = "invalid" | "not-found" | "conflict";
+/** "unavailable" and "timeout": a warm pool with nothing to hand out, now or before a deadline. */
+export type ManagerErrorKind = "invalid" | "not-found" | "conflict" | "unavailable" | "timeout";
 
 export class ManagerError extends UserError {
   override name = "ManagerError";

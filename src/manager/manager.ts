@@ -41,6 +41,7 @@ import { type BalloonFigures, balloonPoll, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
 import { isKvmThreadsVm, KvmThreads } from "./kvm-threads.js";
+import { PoolManager } from "./pools.js";
 import { memoryRefusal } from "./scheduler/memory-governor.js";
 import {
   DEFAULT_MEMORY_HIGH,
@@ -165,6 +166,8 @@ export class VmManager {
   private readonly kvmThreads: KvmThreads;
   /** Null when the options turned it off. */
   readonly memoryLoop: MemoryLoop | null;
+  /** Warm pools of VMs made from this manager's VMs (pools.ts). */
+  readonly pools: PoolManager;
 
   private constructor(
     private readonly options: VmManagerOptions,
@@ -184,6 +187,7 @@ export class VmManager {
     this.kvmThreads = new KvmThreads(this.scheduler, options.kvmCgroups ?? (() => CpuCgroups.open()));
     this.memoryLoop = options.memoryGovernor == null ? null : this.newMemoryLoop(options.memoryGovernor);
     const processCpus = hostCpus();
+    this.pools = new PoolManager(this, options.stateDir, options.log);
     this.scheduler.onSharedCpus = (cpus) => {
       for (const e of this.entries.values()) {
         const name = e.record.spec.name;
@@ -203,6 +207,7 @@ export class VmManager {
     for (const d of loaded.damaged) options.log(`skipping damaged definition ${d.file}: ${d.reason}`);
     for (const record of loaded.records) manager.entries.set(record.spec.name, manager.newEntry(record));
     manager.memoryLoop?.start();
+    await manager.pools.open();
     for (const entry of manager.entries.values()) {
       if (entry.record.spec.autostart !== true) continue;
       try {
@@ -276,6 +281,22 @@ export class VmManager {
     this.options.log(`defined VM '${spec.name}' (${record.id})`);
     this.emit("created", this.info(entry));
     return { vm: this.info(entry), created: true };
+  }
+
+  /** Checks a spec as create does (schema, cross-checks, files), without defining anything. */
+  check(body: unknown): VmSpec {
+    let spec: VmSpec;
+    try {
+      spec = validateVmSpec(body);
+    } catch (e) {
+      if (e instanceof VmSpecError) throw new ManagerError("invalid", e.message, e.problems);
+      throw e;
+    }
+    const problems = pathProblems(spec);
+    if (problems.length > 0) {
+      throw new ManagerError("invalid", problems.map((p) => `${p.path}: ${p.message}`).join("; "), problems);
+    }
+    return spec;
   }
 
   /** Every VM, or those carrying all of `labels`. */
@@ -608,6 +629,7 @@ export class VmManager {
 
   /** Stops every VM (grace period, then kill) and waits until each has released what it holds. */
   async shutdown(graceMs: number): Promise<void> {
+    this.pools.close();
     await this.memoryLoop?.stop();
     await this.pool?.close();
     await Promise.all(

@@ -69,6 +69,7 @@ const LAYERS: readonly Layer[] = [
   // Browser pages (the daemon's web console): packages such as xterm.js and uPlot, but no Node API
   // (checked below); they reach the daemon through its HTTP API, never its code.
   { name: "web", uses: [], browser: false },
+  { name: "sdk", uses: ["util", "vm", "api", "cli"], browser: false },
 ];
 
 interface SourceFile {

@@ -26,7 +26,7 @@ function parse(spec: FlagSpec, argv: string[]): ParsedArgs {
 describe("vireo on commander", () => {
   test("every verb has a generated --help that lists its flags", { timeout: 120_000 }, () => {
     const cases: [string[], string[]][] = [
-      [[], ["run", "images", "daemon", "vm", "--version"]],
+      [[], ["run", "images", "daemon", "vm", "pool", "--version"]],
       [["run"], [...names(DEVICE_FLAGS), "--stats", "--dump-dtb", "--root-disk"]],
       [["images"], ["fetch", "list", "path"]],
       [
@@ -36,6 +36,11 @@ describe("vireo on commander", () => {
       [["images", "path"], ["--arch"]],
       [["daemon"], ["--socket", "--state-dir", "--stop-grace-ms", "--openapi"]],
       [["vm"], ["create", "list", "show", "start", "stop", "pause", "resume", "kill", "rm", "stats"]],
+      [["pool"], ["create", "list", "show", "acquire", "release", "rm"]],
+      [
+        ["pool", "create"],
+        ["--size", "--spec", "--name", "--ready-marker", "--ready-on-start", "--kernel"],
+      ],
       [
         ["vm", "create"],
         ["--name", "--spec", "--json", "--socket", ...names(DEVICE_FLAGS)],
