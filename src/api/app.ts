@@ -13,14 +13,15 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Registry } from "prom-client";
 import { ManagerError } from "../manager/errors.js";
-import type { VmAction, VmManager } from "../manager/manager.js";
-import { type DriveSpec, type NicSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
+import type { FromSnapshot, VmAction, VmManager } from "../manager/manager.js";
+import { type DriveSpec, type NicSpec, VmSpecError, VmSpecSchema, validateVmSpec } from "../vm/spec.js";
 import { requireToken } from "./auth.js";
 import { ConsoleWriters, consoleSocket } from "./console-ws.js";
 import { EventStreams } from "./events.js";
 import { metricsRegistry } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { type OperationId, ROUTES } from "./routes.js";
+import { VmFromSnapshotSchema } from "./schemas.js";
 
 /** Larger bodies get 413: a VmSpec is a few KiB. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -60,6 +61,16 @@ class FieldError extends Error {
 
 /** A check for one schema, as Fastify's validatorCompiler wants it. */
 function compileValidator(schema: TSchema): (data: unknown) => { value?: unknown; error?: Error } {
+  if (schema.$id === "VmCreate") {
+    // A body naming a snapshot is one; anything else is a VmSpec and gets VmSpec's own errors.
+    const spec = compileValidator(VmSpecSchema);
+    const fromSnapshot = compileValidator(VmFromSnapshotSchema);
+    return (data) => {
+      const o = data as Record<string, unknown> | null;
+      const snapshot = typeof o === "object" && o !== null && ("restore" in o || "clone" in o);
+      return snapshot ? fromSnapshot(data) : spec(data);
+    };
+  }
   if (schema.$id === "VmSpec") {
     return (data) => {
       try {
@@ -158,6 +169,10 @@ export function buildApp(options: ApiOptions): FastifyInstance {
   let document: Record<string, unknown> | undefined;
   const handlers: Record<OperationId, Handler> = {
     createVm: async (request, reply) => {
+      const body = request.body as Record<string, unknown>;
+      if ("restore" in body || "clone" in body) {
+        return reply.code(201).send(await manager.createFromSnapshot(body as unknown as FromSnapshot));
+      }
       const { vm, created } = manager.create(request.body);
       return reply.code(created ? 201 : 200).send(vm);
     },
@@ -225,6 +240,11 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       damaged: manager.damaged,
     }),
     health: async () => ({ ok: true }),
+    snapshotVm: async (request) =>
+      manager.snapshot(
+        idOf(request),
+        request.body as { path: string; resume?: boolean; compression?: "none" | "zlib" },
+      ),
     // The same for the daemon's whole life: made once, on the first request.
     openapi: async () => {
       document ??= openApiDocument();

@@ -2,7 +2,16 @@
 import type { TSchema } from "@sinclair/typebox";
 import { VmSpecSchema } from "../vm/spec.js";
 import { ROUTES } from "./routes.js";
-import { BalloonSchema, BalloonTargetSchema, ErrorSchema, VmInfoSchema } from "./schemas.js";
+import {
+  BalloonSchema,
+  BalloonTargetSchema,
+  ErrorSchema,
+  SnapshotRequestSchema,
+  SnapshotResultSchema,
+  VmCreateSchema,
+  VmFromSnapshotSchema,
+  VmInfoSchema,
+} from "./schemas.js";
 
 const VERSION = "0.1.0";
 
@@ -95,6 +104,10 @@ export function openApiDocument(): Record<string, unknown> {
         Error: component(ErrorSchema),
         BalloonTarget: component(BalloonTargetSchema),
         Balloon: component(BalloonSchema),
+        VmCreate: component(VmCreateSchema),
+        VmFromSnapshot: component(VmFromSnapshotSchema),
+        SnapshotRequest: component(SnapshotRequestSchema),
+        SnapshotResult: component(SnapshotResultSchema),
       },
     },
   };

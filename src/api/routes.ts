@@ -5,7 +5,7 @@
  * logs and leave room for actions that are not states (reboot).
  */
 import type { TSchema } from "@sinclair/typebox";
-import { CpuShareSchema, DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
+import { CpuShareSchema, DriveSchema, NicSchema } from "../vm/spec.js";
 import {
   ActionParams,
   ActionQuery,
@@ -14,6 +14,8 @@ import {
   DriveParams,
   ListQuery,
   NicParams,
+  SnapshotRequestSchema,
+  VmCreateSchema,
   VmIdParams,
 } from "./schemas.js";
 
@@ -36,7 +38,8 @@ export type OperationId =
   | "metrics"
   | "getHost"
   | "health"
-  | "openapi";
+  | "openapi"
+  | "snapshotVm";
 
 export interface RouteDef {
   operationId: OperationId;
@@ -95,8 +98,9 @@ const TABLE: RouteDef[] = [
     operationId: "createVm",
     method: "POST",
     url: "/vms",
-    summary: "Defines a VM (idempotent by name: the same spec again answers 200 with the VM)",
-    body: VmSpecSchema,
+    summary:
+      "Defines a VM (idempotent by name: the same spec again answers 200 with the VM); or, from a snapshot ({name, restore} or {name, clone}), defines and starts it where the snapshot left off",
+    body: VmCreateSchema,
     responses: {
       "201": { description: "Defined", json: "VmInfo" },
       "200": { description: "A VM with this name and this spec exists", json: "VmInfo" },
@@ -322,6 +326,21 @@ const TABLE: RouteDef[] = [
     url: "/openapi.json",
     summary: "This document",
     responses: { "200": { description: "OpenAPI 3.1", json: "object" } },
+  },
+  {
+    operationId: "snapshotVm",
+    method: "POST",
+    url: "/vms/:id/snapshot",
+    summary:
+      "Saves a running or paused riscv64 VM into a directory (state and memory files); it runs on unless resume is false",
+    params: VmIdParams,
+    body: SnapshotRequestSchema,
+    responses: {
+      "200": { description: "Saved", json: "SnapshotResult" },
+      "400": { description: "A relative path, a directory that cannot be written", json: "Error" },
+      ...notFound,
+      "409": { description: "The VM is not running or paused, or is not riscv64", json: "Error" },
+    },
   },
 ];
 

@@ -18,6 +18,11 @@ export interface RestoreOverrides {
   name?: string;
   /** Other image files for drives, by drive id: they must have the snapshot's size. */
   drives?: Record<string, string>;
+  /**
+   * A clone of the saved VM rather than the VM itself: these MAC addresses for its NICs (in order) and
+   * this vsock CID (see RestoreSource.clone).
+   */
+  clone?: { macs: string[]; vsockCid: number | null };
 }
 
 /** Reads and checks a snapshot's state; the VM spec to create (overrides applied) and the source. */
@@ -43,10 +48,20 @@ export async function openSnapshot(
   for (const id of Object.keys(overrides.drives ?? {})) {
     if (!drives.some((d) => d.id === id)) throw new UserError(`${what}: the snapshot has no drive ${id}`);
   }
+  const clone = overrides.clone;
+  const nics = (stored.nics as Record<string, unknown>[] | undefined) ?? [];
+  const vsock = stored.vsock as Record<string, unknown> | undefined;
   const spec = validateVmSpec({
     ...stored,
     ...(overrides.name === undefined ? {} : { name: overrides.name }),
     drives: drives.map((d) => ({ ...d, path: overrides.drives?.[d.id as string] ?? d.path })),
+    ...(clone === undefined
+      ? {}
+      : {
+          nics: nics.map((n, i) => ({ ...n, mac: clone.macs[i] ?? n.mac })),
+          // A clone's vsock gets no host socket: the saved VM's would be taken.
+          ...(vsock === undefined || clone.vsockCid === null ? {} : { vsock: { cid: clone.vsockCid } }),
+        }),
   });
   return {
     spec,
@@ -55,6 +70,7 @@ export async function openSnapshot(
       body,
       memoryHeader: decodeMemoryHeader(read.memoryHeader, `${location}/${MEMORY_FILE}`),
       memoryPayload: read.memoryPayload,
+      clone: clone !== undefined,
     },
   };
 }

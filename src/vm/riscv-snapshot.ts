@@ -41,6 +41,11 @@ export interface RestoreSource {
   body: SnapshotBody;
   memoryHeader: MemoryHeader;
   memoryPayload: AsyncIterable<Uint8Array>;
+  /**
+   * A clone: the VM may have another vsock CID than the saved one (its spec's); the device takes the
+   * new one and tells the guest's driver with a transport reset, on which Linux reads the CID again.
+   */
+  clone?: boolean;
 }
 
 /** The board's parts in the order restore needs them: board (clock) first, harts last. */
@@ -140,12 +145,29 @@ export async function restoreRiscv(board: VirtBoard, source: RestoreSource): Pro
     const s = body.sections.find((x) => x.name === name);
     if (s === undefined) throw new UserError(`${what}: no section ${name}`);
     if (s.kind !== kind) throw new UserError(`${what}: section ${name} is a ${s.kind}, expected ${kind}`);
+    let state = s.state;
+    const vsock = board.vsock;
+    if (
+      source.clone === true &&
+      kind === "virtio-mmio" &&
+      vsock !== null &&
+      board.virtio.at(slotOf(name))?.device === vsock
+    ) {
+      const device = (state as { device?: unknown } | null)?.device;
+      if (typeof device === "object" && device !== null) {
+        state = { ...(state as object), device: { ...device, guestCid: vsock.guestCid, resetPending: true } };
+      }
+    }
     try {
-      part.restore(s.state);
+      part.restore(state);
     } catch (e) {
       // Records come from a file: whatever a device's check throws, it is that file's fault.
       throw new UserError(`${what}: section ${name}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   board.cpu.dropCaches();
+}
+
+function slotOf(name: string): number {
+  return Number(name.slice("virtio".length));
 }
