@@ -40,6 +40,7 @@ const RUN_FLAGS: FlagSpec = {
     arg: "DIR",
     help: "riscv64: Ctrl-A s or SIGUSR1 saves a snapshot of the running guest into DIR",
   },
+  "snapshot-zlib": { kind: "switch", help: "with --snapshot-dir: compress the snapshot's memory file" },
   "snapshot-and-stop": {
     kind: "switch",
     help: "with --snapshot-dir: stop the VM after the snapshot (its disks stay as the snapshot saw them)",
@@ -47,7 +48,7 @@ const RUN_FLAGS: FlagSpec = {
 };
 
 /** Flags that may go with --restore: the rest describe a VM, and the snapshot has its own. */
-const RESTORE_FLAGS = new Set(["restore", "stats", "snapshot-dir", "snapshot-and-stop"]);
+const RESTORE_FLAGS = new Set(["restore", "stats", "snapshot-dir", "snapshot-and-stop", "snapshot-zlib"]);
 
 const RUN_NOTES = `
 Ctrl-A x quits; Ctrl-A s saves a snapshot (with --snapshot-dir). Output of ttyS0 and of hvc0 (--virtio-console) both goes to the terminal.
@@ -137,7 +138,8 @@ function snapshotter(vm: Vm, args: ParsedArgs, output: BufferedOutput): () => vo
     }
     if (busy || vm.saveSnapshot === undefined) return;
     busy = true;
-    vm.saveSnapshot(dir, { resume: !andStop }).then(
+    const compression = args.switches.has("snapshot-zlib") ? "zlib" : "none";
+    vm.saveSnapshot(dir, { resume: !andStop, compression }).then(
       (r) => {
         busy = false;
         process.stderr.write(
