@@ -12,6 +12,7 @@ import type { Vm, VmExit } from "../vm/vm.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parsedArgs } from "./flags.js";
 import { writeOutputFile } from "./output-file.js";
 import { asFlagError, DEVICE_FLAGS, runSpecFromFlags } from "./run-spec.js";
+import { absoluteSpecPaths } from "./spec-paths.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -73,6 +74,9 @@ export async function runCommand(args: ParsedArgs): Promise<number> {
   const restore = args.values.get("restore");
   if (restore !== undefined) return restoreCommand(restore, args);
   const { spec, driveFlags } = await runSpecFromFlags(args);
+  // A snapshot stores the spec: its paths must still mean the same files from another directory.
+  if (args.values.has("snapshot-dir"))
+    absoluteSpecPaths(spec as unknown as Record<string, unknown>, process.cwd());
   const arch = spec.arch;
   const output = new BufferedOutput(process.stdout);
   const tty = process.stdout.isTTY === true;
