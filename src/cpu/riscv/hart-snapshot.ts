@@ -46,9 +46,13 @@ export interface HartState {
 export function snapshotHart(h: Hart): HartState {
   const r = h.csr.regs;
   const counters = h.counterState();
+  const words = Array.from(h.state.subarray(0, SAVED_WORDS));
+  // x0's slot may hold what the slice's last instruction wrote to it (it is zeroed before each one).
+  words[0] = 0;
+  words[1] = 0;
   return {
     version: 1,
-    words: Array.from(h.state.subarray(0, SAVED_WORDS)),
+    words,
     retired: h.retired,
     counterBase: counters.base,
     counterAnchor: counters.anchor,
