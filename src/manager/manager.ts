@@ -337,22 +337,25 @@ export class VmManager {
     const entry = this.newEntry(record);
     entry.restore = { path, clone };
     this.entries.set(spec.name, entry);
+    // Listeners hear of the VM before its state changes; a restore that fails takes it away again.
+    this.emit("created", this.info(entry));
+    const forget = (error: unknown): never => {
+      this.entries.delete(spec.name);
+      this.emit("deleted", this.info(entry));
+      throw error;
+    };
     try {
       await this.start(entry);
     } catch (e) {
-      this.entries.delete(spec.name);
-      throw e;
+      forget(e);
     }
     if (entry.vm === null) {
-      this.entries.delete(spec.name);
-      throw new ManagerError(
-        "invalid",
-        `cannot restore ${path}: ${entry.startFailure ?? "the VM did not build"}`,
-      );
+      const why = entry.startFailure ?? "the VM did not build";
+      forget(new ManagerError("invalid", `cannot restore ${path}: ${why}`));
     }
+    // Saved as a definition like any other: a later start (or the daemon's next run) boots it afresh.
     this.store?.save(record);
     this.options.log(`${clone ? "cloned" : "restored"} VM '${spec.name}' (${record.id}) from ${path}`);
-    this.emit("created", this.info(entry));
     return this.info(entry);
   }
 
