@@ -379,7 +379,7 @@ export class VmManager {
     if ((state !== "running" && state !== "paused") || vm === null) {
       throw new ManagerError("conflict", `cannot snapshot VM '${name}': it is ${state}`);
     }
-    if (vm.saveSnapshot === undefined) {
+    if (vm.saveSnapshot === undefined || entry.record.spec.arch !== "riscv64") {
       throw new ManagerError("conflict", `VM '${name}': snapshots are for riscv64 VMs only`);
     }
     this.claim(entry, "taking a snapshot");
