@@ -14,7 +14,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Registry } from "prom-client";
 import { ManagerError } from "../manager/errors.js";
-import type { VmAction, VmManager } from "../manager/manager.js";
+import type { FromSnapshot, VmAction, VmManager } from "../manager/manager.js";
 import type { PoolRequest } from "../manager/pools.js";
 import { type DriveSpec, type NicSpec, VmSpecError, VmSpecSchema, validateVmSpec } from "../vm/spec.js";
 import { requireToken } from "./auth.js";
@@ -23,6 +23,7 @@ import { EventStreams } from "./events.js";
 import { metricsRegistry } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { type OperationId, ROUTES } from "./routes.js";
+import { VmFromSnapshotSchema } from "./schemas.js";
 import { openWebPath, registerWeb, type WebOptions } from "./web.js";
 
 /** Larger bodies get 413: a VmSpec is a few KiB. */
@@ -65,6 +66,16 @@ class FieldError extends Error {
 
 /** A check for one schema, as Fastify's validatorCompiler wants it. */
 function compileValidator(schema: TSchema): (data: unknown) => { value?: unknown; error?: Error } {
+  if (schema.$id === "VmCreate") {
+    // A body naming a snapshot is one; anything else is a VmSpec and gets VmSpec's own errors.
+    const spec = compileValidator(VmSpecSchema);
+    const fromSnapshot = compileValidator(VmFromSnapshotSchema);
+    return (data) => {
+      const o = data as Record<string, unknown> | null;
+      const snapshot = typeof o === "object" && o !== null && ("restore" in o || "clone" in o);
+      return snapshot ? fromSnapshot(data) : spec(data);
+    };
+  }
   if (schema.$id === "VmSpec") {
     return (data) => {
       try {
@@ -185,6 +196,10 @@ export function buildApp(options: ApiOptions): FastifyInstance {
   let document: Record<string, unknown> | undefined;
   const handlers: Record<OperationId, Handler> = {
     createVm: async (request, reply) => {
+      const body = request.body as Record<string, unknown>;
+      if ("restore" in body || "clone" in body) {
+        return reply.code(201).send(await manager.createFromSnapshot(body as unknown as FromSnapshot));
+      }
       const { vm, created } = manager.create(request.body);
       return reply.code(created ? 201 : 200).send(vm);
     },
@@ -275,6 +290,11 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       await manager.pools.release(poolOf(request), (request.body as { vm: string }).vm);
       return reply.code(204).send();
     },
+    snapshotVm: async (request) =>
+      manager.snapshot(
+        idOf(request),
+        request.body as { path: string; resume?: boolean; compression?: "none" | "zlib" },
+      ),
     // The same for the daemon's whole life: made once, on the first request.
     openapi: async () => {
       document ??= openApiDocument();

@@ -10,6 +10,10 @@ import {
   PoolCreateSchema,
   PoolSchema,
   ReleaseSchema,
+  SnapshotRequestSchema,
+  SnapshotResultSchema,
+  VmCreateSchema,
+  VmFromSnapshotSchema,
   VmInfoSchema,
 } from "./schemas.js";
 
@@ -108,6 +112,10 @@ export function openApiDocument(): Record<string, unknown> {
         Pool: component(PoolSchema),
         Acquire: component(AcquireSchema),
         Release: component(ReleaseSchema),
+        VmCreate: component(VmCreateSchema),
+        VmFromSnapshot: component(VmFromSnapshotSchema),
+        SnapshotRequest: component(SnapshotRequestSchema),
+        SnapshotResult: component(SnapshotResultSchema),
       },
     },
   };

@@ -5,7 +5,7 @@
  * logs and leave room for actions that are not states (reboot).
  */
 import type { TSchema } from "@sinclair/typebox";
-import { CpuShareSchema, DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
+import { CpuShareSchema, DriveSchema, NicSchema } from "../vm/spec.js";
 import {
   AcquireSchema,
   ActionParams,
@@ -18,6 +18,8 @@ import {
   PoolCreateSchema,
   PoolParams,
   ReleaseSchema,
+  SnapshotRequestSchema,
+  VmCreateSchema,
   VmIdParams,
 } from "./schemas.js";
 
@@ -46,7 +48,8 @@ export type OperationId =
   | "getPool"
   | "deletePool"
   | "acquireVm"
-  | "releaseVm";
+  | "releaseVm"
+  | "snapshotVm";
 
 export interface RouteDef {
   operationId: OperationId;
@@ -105,8 +108,9 @@ const TABLE: RouteDef[] = [
     operationId: "createVm",
     method: "POST",
     url: "/vms",
-    summary: "Defines a VM (idempotent by name: the same spec again answers 200 with the VM)",
-    body: VmSpecSchema,
+    summary:
+      "Defines a VM (idempotent by name: the same spec again answers 200 with the VM); or, from a snapshot ({name, restore} or {name, clone}), defines and starts it where the snapshot left off",
+    body: VmCreateSchema,
     responses: {
       "201": { description: "Defined", json: "VmInfo" },
       "200": { description: "A VM with this name and this spec exists", json: "VmInfo" },
@@ -404,6 +408,21 @@ const TABLE: RouteDef[] = [
       "204": { description: "Deleted" },
       "404": { description: "No pool, or no VM, of that name or id", json: "Error" },
       "409": { description: "The VM is not from this pool, or is still idle in it", json: "Error" },
+    },
+  },
+  {
+    operationId: "snapshotVm",
+    method: "POST",
+    url: "/vms/:id/snapshot",
+    summary:
+      "Saves a running or paused riscv64 VM into a directory (state and memory files); it runs on unless resume is false",
+    params: VmIdParams,
+    body: SnapshotRequestSchema,
+    responses: {
+      "200": { description: "Saved", json: "SnapshotResult" },
+      "400": { description: "A relative path, a directory that cannot be written", json: "Error" },
+      ...notFound,
+      "409": { description: "The VM is not running or paused, or is not riscv64", json: "Error" },
     },
   },
 ];

@@ -183,3 +183,60 @@ export const ReleaseSchema = Type.Object(
   { vm: Type.String({ minLength: 1, maxLength: 200, description: "The acquired VM's name or id" }) },
   { additionalProperties: false, $id: "Release" },
 );
+
+/** POST /vms from a snapshot instead of a spec: the VM comes from the snapshot's directory. */
+export const VmFromSnapshotSchema = Type.Object(
+  {
+    name: VmSpecSchema.properties.name,
+    restore: Type.Optional(
+      Type.String({ minLength: 1, description: "Absolute path of a snapshot: continue its VM under `name`" }),
+    ),
+    clone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "Absolute path of a snapshot: a copy of its VM (new MACs, a free vsock CID, its disks copied to <snapshot>/clones/<name>/)",
+      }),
+    ),
+    drives: Type.Optional(
+      Type.Record(Type.String(), Type.String({ minLength: 1 }), {
+        description: "Other image files for drives, by drive id; each must have the saved drive's size",
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: "VmFromSnapshot" },
+);
+
+/** POST /vms: a VmSpec, or a snapshot to restore or clone. */
+export const VmCreateSchema = Type.Union([Type.Ref(VmSpecSchema), Type.Ref(VmFromSnapshotSchema)], {
+  $id: "VmCreate",
+});
+
+export const SnapshotRequestSchema = Type.Object(
+  {
+    path: Type.String({
+      minLength: 1,
+      description: "Absolute path of the directory to write (created if missing)",
+    }),
+    resume: Type.Optional(
+      Type.Boolean({ description: "Run on after saving (default true); false leaves a running VM paused" }),
+    ),
+    compression: Type.Optional(
+      Type.Union([Type.Literal("none"), Type.Literal("zlib")], {
+        description: "Of the memory file (default none)",
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: "SnapshotRequest" },
+);
+
+export const SnapshotResultSchema = Type.Object(
+  {
+    path: Type.String(),
+    pages: Type.Integer({ description: "Non-zero RAM pages saved (only those are)" }),
+    ramBytes: Type.Integer({ description: "Bytes of RAM they hold" }),
+    sections: Type.Integer({ description: "Device and hart sections of the state file" }),
+    pausedMs: Type.Number({ description: "How long the guest was paused for it" }),
+  },
+  { $id: "SnapshotResult" },
+);

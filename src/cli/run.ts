@@ -4,12 +4,15 @@
  */
 
 import { Command } from "commander";
+import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
+import { restoreVm } from "../vm/restore.js";
 import type { RiscvVm } from "../vm/riscv.js";
 import type { Vm, VmExit } from "../vm/vm.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parsedArgs } from "./flags.js";
 import { writeOutputFile } from "./output-file.js";
 import { asFlagError, DEVICE_FLAGS, runSpecFromFlags } from "./run-spec.js";
+import { absoluteSpecPaths } from "./spec-paths.js";
 import { printStats } from "./stats.js";
 import { BufferedOutput } from "./terminal.js";
 import { attachTerminal } from "./terminal-input.js";
@@ -28,10 +31,28 @@ const RUN_FLAGS: FlagSpec = {
     kind: "switch",
     help: "riscv64: boot the default image's ext4 root disk as /dev/vda (writable copy)",
   },
+  restore: {
+    kind: "value",
+    arg: "DIR",
+    help: "riscv64: continue the guest saved in the snapshot DIR (the VM comes from it: no VM flags)",
+  },
+  "snapshot-dir": {
+    kind: "value",
+    arg: "DIR",
+    help: "riscv64: Ctrl-A s or SIGUSR1 saves a snapshot of the running guest into DIR",
+  },
+  "snapshot-zlib": { kind: "switch", help: "with --snapshot-dir: compress the snapshot's memory file" },
+  "snapshot-and-stop": {
+    kind: "switch",
+    help: "with --snapshot-dir: stop the VM after the snapshot (its disks stay as the snapshot saw them)",
+  },
 };
 
+/** Flags that may go with --restore: the rest describe a VM, and the snapshot has its own. */
+const RESTORE_FLAGS = new Set(["restore", "stats", "snapshot-dir", "snapshot-and-stop", "snapshot-zlib"]);
+
 const RUN_NOTES = `
-Ctrl-A x quits. Output of ttyS0 and of hvc0 (--virtio-console) both goes to the terminal.
+Ctrl-A x quits; Ctrl-A s saves a snapshot (with --snapshot-dir). Output of ttyS0 and of hvc0 (--virtio-console) both goes to the terminal.
 --net NICs naming the same switch share it; tap:IFNAME needs CAP_NET_ADMIN; MACs default to
 52:54:00:76:00:<n>. With --vsock uds=PATH, a host client that connects to PATH and writes
 "CONNECT <port>\n" gets "OK <hostport>\n" and a stream to the guest's port; guest connections to host
@@ -50,7 +71,12 @@ export const EXIT_LIMIT = 124;
 export const EXIT_GUEST_CRASH = 3;
 
 export async function runCommand(args: ParsedArgs): Promise<number> {
+  const restore = args.values.get("restore");
+  if (restore !== undefined) return restoreCommand(restore, args);
   const { spec, driveFlags } = await runSpecFromFlags(args);
+  // A snapshot stores the spec: its paths must still mean the same files from another directory.
+  if (args.values.has("snapshot-dir"))
+    absoluteSpecPaths(spec as unknown as Record<string, unknown>, process.cwd());
   const arch = spec.arch;
   const output = new BufferedOutput(process.stdout);
   const tty = process.stdout.isTTY === true;
@@ -78,16 +104,71 @@ export async function runCommand(args: ParsedArgs): Promise<number> {
   if (arch === "x86_64" && spec.engine === "auto") {
     process.stderr.write(`vireo: engine kvm (${kvmDevice ?? "/dev/kvm"})\n`);
   }
-  const exit = await runOnTerminal(vm, output, spec.console);
+  const exit = await runOnTerminal(vm, output, spec.console, snapshotter(vm, args, output));
   if (args.switches.has("stats")) printStats(vm.stats());
   return exitStatus(exit);
+}
+
+/** `vireo run --restore DIR`: the VM and its spec come from the snapshot. */
+async function restoreCommand(dir: string, args: ParsedArgs): Promise<number> {
+  for (const flag of [...args.values.keys(), ...args.switches, ...args.repeated.keys()]) {
+    if (!RESTORE_FLAGS.has(flag))
+      throw new UserError(`--${flag} cannot go with --restore (the snapshot holds the VM)`);
+  }
+  const output = new BufferedOutput(process.stdout);
+  const tty = process.stdout.isTTY === true;
+  const host = nodeVmHost({
+    console: output,
+    consoleSize: tty ? { cols: process.stdout.columns, rows: process.stdout.rows } : null,
+  });
+  const started = performance.now();
+  const vm = await restoreVm(dir, host);
+  process.stderr.write(`vireo: restored ${dir} in ${Math.round(performance.now() - started)} ms\n`);
+  const exit = await runOnTerminal(vm, output, vm.spec.console, snapshotter(vm, args, output));
+  if (args.switches.has("stats")) printStats(vm.stats());
+  return exitStatus(exit);
+}
+
+/** What Ctrl-A s and SIGUSR1 do: save a snapshot into --snapshot-dir (or say that there is none). */
+function snapshotter(vm: Vm, args: ParsedArgs, output: BufferedOutput): () => void {
+  const dir = args.values.get("snapshot-dir");
+  const andStop = args.switches.has("snapshot-and-stop");
+  let busy = false;
+  return () => {
+    output.flush();
+    if (dir === undefined) {
+      process.stderr.write("\r\nvireo: no --snapshot-dir to save a snapshot in\r\n");
+      return;
+    }
+    if (busy || vm.saveSnapshot === undefined) return;
+    busy = true;
+    const compression = args.switches.has("snapshot-zlib") ? "zlib" : "none";
+    vm.saveSnapshot(dir, { resume: !andStop, compression }).then(
+      (r) => {
+        busy = false;
+        process.stderr.write(
+          `\r\nvireo: snapshot saved to ${dir} (${r.pages} pages, ${(r.ramBytes / 2 ** 20).toFixed(1)} MiB of RAM, paused ${Math.round(r.pausedMs)} ms)\r\n`,
+        );
+        if (andStop) vm.kill();
+      },
+      (e: unknown) => {
+        busy = false;
+        process.stderr.write(`\r\nvireo: snapshot failed: ${e instanceof Error ? e.message : String(e)}\r\n`);
+      },
+    );
+  };
 }
 
 /**
  * Runs the VM with the terminal attached. Output of the UART (ttyS0) and of the virtio console (hvc0)
  * both go to stdout; keyboard input goes to hvc0 when there is one, else ttyS0, and Ctrl-A c switches.
  */
-async function runOnTerminal(vm: Vm, output: BufferedOutput, hvc: boolean): Promise<VmExit> {
+async function runOnTerminal(
+  vm: Vm,
+  output: BufferedOutput,
+  hvc: boolean,
+  onSnapshot: () => void,
+): Promise<VmExit> {
   const terminal = attachTerminal(
     process.stdin,
     (bytes) => vm.input(bytes),
@@ -99,7 +180,10 @@ async function runOnTerminal(vm: Vm, output: BufferedOutput, hvc: boolean): Prom
           process.stderr.write(`\r\nvireo: keyboard input now goes to ${target}\r\n`);
         }
       : undefined,
+    undefined,
+    onSnapshot,
   );
+  process.on("SIGUSR1", onSnapshot);
   const onResize = () => vm.resizeConsole(process.stdout.columns, process.stdout.rows);
   if (hvc && process.stdout.isTTY) process.stdout.on("resize", onResize);
   try {
@@ -107,6 +191,7 @@ async function runOnTerminal(vm: Vm, output: BufferedOutput, hvc: boolean): Prom
     return await vm.wait();
   } finally {
     process.stdout.off("resize", onResize);
+    process.off("SIGUSR1", onSnapshot);
     terminal.close();
     output.close();
   }

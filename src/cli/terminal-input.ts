@@ -1,6 +1,7 @@
 /**
  * The host terminal as the guest's keyboard: raw mode, bytes forwarded to the guest console, and the
- * QEMU-style escapes Ctrl-A x to quit, Ctrl-A c to switch consoles (when `onSwitch` is given), and
+ * QEMU-style escapes Ctrl-A x to quit, Ctrl-A c to switch consoles (when `onSwitch` is given), Ctrl-A s
+ * to save a snapshot (when `onSnapshot` is), and
  * Ctrl-A Ctrl-A to send one Ctrl-A through. The escapes are read on a TTY only, unless `escapes` says
  * otherwise (`vireo vm console` driven through a pipe still needs a way to detach).
  */
@@ -17,6 +18,7 @@ export function attachTerminal(
   onQuit: () => void,
   onSwitch?: () => void,
   escapes = stdin.isTTY === true,
+  onSnapshot?: () => void,
 ): TerminalInput {
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
@@ -34,6 +36,11 @@ export function attachTerminal(
           // Bytes before the escape go to the console they were typed for.
           if (out.length > 0) toGuest(Uint8Array.from(out.splice(0)));
           onSwitch();
+          continue;
+        }
+        if (byte === 0x73 /* s */ && onSnapshot) {
+          if (out.length > 0) toGuest(Uint8Array.from(out.splice(0)));
+          onSnapshot();
           continue;
         }
         if (byte === CTRL_A) out.push(CTRL_A);

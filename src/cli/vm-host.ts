@@ -14,6 +14,7 @@ import type { DriveSpec } from "../vm/spec.js";
 import { openDrives } from "./drive-files.js";
 import { readGuestFile } from "./guest-file.js";
 import { processSwitches } from "./net.js";
+import { nodeSnapshotStore } from "./snapshot-store.js";
 import { listenVsock } from "./vsock.js";
 
 export interface NodeVmHostOptions {
@@ -60,6 +61,7 @@ export function nodeVmHost(options: NodeVmHostOptions): VmHost {
       return { backends: opened.drives.map((d) => d.backend), close: () => opened.close() };
     },
     entropy: cryptoEntropy,
+    snapshots: nodeSnapshotStore(),
     pageReclaimer: hostPageReclaimer,
     netBackend(backend: string): NetBackend {
       const colon = backend.indexOf(":");

@@ -235,7 +235,55 @@ const VERBS: Record<string, Verb> = {
       return 0;
     },
   },
+  snapshot: {
+    description: "save a running or paused riscv64 VM into a directory (it runs on unless --paused)",
+    named: true,
+    operands: [["<dir>", "the snapshot's directory (created if missing)"]],
+    flags: {
+      paused: { kind: "switch", help: "leave the VM paused after saving" },
+      zlib: { kind: "switch", help: "compress the memory file" },
+    },
+    run: async ({ args, socket, path, vm, out }) => {
+      const dir = resolve(args.positional[1] ?? "");
+      const { body } = await callDaemon(socket, "POST", `${path}/snapshot`, {
+        path: dir,
+        resume: !args.switches.has("paused"),
+        compression: args.switches.has("zlib") ? "zlib" : "none",
+      });
+      const r = body as { pages: number; ramBytes: number; pausedMs: number };
+      out(
+        body,
+        () =>
+          `${vm}: saved to ${dir} (${formatSize(r.ramBytes)} of RAM in ${r.pages} pages; paused ${Math.round(r.pausedMs)} ms)`,
+      );
+      return 0;
+    },
+  },
+  restore: fromSnapshot("restore", "start a VM that goes on where the snapshot DIR left off"),
+  clone: fromSnapshot(
+    "clone",
+    "start a copy of the snapshot DIR's VM (new MACs and vsock CID; its disks copied to DIR/clones/NEW/)",
+  ),
 };
+
+/** `vm restore DIR --name NEW` and `vm clone DIR --name NEW`: POST /vms {name, restore|clone}. */
+function fromSnapshot(how: "restore" | "clone", description: string): Verb {
+  return {
+    description,
+    named: false,
+    operands: [["<dir>", "the snapshot's directory"]],
+    flags: { name: { kind: "value", arg: "NEW", help: "the new VM's name" } },
+    run: async ({ args, socket, out }) => {
+      const name = args.values.get("name");
+      if (name === undefined) throw new UserError(`'vm ${how}' needs --name NEW`);
+      const dir = resolve(args.positional[0] ?? "");
+      const { body } = await callDaemon(socket, "POST", "/vms", { name, [how]: dir });
+      const vm = body as VmInfo;
+      out(vm, () => `${how === "restore" ? "restored" : "cloned"} ${vm.name} (${vm.id}): ${stateText(vm)}`);
+      return 0;
+    },
+  };
+}
 
 export function vmCommand(done: (status: number) => void): Command {
   const vm = new Command("vm").description("drive the VMs of a running daemon");

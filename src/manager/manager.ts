@@ -25,6 +25,7 @@ import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.j
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
+import { openSnapshot } from "../vm/restore.js";
 import {
   type CpuShare,
   CpuShareSchema,
@@ -36,7 +37,7 @@ import {
   VmSpecError,
   validateVmSpec,
 } from "../vm/spec.js";
-import type { Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import type { SnapshotResult, Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
 import { type BalloonFigures, balloonPoll, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
@@ -54,9 +55,10 @@ import {
   type MemoryLoopState,
 } from "./scheduler/memory-loop.js";
 import { type Placement, type SchedulerInfo, VmScheduler } from "./scheduler/vm-scheduler.js";
+import { cloneMacs, copyDrives, freeVsockCid } from "./snapshot-clone.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
 import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
-import type { WorkerFault } from "./worker-protocol.js";
+import type { WorkerFault, WorkerRestore } from "./worker-protocol.js";
 import { WorkerVm } from "./worker-vm.js";
 
 /** Overcommitted memory may be this many times what is not reserved, unless the daemon says otherwise. */
@@ -152,6 +154,17 @@ interface Entry {
    * last one set through the API. The governor inflates above it and gives back down to it.
    */
   balloonFloor: number;
+  /** The next start continues this snapshot's guest instead of booting (once: set by a restore/clone). */
+  restore?: WorkerRestore | null;
+}
+
+/** POST /vms from a snapshot: `restore` continues the saved VM under a new name, `clone` copies it. */
+export interface FromSnapshot {
+  name: string;
+  restore?: string;
+  clone?: string;
+  /** Other image files for drives, by drive id (a clone's default: copies under the snapshot's clones/). */
+  drives?: Record<string, string>;
 }
 
 export class VmManager {
@@ -297,6 +310,117 @@ export class VmManager {
       throw new ManagerError("invalid", problems.map((p) => `${p.path}: ${p.message}`).join("; "), problems);
     }
     return spec;
+  }
+
+  /**
+   * Defines a VM from a snapshot and starts it: the guest goes on where it was saved. A clone gets new
+   * MACs, a free vsock CID and copies of the disks (see snapshot-clone.ts). Nothing stays defined when
+   * the snapshot cannot be read or the VM cannot be built.
+   */
+  async createFromSnapshot(body: FromSnapshot): Promise<VmInfo> {
+    const path = body.clone ?? body.restore;
+    const clone = body.clone !== undefined;
+    if (path === undefined || (body.clone !== undefined && body.restore !== undefined)) {
+      throw new ManagerError("invalid", "give either restore or clone, with the snapshot's directory");
+    }
+    if (!isAbsolute(path)) {
+      const message = "must be an absolute path (the daemon's working directory is not yours)";
+      const field = clone ? "/clone" : "/restore";
+      throw new ManagerError("invalid", `${field}: ${message}`, [{ path: field, message }]);
+    }
+    if (this.entries.has(body.name)) throw new ManagerError("conflict", `a VM named '${body.name}' exists`);
+    const host = this.options.host(new ConsoleRing());
+    let spec: VmSpec;
+    try {
+      const drives = { ...body.drives };
+      let cloneOf: { macs: string[]; vsockCid: number | null } | undefined;
+      if (clone) {
+        const saved = (await openSnapshot(path, host)).spec;
+        const own = saved.drives.filter((d) => drives[d.id] === undefined);
+        Object.assign(drives, copyDrives(own, `${path}/clones/${body.name}`));
+        cloneOf = {
+          macs: cloneMacs(saved.nics.length),
+          vsockCid:
+            saved.vsock === undefined
+              ? null
+              : freeVsockCid([...this.entries.values()].map((e) => e.record.spec)),
+        };
+      }
+      spec = (
+        await openSnapshot(path, host, {
+          name: body.name,
+          drives,
+          ...(cloneOf === undefined ? {} : { clone: cloneOf }),
+        })
+      ).spec;
+    } catch (e) {
+      if (e instanceof VmSpecError) throw new ManagerError("invalid", e.message, e.problems);
+      if (e instanceof UserError) throw new ManagerError("invalid", e.message);
+      throw new ManagerError("invalid", `${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const record: VmRecord = { id: randomUUID(), spec, createdAt: new Date().toISOString() };
+    const entry = this.newEntry(record);
+    entry.restore = { path, clone };
+    this.entries.set(spec.name, entry);
+    // Listeners hear of the VM before its state changes; a restore that fails takes it away again.
+    this.emit("created", this.info(entry));
+    const forget = (error: unknown): never => {
+      this.entries.delete(spec.name);
+      this.emit("deleted", this.info(entry));
+      throw error;
+    };
+    try {
+      await this.start(entry);
+    } catch (e) {
+      forget(e);
+    }
+    if (entry.vm === null) {
+      const why = entry.startFailure ?? "the VM did not build";
+      forget(new ManagerError("invalid", `cannot restore ${path}: ${why}`));
+    }
+    // Saved as a definition like any other: a later start (or the daemon's next run) boots it afresh.
+    this.store?.save(record);
+    this.options.log(`${clone ? "cloned" : "restored"} VM '${spec.name}' (${record.id}) from ${path}`);
+    return this.info(entry);
+  }
+
+  /**
+   * Saves a running or paused riscv64 VM into the directory `path` (absolute); a running one goes on
+   * unless `resume` is false.
+   */
+  async snapshot(
+    idOrName: string,
+    body: { path: string; resume?: boolean; compression?: "none" | "zlib" },
+  ): Promise<SnapshotResult & { path: string }> {
+    const entry = this.find(idOrName);
+    const name = entry.record.spec.name;
+    if (!isAbsolute(body.path)) {
+      const message = "must be an absolute path (the daemon's working directory is not yours)";
+      throw new ManagerError("invalid", `/path: ${message}`, [{ path: "/path", message }]);
+    }
+    const state = this.state(entry).name;
+    const vm = entry.vm;
+    if (entry.busy !== null) throw new ManagerError("conflict", `VM '${name}' is ${entry.busy}`);
+    if ((state !== "running" && state !== "paused") || vm === null) {
+      throw new ManagerError("conflict", `cannot snapshot VM '${name}': it is ${state}`);
+    }
+    if (vm.saveSnapshot === undefined || entry.record.spec.arch !== "riscv64") {
+      throw new ManagerError("conflict", `VM '${name}': snapshots are for riscv64 VMs only`);
+    }
+    this.claim(entry, "taking a snapshot");
+    try {
+      const result = await vm.saveSnapshot(body.path, {
+        ...(body.resume === undefined ? {} : { resume: body.resume }),
+        ...(body.compression === undefined ? {} : { compression: body.compression }),
+      });
+      this.options.log(`VM '${name}': snapshot saved to ${body.path}`);
+      return { ...result, path: body.path };
+    } catch (e) {
+      if (e instanceof UserError) throw new ManagerError("invalid", e.message);
+      throw e;
+    } finally {
+      entry.busy = null;
+    }
   }
 
   /** Every VM, or those carrying all of `labels`. */
@@ -844,6 +968,8 @@ export class VmManager {
   /** A fresh Vm for the definition: in a worker of its own where it can be (see the top of this file). */
   private build(entry: Entry): Promise<Vm> {
     const { spec } = entry.record;
+    const restore = entry.restore ?? undefined;
+    entry.restore = null;
     const worker = this.options.vmWorker;
     if (spec.arch !== "riscv64") {
       // KVM: the host kernel schedules the vCPU threads; the scheduler says where, and how nice.
@@ -864,7 +990,10 @@ export class VmManager {
         ...this.options.host(this.sinkFor(entry)),
         cpuTurns: this.scheduler.pool.gate(spec.name),
       };
-      return createVm(spec, host);
+      if (restore === undefined) return createVm(spec, host);
+      return openSnapshot(restore.path, host).then(({ source }) =>
+        createVm(spec, host, { restore: { ...source, clone: restore.clone } }),
+      );
     }
     const ring = entry.console;
     const label = spec.labels?.[FAULT_LABEL];
@@ -884,6 +1013,7 @@ export class VmManager {
       fault,
       // The switches stay in this thread; the worker's NICs reach them through frame links.
       netBackend: (backend) => this.options.host(ring).netBackend(backend),
+      ...(restore === undefined ? {} : { restore }),
     });
   }
 

@@ -15,12 +15,20 @@ import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
+import { openSnapshot } from "../vm/restore.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { Vm, VmStats } from "../vm/vm.js";
 import { balloonPoll, balloonRequest } from "./balloon.js";
 import { portLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
-import type { FromWorker, ToWorker, WorkerFault, WorkerInit, WorkerLinks } from "./worker-protocol.js";
+import type {
+  FromWorker,
+  ToWorker,
+  WorkerFault,
+  WorkerInit,
+  WorkerLinks,
+  WorkerRestore,
+} from "./worker-protocol.js";
 
 /** Console bytes are posted in chunks of at most this size, or at the next turn of the event loop. */
 const CHUNK_BYTES = 4096;
@@ -185,6 +193,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
     fault: WorkerFault | null,
     given: WorkerLinks,
     placement: Placement | null,
+    restore: WorkerRestore | undefined,
   ): Promise<void> => {
     const console = new ChunkedConsole(post, fault);
     output = console;
@@ -194,7 +203,13 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
     try {
       const host = makeHost({ console, warn: (message) => post({ t: "log", message }) });
       const linked = linkedHost(host, given, links);
-      built = await createVm(spec, turns === null ? linked : { ...linked, cpuTurns: turns });
+      const vmHost = turns === null ? linked : { ...linked, cpuTurns: turns };
+      if (restore === undefined) built = await createVm(spec, vmHost);
+      else {
+        // The spec is the daemon's (a clone's new MACs and CID in it); the snapshot gives the rest.
+        const { source } = await openSnapshot(restore.path, vmHost);
+        built = await createVm(spec, vmHost, { restore: { ...source, clone: restore.clone } });
+      }
     } catch (e) {
       for (const l of given) l.port.close();
       post({
@@ -227,7 +242,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
 
   port.on("message", (m: ToWorker) => {
     if (m.t === "build") {
-      void build(m.spec, m.fault, m.links, m.placement);
+      void build(m.spec, m.fault, m.links, m.placement, m.restore);
       return;
     }
     if (m.t === "grant") return turns?.grant(m.sliceMs, m.seq);
@@ -261,6 +276,26 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
           return post({ t: "balloon", id: m.id, figures: balloonRequest(vm.devices(), m.targetBytes) });
         case "balloon-poll":
           return post({ t: "balloon-poll", id: m.id, poll: balloonPoll(vm.devices()) });
+        case "snapshot": {
+          const id = m.id;
+          const save = vm.saveSnapshot?.bind(vm);
+          if (save === undefined) {
+            const error = { message: "this VM cannot be snapshotted", user: true };
+            return post({ t: "snapshot", id, result: null, error });
+          }
+          output?.flush();
+          save(m.path, m.options).then(
+            (result) => post({ t: "snapshot", id, result, error: null }),
+            (e: unknown) =>
+              post({
+                t: "snapshot",
+                id,
+                result: null,
+                error: { message: e instanceof Error ? e.message : String(e), user: e instanceof UserError },
+              }),
+          );
+          return;
+        }
       }
     } catch (e) {
       // The parent checks states before it sends; a refusal here only means the run ended meanwhile,

@@ -5,7 +5,7 @@
 import type { MessagePort } from "node:worker_threads";
 import type { CompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { VmSpec } from "../vm/spec.js";
-import type { VmState, VmStats } from "../vm/vm.js";
+import type { SnapshotOptions, SnapshotResult, VmState, VmStats } from "../vm/vm.js";
 import type { BalloonFigures, BalloonPoll } from "./balloon.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 
@@ -44,6 +44,8 @@ export type ToWorker =
       links: WorkerLinks;
       /** The CPUs the thread is confined to, and (shared) that its engine takes turns from the daemon. */
       placement: Placement | null;
+      /** Continue the guest of this snapshot (`spec` is the snapshot's, overrides applied). */
+      restore?: WorkerRestore;
     }
   /** A turn of the shared pool: the engine may run this long (answers a "turn" message). */
   | { t: "grant"; sliceMs: number; seq: number }
@@ -58,7 +60,9 @@ export type ToWorker =
   /** Sets the balloon's target (null: only reads it); answered by a "balloon" message with this id. */
   | { t: "balloon"; id: number; targetBytes: number | null }
   /** The balloon's figures and guest statistics (and a request for fresh ones): a "balloon-poll" answer. */
-  | { t: "balloon-poll"; id: number };
+  | { t: "balloon-poll"; id: number }
+  /** Vm.saveSnapshot in the worker; answered by a "snapshot" message with this id. */
+  | { t: "snapshot"; id: number; path: string; options: SnapshotOptions };
 
 export type FromWorker =
   | {
@@ -83,4 +87,17 @@ export type FromWorker =
   /** It no longer wants turn `seq` (it stops or pauses while waiting): forget it, or take it back. */
   | { t: "turn-cancel"; seq: number }
   /** Its turn is over and it has no work (or pauses or ends). */
-  | { t: "turn-end"; usedMs: number };
+  | { t: "turn-end"; usedMs: number }
+  /** How a "snapshot" request went: the result, or why it failed (`user`: a UserError). */
+  | {
+      t: "snapshot";
+      id: number;
+      result: SnapshotResult | null;
+      error: { message: string; user: boolean } | null;
+    };
+
+/** A build from a snapshot: where it is, and whether the VM is a clone (see RestoreSource.clone). */
+export interface WorkerRestore {
+  path: string;
+  clone: boolean;
+}

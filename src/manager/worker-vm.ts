@@ -26,6 +26,8 @@ import type { FrameLink } from "../net/frame-link.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "../vm/spec.js";
 import {
+  type SnapshotOptions,
+  type SnapshotResult,
   type Vm,
   type VmDevice,
   type VmExit,
@@ -38,7 +40,7 @@ import type { BalloonFigures, BalloonPoll } from "./balloon.js";
 import { bridgeLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 import { startVmWorker, type WorkerPool } from "./worker-pool.js";
-import type { FromWorker, ToWorker, WorkerFault, WorkerLinks } from "./worker-protocol.js";
+import type { FromWorker, ToWorker, WorkerFault, WorkerLinks, WorkerRestore } from "./worker-protocol.js";
 
 type Ended = Extract<VmState, { name: "stopped" | "failed" }>;
 
@@ -59,6 +61,8 @@ export interface WorkerVmOptions {
   placement?: Placement;
   /** A shared VM's turns, granted here (the daemon's CpuPool) and run in the worker. */
   turns?: TurnGate;
+  /** Build the VM from this snapshot instead of booting it. */
+  restore?: WorkerRestore;
 }
 
 export class WorkerVm extends VmStateMachine implements Vm {
@@ -78,6 +82,10 @@ export class WorkerVm extends VmStateMachine implements Vm {
   readonly thread: number | null;
   private readonly balloonWaiters = new Map<number, (figures: BalloonFigures | null) => void>();
   private readonly pollWaiters = new Map<number, (poll: BalloonPoll | null) => void>();
+  private readonly snapshotWaiters = new Map<
+    number,
+    (m: Extract<FromWorker, { t: "snapshot" }> | null) => void
+  >();
 
   private constructor(
     readonly spec: VmSpec,
@@ -138,6 +146,7 @@ export class WorkerVm extends VmStateMachine implements Vm {
       fault: options.fault ?? null,
       links: given,
       placement: options.placement ?? null,
+      ...(options.restore === undefined ? {} : { restore: options.restore }),
     };
     worker.postMessage(
       build,
@@ -306,6 +315,30 @@ export class WorkerVm extends VmStateMachine implements Vm {
     });
   }
 
+  /**
+   * Saves the VM into `path` inside its worker (pausing it there meanwhile); a paused VM stays paused,
+   * a running one runs on unless `resume` is false.
+   */
+  async saveSnapshot(path: string, options: SnapshotOptions = {}): Promise<SnapshotResult> {
+    this.expect("snapshot", "running", "paused");
+    const wasRunning = this.current.name === "running";
+    const stay = wasRunning && options.resume === false;
+    const id = this.nextStatsId++;
+    const answer = await new Promise<Extract<FromWorker, { t: "snapshot" }> | null>((resolve) => {
+      this.snapshotWaiters.set(id, resolve);
+      this.send({ t: "snapshot", id, path, options: { ...options, resume: !stay } });
+    });
+    if (answer === null) throw new UserError(`VM '${this.spec.name}' ended before its snapshot was saved`);
+    if (answer.error !== null) {
+      throw answer.error.user ? new UserError(answer.error.message) : new Error(answer.error.message);
+    }
+    if (stay && this.current.name === "running") {
+      // The worker's VM stayed paused after saving: this side says so too.
+      this.set({ name: "paused" });
+    }
+    return answer.result as SnapshotResult;
+  }
+
   private receive(m: FromWorker): void {
     switch (m.t) {
       case "console":
@@ -350,6 +383,10 @@ export class WorkerVm extends VmStateMachine implements Vm {
           void this.worker.terminate();
         }
         return;
+      case "snapshot":
+        this.snapshotWaiters.get(m.id)?.(m);
+        this.snapshotWaiters.delete(m.id);
+        return;
       case "ready":
       case "build-failed":
         return;
@@ -365,6 +402,8 @@ export class WorkerVm extends VmStateMachine implements Vm {
     this.balloonWaiters.clear();
     for (const resolve of this.pollWaiters.values()) resolve(null);
     this.pollWaiters.clear();
+    for (const resolve of this.snapshotWaiters.values()) resolve(null);
+    this.snapshotWaiters.clear();
     let end: Ended | null = this.ending;
     if (end === null && this.killSent && this.current.name === "created") {
       end = { name: "stopped", exit: { reason: "stopped" } };

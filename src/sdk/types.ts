@@ -11,6 +11,9 @@ import type {
   ErrorSchema,
   PoolCreateSchema,
   PoolSchema,
+  SnapshotRequestSchema,
+  SnapshotResultSchema,
+  VmFromSnapshotSchema,
   VmInfoSchema,
 } from "../api/schemas.js";
 import type { CpuShareSchema, DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
@@ -26,6 +29,9 @@ export type PoolCreate = Static<typeof PoolCreateSchema>;
 export type Pool = Static<typeof PoolSchema>;
 export type AcquireOptions = Static<typeof AcquireSchema>;
 export type ApiErrorBody = Static<typeof ErrorSchema>;
+export type VmFromSnapshot = Static<typeof VmFromSnapshotSchema>;
+export type SnapshotRequest = Static<typeof SnapshotRequestSchema>;
+export type SnapshotResult = Static<typeof SnapshotResultSchema>;
 /** ActionParams' union, which TypeBox builds from an array and so types as string. */
 export type VmAction = "start" | "pause" | "resume" | "stop" | "kill" | "reboot";
 

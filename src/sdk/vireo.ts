@@ -16,8 +16,11 @@ import type {
   NicSpec,
   Pool,
   PoolCreate,
+  SnapshotRequest,
+  SnapshotResult,
   VireoEvent,
   VmAction,
+  VmFromSnapshot,
   VmInfo,
   VmSpec,
   VmStats,
@@ -58,9 +61,18 @@ export class Vireo {
 
   // VMs
 
-  /** Defines a VM (the same spec under the same name again returns that VM). */
-  createVm(spec: VmSpec): Promise<VmInfo> {
+  /**
+   * Defines a VM (the same spec under the same name again returns that VM); or, given
+   * `{ name, restore }` or `{ name, clone }` with a snapshot's absolute path, defines and starts it from
+   * that snapshot.
+   */
+  createVm(spec: VmSpec | VmFromSnapshot): Promise<VmInfo> {
     return this.json({ method: "POST", path: "/vms", body: spec });
+  }
+
+  /** Saves a running or paused riscv64 VM into the directory `path` (absolute; see SnapshotRequest). */
+  snapshotVm(id: string, request: SnapshotRequest): Promise<SnapshotResult> {
+    return this.json({ method: "POST", path: `/vms/${seg(id)}/snapshot`, body: request });
   }
 
   /** Every VM, or those carrying all of `labels`. */
@@ -273,6 +285,7 @@ export class Vireo {
 /** Each operation of the API and the method that calls it: tsc refuses a route the SDK lacks. */
 export const OPERATIONS = {
   createVm: "createVm",
+  snapshotVm: "snapshotVm",
   listVms: "listVms",
   getVm: "getVm",
   deleteVm: "deleteVm",

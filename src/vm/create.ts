@@ -1,19 +1,27 @@
 /** createVm: one entry point for every board and engine. */
+import { UserError } from "../util/errors.js";
 import type { VmHost } from "./host.js";
+import type { RestoreSource } from "./riscv-snapshot.js";
 import { type VmSpec, validateVmSpec } from "./spec.js";
 import type { Vm } from "./vm.js";
+
+export interface CreateOptions {
+  /** Continue the guest of this snapshot (see restore.ts) instead of booting. riscv64 only. */
+  restore?: RestoreSource;
+}
 
 /**
  * Validates the spec, then builds the VM it describes on the host's backends (riscv64: the virt board
  * on the interpreter; x86_64: the microVM board on KVM), ready to start. Whatever was opened is released
  * again when building fails.
  */
-export async function createVm(spec: VmSpec, host: VmHost): Promise<Vm> {
+export async function createVm(spec: VmSpec, host: VmHost, options: CreateOptions = {}): Promise<Vm> {
   const valid = validateVmSpec(spec);
   if (valid.arch === "riscv64") {
     const { createRiscvVm } = await import("./riscv.js");
-    return createRiscvVm(valid, host);
+    return createRiscvVm(valid, host, options.restore);
   }
+  if (options.restore !== undefined) throw new UserError("x86_64 VMs cannot be restored from snapshots yet");
   // Loaded only for x86 guests: the KVM engine needs Node (worker threads, koffi).
   const { createX86Vm } = await import("./x86.js");
   return createX86Vm(valid, host);

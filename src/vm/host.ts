@@ -11,6 +11,7 @@ import type { EntropySource } from "../devices/virtio/rng/virtio-rng.js";
 import type { VsockBackend } from "../devices/virtio/vsock/backend.js";
 import type { TurnGate } from "../engines/interpreter.js";
 import type { VcpuPlacement } from "../engines/kvm/engine.js";
+import type { SnapshotStore } from "../snapshot/store.js";
 import type { DriveSpec } from "./spec.js";
 
 /** A spec's drives, opened (and locked against other VMs) in order; `close` releases them all. */
@@ -53,4 +54,6 @@ export interface VmHost {
   readonly cpuTurns?: TurnGate;
   /** x86_64: where the daemon's scheduler puts the vCPU threads (absent: wherever the kernel likes). */
   readonly kvmPlacement?: VcpuPlacement;
+  /** Where snapshots are written and read (absent: this host cannot snapshot or restore). */
+  readonly snapshots?: SnapshotStore;
 }

@@ -10,8 +10,9 @@ import { bootLinux } from "../machine/riscv-virt/linux-boot.js";
 import { VIRT_IRQ, VIRT_MAP } from "../machine/riscv-virt/memory-map.js";
 import { formatMac } from "../net/mac.js";
 import { UserError } from "../util/errors.js";
-import type { VmHost } from "./host.js";
+import type { OpenedDrives, VmHost } from "./host.js";
 import { type ReservedMemory, reserveMemory } from "./prefault.js";
+import { checkDrives, type RestoreSource, restoreRiscv, snapshotRiscv } from "./riscv-snapshot.js";
 import type { VmSpec } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
 import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
@@ -47,6 +48,8 @@ export class RiscvVm extends VmBase {
     readonly engine: InterpreterEngine,
     virtio: VirtioSetup,
     deviceTree: Uint8Array | null,
+    host: VmHost,
+    drives: OpenedDrives,
     reserved: ReservedMemory | null = null,
   ) {
     super(
@@ -77,6 +80,13 @@ export class RiscvVm extends VmBase {
           { name: "rtc", kind: "goldfish-rtc", device: board.rtc },
           ...virtio.devices,
         ],
+        snapshot: async (location, compression) => {
+          const store = host.snapshots;
+          if (store === undefined) throw new UserError("this host cannot store snapshots");
+          const { files, info } = snapshotRiscv(board, spec, drives, compression);
+          await store.write(location, files);
+          return info;
+        },
       },
       virtio.console,
     );
@@ -84,9 +94,10 @@ export class RiscvVm extends VmBase {
   }
 }
 
-export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm> {
+/** Builds the VM `spec` describes; with `restore`, fills it from that snapshot instead of booting. */
+export async function createRiscvVm(spec: VmSpec, host: VmHost, restore?: RestoreSource): Promise<RiscvVm> {
   const { memory, cpus, boot } = spec;
-  const kernel = host.readGuestFile(boot.kernel, "kernel", memory);
+  const kernel = restore === undefined ? host.readGuestFile(boot.kernel, "kernel", memory) : null;
   const board = new VirtBoard({
     memory,
     cpus,
@@ -98,9 +109,12 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm
   const drives = await host.openDrives(spec.drives);
   // Devices go in before the device tree is built.
   const virtio = await attachVirtio(board, spec, host, drives);
-  let dtb: Uint8Array | null;
+  let dtb: Uint8Array | null = null;
   try {
-    dtb = loadGuest(board, spec, host, kernel);
+    if (restore !== undefined) {
+      checkDrives(restore, spec, drives);
+      await restoreRiscv(board, restore);
+    } else dtb = loadGuest(board, spec, host, kernel as Uint8Array);
   } catch (e) {
     await virtio.close();
     throw e;
@@ -111,7 +125,7 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost): Promise<RiscvVm
     ...(spec.maxInstructions === undefined ? {} : { maxInstructions: spec.maxInstructions }),
     ...(host.cpuTurns === undefined ? {} : { turns: host.cpuTurns }),
   });
-  return new RiscvVm(spec, board, engine, virtio, dtb, reserved);
+  return new RiscvVm(spec, board, engine, virtio, dtb, host, drives, reserved);
 }
 
 /** Puts the guest in RAM: a bare-metal program, or a Linux boot (whose device tree it returns). */

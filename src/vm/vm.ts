@@ -4,6 +4,7 @@
  * throws. `VmBase` holds that machine; a board's VM (riscv.ts, x86.ts) supplies the engine calls.
  */
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
+import type { Compression } from "../snapshot/memory-file.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "./spec.js";
 
@@ -34,6 +35,23 @@ export interface VmDevice {
   /** What it is: "uart16550", "virtio-blk", "plic"... */
   kind: string;
   device: object;
+}
+
+/** What `snapshot()` wrote. */
+export interface SnapshotResult {
+  /** Non-zero RAM pages saved, the bytes they hold, and the state file's sections. */
+  pages: number;
+  ramBytes: number;
+  sections: number;
+  /** How long the guest was paused for it (ms). */
+  pausedMs: number;
+}
+
+export interface SnapshotOptions {
+  /** Run on afterwards (default); false leaves the VM paused. */
+  resume?: boolean;
+  /** zlib-compress the memory file (default: none). */
+  compression?: Compression;
 }
 
 /** Counters, as plain data (what --stats prints). Fields only one arch has are absent on the other. */
@@ -125,6 +143,12 @@ export interface Vm {
   resizeConsole(cols: number, rows: number): void;
   stats(): VmStats;
   devices(): VmDevice[];
+  /**
+   * Pauses a running or paused VM, saves it into `location` through the host's snapshot store, then
+   * resumes it (unless `resume` is false or it was paused). riscv64 only; absent where unsupported.
+   * Not `snapshot`: the manager's WorkerVm already has a (stats) field of that name.
+   */
+  saveSnapshot?(location: string, options?: SnapshotOptions): Promise<SnapshotResult>;
 }
 
 /** The board-specific part of a VM. */
@@ -145,6 +169,8 @@ export interface VmEngineOps {
   release(): Promise<void>;
   stats(seconds: number): VmStats;
   devices(): VmDevice[];
+  /** Saves the paused VM; absent on boards without snapshots. */
+  snapshot?(location: string, compression: Compression): Promise<Omit<SnapshotResult, "pausedMs">>;
 }
 
 /**
@@ -305,5 +331,24 @@ export class VmBase extends VmStateMachine implements Vm {
 
   devices(): VmDevice[] {
     return this.ops.devices();
+  }
+
+  async saveSnapshot(location: string, options: SnapshotOptions = {}): Promise<SnapshotResult> {
+    const save = this.ops.snapshot;
+    if (save === undefined)
+      throw new UserError(`VM '${this.spec.name}': snapshots are not supported for ${this.spec.arch}`);
+    this.expect("snapshot", "running", "paused");
+    const wasRunning = this.current.name === "running";
+    const started = performance.now();
+    if (wasRunning) this.pause();
+    try {
+      const info = await save(location, options.compression ?? "none");
+      return { ...info, pausedMs: performance.now() - started };
+    } finally {
+      // A stop or kill while it was written has the last word.
+      if (wasRunning && options.resume !== false && this.current.name === "paused" && this.endedAt === null) {
+        this.resume();
+      }
+    }
   }
 }

@@ -21,10 +21,15 @@ describe("the daemon API in process", () => {
     assert.deepEqual(committed, JSON.parse(JSON.stringify(openApiDocument())));
     assert.equal(committed.openapi, "3.1.0");
     assert.ok(committed.paths["/vms/{id}/actions/{action}"].post);
+    // POST /vms takes a VmSpec, or a snapshot to restore or clone.
     assert.equal(
       committed.paths["/vms"].post.requestBody.content["application/json"].schema.$ref,
-      "#/components/schemas/VmSpec",
+      "#/components/schemas/VmCreate",
     );
+    assert.deepEqual(committed.components.schemas.VmCreate.anyOf, [
+      { $ref: "#/components/schemas/VmSpec" },
+      { $ref: "#/components/schemas/VmFromSnapshot" },
+    ]);
   });
 
   test("balloon, drives and NICs: 200/201, and 400 naming the field, 404, 409", {

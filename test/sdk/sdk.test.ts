@@ -150,6 +150,13 @@ describe("the SDK against a daemon", { skip: missing !== undefined }, () => {
     assert.ok((await v.getBalloon("s1")).targetBytes >= 4096);
     assert.equal((await v.pause("s1")).state, "paused");
     assert.equal((await v.resume("s1")).state, "running");
+    // A snapshot, and a VM restored from it that runs on.
+    const snapshot = join(dir, "snap-s1");
+    assert.ok((await v.snapshotVm("s1", { path: snapshot })).pages > 0);
+    const restored = await v.createVm({ name: "s1-restored", restore: snapshot });
+    assert.equal(restored.state, "running");
+    assert.equal((await v.kill("s1-restored")).state, "stopped");
+    await v.deleteVm("s1-restored");
     assert.equal((await v.kill("s1")).state, "stopped");
     await v.deleteVm("s1");
 

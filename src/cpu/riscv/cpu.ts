@@ -110,6 +110,18 @@ export class RiscvCpu {
     return translation;
   }
 
+  /**
+   * RAM and hart state were replaced behind the interpreter's back (a snapshot restore): every TLB
+   * entry and every translated block describes the old contents, so all of them go.
+   */
+  dropCaches(): void {
+    for (const h of this.harts) {
+      h.tlb.flushAll();
+      h.selectTlb();
+    }
+    this.translation?.dropAll();
+  }
+
   /** Stores into this RAM page end the fast path and call `watcher` (HTIF mailboxes). */
   watchStores(paddr: number, watcher: StoreWatcher): void {
     this.access.watch(paddr, watcher);

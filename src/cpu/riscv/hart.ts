@@ -105,6 +105,16 @@ export class Hart {
     out[1] = ((this.counterBase[1] as number) + Math.floor(delta / 2 ** 32) + carry) | 0;
   }
 
+  /** minstret's last written value (lo, hi) and the count it was written at, for a snapshot. */
+  counterState(): { base: number[]; anchor: number } {
+    return { base: Array.from(this.counterBase), anchor: this.counterAnchor };
+  }
+  setCounterState(base: readonly number[], anchor: number): void {
+    this.counterBase[0] = base[0] as number;
+    this.counterBase[1] = base[1] as number;
+    this.counterAnchor = anchor;
+  }
+
   /** A TypeScript-executed instruction completed (CSR access, xRET, WFI...). */
   retireOne(): void {
     this.retired++;

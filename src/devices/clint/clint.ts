@@ -1,4 +1,15 @@
+import { RecordReader } from "../../util/record.js";
 import type { Clock, InterruptLine, MmioDevice } from "../device.js";
+
+/** The CLINT's state as plain data (see `snapshot`). mtime itself is the board's (its clock record). */
+export interface ClintState {
+  version: 1;
+  compareLo: number[];
+  compareHi: number[];
+  msip: number[];
+  /** What guest writes to mtime added to the board clock. */
+  timeOffset: number;
+}
 
 /** Per-hart outputs of the CLINT: machine software (MSIP) and machine timer (MTIP) interrupt lines. */
 export interface ClintHartLines {
@@ -108,6 +119,36 @@ export class Clint implements MmioDevice {
     this.compare[hart] = value > Number.MAX_SAFE_INTEGER ? Number.POSITIVE_INFINITY : value;
     this.update();
     return true;
+  }
+
+  snapshot(): ClintState {
+    return {
+      version: 1,
+      compareLo: this.compareLo.slice(),
+      compareHi: this.compareHi.slice(),
+      msip: this.msip.slice(),
+      timeOffset: this.timeOffset,
+    };
+  }
+
+  /** Restores a `snapshot()` of a CLINT with as many harts; throws a TypeError, changing nothing, if bad. */
+  restore(state: unknown): void {
+    const s = new RecordReader("clint", state, 1);
+    const n = this.lines.length;
+    const lo = s.ints("compareLo", n, 0, 0xffff_ffff);
+    const hi = s.ints("compareHi", n, 0, 0xffff_ffff);
+    const msip = s.ints("msip", n, 0, 1);
+    const timeOffset = s.int("timeOffset", -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    this.timeOffset = timeOffset;
+    for (let i = 0; i < n; i++) {
+      this.compareLo[i] = lo[i] as number;
+      this.compareHi[i] = hi[i] as number;
+      const value = (hi[i] as number) * 2 ** 32 + (lo[i] as number);
+      this.compare[i] = value > Number.MAX_SAFE_INTEGER ? Number.POSITIVE_INFINITY : value;
+      this.msip[i] = msip[i] as number;
+      (this.lines[i] as ClintHartLines).software.set(msip[i] === 1);
+    }
+    this.update();
   }
 
   /** Hart number of an msip or mtimecmp register, or -1. */

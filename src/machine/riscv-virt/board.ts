@@ -13,6 +13,7 @@ import { VirtioBalloon } from "../../devices/virtio/balloon/virtio-balloon.js";
 import type { RingFormat } from "../../devices/virtio/queue.js";
 import { VirtioVsock } from "../../devices/virtio/vsock/virtio-vsock.js";
 import { UserError } from "../../util/errors.js";
+import { RecordReader } from "../../util/record.js";
 import type { ElfImage } from "../loader/elf.js";
 import { DeviceBus } from "../mmio-bus.js";
 import { PLIC_SOURCES, TIMEBASE_HZ, VIRT_IRQ, VIRT_MAP } from "./memory-map.js";
@@ -42,6 +43,24 @@ export interface GuestExit {
   code: number;
   reason: "exit" | "poweroff" | "reboot" | "failure";
 }
+
+/**
+ * The board's own state as plain data (see `snapshot`): guest time, what the guest asked for, host input
+ * not yet taken, and how it was booted (built-in SBI, HTIF mailboxes). The SBI keeps no state of its own
+ * (the harts' HSM state is theirs).
+ */
+export interface VirtBoardState {
+  version: 1;
+  /** mtime's clock (ticks) when the snapshot was taken: restored guest time goes on from there. */
+  ticks: number;
+  exit: GuestExit | null;
+  pendingInput: number[];
+  builtinSbi: boolean;
+  htif: { tohost: number; fromhost: number | null } | null;
+  hypercalls: [string, number][];
+}
+
+const EXIT_REASONS: readonly GuestExit["reason"][] = ["exit", "poweroff", "reboot", "failure"];
 
 /** mip bit numbers of the interrupt lines the board drives. */
 const MSIP_BIT = 3;
@@ -76,13 +95,19 @@ export class VirtBoard {
   onDeviceInterrupt: () => void = () => {};
   /** Host input not yet taken by the guest (the UART FIFO holds 16 bytes). */
   private readonly pendingInput: number[] = [];
+  /** Added to the clock's ticks: a restored guest's time goes on from its snapshot. */
+  private tickOffset = 0;
+  private readonly rawTicks: () => number;
+  private htif: Htif | null = null;
 
   constructor(readonly options: VirtOptions) {
     const host = options.clock ?? platformClock;
     const start = host.monotonicMs();
-    this.clock = options.guestTicks ?? {
+    const ticks = options.guestTicks ?? {
       ticks: () => Math.floor((host.monotonicMs() - start) * (TIMEBASE_HZ / 1000)),
     };
+    this.rawTicks = () => ticks.ticks();
+    this.clock = { ticks: () => ticks.ticks() + this.tickOffset };
     const bus = new DeviceBus();
     this.cpu = new RiscvCpu({
       ramBase: VIRT_MAP.dram.base,
@@ -217,6 +242,67 @@ export class VirtBoard {
     for (const h of this.cpu.harts) h.reset((entry % 2 ** 32) | 0, Math.floor(entry / 2 ** 32) | 0);
   }
 
+  snapshot(): VirtBoardState {
+    return {
+      version: 1,
+      ticks: this.clock.ticks(),
+      exit: this.exit === null ? null : { ...this.exit },
+      pendingInput: this.pendingInput.slice(),
+      builtinSbi: this.cpu.system.ecallHandler !== null,
+      htif: this.htif === null ? null : { tohost: this.htif.tohost, fromhost: this.htif.fromhost },
+      hypercalls: [...this.hypercalls.entries()],
+    };
+  }
+
+  /**
+   * Restores a `snapshot()` into a board freshly built from the same spec (nothing loaded yet); throws
+   * a TypeError naming the field, changing nothing, when the record is malformed.
+   */
+  restore(state: unknown): void {
+    const s = new RecordReader("board", state, 1);
+    const ticks = s.count("ticks");
+    const exit = s.optional("exit", (v) => {
+      const e = new RecordReader("board exit", { ...(v as object), version: 1 }, 1);
+      const reason = (v as { reason?: unknown }).reason;
+      if (!EXIT_REASONS.includes(reason as GuestExit["reason"])) e.fail("reason", EXIT_REASONS.join("/"));
+      return { code: e.i32("code"), reason: reason as GuestExit["reason"] };
+    });
+    const input = s.list("pendingInput", 1 << 20, 0, 0xff);
+    const builtinSbi = s.bool("builtinSbi");
+    const htif = s.optional("htif", (v) => {
+      const h = new RecordReader("board htif", { ...(v as object), version: 1 }, 1);
+      const tohost = h.count("tohost");
+      const fromhost = (v as { fromhost?: unknown }).fromhost === null ? null : h.count("fromhost");
+      const ram = this.cpu.ram;
+      if (!ram.contains(tohost, 8) || (fromhost !== null && !ram.contains(fromhost, 8))) {
+        h.fail("tohost", "a RAM address");
+      }
+      return { tohost, fromhost };
+    });
+    const hypercalls = (state as { hypercalls?: unknown }).hypercalls;
+    if (
+      !Array.isArray(hypercalls) ||
+      !hypercalls.every(
+        (e) =>
+          Array.isArray(e) &&
+          e.length === 2 &&
+          typeof e[0] === "string" &&
+          Number.isSafeInteger(e[1]) &&
+          (e[1] as number) >= 0,
+      )
+    ) {
+      s.fail("hypercalls", "[name, count] pairs");
+    }
+    if (this.htif !== null && htif !== null) s.fail("htif", "null on a board that has HTIF already");
+    this.tickOffset = ticks - this.rawTicks();
+    this.exit = exit;
+    this.pendingInput.splice(0, this.pendingInput.length, ...input);
+    if (builtinSbi) this.useBuiltinSbi();
+    if (htif !== null) this.attachHtif(htif.tohost, htif.fromhost, "snapshot");
+    this.hypercalls.clear();
+    for (const [name, count] of hypercalls as [string, number][]) this.hypercalls.set(name, count);
+  }
+
   /** A device raised an interrupt: deliver it now rather than at the end of the slice, and wake the engine. */
   private wakeForDevice(): void {
     this.cpu.attention.endSlice = true;
@@ -244,5 +330,6 @@ export class VirtBoard {
       putchar: (byte) => this.options.console.write(byte),
     });
     this.cpu.watchStores(tohost, (paddr, size) => htif.onStore(paddr, size));
+    this.htif = htif;
   }
 }

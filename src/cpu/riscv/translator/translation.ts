@@ -217,6 +217,23 @@ export class Translation {
     this.stats.liveWasmBytes -= block.bytes;
   }
 
+  /**
+   * Forgets every translation and all heat: guest RAM was replaced as a whole (a snapshot restore), so
+   * no compiled block can be trusted, and pages that were written often start afresh.
+   */
+  dropAll(): void {
+    for (const block of this.blocks.values()) this.drop(block);
+    this.blocks.clear();
+    this.pages.clear();
+    this.heat.clear();
+    this.pending.clear();
+    this.pageInvalidations.clear();
+    for (const h of this.harts) {
+      const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
+      this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
+    }
+  }
+
   /** Runs up to `budget` instructions of `h`; returns BlockExit.HOST if TypeScript ended the slice. */
   runSlice(h: Hart, budget: number): BlockExit {
     let left = budget;
