@@ -44,6 +44,10 @@ const FLAGS: FlagSpec = {
     arg: "MS",
     help: "on SIGTERM, how long a VM may take to power off before it is killed (default 5000)",
   },
+  "suspend-on-exit": {
+    kind: "switch",
+    help: "on SIGTERM, save running riscv64 VMs as snapshots in the state directory instead of stopping them; the next daemon continues them",
+  },
   "warm-workers": {
     kind: "value",
     arg: "N",
@@ -216,6 +220,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     host: (console) => nodeVmHost({ console, warn: (m) => log(`warning: ${m}`) }),
     vmWorker: vmWorkerEntry,
     warmWorkers,
+    suspendOnExit: args.switches.has("suspend-on-exit"),
     ...(sharedCpus === undefined ? {} : { sharedCpus }),
     ...(overcommit === undefined ? {} : { overcommit }),
     memoryGovernor: {
@@ -268,7 +273,9 @@ async function serve(args: ParsedArgs): Promise<number> {
 
   await new Promise<void>((done) => {
     const onSignal = (signal: string) => {
-      log(`${signal}: stopping every VM`);
+      log(
+        `${signal}: ${args.switches.has("suspend-on-exit") ? "suspending riscv64 VMs, stopping the rest" : "stopping every VM"}`,
+      );
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
       done();

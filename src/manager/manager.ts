@@ -57,6 +57,7 @@ import {
 import { type Placement, type SchedulerInfo, VmScheduler } from "./scheduler/vm-scheduler.js";
 import { cloneMacs, copyDrives, freeVsockCid } from "./snapshot-clone.js";
 import { type DamagedRecord, DefinitionStore, type VmRecord } from "./store.js";
+import { SuspendedVms } from "./suspend.js";
 import { DEFAULT_WARM_WORKERS, WorkerPool } from "./worker-pool.js";
 import type { WorkerFault, WorkerRestore } from "./worker-protocol.js";
 import { WorkerVm } from "./worker-vm.js";
@@ -121,6 +122,11 @@ export interface VmManagerOptions {
   overcommit?: number;
   /** The memory governor's loop (see memory-loop.ts); absent or null: none (the daemon runs one). */
   memoryGovernor?: MemoryGovernorOptions | null;
+  /**
+   * At shutdown, save running riscv64 VMs as snapshots in the state directory (instead of stopping
+   * them) and continue them at the next open (`vireo daemon --suspend-on-exit`).
+   */
+  suspendOnExit?: boolean;
   /** The cgroups for shared KVM VMs' vCPU threads (default: a group made under this process's own). */
   kvmCgroups?: () => CpuCgroups | { unavailable: string };
 }
@@ -189,6 +195,7 @@ export class VmManager {
   ) {
     this.store = store;
     this.damaged = damaged;
+    this.suspended = options.stateDir === null ? null : new SuspendedVms(options.stateDir);
     this.pool =
       options.vmWorker === undefined
         ? null
@@ -222,6 +229,8 @@ export class VmManager {
     manager.memoryLoop?.start();
     await manager.pools.open();
     for (const entry of manager.entries.values()) {
+      const suspended = manager.suspended?.find(entry.record.id) ?? null;
+      if (suspended !== null && (await manager.resumeSuspended(entry, suspended))) continue;
       if (entry.record.spec.autostart !== true) continue;
       try {
         await manager.start(entry);
@@ -442,6 +451,7 @@ export class VmManager {
     try {
       await this.halt(entry);
       this.store?.remove(entry.record.spec.name);
+      this.suspended?.forget(entry.record.id);
       this.entries.delete(entry.record.spec.name);
       this.options.log(`deleted VM '${entry.record.spec.name}'`);
       this.emit("deleted", this.info(entry));
@@ -756,6 +766,7 @@ export class VmManager {
     this.pools.close();
     await this.memoryLoop?.stop();
     await this.pool?.close();
+    if (this.options.suspendOnExit === true) await this.suspendAll();
     await Promise.all(
       [...this.entries.values()].map(async (e) => {
         const s = this.state(e).name;
@@ -764,6 +775,50 @@ export class VmManager {
       }),
     );
     this.kvmThreads.close();
+  }
+
+  /** Snapshots of VMs a daemon with --suspend-on-exit saved at its exit (null: no state directory). */
+  private readonly suspended: SuspendedVms | null;
+
+  /** Saves every running or paused riscv64 VM for the next daemon, and kills it (its guest is kept). */
+  private async suspendAll(): Promise<void> {
+    const suspended = this.suspended;
+    if (suspended === null) return;
+    for (const e of this.entries.values()) {
+      const s = this.state(e).name;
+      const vm = e.vm;
+      if ((s !== "running" && s !== "paused") || vm === null || vm.saveSnapshot === undefined) continue;
+      const name = e.record.spec.name;
+      try {
+        suspended.forget(e.record.id);
+        await this.snapshot(name, { path: suspended.dir(e.record.id), resume: false });
+        suspended.complete(e.record.id);
+        await vm.kill();
+        this.options.log(`VM '${name}' suspended to ${suspended.dir(e.record.id)}`);
+      } catch (err) {
+        suspended.forget(e.record.id);
+        this.options.log(`VM '${name}' could not be suspended (${(err as Error).message}): stopping it`);
+      }
+    }
+  }
+
+  /** Continues a VM the last daemon suspended; false (the snapshot dropped) when it cannot. */
+  private async resumeSuspended(entry: Entry, path: string): Promise<boolean> {
+    const name = entry.record.spec.name;
+    entry.restore = { path, clone: false };
+    try {
+      await this.start(entry);
+    } catch (e) {
+      entry.startFailure = (e as Error).message;
+    }
+    this.suspended?.forget(entry.record.id);
+    if (entry.vm === null) {
+      this.options.log(`VM '${name}' could not be resumed from ${path}: ${entry.startFailure ?? "unknown"}`);
+      entry.restore = null;
+      return false;
+    }
+    this.options.log(`VM '${name}' resumed where the last daemon suspended it`);
+    return true;
   }
 
   private find(idOrName: string): Entry {

@@ -43,11 +43,11 @@ export interface Daemon {
 }
 
 /** Starts `vireo daemon` and resolves once it listens. */
-export function startDaemon(dir: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+export function startDaemon(dir: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Daemon> {
   const socket = join(dir, "vireo.sock");
   const child = spawn(
     process.execPath,
-    [cli, "daemon", "--socket", socket, "--state-dir", join(dir, "state"), "--stop-grace-ms", "0"],
+    [cli, "daemon", "--socket", socket, "--state-dir", join(dir, "state"), "--stop-grace-ms", "0", ...args],
     { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } },
   );
   let stderr = "";
