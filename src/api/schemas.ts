@@ -216,7 +216,8 @@ export const SnapshotRequestSchema = Type.Object(
   {
     path: Type.String({
       minLength: 1,
-      description: "Absolute path of the directory to write (created if missing)",
+      description:
+        "Absolute path of the directory to write (created if missing); a path ending in .vsnap is written as one file instead",
     }),
     resume: Type.Optional(
       Type.Boolean({ description: "Run on after saving (default true); false leaves a running VM paused" }),

@@ -39,7 +39,7 @@ const RUN_FLAGS: FlagSpec = {
   "snapshot-dir": {
     kind: "value",
     arg: "DIR",
-    help: "riscv64: Ctrl-A s or SIGUSR1 saves a snapshot of the running guest into DIR",
+    help: "riscv64: Ctrl-A s or SIGUSR1 saves a snapshot of the running guest into DIR (one file if DIR ends in .vsnap)",
   },
   "snapshot-zlib": { kind: "switch", help: "with --snapshot-dir: compress the snapshot's memory file" },
   "snapshot-and-stop": {

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Command } from "commander";
+import { isSingleFile, SINGLE_FILE_SUFFIX } from "../snapshot/store.js";
 import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { callDaemon } from "./api-client.js";
@@ -236,15 +237,19 @@ const VERBS: Record<string, Verb> = {
     },
   },
   snapshot: {
-    description: "save a running or paused riscv64 VM into a directory (it runs on unless --paused)",
+    description:
+      "save a running or paused riscv64 VM into a directory, or one file ending in .vsnap (it runs on unless --paused)",
     named: true,
-    operands: [["<dir>", "the snapshot's directory (created if missing)"]],
+    operands: [["<dir>", "the snapshot's directory (created if missing), or FILE.vsnap"]],
     flags: {
       paused: { kind: "switch", help: "leave the VM paused after saving" },
       zlib: { kind: "switch", help: "compress the memory file" },
+      "single-file": { kind: "switch", help: "one file (.vsnap is added to the name if it lacks it)" },
     },
     run: async ({ args, socket, path, vm, out }) => {
-      const dir = resolve(args.positional[1] ?? "");
+      const given = resolve(args.positional[1] ?? "");
+      const dir =
+        args.switches.has("single-file") && !isSingleFile(given) ? `${given}${SINGLE_FILE_SUFFIX}` : given;
       const { body } = await callDaemon(socket, "POST", `${path}/snapshot`, {
         path: dir,
         resume: !args.switches.has("paused"),

@@ -22,6 +22,7 @@ import { CpuCgroups } from "../host/cgroup-cpu.js";
 import { confineOtherThreads } from "../host/other-threads.js";
 import { threadCpuMs } from "../host/thread-cpu.js";
 import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.js";
+import { clonesDir } from "../snapshot/store.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
@@ -346,7 +347,7 @@ export class VmManager {
       if (clone) {
         const saved = (await openSnapshot(path, host)).spec;
         const own = saved.drives.filter((d) => drives[d.id] === undefined);
-        Object.assign(drives, copyDrives(own, `${path}/clones/${body.name}`));
+        Object.assign(drives, copyDrives(own, clonesDir(path, body.name)));
         cloneOf = {
           macs: cloneMacs(saved.nics.length),
           vsockCid:

@@ -7,6 +7,22 @@ import type { Compression } from "./memory-file.js";
 
 export const STATE_FILE = "state.vsnap";
 export const MEMORY_FILE = "memory.vsnap";
+/**
+ * A location ending in this is one file instead of a directory (`--single-file`): SINGLE_FILE_MAGIC,
+ * the state file's length (u32, little-endian), the state file, then the memory file as it would be.
+ */
+export const SINGLE_FILE_SUFFIX = ".vsnap";
+export const SINGLE_FILE_MAGIC = "VIREOSF1";
+
+/** Whether `location` names a single-file snapshot rather than a directory. */
+export function isSingleFile(location: string): boolean {
+  return location.endsWith(SINGLE_FILE_SUFFIX);
+}
+
+/** Where a clone's copied disks go: beside a single-file snapshot, inside a directory one. */
+export function clonesDir(location: string, name: string): string {
+  return isSingleFile(location) ? `${location}.clones/${name}` : `${location}/clones/${name}`;
+}
 
 export interface SnapshotWrite {
   state: Uint8Array;

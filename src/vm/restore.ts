@@ -5,7 +5,11 @@
  */
 import { decodeMemoryHeader } from "../snapshot/memory-file.js";
 import { decodeState } from "../snapshot/state-file.js";
-import { MEMORY_FILE, STATE_FILE } from "../snapshot/store.js";
+import { isSingleFile, MEMORY_FILE, STATE_FILE } from "../snapshot/store.js";
+
+/** How messages name a snapshot's memory: its file in a directory, or the single file. */
+const memoryName = (location: string) => (isSingleFile(location) ? location : `${location}/${MEMORY_FILE}`);
+
 import { UserError } from "../util/errors.js";
 import { createVm } from "./create.js";
 import type { VmHost } from "./host.js";
@@ -35,9 +39,9 @@ export async function openSnapshot(
   if (store === undefined) throw new UserError("this host cannot read snapshots");
   const read = await store.read(
     location,
-    (header) => decodeMemoryHeader(header, `${location}/${MEMORY_FILE}`).compression,
+    (header) => decodeMemoryHeader(header, memoryName(location)).compression,
   );
-  const what = `${location}/${STATE_FILE}`;
+  const what = isSingleFile(location) ? location : `${location}/${STATE_FILE}`;
   const { arch, body } = decodeState(read.state, what);
   if (arch !== "riscv64")
     throw new UserError(`${what}: a snapshot of an ${arch} VM; only riscv64 ones can be restored`);
@@ -68,7 +72,7 @@ export async function openSnapshot(
     source: {
       what: location,
       body,
-      memoryHeader: decodeMemoryHeader(read.memoryHeader, `${location}/${MEMORY_FILE}`),
+      memoryHeader: decodeMemoryHeader(read.memoryHeader, memoryName(location)),
       memoryPayload: read.memoryPayload,
       clone: clone !== undefined,
     },

@@ -83,8 +83,13 @@ describe("snapshot and restore of a riscv64 VM", { skip: missing }, () => {
       const vm = await running(engine, first);
       await first.until(50);
       const snap = join(dir, `snap-${engine}`);
-      for (const compression of ["none", "zlib"] as const) {
-        const at = `${snap}-${compression}`;
+      // A directory each way, and one file (a location ending in .vsnap).
+      const saves = [
+        ["none", `${snap}-none`],
+        ["zlib", `${snap}-zlib`],
+        ["zlib", `${snap}-one.vsnap`],
+      ] as const;
+      for (const [compression, at] of saves) {
         const result = await (vm.saveSnapshot as NonNullable<Vm["saveSnapshot"]>)(at, {
           resume: false,
           compression,
@@ -95,9 +100,9 @@ describe("snapshot and restore of a riscv64 VM", { skip: missing }, () => {
       const before = first.text;
       vm.kill();
       await vm.wait();
-      for (const compression of ["none", "zlib"] as const) {
+      for (const [, at] of saves) {
         const second = new Lines();
-        const restored = await restoreVm(`${snap}-${compression}`, nodeVmHost({ console: second }), {
+        const restored = await restoreVm(at, nodeVmHost({ console: second }), {
           name: "restored",
         });
         assert.equal(restored.spec.name, "restored");
@@ -112,7 +117,7 @@ describe("snapshot and restore of a riscv64 VM", { skip: missing }, () => {
         assert.deepEqual(
           all,
           all.map((_, i) => i),
-          `one count from 0 (${compression})`,
+          `one count from 0 (${at})`,
         );
       }
       if (engine === "translate") {
@@ -178,6 +183,38 @@ describe("snapshot and restore of a riscv64 VM", { skip: missing }, () => {
       restoreVm(join(dir, "nowhere"), nodeVmHost({ console: new Lines() })),
       /cannot read/,
     );
+    // One file: magic, the state's length, the state, the memory file.
+    const single = (name: string, bytes: Uint8Array): string => {
+      const path = join(dir, `${name}.vsnap`);
+      writeFileSync(path, bytes);
+      return path;
+    };
+    const prefix = new Uint8Array(12);
+    prefix.set(new TextEncoder().encode("VIREOSF1"));
+    new DataView(prefix.buffer).setUint32(8, state.length, true);
+    // A Uint8Array: flip() copies with slice(), which on a Buffer would share the bytes.
+    const whole = new Uint8Array(Buffer.concat([prefix, state, memory]));
+    const singleCases: [string, Uint8Array, RegExp][] = [
+      [
+        "single-wrong-magic",
+        Buffer.concat([Buffer.from("NOTVIREO"), whole.subarray(8)]),
+        /no VIREOSF1 magic/,
+      ],
+      ["single-cut-state", whole.subarray(0, 12 + state.length - 1), /truncated \(the state file is cut\)/],
+      ["single-cut-memory", whole.subarray(0, whole.length - 100), /truncated memory image/],
+      ["single-flipped", flip(whole, 12 + 200), /CRC-64 mismatch/],
+    ];
+    for (const [name, bytes, message] of singleCases) {
+      await assert.rejects(
+        restoreVm(single(name, bytes), nodeVmHost({ console: new Lines() })),
+        message,
+        name,
+      );
+    }
+    // The good bytes in one file restore.
+    const ok = await restoreVm(single("single-good", whole), nodeVmHost({ console: new Lines() }));
+    ok.kill();
+    await ok.wait();
   });
 
   test("random damage to state records gives only the clear error", { timeout: 120_000 }, async () => {
