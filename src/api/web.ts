@@ -4,8 +4,11 @@
  * HttpOnly cookie, and the default image's boot files for the create form. The page then uses the
  * API itself on the same origin, authenticated by that cookie.
  */
-import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { type Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { TOKEN_COOKIE, tokenMatches } from "./auth.js";
@@ -28,7 +31,18 @@ export interface WebOptions {
   /** The folder holding index.html, app.js and app.css. */
   assets: string;
   defaults(): Promise<WebDefaults | null>;
+  /** Where files uploaded through the create form are kept (absolute). */
+  uploads: string;
 }
+
+/**
+ * The content type of an upload: its own, so that the API's parsers are left as they are and a form
+ * on another site cannot send one without CORS (and the cookie is SameSite=Strict besides).
+ */
+export const UPLOAD_TYPE = "application/x-vireo-upload";
+/** The largest upload: a disk image of a few GiB, not the daemon's whole disk. */
+export const MAX_UPLOAD_BYTES = 8 * 2 ** 30;
+const UPLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** The bundle's files, read once (a missing one is a build that did not run: the daemon says so). */
 export function loadWebAssets(dir: string): Map<string, Buffer> {
@@ -83,4 +97,48 @@ export function registerWeb(app: FastifyInstance, options: WebOptions, token: st
       .send(),
   );
   app.get("/web/defaults", async () => ({ image: await options.defaults() }));
+  registerUploads(app, options.uploads);
+}
+
+/**
+ * `POST /web/uploads?name=FILE`: a kernel, initrd or disk picked in the create form, streamed into the
+ * uploads folder under a name of its own; answers the path a VmSpec then names (the API takes paths on
+ * the daemon's host). Cut off past MAX_UPLOAD_BYTES (413), and nothing is left of a failed upload.
+ */
+function registerUploads(app: FastifyInstance, folder: string): void {
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(UPLOAD_TYPE, (_request, payload, done) => done(null, payload));
+    scope.post("/web/uploads", async (request, reply) => {
+      const name = (request.query as { name?: unknown }).name;
+      if (typeof name !== "string" || !UPLOAD_NAME.test(name)) {
+        return reply.code(400).send({
+          error: "invalid",
+          message: "?name= must be a file name: letters, digits, '.', '_' and '-', at most 100",
+        });
+      }
+      if (request.headers["content-type"] !== UPLOAD_TYPE) {
+        return reply.code(415).send({ error: "unsupported", message: `send the file as ${UPLOAD_TYPE}` });
+      }
+      mkdirSync(folder, { recursive: true });
+      const path = join(folder, `${randomUUID()}-${name}`);
+      let bytes = 0;
+      const limit = new Transform({
+        transform(chunk: Buffer, _encoding, next) {
+          bytes += chunk.length;
+          if (bytes > MAX_UPLOAD_BYTES) next(new RangeError("too large"));
+          else next(null, chunk);
+        },
+      });
+      try {
+        await pipeline(request.body as Readable, limit, createWriteStream(path));
+      } catch (e) {
+        rmSync(path, { force: true });
+        if (e instanceof RangeError) {
+          return reply.code(413).send({ error: "too-large", message: `an upload holds at most 8 GiB` });
+        }
+        return reply.code(400).send({ error: "invalid", message: `upload failed: ${(e as Error).message}` });
+      }
+      return reply.code(201).send({ path, bytes });
+    });
+  });
 }

@@ -249,7 +249,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     log(`listening on tcp ${where} (Authorization: Bearer <the token in ${token.file}>)`);
   }
   if (webListen !== null && webAssets !== null && token !== null) {
-    const web = { assets: webAssets, defaults: cachedDefaultImage };
+    const web = { assets: webAssets, defaults: cachedDefaultImage, uploads: resolve(stateDir, "uploads") };
     webApp = buildApp({ manager, log, shared, token: token.token, web });
     let where: string;
     try {

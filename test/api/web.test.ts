@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocket } from "ws";
 import { buildApp } from "../../src/api/app.js";
@@ -33,10 +33,11 @@ async function webApp() {
     manager,
     log: (m) => assert.fail(`the API logged an internal error: ${m}`),
     token: TOKEN,
-    web: { assets: dir, defaults: async () => DEFAULTS },
+    web: { assets: dir, defaults: async () => DEFAULTS, uploads: join(dir, "uploads") },
   });
   return {
     app,
+    uploads: join(dir, "uploads"),
     close: async () => {
       await app.close();
       await manager.shutdown(0);
@@ -98,6 +99,41 @@ describe("the web console's listener", () => {
     const logout = await app.inject({ method: "POST", url: "/logout" });
     assert.equal(logout.statusCode, 204);
     assert.match(String(logout.headers["set-cookie"]), /^vireo_token=; .*Max-Age=0/);
+  });
+
+  test("files picked in the create form upload into the daemon's folder; the answer is the path to name", {
+    timeout: 30_000,
+  }, async (t) => {
+    const { app, close, uploads } = await webApp();
+    t.after(close);
+    const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+    const upload = (url: string, headers: Record<string, string>, payload: Buffer = bytes) =>
+      app.inject({ method: "POST", url, headers, payload });
+    const ok = { cookie: `vireo_token=${TOKEN}`, "content-type": "application/x-vireo-upload" };
+    const r = await upload("/web/uploads?name=Image", ok);
+    assert.equal(r.statusCode, 201, r.body);
+    const { path, bytes: count } = r.json() as { path: string; bytes: number };
+    assert.equal(count, bytes.length);
+    assert.ok(path.startsWith(`${uploads}/`) && path.endsWith("-Image"), path);
+    assert.deepEqual(readFileSync(path), bytes);
+    // A second upload of the same name is a file of its own.
+    const again = (await upload("/web/uploads?name=Image", ok)).json() as { path: string };
+    assert.notEqual(again.path, path);
+    for (const name of ["", "../state", "a/b", ".hidden", "x".repeat(101)]) {
+      const bad = await upload(`/web/uploads?name=${encodeURIComponent(name)}`, ok);
+      assert.equal(bad.statusCode, 400, name);
+    }
+    assert.equal(
+      (await upload("/web/uploads?name=Image", { "content-type": ok["content-type"] })).statusCode,
+      401,
+    );
+    const json = await upload(
+      "/web/uploads?name=Image",
+      { ...ok, "content-type": "application/json" },
+      Buffer.from("{}"),
+    );
+    assert.equal(json.statusCode, 415);
+    assert.equal(readdirSync(uploads).length, 2, "nothing left of the refused ones");
   });
 
   test("the console WebSocket takes the cookie from this origin, and refuses it from another", {

@@ -1,14 +1,15 @@
 /**
  * The daemon's web console in a real browser: Debian's chromium driven by playwright-core against
  * `vireo daemon --web` on a free port. A wrong token is refused and the page says so; the right one
- * logs in; a VM made from the default image through the create form boots (once in this file), and
+ * logs in; a VM made through the create form from the default image's files, uploaded from the
+ * browser, boots (once in this file), and
  * `uname -m` typed into the xterm.js terminal answers riscv64 on the page; the MIPS chart's data
  * moves; it pauses, resumes and takes a balloon target; it stops and is deleted from its page.
  * Screenshots go to test-output/web/.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -141,6 +142,15 @@ describe("the web console (vireo daemon --web) in chromium", () => {
       await page.goto(`${d.url}#/create`);
       await page.locator("#image-note", { hasText: "default Debian image" }).waitFor();
       assert.match(await page.locator("#f-kernel").inputValue(), /riscv64/);
+      // Boot files picked on this machine: uploaded to the daemon, and the fields then name the copies.
+      for (const file of ["kernel", "initrd"]) {
+        const cached = await page.locator(`#f-${file}`).inputValue();
+        await page.locator(`#f-${file}-upload`).setInputFiles(cached);
+        await page.locator(`#f-${file}-status`, { hasText: "uploaded" }).waitFor();
+        const uploaded = await page.locator(`#f-${file}`).inputValue();
+        assert.ok(uploaded.includes("/uploads/") && uploaded !== cached, uploaded);
+        assert.deepEqual(readFileSync(uploaded), readFileSync(cached), `the uploaded ${file} is the file`);
+      }
       await page.locator("#f-name").fill("web-guest");
       await shot(page, "create");
       await page.locator("#create-submit").click();

@@ -51,6 +51,30 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return (await response.json()) as T;
 }
 
+/**
+ * Uploads a file picked in the create form into the daemon's uploads folder (streamed: the browser sends
+ * the File as it reads it); answers the path a spec names.
+ */
+export async function upload(file: File): Promise<{ path: string; bytes: number }> {
+  const name =
+    file.name
+      .replace(/[^A-Za-z0-9._-]/g, "_")
+      .replace(/^[._-]+/, "")
+      .slice(0, 100) || "file";
+  const path = `/web/uploads?name=${encodeURIComponent(name)}`;
+  const response = await fetch(path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "content-type": "application/x-vireo-upload" },
+    body: file,
+  });
+  if (!response.ok) {
+    if (response.status === 401) onUnauthorized();
+    throw await failure("POST", path, response);
+  }
+  return (await response.json()) as { path: string; bytes: number };
+}
+
 /** Posts the token; false when the daemon refuses it (401). */
 export async function login(token: string): Promise<boolean> {
   const response = await fetch("/login", {

@@ -3,8 +3,8 @@
  * them) or from paths on the daemon's host, with the device options of a VmSpec. The daemon
  * validates the spec; what it refuses is shown with the fields it names.
  */
-import { api, type VmInfo, type VmSpecBody, type WebDefaults } from "./api.js";
-import { fill, formValue, h } from "./dom.js";
+import { api, upload, type VmInfo, type VmSpecBody, type WebDefaults } from "./api.js";
+import { fill, formValue, h, mib } from "./dom.js";
 import { guarded, showError } from "./errors.js";
 
 const MiB = 2 ** 20;
@@ -26,6 +26,37 @@ function field(label: string, control: HTMLElement, note?: string): HTMLElement[
     h("label", { for: control.id }, label),
     note === undefined ? control : h("span", {}, control, " ", h("span", { class: "note" }, note)),
   ];
+}
+
+/**
+ * A path field with a file picker beside it: a picked file is uploaded to the daemon and the field then
+ * names the uploaded copy. The form's submit waits while any upload runs.
+ */
+function pathWithUpload(
+  name: string,
+  field: HTMLInputElement,
+  pending: Set<string>,
+  note: string,
+): HTMLElement {
+  const picker = input(`${name}-upload`, { type: "file" });
+  const status = h("span", { class: "note", id: `f-${name}-status` }, note);
+  picker.addEventListener("change", () => {
+    const file = picker.files?.[0];
+    if (file === undefined) return;
+    pending.add(name);
+    fill(status, `uploading ${file.name} (${mib(file.size)})…`);
+    upload(file)
+      .then(({ path, bytes }) => {
+        field.value = path;
+        fill(status, `uploaded ${file.name} (${mib(bytes)})`);
+      })
+      .catch((e: unknown) => {
+        fill(status, `upload of ${file.name} failed`);
+        showError(`upload ${file.name}`, e);
+      })
+      .finally(() => pending.delete(name));
+  });
+  return h("span", {}, field, " or upload ", picker, " ", status);
 }
 
 /** The form as a VmSpec; the daemon checks the rest. */
@@ -68,6 +99,8 @@ function specOf(form: HTMLFormElement): VmSpecBody {
 export function createPage(main: HTMLElement, go: (hash: string) => void): () => void {
   const kernel = input("kernel", { size: 60 });
   const initrd = input("initrd", { size: 60 });
+  const disk = input("disk", { size: 60 });
+  const uploading = new Set<string>();
   const cmdline = input("cmdline", { size: 60 });
   const source = h("p", { class: "note", id: "image-note" }, "Looking for the default image…");
   const form = h(
@@ -80,10 +113,13 @@ export function createPage(main: HTMLElement, go: (hash: string) => void): () =>
     ...field("memory mode", select("memory-mode", ["overcommit", "reserved"])),
     ...field("CPU", select("cpu-mode", ["shared", "dedicated"])),
     ...field("weight (shared)", input("weight", { type: "number", min: 1, max: 10000, value: 100 })),
-    ...field("kernel", kernel, "a path on the daemon's host"),
-    ...field("initrd", initrd),
+    h("label", { for: kernel.id }, "kernel"),
+    pathWithUpload("kernel", kernel, uploading, "a path on the daemon's host"),
+    h("label", { for: initrd.id }, "initrd"),
+    pathWithUpload("initrd", initrd, uploading, ""),
     ...field("command line", cmdline),
-    ...field("disk", input("disk", { size: 60 }), "optional: a raw image on the daemon's host"),
+    h("label", { for: disk.id }, "disk"),
+    pathWithUpload("disk", disk, uploading, "optional: a raw image on the daemon's host"),
     ...field("disk read-only", input("disk-ro", { type: "checkbox" })),
     ...field("network", input("nic", { size: 30 }), "optional: switch:NAME or tap:IFNAME"),
     ...field("virtio-rng", input("rng", { type: "checkbox", checked: true })),
@@ -104,6 +140,8 @@ export function createPage(main: HTMLElement, go: (hash: string) => void): () =>
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     guarded("create", async () => {
+      if (uploading.size > 0)
+        throw new Error(`wait for the upload of ${[...uploading].join(", ")} to finish`);
       const vm = await api<VmInfo>("POST", "/vms", specOf(form));
       go(`#/vm/${encodeURIComponent(vm.name)}`);
     })();
