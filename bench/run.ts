@@ -12,6 +12,7 @@ import { machineInfo } from "./lib/machine.js";
 import type { BenchOptions, BenchSection } from "./lib/section.js";
 import { managerSection } from "./manager.js";
 import { schedulerSection } from "./scheduler.js";
+import { snapshotSection } from "./snapshot.js";
 import { virtioSection } from "./virtio.js";
 
 const SECTIONS: readonly BenchSection[] = [
@@ -21,6 +22,7 @@ const SECTIONS: readonly BenchSection[] = [
   kvmSection,
   managerSection,
   schedulerSection,
+  snapshotSection,
 ];
 
 const USAGE = `usage: node dist/bench/run.js [section...] [--runs N] [--timeout SECONDS] [--no-qemu]
