@@ -10,6 +10,7 @@ import { daemonCommand } from "./daemon.js";
 import { imagesCommand } from "./images.js";
 import { runCommandDef } from "./run.js";
 import { vmCommand } from "./vm.js";
+import { webCommand } from "./web.js";
 
 export const VERSION = "0.1.0";
 
@@ -95,6 +96,7 @@ export function buildProgram(done: (status: number) => void): Command {
   program.addCommand(imagesCommand(done));
   program.addCommand(daemonCommand(done));
   program.addCommand(vmCommand(done));
+  program.addCommand(webCommand(done));
   program.addHelpText(
     "after",
     "\nWithout --kernel, 'vireo run' boots the default Debian guest (fetched on first use) to a shell.\n" +

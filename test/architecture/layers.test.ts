@@ -66,6 +66,9 @@ const LAYERS: readonly Layer[] = [
     ],
     browser: false,
   },
+  // Browser code (the page and its Web Worker): packages such as xterm.js are fine, Node is not (the
+  // test below; the esbuild bundle of `npm run build:web` refuses Node modules too).
+  { name: "web", uses: ["util", "wasm", "cpu", "devices", "net", "machine", "engines"], browser: false },
 ];
 
 interface SourceFile {
@@ -160,6 +163,17 @@ describe("layers", () => {
       for (const { name, line } of nodeGlobals(file.text)) problems.push(`${file.path}:${line}: ${name}`);
     }
     assert.deepEqual(problems, [], `Node APIs in src/vm/:\n${problems.join("\n")}`);
+  });
+
+  test("web/ runs in a browser: no node: module, no Node global", { timeout: 10_000 }, () => {
+    const problems: string[] = [];
+    for (const file of sources(root, "src/web")) {
+      for (const { specifier, line } of imports(file.text)) {
+        if (specifier?.startsWith("node:")) problems.push(`${file.path}:${line}: '${specifier}'`);
+      }
+      for (const { name, line } of nodeGlobals(file.text)) problems.push(`${file.path}:${line}: ${name}`);
+    }
+    assert.deepEqual(problems, [], `Node APIs in src/web/:\n${problems.join("\n")}`);
   });
 
   test("a wrong import, a Node module and a Node global are each reported with file:line", {
