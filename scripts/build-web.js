@@ -3,15 +3,20 @@
  * on the main thread), worker.js (the machine), index.html and xterm.css. Both bundles are built for
  * the browser with every Node module refused, so the build fails if a Node API reaches either of them:
  * this build is the proof that the core layers run in a browser unchanged.
+ *
+ * `--out DIR` builds elsewhere, `--worker FILE` bundles another worker entry (the test that a Node
+ * import fails the build gives one).
  */
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { builtinModules } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { build } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const out = join(root, "dist", "web-site");
+const { values: flags } = parseArgs({ options: { out: { type: "string" }, worker: { type: "string" } } });
+const out = resolve(flags.out ?? join(root, "dist", "web-site"));
 const builtins = new Set(builtinModules);
 
 /** esbuild would only warn (or polyfill nothing) for some of these; make every one an error. */
@@ -36,7 +41,7 @@ try {
   await build({
     entryPoints: {
       page: join(root, "src/web/browser/page/main.ts"),
-      worker: join(root, "src/web/browser/worker/main.ts"),
+      worker: resolve(flags.worker ?? join(root, "src/web/browser/worker/main.ts")),
     },
     outdir: out,
     bundle: true,

@@ -6,9 +6,10 @@
  * per page load, two in all. Screenshots go to test-output/web/ (git-ignored).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { assertUserError, repoRoot, vireo, vireoMain } from "../cli/vireo.js";
@@ -65,6 +66,11 @@ async function waitForShell(page: Page): Promise<number> {
   return page.evaluate(() => (window as unknown as { vireo: { readyMs: number } }).vireo.readyMs);
 }
 
+/** The page's status lines since it loaded ("copying the root disk …"). */
+function statuses(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { vireo: { statuses: string[] } }).vireo.statuses);
+}
+
 /** Types `line` and Enter into the terminal, as a person would. */
 async function typeLine(page: Page, line: string): Promise<void> {
   await page.locator(".xterm").click();
@@ -77,6 +83,38 @@ describe("vireo web", () => {
     assertUserError(vireo("web", "--listen", "nonsense"), /--listen nonsense: expected HOST:PORT/);
     assertUserError(vireo("web", "--listen", "8.8.8.8:80"), /not a loopback address/);
     assertUserError(vireo("web", "--listen-any"), /--listen-any only qualifies --listen/);
+  });
+});
+
+describe("npm run build:web", () => {
+  test("a Node module reaching the worker fails the build", { timeout: 120_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "vireo-web-build-"));
+    try {
+      // The real worker, plus a project file that uses Node (the host's disk image files, on node:fs).
+      const entry = join(dir, "worker.ts");
+      const src = (path: string) => JSON.stringify(join(repoRoot, "src", path));
+      writeFileSync(
+        entry,
+        `import ${src("web/browser/worker/main.ts")};\nimport ${src("host/block-file.ts")};\n`,
+      );
+      const build = (...args: string[]) =>
+        spawnSync(
+          process.execPath,
+          [join(repoRoot, "scripts/build-web.js"), "--out", join(dir, "out"), ...args],
+          {
+            encoding: "utf8",
+            timeout: 100_000,
+          },
+        );
+      const refused = build("--worker", entry);
+      assert.equal(refused.status, 1, refused.stderr);
+      assert.match(refused.stderr, /Node module 'node:fs' in browser code/);
+      const fine = build();
+      assert.equal(fine.status, 0, fine.stderr);
+      assert.ok(existsSync(join(dir, "out", "worker.js")));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -138,6 +176,7 @@ describe("Vireo in a browser tab (chromium)", () => {
     const firstMs = await waitForShell(page);
     process.stdout.write(`first boot: page load to VIREO-READY ${(firstMs / 1000).toFixed(2)} s\n`);
     assert.match((await page.textContent("#ready")) ?? "", /page load → shell prompt: \d+\.\d\d s/);
+    assert.match((await statuses(page)).join("\n"), /copying the root disk \(\d+ bytes\) into OPFS/);
     await page.screenshot({ path: join(SHOTS, "1-booted.png") });
 
     // A command through the terminal; $((6*7)) makes the output differ from the echoed command line.
@@ -154,10 +193,23 @@ describe("Vireo in a browser tab (chromium)", () => {
     await page.reload();
     const secondMs = await waitForShell(page);
     process.stdout.write(`after reload: page load to VIREO-READY ${(secondMs / 1000).toFixed(2)} s\n`);
+    assert.match((await statuses(page)).join("\n"), /root disk: the copy in OPFS \(\d+ bytes\)/);
     // The file's contents do not appear in the command that reads them.
     await typeLine(page, "cat /vireo-web-test.txt | tr k K");
     await waitForScreen(page, new RegExp(`^Kept-${token}$`, "m"), COMMAND_MS);
     await page.screenshot({ path: join(SHOTS, "3-read-after-reload.png") });
+    // Starting the disk over removes the OPFS copy (the worker let go of it) and copies it in again.
+    const reloaded = page.waitForEvent("load", { timeout: COMMAND_MS });
+    await page.click("#reset-disk");
+    await reloaded;
+    await page.waitForFunction(
+      () =>
+        (window as unknown as { vireo?: { statuses: string[] } }).vireo?.statuses.some((s) =>
+          s.startsWith("copying the root disk"),
+        ) ?? false,
+      null,
+      { timeout: COMMAND_MS, polling: 100 },
+    );
     assert.deepEqual(problems, []);
     await context.close();
   });

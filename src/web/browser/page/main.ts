@@ -21,7 +21,14 @@ const show = (id: string, text: string) => {
 };
 
 /** What the test and the benchmark read: filled in as the boot goes. */
-const state = { readyMs: null as number | null, instructions: 0, seconds: 0, exit: null as string | null };
+const state = {
+  readyMs: null as number | null,
+  instructions: 0,
+  seconds: 0,
+  exit: null as string | null,
+  /** Every status line of this page's boots, in order. */
+  statuses: [] as string[],
+};
 (window as unknown as { vireo: typeof state }).vireo = state;
 
 const term = new Terminal({ cols: 100, rows: 30, scrollback: 5000 });
@@ -46,6 +53,7 @@ function start(request: BootRequest, fromPageLoad: boolean): void {
         term.write(m.bytes);
         break;
       case "status":
+        state.statuses.push(m.text);
         show("status", m.text);
         break;
       case "ready":
@@ -113,14 +121,22 @@ element("boot-picked").addEventListener("click", () => {
 });
 
 element("reset-disk").addEventListener("click", async () => {
-  // The worker holds the file's only access handle: end it first.
+  // The worker holds the file's only access handle: end it first; the browser lets go of it shortly after.
   worker?.terminate();
   worker = null;
-  try {
-    await (await navigator.storage.getDirectory()).removeEntry(DISK_FILE);
-  } catch (e) {
-    if ((e as Error).name !== "NotFoundError")
-      return show("error", `could not erase the disk: ${(e as Error).message}`);
+  const root = await navigator.storage.getDirectory();
+  for (let tries = 1; ; tries++) {
+    try {
+      await root.removeEntry(DISK_FILE);
+      break;
+    } catch (e) {
+      const name = (e as Error).name;
+      if (name === "NotFoundError") break;
+      if (name !== "NoModificationAllowedError" || tries >= 50) {
+        return show("error", `could not erase the disk: ${(e as Error).message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
   location.reload();
 });

@@ -78,12 +78,22 @@ async function boot(request: Extract<PageToWorker, { type: "boot" }>): Promise<v
       matched = byte === READY[matched] ? matched + 1 : byte === READY[0] ? 1 : 0;
       if (matched === READY.length) {
         matched = 0;
+        // The counts at this moment, so the page can tell the boot's MIPS exactly.
+        stats();
         post({ type: "ready" });
       }
     },
   };
+  // The guest's MIPS count from here: fetching the files and copying the disk are not the guest's time.
+  const started = performance.now();
+  const stats = () =>
+    post({
+      type: "stats",
+      instructions: machine?.engine.instructions() ?? 0,
+      seconds: (performance.now() - started) / 1000,
+    });
   post({ type: "status", text: "booting" });
-  const m = createMachine({
+  const booted = createMachine({
     kernel,
     kernelName: nameOf(request.kernel),
     initrd,
@@ -93,18 +103,11 @@ async function boot(request: Extract<PageToWorker, { type: "boot" }>): Promise<v
     translate: request.engine === "translate",
     console: sink,
   });
-  machine = m;
-  for (const bytes of earlyInput.splice(0)) m.board.consoleInput(bytes);
-  const started = performance.now();
-  const stats = () =>
-    post({
-      type: "stats",
-      instructions: m.engine.instructions(),
-      seconds: (performance.now() - started) / 1000,
-    });
+  machine = booted;
+  for (const bytes of earlyInput.splice(0)) booted.board.consoleInput(bytes);
   const timer = setInterval(stats, 1000);
   try {
-    const result = await m.engine.run();
+    const result = await booted.engine.run();
     stats();
     post({ type: "exit", reason: result.reason === "exit" ? `exit ${result.code}` : result.reason });
   } finally {
