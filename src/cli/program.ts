@@ -101,6 +101,7 @@ export function buildProgram(done: (status: number) => void): Command {
     "after",
     "\nWithout --kernel, 'vireo run' boots the default Debian guest (fetched on first use) to a shell.\n" +
       "'vireo daemon' owns many VMs and serves a REST API on a Unix socket; 'vireo vm' drives it.\n" +
+      "'vireo web' serves a page that runs the default guest in the browser itself (npm run build:web first).\n" +
       "'vireo COMMAND --help' lists a command's flags.",
   );
   routeErrors(program);
