@@ -6,6 +6,7 @@
  * or printed a wrong result, 2 for bad arguments.
  */
 import { bootSection } from "./boot.js";
+import { browserSection } from "./browser.js";
 import { cpuSection } from "./cpu.js";
 import { kvmSection } from "./kvm.js";
 import { machineInfo } from "./lib/machine.js";
@@ -23,6 +24,7 @@ const SECTIONS: readonly BenchSection[] = [
   managerSection,
   schedulerSection,
   snapshotSection,
+  browserSection,
 ];
 
 const USAGE = `usage: node dist/bench/run.js [section...] [--runs N] [--timeout SECONDS] [--no-qemu]

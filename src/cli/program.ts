@@ -11,6 +11,7 @@ import { imagesCommand } from "./images.js";
 import { poolCommand } from "./pool.js";
 import { runCommandDef } from "./run.js";
 import { vmCommand } from "./vm.js";
+import { webCommand } from "./web.js";
 
 export const VERSION = "0.1.0";
 
@@ -97,10 +98,12 @@ export function buildProgram(done: (status: number) => void): Command {
   program.addCommand(daemonCommand(done));
   program.addCommand(vmCommand(done));
   program.addCommand(poolCommand(done));
+  program.addCommand(webCommand(done));
   program.addHelpText(
     "after",
     "\nWithout --kernel, 'vireo run' boots the default Debian guest (fetched on first use) to a shell.\n" +
       "'vireo daemon' owns many VMs and serves a REST API on a Unix socket; 'vireo vm' drives it.\n" +
+      "'vireo web' serves a page that runs the default guest in the browser itself (npm run build:web first).\n" +
       "'vireo COMMAND --help' lists a command's flags.",
   );
   routeErrors(program);

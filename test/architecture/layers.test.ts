@@ -80,9 +80,11 @@ const LAYERS: readonly Layer[] = [
     ],
     browser: false,
   },
-  // Browser pages (the daemon's web console): packages such as xterm.js and uPlot, but no Node API
-  // (checked below); they reach the daemon through its HTTP API, never its code.
-  { name: "web", uses: [], browser: false },
+  // Browser code: the daemon's web console (web/console, which reaches the daemon only through its HTTP
+  // API) and the in-browser build (web/browser: a page and its Web Worker running the machine).
+  // Packages such as xterm.js and uPlot are fine, Node is not (the test below; the esbuild bundle of
+  // `npm run build:web` refuses Node modules too).
+  { name: "web", uses: ["util", "wasm", "cpu", "devices", "net", "machine", "engines"], browser: false },
   { name: "sdk", uses: ["util", "vm", "api", "cli"], browser: false },
 ];
 
@@ -180,7 +182,7 @@ describe("layers", () => {
     assert.deepEqual(problems, [], `Node APIs in src/vm/:\n${problems.join("\n")}`);
   });
 
-  test("web/ runs in a browser page: no node: module, no Node global", { timeout: 10_000 }, () => {
+  test("web/ runs in a browser: no node: module, no Node global", { timeout: 10_000 }, () => {
     const problems: string[] = [];
     for (const file of sources(root, "src/web")) {
       for (const { specifier, line } of imports(file.text)) {
