@@ -2,7 +2,14 @@
 import type { TSchema } from "@sinclair/typebox";
 import { VmSpecSchema } from "../vm/spec.js";
 import { ROUTES } from "./routes.js";
-import { BalloonSchema, BalloonTargetSchema, ErrorSchema, VmInfoSchema } from "./schemas.js";
+import {
+  BalloonSchema,
+  BalloonTargetSchema,
+  ErrorSchema,
+  ExecBodySchema,
+  ExecResultSchema,
+  VmInfoSchema,
+} from "./schemas.js";
 
 const VERSION = "0.1.0";
 
@@ -54,6 +61,9 @@ export function openApiDocument(): Record<string, unknown> {
         description: res.description,
         ...(res.json !== undefined ? { content: { "application/json": { schema: ref(res.json) } } } : {}),
         ...(res.text === true ? { content: { "text/plain": { schema: { type: "string" } } } } : {}),
+        ...(res.binary === true
+          ? { content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }
+          : {}),
         ...(res.eventStream === true
           ? { content: { "text/event-stream": { schema: { type: "string" } } } }
           : {}),
@@ -65,6 +75,14 @@ export function openApiDocument(): Record<string, unknown> {
       operationId: r.operationId,
       summary: r.summary,
       ...(params.length > 0 ? { parameters: params } : {}),
+      ...(r.rawBody === true
+        ? {
+            requestBody: {
+              required: true,
+              content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+            },
+          }
+        : {}),
       ...(r.body !== undefined
         ? {
             requestBody: {
@@ -95,6 +113,8 @@ export function openApiDocument(): Record<string, unknown> {
         Error: component(ErrorSchema),
         BalloonTarget: component(BalloonTargetSchema),
         Balloon: component(BalloonSchema),
+        ExecRequest: component(ExecBodySchema),
+        ExecResult: component(ExecResultSchema),
       },
     },
   };

@@ -279,3 +279,22 @@ export function newEntries(base: readonly CpioEntry[], extra: readonly CpioEntry
   const have = new Set(base.map((e) => e.path));
   return extra.filter((e) => e.type !== "dir" || !have.has(e.path));
 }
+
+/**
+ * qemu-ga's guest-shutdown runs `/sbin/shutdown -P|-H|-r +0 MESSAGE` and waits for status 0; busybox
+ * has no shutdown applet, so this asks PID 1 (guest/init) the way busybox's poweroff, halt and reboot
+ * do, by signal.
+ */
+export const SHUTDOWN_SHIM = `#!/bin/busybox sh
+# Written by vireo for qemu-ga's guest-shutdown (see src/images/agent.ts).
+case "$1" in
+-r) exec /bin/busybox reboot ;;
+-H) exec /bin/busybox halt ;;
+*) exec /bin/busybox poweroff ;;
+esac
+`;
+
+/** The guest files the agent needs beside its own: the shutdown command it runs. */
+export function agentSupportEntries(): CpioEntry[] {
+  return [{ type: "file", path: "sbin/shutdown", data: SHUTDOWN_SHIM, mode: 0o755 }];
+}

@@ -7,7 +7,14 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.js";
-import { AGENT_FILE, AGENT_PACKAGE, AGENT_RECIPE, downloadAgent, newEntries } from "./agent.js";
+import {
+  AGENT_FILE,
+  AGENT_PACKAGE,
+  AGENT_RECIPE,
+  agentSupportEntries,
+  downloadAgent,
+  newEntries,
+} from "./agent.js";
 import { DEBIAN_KEYRING, PrivateApt, requireAptTools, systemMirror } from "./apt.js";
 import {
   aptDir,
@@ -63,7 +70,7 @@ export const GUEST_MODULES = [
  * The version of what the build makes out of the packages (initramfs layout, root disk layout and size);
  * bump it to have existing caches rebuilt.
  */
-export const LAYOUT_VERSION = "3";
+export const LAYOUT_VERSION = "4";
 
 /** Appended to the kernel command line to boot from the root disk attached as the first virtio-blk drive. */
 export const ROOT_DISK_APPEND = "root=/dev/vda rw";
@@ -91,9 +98,10 @@ function buildGuestFiles(
   dir: string,
   busybox: Uint8Array,
   modules: readonly CpioEntry[],
-  agent: readonly CpioEntry[],
+  agentFiles: readonly CpioEntry[],
 ): Record<string, { size: number; sha256: string }> {
   const init = readInitScript();
+  const agent = [...agentFiles, ...agentSupportEntries()];
   const initrdTmp = join(dir, `.${INITRD_FILE}.${process.pid}`);
   const rootfsTmp = join(dir, `.${ROOTFS_FILE}.${process.pid}`);
   try {

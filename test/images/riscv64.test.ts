@@ -129,6 +129,7 @@ describe("riscv64 image: offline rebuild and writable disks", {
     assert.ok(paths.includes(`lib/modules/${release}/kernel/drivers/net/virtio_net.ko`));
     // The agent's files from the cached agent.cpio, each path once (lib/ and usr/ were there already).
     assert.ok(paths.includes("usr/sbin/qemu-ga"));
+    assert.ok(paths.includes("sbin/shutdown"), "the shutdown command qemu-ga runs");
     assert.ok(paths.includes("lib/ld-linux-riscv64-lp64d.so.1"));
     assert.equal(new Set(paths).size, paths.length);
     const order = entries.find((e) => e.path === `lib/modules/${release}/load-order`);
