@@ -2,9 +2,14 @@
  * The handlers of the routes that go through a VM's guest agent (exec, files, shutdown): the manager
  * says whether the VM has one; whether it answers is found out by connecting. Agent failures become
  * the API's errors: not answering yet 409, a broken stream or garbage 502, an agent's refusal of a
- * path 400 (404 for a file that is not there).
+ * path 400 (404 for a file that is not there). Uploads are spooled to a host temp file, then copied in.
  */
+import { randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ManagerError } from "../manager/errors.js";
 import type { ExecResult, GuestAgent } from "../manager/guest-agent.js";
@@ -80,6 +85,15 @@ interface ExecBody {
   outputCap?: number;
 }
 
+/**
+ * A copy goes at the guest's pace, which may leave the connection without a byte for longer than the
+ * server's idle timeout (meant for stalled clients): this one waits on us, not on the client.
+ */
+function keepOpen(request: FastifyRequest): void {
+  // (light-my-request, which tests inject through, gives a socket without setTimeout.)
+  request.raw.socket?.setTimeout?.(0);
+}
+
 function idOf(request: FastifyRequest): string {
   return (request.params as { id: string }).id;
 }
@@ -123,11 +137,20 @@ export function guestHandlers(manager: VmManager) {
       }
       const path = pathOf(request);
       const agent = await linked(manager, idOf(request));
+      keepOpen(request);
+      // The body is taken in at the client's pace into a host file first: the guest writes far slower
+      // than a socket delivers, and the server ends requests not received within its requestTimeout.
+      const spool = join(tmpdir(), `vireo-upload-${randomUUID()}`);
       let bytes: number;
       try {
-        bytes = await agent.copyIn(path, body);
-      } catch (e) {
-        throw agentFailure(e, path);
+        await pipeline(body, createWriteStream(spool, { mode: 0o600 }));
+        try {
+          bytes = await agent.copyIn(path, createReadStream(spool, { highWaterMark: 1024 * 1024 }));
+        } catch (e) {
+          throw agentFailure(e, path);
+        }
+      } finally {
+        rmSync(spool, { force: true });
       }
       return reply.code(200).send({ path, bytes });
     },
@@ -140,6 +163,7 @@ export function guestHandlers(manager: VmManager) {
       } catch (e) {
         throw agentFailure(e, path, true);
       }
+      keepOpen(request);
       reply.type("application/octet-stream");
       // A failure mid-way can only cut the stream short: the status is already sent.
       return reply.send(Readable.from(chunks));

@@ -136,7 +136,10 @@ export class GuestAgent {
   }
 
   /** Writes `data` to `path` in the guest (created or truncated); resolves with the bytes written. */
-  async copyIn(path: string, data: AsyncIterable<Uint8Array> | Readable): Promise<number> {
+  async copyIn(
+    path: string,
+    data: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Readable,
+  ): Promise<number> {
     const handle = await this.call<number>("guest-file-open", { path, mode: "w" });
     let total = 0;
     try {
@@ -153,7 +156,13 @@ export class GuestAgent {
             handle,
             "buf-b64": chunk.toString("base64"),
           });
-          if (r.count !== chunk.length) throw new QgaLinkError(`guest agent: short write to ${path}`);
+          // qemu-ga writes what it decoded and errors when the write fails, so another count means the
+          // bytes changed on the way: never retried, since what was written cannot be known.
+          if (r.count !== chunk.length) {
+            throw new QgaLinkError(
+              `guest agent: wrote ${r.count} bytes of a ${chunk.length}-byte chunk to ${path}`,
+            );
+          }
           total += chunk.length;
         }
       };

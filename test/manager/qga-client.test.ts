@@ -160,6 +160,24 @@ describe("QGA client", () => {
     }
   });
 
+  test("copyIn: a count other than the chunk's fails the copy (never retried)", async () => {
+    const { path, server } = await fakeAgent("write.sock", (req, socket) => {
+      if (req.execute === "guest-file-open") socket.write('{"return": 5}\n');
+      else if (req.execute === "guest-file-write") socket.write('{"return": {"count": 3, "eof": false}}\n');
+      else socket.write('{"return": {}}\n');
+    });
+    try {
+      const agent = new GuestAgent(path);
+      await assert.rejects(
+        agent.copyIn("/tmp/f", [Buffer.from("0123456789")]),
+        /wrote 3 bytes of a 10-byte chunk/,
+      );
+      agent.close();
+    } finally {
+      server.close();
+    }
+  });
+
   test("exec: a missing program is exit code 127 with the agent's message; output comes back", async () => {
     const { path, server } = await fakeAgent("exec.sock", (req, socket) => {
       if (req.execute === "guest-exec") {
