@@ -5,6 +5,7 @@
  * Exit status: 0 when every selected section ran (or was skipped for a missing tool), 1 when a run failed
  * or printed a wrong result, 2 for bad arguments.
  */
+import { agentSection } from "./agent.js";
 import { bootSection } from "./boot.js";
 import { browserSection } from "./browser.js";
 import { cpuSection } from "./cpu.js";
@@ -25,6 +26,7 @@ const SECTIONS: readonly BenchSection[] = [
   schedulerSection,
   snapshotSection,
   browserSection,
+  agentSection,
 ];
 
 const USAGE = `usage: node dist/bench/run.js [section...] [--runs N] [--timeout SECONDS] [--no-qemu]

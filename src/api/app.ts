@@ -20,6 +20,7 @@ import { type DriveSpec, type NicSpec, VmSpecError, VmSpecSchema, validateVmSpec
 import { requireToken } from "./auth.js";
 import { ConsoleWriters, consoleSocket } from "./console-ws.js";
 import { EventStreams } from "./events.js";
+import { ApiStatusError, guestHandlers } from "./guest-routes.js";
 import { metricsRegistry } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { type OperationId, ROUTES } from "./routes.js";
@@ -111,6 +112,8 @@ function errorName(status: number): string {
   if (status === 409) return "conflict";
   if (status === 415) return "unsupported-media-type";
   if (status === 414) return "uri-too-long";
+  if (status === 502) return "bad-gateway";
+  if (status === 504) return "timeout";
   return "invalid";
 }
 
@@ -168,6 +171,9 @@ export function buildApp(options: ApiOptions): FastifyInstance {
 
   app.setErrorHandler(
     (error: Error & { statusCode?: number; validationContext?: string }, request, reply) => {
+      if (error instanceof ApiStatusError) {
+        return reply.code(error.statusCode).send({ error: error.error, message: error.message });
+      }
       if (error instanceof ManagerError) {
         const status = KIND_STATUS[error.kind];
         return reply.code(status).send({
@@ -300,7 +306,20 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       document ??= openApiDocument();
       return document;
     },
+    ...guestHandlers(manager),
   };
+  // File uploads (PUT /vms/{id}/files) stream: the handler reads the request itself, any size.
+  app.addContentTypeParser("application/octet-stream", (request, payload, done) => {
+    if (request.routeOptions.url === "/vms/:id/files") {
+      done(null, payload);
+      return;
+    }
+    const error = new Error(`Unsupported Media Type: application/octet-stream`) as Error & {
+      statusCode: number;
+    };
+    error.statusCode = 415;
+    done(error, undefined);
+  });
 
   if (options.web !== undefined) {
     if (options.token === undefined) throw new Error("the web console needs the API token");

@@ -7,6 +7,8 @@ import {
   BalloonSchema,
   BalloonTargetSchema,
   ErrorSchema,
+  ExecBodySchema,
+  ExecResultSchema,
   PoolCreateSchema,
   PoolSchema,
   ReleaseSchema,
@@ -67,6 +69,9 @@ export function openApiDocument(): Record<string, unknown> {
         description: res.description,
         ...(res.json !== undefined ? { content: { "application/json": { schema: ref(res.json) } } } : {}),
         ...(res.text === true ? { content: { "text/plain": { schema: { type: "string" } } } } : {}),
+        ...(res.binary === true
+          ? { content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }
+          : {}),
         ...(res.eventStream === true
           ? { content: { "text/event-stream": { schema: { type: "string" } } } }
           : {}),
@@ -78,6 +83,14 @@ export function openApiDocument(): Record<string, unknown> {
       operationId: r.operationId,
       summary: r.summary,
       ...(params.length > 0 ? { parameters: params } : {}),
+      ...(r.rawBody === true
+        ? {
+            requestBody: {
+              required: true,
+              content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+            },
+          }
+        : {}),
       ...(r.body !== undefined
         ? {
             requestBody: {
@@ -116,6 +129,8 @@ export function openApiDocument(): Record<string, unknown> {
         VmFromSnapshot: component(VmFromSnapshotSchema),
         SnapshotRequest: component(SnapshotRequestSchema),
         SnapshotResult: component(SnapshotResultSchema),
+        ExecRequest: component(ExecBodySchema),
+        ExecResult: component(ExecResultSchema),
       },
     },
   };

@@ -13,6 +13,8 @@ import {
   BalloonTargetSchema,
   ConsoleQuery,
   DriveParams,
+  ExecBodySchema,
+  FileQuery,
   ListQuery,
   NicParams,
   PoolCreateSchema,
@@ -49,7 +51,11 @@ export type OperationId =
   | "deletePool"
   | "acquireVm"
   | "releaseVm"
-  | "snapshotVm";
+  | "snapshotVm"
+  | "vmExec"
+  | "putFile"
+  | "getFile"
+  | "guestShutdown";
 
 export interface RouteDef {
   operationId: OperationId;
@@ -63,8 +69,10 @@ export interface RouteDef {
   /** Status → description and, where JSON, the schema's $id ("VmInfo", "Error") or "object". */
   responses: Record<
     string,
-    { description: string; json?: string; text?: true; eventStream?: true; websocket?: true }
+    { description: string; json?: string; text?: true; eventStream?: true; websocket?: true; binary?: true }
   >;
+  /** The body is raw bytes (application/octet-stream, streamed, any size) rather than JSON. */
+  rawBody?: true;
 }
 
 const notFound = { "404": { description: "No VM of that name or id", json: "Error" } };
@@ -426,5 +434,73 @@ const TABLE: RouteDef[] = [
     },
   },
 ];
+
+const noAgent = {
+  "409": {
+    description: "The VM is not running, has no guest agent, or its agent has not answered yet",
+    json: "Error",
+  },
+  "502": { description: "The guest agent's stream broke or it answered garbage", json: "Error" },
+};
+
+TABLE.push(
+  {
+    operationId: "vmExec",
+    method: "POST",
+    url: "/vms/:id/exec",
+    summary:
+      "Runs a program in the guest through its agent and answers with its exit code and output (UTF-8 text, else base64)",
+    params: VmIdParams,
+    body: ExecBodySchema,
+    responses: {
+      "200": { description: "It ran (a program that is not there: exitCode 127)", json: "ExecResult" },
+      ...notFound,
+      ...noAgent,
+      "504": {
+        description: "Past timeoutMs: killed in the guest; what it printed so far",
+        json: "ExecResult",
+      },
+    },
+  },
+  {
+    operationId: "putFile",
+    method: "PUT",
+    url: "/vms/:id/files",
+    summary:
+      "Writes the body (application/octet-stream, any size, streamed) to a file in the guest, created or truncated",
+    params: VmIdParams,
+    querystring: FileQuery,
+    rawBody: true,
+    responses: {
+      "200": { description: "Written: {path, bytes}", json: "object" },
+      "400": { description: "A bad path, or one the guest cannot write (the agent's reason)", json: "Error" },
+      ...notFound,
+      ...noAgent,
+      "415": { description: "A body that is not application/octet-stream", json: "Error" },
+    },
+  },
+  {
+    operationId: "getFile",
+    method: "GET",
+    url: "/vms/:id/files",
+    summary: "Reads a file of the guest (streamed, any size)",
+    params: VmIdParams,
+    querystring: FileQuery,
+    responses: {
+      "200": { description: "The file's bytes", binary: true },
+      "400": { description: "A bad path, or one the guest cannot read (the agent's reason)", json: "Error" },
+      "404": { description: "No VM of that name or id, or no such file in the guest", json: "Error" },
+      ...noAgent,
+    },
+  },
+  {
+    operationId: "guestShutdown",
+    method: "POST",
+    url: "/vms/:id/shutdown",
+    summary: "Asks the guest, through its agent, to power off (the VM then stops on its own)",
+    params: VmIdParams,
+    responses: { "202": { description: "Asked", json: "object" }, ...notFound, ...noAgent },
+  },
+);
 
 export const ROUTES: readonly RouteDef[] = TABLE.map(documented);

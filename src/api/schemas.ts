@@ -241,3 +241,70 @@ export const SnapshotResultSchema = Type.Object(
   },
   { $id: "SnapshotResult" },
 );
+
+export const ExecBodySchema = Type.Object(
+  {
+    argv: Type.Array(Type.String({ maxLength: 64 * 1024 }), {
+      minItems: 1,
+      maxItems: 4096,
+      description: "The program (searched on the guest's PATH) and its arguments",
+    }),
+    env: Type.Optional(
+      Type.Array(Type.String({ pattern: "^[^=]+=" }), {
+        maxItems: 4096,
+        description:
+          "KEY=VALUE; given, the program gets these (and PATH unless one is given), else the agent's",
+      }),
+    ),
+    stdin: Type.Optional(Type.String({ description: "Text passed as standard input" })),
+    stdinBase64: Type.Optional(
+      Type.String({
+        pattern: "^[A-Za-z0-9+/]*={0,2}$",
+        description: "Bytes passed as standard input, base64",
+      }),
+    ),
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 24 * 3600 * 1000,
+        description: "Past this (default 60000) the program is killed in the guest and the answer is 504",
+      }),
+    ),
+    outputCap: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 16 * 1024 * 1024,
+        description: "Bytes kept of stdout and of stderr each (default 1 MiB); the rest is cut and flagged",
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: "ExecRequest" },
+);
+
+export const ExecResultSchema = Type.Object(
+  {
+    exitCode: Type.Union([Type.Integer(), Type.Null()], {
+      description: "The program's exit status (127: not found); null when a signal ended it",
+    }),
+    signal: Type.Optional(Type.Integer({ description: "The signal that ended it" })),
+    stdout: Type.String(),
+    stderr: Type.String(),
+    stdoutEncoding: Type.Union([Type.Literal("utf8"), Type.Literal("base64")]),
+    stderrEncoding: Type.Union([Type.Literal("utf8"), Type.Literal("base64")]),
+    truncated: Type.Boolean({ description: "Output past outputCap was dropped" }),
+    timedOut: Type.Boolean({ description: "Killed past timeoutMs (the answer is then 504)" }),
+  },
+  { $id: "ExecResult" },
+);
+
+export const FileQuery = Type.Object(
+  {
+    path: Type.String({
+      pattern: "^/",
+      minLength: 2,
+      maxLength: 4096,
+      description: "An absolute path in the guest",
+    }),
+  },
+  { additionalProperties: false },
+);

@@ -14,6 +14,7 @@ import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from
 import { DEVICE_FLAGS, vmSpecFromFlags } from "./run-spec.js";
 import { absoluteSpecPaths } from "./spec-paths.js";
 import { vmConsole } from "./vm-console.js";
+import { cpVerb, execVerb } from "./vm-exec.js";
 
 interface VmInfo {
   id: string;
@@ -269,6 +270,41 @@ const VERBS: Record<string, Verb> = {
     "clone",
     "start a copy of the snapshot DIR's VM (new MACs and vsock CID; its disks copied to DIR/clones/NEW/)",
   ),
+  exec: {
+    description:
+      "run a command in a running VM through its guest agent (stdin passed, output printed, its exit status is vireo's)",
+    named: true,
+    operands: [["[command...]", "the program and its arguments, after --"]],
+    flags: {
+      env: { kind: "repeatable", arg: "KEY=VALUE", help: "the command's environment (repeatable)" },
+      "timeout-ms": {
+        kind: "value",
+        arg: "MS",
+        help: "kill it in the guest past this (default 60000); exit 124",
+      },
+    },
+    run: ({ args, socket, path }) =>
+      execVerb(socket, path, args.positional.slice(1), {
+        env: args.repeated.get("env") ?? [],
+        ...(args.values.has("timeout-ms") ? { timeoutMs: args.values.get("timeout-ms") as string } : {}),
+        json: args.switches.has("json"),
+      }),
+  },
+  cp: {
+    description: "copy a file into a running VM (FILE NAME:PATH) or out of it (NAME:PATH FILE)",
+    named: false,
+    operands: [
+      ["<source>", "FILE or NAME:/PATH"],
+      ["<dest>", "NAME:/PATH or FILE"],
+    ],
+    flags: {},
+    run: async ({ args, socket, out }) => {
+      const [source, dest] = args.positional as [string, string];
+      const line = await cpVerb(socket, source, dest);
+      out({ copied: line }, () => line);
+      return 0;
+    },
+  },
 };
 
 /** `vm restore DIR --name NEW` and `vm clone DIR --name NEW`: POST /vms {name, restore|clone}. */

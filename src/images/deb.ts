@@ -73,11 +73,15 @@ export class TarReader {
   private keep = false;
   private longName: string | undefined;
   private paxPath: string | undefined;
+  private longLink: string | undefined;
+  private paxLink: string | undefined;
   ended = false;
 
+  /** `onLink`, if given, gets each symbolic link `want` accepts, with its target. */
   constructor(
     private readonly want: (name: string) => boolean,
     private readonly onFile: (name: string, data: Uint8Array) => void,
+    private readonly onLink?: (name: string, target: string) => void,
   ) {}
 
   push(chunk: Uint8Array): void {
@@ -121,16 +125,21 @@ export class TarReader {
     const rawName = field(block, 0, 100);
     const type = String.fromCharCode(block[156] || 0x30);
     const name = this.paxPath ?? this.longName ?? (prefix !== "" ? `${prefix}/${rawName}` : rawName);
-    if (type !== "x" && type !== "g" && type !== "L") {
+    const link = this.paxLink ?? this.longLink ?? field(block, 157, 100);
+    if (type !== "x" && type !== "g" && type !== "L" && type !== "K") {
       this.paxPath = undefined;
       this.longName = undefined;
+      this.paxLink = undefined;
+      this.longLink = undefined;
     }
     this.currentName = normaliseMemberName(name);
     this.currentType = type;
     this.dataSize = octal(block, 124, 12);
     this.paddedSize = Math.ceil(this.dataSize / BLOCK) * BLOCK;
     const regular = type === "0" || type === "\0" || type === "7";
-    this.keep = type === "x" || type === "L" || (regular && this.want(this.currentName));
+    if (type === "2" && this.onLink !== undefined && this.want(this.currentName))
+      this.onLink(this.currentName, link);
+    this.keep = type === "x" || type === "L" || type === "K" || (regular && this.want(this.currentName));
     this.state = "data";
     if (this.paddedSize === 0) {
       this.state = "header";
@@ -140,8 +149,12 @@ export class TarReader {
 
   private finishMember(data: Uint8Array): void {
     if (this.currentType === "L") this.longName = field(data, 0, data.length);
-    else if (this.currentType === "x") this.paxPath = paxRecords(data).get("path");
-    else if (this.keep) this.onFile(this.currentName, new Uint8Array(data));
+    else if (this.currentType === "K") this.longLink = field(data, 0, data.length);
+    else if (this.currentType === "x") {
+      const records = paxRecords(data);
+      this.paxPath = records.get("path");
+      this.paxLink = records.get("linkpath");
+    } else if (this.keep) this.onFile(this.currentName, new Uint8Array(data));
   }
 }
 
@@ -154,6 +167,7 @@ export function scanDeb(
   deb: string,
   want: (name: string) => boolean,
   onFile: (name: string, data: Uint8Array) => boolean | undefined,
+  onLink?: (name: string, target: string) => void,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -167,21 +181,25 @@ export function scanDeb(
       if (error !== undefined) reject(error);
       else resolve(stopped);
     };
-    const reader = new TarReader(want, (name, data) => {
-      if (settled) return;
-      let stop: boolean | undefined;
-      try {
-        stop = onFile(name, data);
-      } catch (e) {
-        child.kill();
-        finish(e as Error, true);
-        return;
-      }
-      if (stop === true) {
-        child.kill();
-        finish(undefined, true);
-      }
-    });
+    const reader = new TarReader(
+      want,
+      (name, data) => {
+        if (settled) return;
+        let stop: boolean | undefined;
+        try {
+          stop = onFile(name, data);
+        } catch (e) {
+          child.kill();
+          finish(e as Error, true);
+          return;
+        }
+        if (stop === true) {
+          child.kill();
+          finish(undefined, true);
+        }
+      },
+      onLink,
+    );
     child.stdout.on("data", (chunk: Buffer) => {
       if (settled) return;
       try {

@@ -7,6 +7,14 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.js";
+import {
+  AGENT_FILE,
+  AGENT_PACKAGE,
+  AGENT_RECIPE,
+  agentSupportEntries,
+  downloadAgent,
+  newEntries,
+} from "./agent.js";
 import { DEBIAN_KEYRING, PrivateApt, requireAptTools, systemMirror } from "./apt.js";
 import {
   aptDir,
@@ -22,7 +30,7 @@ import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
 import { downloadKernelAndBusybox } from "./download.js";
 import { type BuildContext, type FetchOptions, fetchImage, type Recipe } from "./fetch.js";
-import { BUSYBOX_LINKS, buildInitramfs, INIT_INPUT, readInitScript } from "./initramfs.js";
+import { BUSYBOX_LINKS, buildInitramfs, INIT_INPUT, initramfsEntries, readInitScript } from "./initramfs.js";
 import { extractModules, moduleEntries, modulesFromEntries } from "./modules.js";
 import { buildExt4, busyboxApplets, ROOTFS_SIZE, rootfsEntries, sparseCopy } from "./rootfs.js";
 
@@ -62,7 +70,7 @@ export const GUEST_MODULES = [
  * The version of what the build makes out of the packages (initramfs layout, root disk layout and size);
  * bump it to have existing caches rebuilt.
  */
-export const LAYOUT_VERSION = "2";
+export const LAYOUT_VERSION = "4";
 
 /** Appended to the kernel command line to boot from the root disk attached as the first virtio-blk drive. */
 export const ROOT_DISK_APPEND = "root=/dev/vda rw";
@@ -78,6 +86,7 @@ function inputs(): Record<string, string> {
     [INIT_INPUT]: sha256Bytes(readInitScript()),
     modules: GUEST_MODULES.join(" "),
     layout: LAYOUT_VERSION,
+    agent: AGENT_RECIPE,
   };
 }
 
@@ -89,14 +98,18 @@ function buildGuestFiles(
   dir: string,
   busybox: Uint8Array,
   modules: readonly CpioEntry[],
+  agentFiles: readonly CpioEntry[],
 ): Record<string, { size: number; sha256: string }> {
   const init = readInitScript();
+  const agent = [...agentFiles, ...agentSupportEntries()];
   const initrdTmp = join(dir, `.${INITRD_FILE}.${process.pid}`);
   const rootfsTmp = join(dir, `.${ROOTFS_FILE}.${process.pid}`);
   try {
-    writeFileSync(initrdTmp, buildInitramfs(busybox, init, modules));
+    const initramfsAgent = newEntries(initramfsEntries(busybox, init, modules), agent);
+    writeFileSync(initrdTmp, buildInitramfs(busybox, init, [...modules, ...initramfsAgent]));
     const applets = busyboxApplets(busybox) ?? BUSYBOX_LINKS;
-    buildExt4(rootfsEntries(busybox, init, modules, applets), rootfsTmp, { size: ROOTFS_SIZE });
+    const rootfs = rootfsEntries(busybox, init, modules, applets);
+    buildExt4([...rootfs, ...newEntries(rootfs, agent)], rootfsTmp, { size: ROOTFS_SIZE });
     const records = { [INITRD_FILE]: artifactRecord(initrdTmp), [ROOTFS_FILE]: artifactRecord(rootfsTmp) };
     renameSync(initrdTmp, join(dir, INITRD_FILE));
     renameSync(rootfsTmp, join(dir, ROOTFS_FILE));
@@ -150,12 +163,15 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     ctx.step(`(optional module dependencies not in the package: ${moduleSet.unresolvedSoft.join(", ")})`);
   }
 
-  ctx.step(`building initramfs (${moduleSet.modules.length} modules) and ${ROOTFS_FILE}…`);
-  const guest = buildGuestFiles(ctx.work, readFileSync(busyboxPath), modules);
-
   const debDir = join(ctx.work, "debs");
+  const agent = await downloadAgent(apt, ctx, debDir);
+  writeFileSync(join(ctx.work, AGENT_FILE), buildCpio(agent.entries));
+
+  ctx.step(`building initramfs (${moduleSet.modules.length} modules, ${AGENT_PACKAGE}) and ${ROOTFS_FILE}…`);
+  const guest = buildGuestFiles(ctx.work, readFileSync(busyboxPath), modules, agent.entries);
+
   let debs: string[] | undefined;
-  if (ctx.keepDebs) debs = [kernelDeb, busyboxDeb].map((p) => p.slice(debDir.length + 1));
+  if (ctx.keepDebs) debs = [kernelDeb, busyboxDeb, ...agent.debs].map((p) => p.slice(debDir.length + 1));
   else rmSync(debDir, { recursive: true, force: true });
 
   const manifest: Manifest = {
@@ -165,13 +181,14 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     mirror,
     created: new Date().toISOString(),
     kernelRelease: release,
-    packages: records,
+    packages: [...records, ...agent.records],
     artifacts: {
       [KERNEL_FILE]: artifactRecord(kernelPath),
       [INITRD_FILE]: guest[INITRD_FILE] as { size: number; sha256: string },
       [ROOTFS_FILE]: guest[ROOTFS_FILE] as { size: number; sha256: string },
       [BUSYBOX_FILE]: artifactRecord(busyboxPath),
       [MODULES_FILE]: artifactRecord(join(ctx.work, MODULES_FILE)),
+      [AGENT_FILE]: artifactRecord(join(ctx.work, AGENT_FILE)),
     },
     modules: {
       order: moduleSet.modules.map((m) => m.name),
@@ -198,11 +215,15 @@ function intact(dir: string, manifest: Manifest, name: string): boolean {
  */
 async function refresh(dir: string, manifest: Manifest, ctx: BuildContext): Promise<Manifest | undefined> {
   if (manifest.inputs?.modules !== inputs().modules) return undefined;
-  if (!intact(dir, manifest, BUSYBOX_FILE) || !intact(dir, manifest, MODULES_FILE)) return undefined;
+  if (manifest.inputs?.agent !== inputs().agent) return undefined;
+  for (const name of [BUSYBOX_FILE, MODULES_FILE, AGENT_FILE]) {
+    if (!intact(dir, manifest, name)) return undefined;
+  }
   ctx.step(`rebuilding initramfs and ${ROOTFS_FILE}…`);
   // The derived files (load-order, …) are written anew: their format may have changed with the layout.
   const modules = moduleEntries(modulesFromEntries(readCpio(readFileSync(join(dir, MODULES_FILE)))));
-  const guest = buildGuestFiles(dir, readFileSync(join(dir, BUSYBOX_FILE)), modules);
+  const agent = readCpio(readFileSync(join(dir, AGENT_FILE)));
+  const guest = buildGuestFiles(dir, readFileSync(join(dir, BUSYBOX_FILE)), modules, agent);
   return {
     ...manifest,
     artifacts: { ...manifest.artifacts, ...guest },
@@ -215,7 +236,7 @@ export const riscv64Recipe: Recipe = {
   kernel: KERNEL_FILE,
   initrd: INITRD_FILE,
   rootDisk: ROOTFS_FILE,
-  artifacts: [KERNEL_FILE, INITRD_FILE, ROOTFS_FILE, BUSYBOX_FILE, MODULES_FILE],
+  artifacts: [KERNEL_FILE, INITRD_FILE, ROOTFS_FILE, BUSYBOX_FILE, MODULES_FILE, AGENT_FILE],
   inputs,
   build,
   refresh,

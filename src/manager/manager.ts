@@ -39,9 +39,11 @@ import {
   validateVmSpec,
 } from "../vm/spec.js";
 import type { SnapshotResult, Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import { AgentSockets } from "./agent-wiring.js";
 import { type BalloonFigures, balloonPoll, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
+import { GuestAgent } from "./guest-agent.js";
 import { isKvmThreadsVm, KvmThreads } from "./kvm-threads.js";
 import { PoolManager } from "./pools.js";
 import { memoryRefusal } from "./scheduler/memory-governor.js";
@@ -188,6 +190,9 @@ export class VmManager {
   readonly memoryLoop: MemoryLoop | null;
   /** Warm pools of VMs made from this manager's VMs (pools.ts). */
   readonly pools: PoolManager;
+  /** The guest agents of the VMs' current runs, by name (see agent()). */
+  private readonly agents = new Map<string, GuestAgent>();
+  private readonly agentSockets = new AgentSockets();
 
   private constructor(
     private readonly options: VmManagerOptions,
@@ -454,6 +459,8 @@ export class VmManager {
       this.store?.remove(entry.record.spec.name);
       this.suspended?.forget(entry.record.id);
       this.entries.delete(entry.record.spec.name);
+      this.agents.get(entry.record.spec.name)?.close();
+      this.agents.delete(entry.record.spec.name);
       this.options.log(`deleted VM '${entry.record.spec.name}'`);
       this.emit("deleted", this.info(entry));
     } finally {
@@ -762,6 +769,22 @@ export class VmManager {
     return { vms, cpus, memory };
   }
 
+  /**
+   * The guest agent of a running VM, to call through (exec, files, shutdown); a conflict when the VM
+   * has none or does not run. Whether the agent answers yet is the caller's to find out.
+   */
+  agent(idOrName: string): GuestAgent {
+    const entry = this.find(idOrName);
+    const name = entry.record.spec.name;
+    const agent = this.agents.get(name);
+    if (agent === undefined || entry.vm === null) {
+      throw new ManagerError("conflict", `VM '${name}' has no guest agent (agent: false, or not started)`);
+    }
+    const state = this.state(entry).name;
+    if (state !== "running") throw new ManagerError("conflict", `VM '${name}' is ${state}, not running`);
+    return agent;
+  }
+
   /** Stops every VM (grace period, then kill) and waits until each has released what it holds. */
   async shutdown(graceMs: number): Promise<void> {
     this.pools.close();
@@ -776,6 +799,9 @@ export class VmManager {
       }),
     );
     this.kvmThreads.close();
+    for (const agent of this.agents.values()) agent.close();
+    this.agents.clear();
+    this.agentSockets.close();
   }
 
   /** Snapshots of VMs a daemon with --suspend-on-exit saved at its exit (null: no state directory). */
@@ -1023,9 +1049,14 @@ export class VmManager {
 
   /** A fresh Vm for the definition: in a worker of its own where it can be (see the top of this file). */
   private build(entry: Entry): Promise<Vm> {
-    const { spec } = entry.record;
     const restore = entry.restore ?? undefined;
     entry.restore = null;
+    // The run's spec may have a vsock device the definition does not: the agent's.
+    const run = this.agentSockets.runSpec(entry.record.spec);
+    const spec = run.spec;
+    this.agents.get(spec.name)?.close();
+    if (run.socket === null) this.agents.delete(spec.name);
+    else this.agents.set(spec.name, new GuestAgent(run.socket));
     const worker = this.options.vmWorker;
     if (spec.arch !== "riscv64") {
       // KVM: the host kernel schedules the vCPU threads; the scheduler says where, and how nice.

@@ -32,13 +32,20 @@ export interface Sent {
   method: string;
   path: string;
   body?: unknown;
+  /** Bytes sent as they are (application/octet-stream), instead of `body` as JSON: a buffer or a stream. */
+  raw?: Uint8Array | AsyncIterable<Uint8Array>;
   signal?: AbortSignal;
 }
 
 /** Sends one request and resolves with the response once its headers are in, an error status thrown. */
 export function send(target: Target, req: Sent): Promise<IncomingMessage> {
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
-  const headers: Record<string, string> = payload === undefined ? {} : { "content-type": "application/json" };
+  const headers: Record<string, string> =
+    req.raw !== undefined
+      ? { "content-type": "application/octet-stream" }
+      : payload === undefined
+        ? {}
+        : { "content-type": "application/json" };
   let options: RequestOptions;
   let make = httpRequest;
   let where: string;
@@ -76,7 +83,20 @@ export function send(target: Target, req: Sent): Promise<IncomingMessage> {
         );
       } else reject(new VireoConnectionError(`cannot reach the Vireo daemon on ${where}: ${e.message}`));
     });
-    r.end(payload);
+    const raw = req.raw;
+    if (raw === undefined) r.end(payload);
+    else if (raw instanceof Uint8Array) r.end(raw);
+    else {
+      // Streamed, as fast as the daemon takes it.
+      void (async () => {
+        try {
+          for await (const chunk of raw) if (!r.write(chunk)) await new Promise((ok) => r.once("drain", ok));
+          r.end();
+        } catch (e) {
+          r.destroy(e as Error);
+        }
+      })();
+    }
   });
 }
 

@@ -9,6 +9,8 @@ import type {
   BalloonSchema,
   BalloonTargetSchema,
   ErrorSchema,
+  ExecBodySchema,
+  ExecResultSchema,
   PoolCreateSchema,
   PoolSchema,
   SnapshotRequestSchema,
@@ -30,6 +32,8 @@ export type Pool = Static<typeof PoolSchema>;
 export type AcquireOptions = Static<typeof AcquireSchema>;
 export type ApiErrorBody = Static<typeof ErrorSchema>;
 export type VmFromSnapshot = Static<typeof VmFromSnapshotSchema>;
+export type ExecRequest = Static<typeof ExecBodySchema>;
+export type ExecResult = Static<typeof ExecResultSchema>;
 export type SnapshotRequest = Static<typeof SnapshotRequestSchema>;
 export type SnapshotResult = Static<typeof SnapshotResultSchema>;
 /** ActionParams' union, which TypeBox builds from an array and so types as string. */

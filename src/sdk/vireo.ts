@@ -12,6 +12,8 @@ import type {
   Balloon,
   CpuShare,
   DriveSpec,
+  ExecRequest,
+  ExecResult,
   HostInfo,
   NicSpec,
   Pool,
@@ -68,6 +70,38 @@ export class Vireo {
    */
   createVm(spec: VmSpec | VmFromSnapshot): Promise<VmInfo> {
     return this.json({ method: "POST", path: "/vms", body: spec });
+  }
+
+  // The guest agent (riscv64 Linux guests of the default image: qemu-ga over vsock)
+
+  /**
+   * Runs a program in the guest: its exit code and output (see ExecResult: UTF-8 text, else base64);
+   * a program that is not there is exit code 127, past `timeoutMs` a VireoApiError 504.
+   */
+  vmExec(id: string, request: ExecRequest): Promise<ExecResult> {
+    return this.json({ method: "POST", path: `/vms/${seg(id)}/exec`, body: request });
+  }
+
+  /** Writes `data` (bytes, or a stream of them: any size) to the file `path` in the guest. */
+  putFile(
+    id: string,
+    path: string,
+    data: Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<{ path: string; bytes: number }> {
+    return this.json({ method: "PUT", path: `/vms/${seg(id)}/files?path=${seg(path)}`, raw: data });
+  }
+
+  /** The guest file `path`'s bytes. */
+  async getFile(id: string, path: string): Promise<Uint8Array> {
+    const res = await send(this.target, { method: "GET", path: `/vms/${seg(id)}/files?path=${seg(path)}` });
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return new Uint8Array(Buffer.concat(chunks));
+  }
+
+  /** Asks the guest, through its agent, to power off. */
+  async guestShutdown(id: string): Promise<void> {
+    await this.none({ method: "POST", path: `/vms/${seg(id)}/shutdown` });
   }
 
   /** Saves a running or paused riscv64 VM into the directory `path` (absolute; see SnapshotRequest). */
@@ -286,6 +320,10 @@ export class Vireo {
 export const OPERATIONS = {
   createVm: "createVm",
   snapshotVm: "snapshotVm",
+  vmExec: "vmExec",
+  putFile: "putFile",
+  getFile: "getFile",
+  guestShutdown: "guestShutdown",
   listVms: "listVms",
   getVm: "getVm",
   deleteVm: "deleteVm",

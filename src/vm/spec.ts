@@ -138,6 +138,12 @@ export const VmSpecSchema = Type.Object(
      * overcommit (default): committed as the guest touches it, reclaimable through the balloon.
      */
     memoryMode: Type.Optional(Type.Union([Type.Literal("reserved"), Type.Literal("overcommit")])),
+    /**
+     * riscv64: the QEMU guest agent of the default image, reached over vsock (exec, files, shutdown).
+     * A daemon wires a vsock device with a socket of its own unless the spec has one. Unsaid: on for
+     * riscv64 Linux boots without a vsock of their own while a virtio slot is free (see hasAgent).
+     */
+    agent: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, $id: "VmSpec" },
 );
@@ -238,6 +244,14 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
     }
   }
   if (!riscv && spec.keyboard === true) problem("/keyboard", "only for riscv64 guests");
+  if (!riscv && spec.agent === true) problem("/agent", "only for riscv64 guests (x86_64 has no vsock yet)");
+  if (riscv && firmware === "none" && spec.agent === true) problem("/agent", "needs a Linux boot");
+  if (
+    spec.agent === true &&
+    spec.vsock === undefined &&
+    otherVirtioDevices(spec) >= VIRTIO_SLOT_COUNT.riscv64
+  )
+    problem("/agent", `needs a virtio slot for its vsock device: the board has ${VIRTIO_SLOT_COUNT.riscv64}`);
   for (const p of cpuShareProblems(spec.cpu)) problem(`/cpu${p.path}`, p.message);
   const devices = otherVirtioDevices(spec) + (spec.keyboard === true ? 1 : 0);
   if (devices > VIRTIO_SLOT_COUNT[spec.arch]) {
@@ -278,6 +292,16 @@ function otherVirtioDevices(spec: VmSpec): number {
     (spec.balloon !== undefined ? 1 : 0) +
     (spec.vsock !== undefined ? 1 : 0)
   );
+}
+
+/**
+ * Whether the VM has the guest agent: as `agent` says; unsaid, riscv64 Linux boots do when they bring
+ * no vsock device of their own and a virtio slot is free for the one the daemon adds.
+ */
+export function hasAgent(spec: VmSpec): boolean {
+  if (spec.arch !== "riscv64" || (spec.boot.firmware ?? "builtin") === "none") return false;
+  if (spec.agent !== undefined) return spec.agent;
+  return spec.vsock === undefined && otherVirtioDevices(spec) < VIRTIO_SLOT_COUNT.riscv64;
 }
 
 /**

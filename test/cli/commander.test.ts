@@ -57,6 +57,14 @@ describe("vireo on commander", () => {
         ["vm", "show"],
         ["<name>", "--json"],
       ],
+      [
+        ["vm", "exec"],
+        ["<name>", "[command...]", "--env", "--timeout-ms", "--socket"],
+      ],
+      [
+        ["vm", "cp"],
+        ["<source>", "<dest>", "--socket"],
+      ],
     ];
     for (const [verb, expected] of cases) {
       const r = vireo(...verb, "--help");
@@ -82,6 +90,13 @@ describe("vireo on commander", () => {
     assertUserError(vireo("images", "fetch", "--nope"), /unknown option --nope for 'vireo images fetch'/);
     assertUserError(vireo("run", "--version"), /unknown option --version for 'vireo run'/);
     assertUserError(vireo("run", "--memory"), /^vireo: --memory needs a value$/);
+    assertUserError(vireo("vm", "exec", "g"), /^vireo: 'vm exec' needs a command/);
+    assertUserError(
+      vireo("vm", "exec", "g", "--env", "NOEQUALS", "--", "true"),
+      /--env NOEQUALS: expected KEY=VALUE/,
+    );
+    assertUserError(vireo("vm", "cp", "a", "b"), /one side in a guest/);
+    assertUserError(vireo("vm", "cp", "a", "g:relative"), /the guest path must be absolute/);
     assertUserError(vireo("vm", "create", "--name", "a", "--kernel="), /^vireo: --kernel needs a value$/);
     assertUserError(vireo("run", "--rng=on"), /^vireo: --rng takes no value$/);
     assertUserError(vireo("run", "--cpus", "1", "--cpus", "2"), /^vireo: --cpus given twice$/);

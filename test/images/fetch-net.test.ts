@@ -29,13 +29,15 @@ describe("vireo images fetch (network)", { skip: enabled ? false : "set VIREO_NE
       /resolving linux-image-riscv64 → linux-image-\S+-riscv64 /,
       /downloading/,
       /extracting the kernel, its modules and busybox/,
-      /building initramfs \(\d+ modules\) and rootfs\.ext4/,
+      /downloading qemu-guest-agent and its libraries: qemu-guest-agent, libc6, /,
+      /building initramfs \(\d+ modules, qemu-guest-agent\) and rootfs\.ext4/,
     ]) {
       assert.match(r.stderr, step);
     }
     assert.match(r.stdout, /^riscv64: fetched in /);
     assert.deepEqual(readdirSync(dir).sort(), [
       "Image",
+      "agent.cpio",
       "busybox",
       "initramfs.cpio.gz",
       "manifest.json",
@@ -44,10 +46,9 @@ describe("vireo images fetch (network)", { skip: enabled ? false : "set VIREO_NE
     ]);
     const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
     assert.equal(manifest.arch, "riscv64");
-    assert.deepEqual(
-      manifest.packages.map((p: { role: string }) => p.role),
-      ["metapackage", "kernel", "busybox"],
-    );
+    const roles: string[] = manifest.packages.map((p: { role: string }) => p.role);
+    assert.deepEqual(roles.slice(0, 4), ["metapackage", "kernel", "busybox", "agent"]);
+    assert.ok(roles.slice(4).every((r) => r === "agent-library"));
     const image = readFileSync(join(dir, "Image"));
     assert.equal(image.subarray(0x30, 0x38).toString("latin1"), "RISCV\0\0\0");
     assert.equal(manifest.artifacts.Image.size, image.length);
@@ -67,6 +68,13 @@ describe("vireo images fetch (network)", { skip: enabled ? false : "set VIREO_NE
     assert.ok(manifest.modules.builtin.includes("virtio_console"));
     assert.ok(cpio.includes(Buffer.from(`lib/modules/${release}/load-order\0`)));
     assert.ok(cpio.includes(Buffer.from(`lib/modules/${release}/kernel/fs/ext4/ext4.ko\0`)));
+    for (const path of [
+      "usr/sbin/qemu-ga",
+      "lib/ld-linux-riscv64-lp64d.so.1",
+      "usr/lib/riscv64-linux-gnu/libc.so.6",
+      "usr/lib/riscv64-linux-gnu/libglib-2.0.so.0",
+    ])
+      assert.ok(cpio.includes(Buffer.from(`${path}\0`)), path);
     const rootfs = statSync(join(dir, "rootfs.ext4"));
     assert.equal(rootfs.size, 64 * 1024 * 1024);
     assert.ok(rootfs.blocks * 512 < rootfs.size / 2, "rootfs.ext4 is sparse");

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { AGENT_FILE } from "../../src/images/agent.js";
 import { artifactRecord, imageDir, type Manifest, writeManifest } from "../../src/images/cache.js";
 import { buildCpio, readCpio } from "../../src/images/cpio.js";
 import { fetchImage } from "../../src/images/fetch.js";
@@ -85,6 +86,13 @@ describe("riscv64 image: offline rebuild and writable disks", {
       [ROOTFS_FILE]: "old disk",
       [BUSYBOX_FILE]: busybox,
       [MODULES_FILE]: buildCpio(moduleEntries({ release, modules: mods })),
+      [AGENT_FILE]: buildCpio([
+        { type: "dir", path: "usr" },
+        { type: "dir", path: "usr/sbin" },
+        { type: "file", path: "usr/sbin/qemu-ga", data: "fake agent", mode: 0o755 },
+        { type: "dir", path: "lib" },
+        { type: "symlink", path: "lib/ld-linux-riscv64-lp64d.so.1", target: "../usr/lib/ld.so" },
+      ]),
     };
     const artifacts: Manifest["artifacts"] = {};
     for (const [name, data] of Object.entries(files)) {
@@ -119,6 +127,11 @@ describe("riscv64 image: offline rebuild and writable disks", {
     const entries = readCpio(gunzipSync(readFileSync(join(dir, INITRD_FILE))));
     const paths = entries.map((e) => e.path);
     assert.ok(paths.includes(`lib/modules/${release}/kernel/drivers/net/virtio_net.ko`));
+    // The agent's files from the cached agent.cpio, each path once (lib/ and usr/ were there already).
+    assert.ok(paths.includes("usr/sbin/qemu-ga"));
+    assert.ok(paths.includes("sbin/shutdown"), "the shutdown command qemu-ga runs");
+    assert.ok(paths.includes("lib/ld-linux-riscv64-lp64d.so.1"));
+    assert.equal(new Set(paths).size, paths.length);
     const order = entries.find((e) => e.path === `lib/modules/${release}/load-order`);
     assert.ok(order?.type === "file");
     assert.match(

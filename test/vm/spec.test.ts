@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { UserError } from "../../src/util/errors.js";
-import { hasKeyboard, type VmSpec, VmSpecError, VmSpecSchema, validateVmSpec } from "../../src/vm/spec.js";
+import {
+  hasAgent,
+  hasKeyboard,
+  type VmSpec,
+  VmSpecError,
+  VmSpecSchema,
+  validateVmSpec,
+} from "../../src/vm/spec.js";
 import { describe, test } from "../support/test.js";
 
 const MiB = 2 ** 20;
@@ -152,6 +159,22 @@ describe("VmSpec", () => {
     assert.equal(hasKeyboard({ ...x86, keyboard: false }), false);
     assertProblem({ ...x86, keyboard: true }, "/keyboard", /only for riscv64 guests/);
     assertProblem(base({ keyboard: "yes" as unknown as boolean }), "/keyboard", /boolean/);
+  });
+
+  test("the guest agent: riscv64 Linux boots have one unless told, with a free slot; never x86_64", () => {
+    const drives = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ path: `d${i}.img`, readOnly: false, id: `d${i}` }));
+    assert.equal(hasAgent(base()), true);
+    assert.equal(hasAgent(base({ agent: false })), false);
+    assert.equal(hasAgent(base({ boot: { kernel: "k", firmware: "none" } })), false, "bare metal");
+    assert.equal(hasAgent(base({ vsock: { cid: 5 } })), false, "a vsock of the spec's own, unsaid");
+    assert.equal(hasAgent(base({ vsock: { cid: 5, uds: "/tmp/v.sock" }, agent: true })), true);
+    assert.equal(hasAgent(base({ drives: drives(8) })), false, "no slot left for its vsock");
+    assertProblem(base({ drives: drives(8), agent: true }), "/agent", /needs a virtio slot/);
+    assertProblem(base({ boot: { kernel: "k", firmware: "none" }, agent: true }), "/agent", /Linux boot/);
+    const x86 = base({ arch: "x86_64", engine: "kvm", memory: 64 * MiB });
+    assert.equal(hasAgent(x86), false);
+    assertProblem({ ...x86, agent: true }, "/agent", /only for riscv64 guests/);
   });
 
   test("CPU shares and memory modes: ranges, and what only a shared VM has", () => {
