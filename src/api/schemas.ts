@@ -161,6 +161,13 @@ export const PoolSchema = Type.Object(
     vms: Type.Array(Type.String(), { description: "The idle VMs' names" }),
     createdAt: Type.String({ format: "date-time" }),
     lastError: Type.Optional(Type.String({ description: "Why a VM of the pool last failed to start" })),
+    source: Type.Union([Type.Literal("snapshot"), Type.Literal("boot")], {
+      description:
+        "How its VMs come: clones of a snapshot of one VM booted once (riscv64 with a state directory), or each booted",
+    }),
+    snapshotError: Type.Optional(
+      Type.String({ description: "Why the pool boots each VM: its template snapshot could not be made" }),
+    ),
     spec: Type.Ref(VmSpecSchema),
   },
   { $id: "Pool" },

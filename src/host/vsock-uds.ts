@@ -51,6 +51,9 @@ class Pipe implements VsockStreamHandler {
   private socketClosed = false;
   private started = false;
   private done = false;
+  /** pump() is running: a writable() it causes (see pump) only asks it to go round again. */
+  private pumping = false;
+  private pumpAgain = false;
 
   constructor(
     private readonly socket: Socket,
@@ -133,8 +136,28 @@ class Pipe implements VsockStreamHandler {
     this.pump();
   }
 
-  /** Hands pending host bytes to the stream; pauses the socket while it has no room. */
+  /**
+   * Hands pending host bytes to the stream; pauses the socket while it has no room. The device may call
+   * writable() from inside stream.write (a partial write schedules delivery, which frees room at once):
+   * that must not hand over the same pending bytes a second time, so it only makes this loop run again.
+   */
   private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpOnce(): void {
     const stream = this.stream;
     if (this.done || stream === null) return;
     const p = this.pending;

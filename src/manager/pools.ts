@@ -7,12 +7,18 @@
  * VM is deleted, never handed out again, so every sandbox starts from a fresh boot.
  *
  * Pools persist in `<stateDir>/pools/` with the names of their idle VMs: a daemon that restarts deletes
- * those (their guests did not survive it) and boots fresh ones. A VM that fails or stops while idle is
+ * those (their guests did not survive it) and boots fresh ones.
+ *
+ * A riscv64 pool with a state directory boots its spec once, saves that VM as a snapshot when it is
+ * ready (the template, `<stateDir>/pools/<id>/template`), and fills itself with clones of it: every VM
+ * is the same freshly booted guest (new MACs and vsock CID, copies of the disks, removed with the VM),
+ * ready as soon as it runs. Where the template cannot be made the pool boots each VM instead. A VM that fails or stops while idle is
  * deleted and replaced; starts that keep failing are retried with a growing delay, the last error shown.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { clonesDir, MEMORY_FILE, STATE_FILE } from "../snapshot/store.js";
 import { type VmSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
 import { ManagerError } from "./errors.js";
 import type { VmInfo, VmManager } from "./manager.js";
@@ -47,6 +53,10 @@ export interface PoolInfo {
   createdAt: string;
   /** Why the last start of one of its VMs failed, until one gets ready again. */
   lastError?: string;
+  /** How its VMs come: clones of a snapshot of one booted VM, or each booted. */
+  source: "snapshot" | "boot";
+  /** Why the pool boots each VM although it could clone them (the template could not be made). */
+  snapshotError?: string;
   spec: VmSpec;
 }
 
@@ -83,6 +93,10 @@ interface Pool {
   failures: number;
   retry: NodeJS.Timeout | null;
   lastError: string | null;
+  /** The template snapshot its VMs are cloned from, once made. */
+  template: string | null;
+  /** Why no template could be made (the pool then boots each VM). */
+  templateError: string | null;
 }
 
 interface PoolRecord {
@@ -108,6 +122,7 @@ export class PoolManager {
   ) {
     this.dir = stateDir === null ? null : join(stateDir, "pools");
     manager.onEvent((event) => {
+      if (event.type === "deleted") this.removeCloneDisks(event.vm);
       if (event.type !== "deleted" && event.type !== "state") return;
       if (event.type === "state" && event.vm.state !== "failed" && event.vm.state !== "stopped") return;
       const pool = this.poolOf(event.vm.name);
@@ -134,6 +149,8 @@ export class PoolManager {
         continue;
       }
       for (const name of record.idle) await this.manager.delete(name).catch(() => {});
+      // A fresh template each run: the last one's guest booted under another daemon.
+      removeSnapshotFiles(join(this.dir, record.id, "template"));
       const pool = this.newPool(record.id, record.name, record.spec, record.size, record.readyMarker);
       pool.createdAt = record.createdAt;
       this.pools.set(pool.id, pool);
@@ -200,6 +217,8 @@ export class PoolManager {
     pool.members.clear();
     for (const m of idle) m.unwatch();
     await Promise.all(idle.map((m) => this.manager.delete(m.name).catch(() => {})));
+    // The template goes; the disks of acquired clones (in its clones/) stay until those VMs are deleted.
+    if (pool.template !== null) removeSnapshotFiles(pool.template);
     this.log(`deleted pool '${pool.name}'`);
     this.emit(pool, "deleted");
   }
@@ -290,6 +309,8 @@ export class PoolManager {
       failures: 0,
       retry: null,
       lastError: null,
+      template: null,
+      templateError: null,
     };
   }
 
@@ -305,6 +326,10 @@ export class PoolManager {
   }
 
   private async boot(pool: Pool): Promise<void> {
+    if (this.dir !== null && pool.spec.arch === "riscv64" && pool.templateError === null) {
+      const template = pool.template ?? (await this.makeTemplate(pool));
+      if (template !== null) return this.clone(pool, template);
+    }
     const name = `${pool.name}-${randomBytes(4).toString("hex")}`;
     const labels = { ...pool.spec.labels, [POOL_LABEL]: pool.name };
     const member: Member = { name, state: "booting", unwatch: () => {} };
@@ -329,6 +354,77 @@ export class PoolManager {
     } catch (e) {
       await this.lose(pool, name, `VM '${name}' did not start: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Boots the pool's spec once, waits for it to be ready, and saves it as the template snapshot; null
+   * (with the pool's templateError set, so that it boots its VMs instead) when that fails.
+   */
+  private async makeTemplate(pool: Pool): Promise<string | null> {
+    const name = `${pool.name}-template-${randomBytes(4).toString("hex")}`;
+    const path = join(this.dir as string, pool.id, "template");
+    try {
+      this.manager.create({ ...pool.spec, name, labels: { ...pool.spec.labels, [POOL_LABEL]: pool.name } });
+      const marker = pool.readyMarker;
+      let seen = marker === null;
+      let tail = "";
+      const unwatch =
+        marker === null
+          ? () => {}
+          : this.manager.console(name).follow((chunk) => {
+              const text = tail + Buffer.from(chunk).toString("latin1");
+              if (text.includes(marker)) seen = true;
+              else tail = text.slice(-marker.length);
+            });
+      try {
+        await this.manager.act(name, "start");
+        while (!seen) {
+          if (pool.closed) throw new Error("the pool closed");
+          const state = this.manager.get(name).state;
+          if (state !== "running") throw new Error(`the template VM is ${state}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } finally {
+        unwatch();
+      }
+      removeSnapshotFiles(path);
+      await this.manager.snapshot(name, { path, resume: false });
+      pool.template = path;
+      this.log(`pool '${pool.name}': template snapshot of a booted VM in ${path}`);
+      return path;
+    } catch (e) {
+      pool.templateError = (e as Error).message;
+      this.log(`pool '${pool.name}': no template snapshot (${pool.templateError}); booting each VM`);
+      return null;
+    } finally {
+      await this.manager.delete(name).catch(() => {});
+    }
+  }
+
+  /** A VM cloned from the template: ready as soon as it runs (the guest it continues had booted). */
+  private async clone(pool: Pool, template: string): Promise<void> {
+    const name = `${pool.name}-${randomBytes(4).toString("hex")}`;
+    const member: Member = { name, state: "booting", unwatch: () => {} };
+    pool.members.set(name, member);
+    this.save(pool);
+    try {
+      await this.manager.createFromSnapshot({ name, clone: template });
+      if (pool.members.get(name) !== member) await this.manager.delete(name).catch(() => {});
+      else this.ready(pool, member);
+    } catch (e) {
+      await this.lose(
+        pool,
+        name,
+        `VM '${name}' did not start from the pool's snapshot: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  /** A clone's disks were copied next to the template for it: they go with the VM. */
+  private removeCloneDisks(vm: VmInfo): void {
+    const pool = [...this.pools.values()].find((p) => p.name === vm.labels[POOL_LABEL]);
+    if (pool?.template == null) return;
+    rmSync(clonesDir(pool.template, vm.name), { recursive: true, force: true });
   }
 
   private ready(pool: Pool, member: Member): void {
@@ -397,6 +493,8 @@ export class PoolManager {
       vms: members.map((m) => m.name),
       createdAt: pool.createdAt,
       ...(pool.lastError === null ? {} : { lastError: pool.lastError }),
+      source: pool.template !== null ? "snapshot" : "boot",
+      ...(pool.templateError === null ? {} : { snapshotError: pool.templateError }),
       spec: pool.spec,
     };
   }
@@ -434,4 +532,9 @@ export class PoolManager {
     writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   }
+}
+
+/** A snapshot's own files (its clones/ folder, holding live VMs' disks, is left). */
+function removeSnapshotFiles(path: string): void {
+  for (const file of [STATE_FILE, MEMORY_FILE]) rmSync(join(path, file), { force: true });
 }
