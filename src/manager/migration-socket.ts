@@ -1,0 +1,103 @@
+/**
+ * Migration streams over node:net: a MigrationChannel on a connected socket (a Unix socket, or TCP on
+ * loopback as host:port), and the source's connect.
+ */
+import { connect, type Socket } from "node:net";
+import {
+  decodeStart,
+  type Frame,
+  FrameQueue,
+  FrameType,
+  type StartHeader,
+  textFrame,
+} from "../snapshot/migration-wire.js";
+import { UserError } from "../util/errors.js";
+import type { MigrationChannel } from "../vm/vm.js";
+
+/** A channel on a connected `socket`. */
+export function socketChannel(socket: Socket): MigrationChannel {
+  const queue = new FrameQueue();
+  let failed: Error | null = null;
+  socket.on("data", (chunk: Buffer) =>
+    queue.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)),
+  );
+  socket.on("end", () => queue.end());
+  socket.on("close", () => queue.end());
+  socket.on("error", (e) => {
+    failed = e;
+    queue.fail(new UserError(`migration: ${e.message}`));
+  });
+  return {
+    send(frame: Uint8Array): Promise<void> {
+      if (failed !== null) return Promise.reject(new UserError(`migration: ${failed.message}`));
+      if (socket.destroyed || !socket.writable) {
+        return Promise.reject(new UserError("migration: the connection is closed"));
+      }
+      // Past the socket's high-water mark, wait for it to drain (or to break): this paces the passes
+      // and lets the guest run meanwhile.
+      if (socket.write(frame)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const closed = () => {
+          socket.off("drain", drained);
+          reject(new UserError(`migration: ${failed?.message ?? "the connection closed"}`));
+        };
+        const drained = () => {
+          socket.off("close", closed);
+          resolve();
+        };
+        socket.once("drain", drained);
+        socket.once("close", closed);
+      });
+    },
+    next(): Promise<Frame | null> {
+      return queue.next();
+    },
+    close(): void {
+      socket.end();
+    },
+  };
+}
+
+/**
+ * The target's first step on an accepted connection: reads and checks START. A bad one is answered with
+ * REFUSE and the connection closed (the UserError says why); a good one is not answered yet (ACCEPT).
+ */
+export async function readStart(channel: MigrationChannel): Promise<StartHeader> {
+  try {
+    const first = await channel.next();
+    if (first === null) throw new UserError("migration: the source closed the connection before START");
+    return decodeStart(first);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    await channel.send(textFrame(FrameType.REFUSE, reason)).catch(() => {});
+    channel.close();
+    throw e instanceof UserError ? e : new UserError(reason);
+  }
+}
+
+/** Where a migration goes: a Unix socket path, or host:port (TCP). */
+export function parseMigrationAddress(to: string): { path: string } | { host: string; port: number } {
+  const tcp = /^([^/:]+):(\d+)$/.exec(to);
+  if (tcp !== null) {
+    const port = Number(tcp[2]);
+    if (port < 1 || port > 65535) throw new UserError(`migration target ${to}: port out of range`);
+    return { host: tcp[1] as string, port };
+  }
+  if (to.length === 0) throw new UserError("migration target: empty address");
+  return { path: to };
+}
+
+/** Connects to a migration target; a refused or missing socket is a UserError. */
+export function connectMigration(to: string): Promise<MigrationChannel> {
+  const address = parseMigrationAddress(to);
+  return new Promise((resolve, reject) => {
+    const socket = connect(address);
+    const fail = (e: Error) => reject(new UserError(`cannot reach the migration target ${to}: ${e.message}`));
+    socket.once("error", fail);
+    socket.once("connect", () => {
+      socket.off("error", fail);
+      socket.setNoDelay(true);
+      resolve(socketChannel(socket));
+    });
+  });
+}

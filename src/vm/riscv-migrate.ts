@@ -1,0 +1,234 @@
+/**
+ * Pre-copy live migration of a riscv64 VM over a MigrationChannel (snapshot/migration-wire.ts frames).
+ * Source: START, then memory passes while the guest runs — the first sends every non-zero page, each
+ * later one the pages the guest dirtied meanwhile (RiscvCpu.startDirtyPass) — until what is left fits
+ * the downtime target at the send rate measured so far; then pause, the last pass, the device and hart
+ * state, COMPLETE, and wait for the target to say the guest runs there. Auto-converge: a pass that
+ * leaves no fewer dirty pages than it sent throttles the guest further. Target: the same frames applied
+ * to a board built from the spec, with nothing loaded.
+ */
+import type { InterpreterEngine } from "../engines/interpreter.js";
+import type { VirtBoard } from "../machine/riscv-virt/board.js";
+import {
+  decodeMemoryHeader,
+  encodeMemoryHeader,
+  MemoryDecoder,
+  memoryPayload,
+  nonZeroPages,
+  PAGE_BYTES,
+} from "../snapshot/memory-file.js";
+import {
+  encodeFrame,
+  encodeStart,
+  type Frame,
+  FrameType,
+  frameText,
+  type StartHeader,
+  textFrame,
+} from "../snapshot/migration-wire.js";
+import { decodeState, encodeState } from "../snapshot/state-file.js";
+import { UserError } from "../util/errors.js";
+import type { OpenedDrives } from "./host.js";
+import { restoreSections, stateBody } from "./riscv-snapshot.js";
+import type { VmSpec } from "./spec.js";
+import type { MigrateOptions, MigrationChannel, MigrationResult } from "./vm.js";
+
+export type { MigrationChannel };
+
+/** A migration arriving: its accepted START header and the frames that follow it. */
+export interface IncomingMigration {
+  start: StartHeader;
+  next: () => Promise<Frame | null>;
+}
+
+/** What the source drives: its board and engine, and the VM's pause and resume (state changes). */
+export interface MigrationSource {
+  board: VirtBoard;
+  engine: InterpreterEngine;
+  spec: VmSpec;
+  drives: OpenedDrives;
+  pause(): void;
+  resume(): void;
+}
+
+const DEFAULT_DOWNTIME_MS = 300;
+const DEFAULT_MAX_PASSES = 30;
+const THROTTLE_STEP = 0.2;
+const MAX_THROTTLE = 0.8;
+
+function countPages(bitmap: Uint8Array): number {
+  let pages = 0;
+  for (const byte of bitmap) for (let b = byte; b !== 0; b &= b - 1) pages++;
+  return pages;
+}
+
+/** Waits for the target's answer; a REFUSE or a closed stream is a UserError with the target's reason. */
+async function expectReply(channel: MigrationChannel, wanted: FrameType, step: string): Promise<void> {
+  const frame = await channel.next();
+  if (frame === null) throw new UserError(`migration: the target closed the connection ${step}`);
+  if (frame.type === FrameType.REFUSE)
+    throw new UserError(`migration refused by the target: ${frameText(frame)}`);
+  if (frame.type !== wanted)
+    throw new UserError(`migration: unexpected frame type ${frame.type} from the target ${step}`);
+}
+
+/** Sends one memory pass: the pages of `bitmap`; returns the bytes sent. */
+async function sendPass(channel: MigrationChannel, board: VirtBoard, bitmap: Uint8Array): Promise<number> {
+  const ram = board.cpu.ram;
+  const header = encodeMemoryHeader({
+    compression: "none",
+    pageBytes: PAGE_BYTES,
+    pages: ram.size / PAGE_BYTES,
+    base: ram.base,
+  });
+  let bytes = 0;
+  const send = async (frame: Uint8Array) => {
+    bytes += frame.length;
+    await channel.send(frame);
+  };
+  await send(encodeFrame(FrameType.PASS_BEGIN, header));
+  // encodeFrame copies each run out of RAM at once, so the CRC and the bytes on the wire agree even when
+  // the guest writes the page again before the transport sends it (that write dirties it for a later pass).
+  for (const chunk of memoryPayload(ram.bytes, bitmap)) await send(encodeFrame(FrameType.PASS_DATA, chunk));
+  await send(encodeFrame(FrameType.PASS_END));
+  return bytes;
+}
+
+/**
+ * Migrates the running guest of `source` to the target at the other end of `channel`. Resolves once the
+ * target runs it (the caller ends this VM); on any failure the guest runs on here, throttle lifted,
+ * ABANDON (with the reason) goes to the target where the stream still works, and it rejects.
+ */
+export async function migrateOut(
+  source: MigrationSource,
+  channel: MigrationChannel,
+  options: MigrateOptions = {},
+): Promise<MigrationResult> {
+  const { board, engine, spec, drives } = source;
+  const cpu = board.cpu;
+  const downtimeMs = options.downtimeMs ?? DEFAULT_DOWNTIME_MS;
+  const maxPasses = options.maxPasses ?? DEFAULT_MAX_PASSES;
+  const started = performance.now();
+  let paused = false;
+  let bytes = 0;
+  let pages = 0;
+  let passes = 0;
+  let strongest = 0;
+  try {
+    const start = encodeStart(
+      spec,
+      spec.drives.map((d, i) => ({ id: d.id, sizeBytes: drives.backends[i]?.sizeBytes ?? 0 })),
+    );
+    bytes += start.length;
+    await channel.send(start);
+    await expectReply(channel, FrameType.ACCEPT, "after START");
+    cpu.startDirtyPass();
+    let bitmap = nonZeroPages(cpu.ram.bytes);
+    let sendMs = 0;
+    let sentBytes = 0;
+    for (;;) {
+      const t = performance.now();
+      const sent = await sendPass(channel, board, bitmap);
+      sendMs += performance.now() - t;
+      sentBytes += sent;
+      bytes += sent;
+      passes++;
+      const sentPages = countPages(bitmap);
+      pages += sentPages;
+      bitmap = cpu.startDirtyPass() as Uint8Array;
+      const dirty = countPages(bitmap);
+      const rate = sentBytes / Math.max(sendMs, 1e-3);
+      if ((dirty * PAGE_BYTES) / rate <= downtimeMs || passes >= maxPasses) break;
+      if (dirty >= sentPages) {
+        engine.throttle = Math.min(MAX_THROTTLE, engine.throttle + THROTTLE_STEP);
+        strongest = Math.max(strongest, engine.throttle);
+      }
+    }
+    const pausedAt = performance.now();
+    source.pause();
+    paused = true;
+    const last = cpu.stopDirtyTracking() as Uint8Array;
+    for (let i = 0; i < last.length; i++) bitmap[i] = (bitmap[i] as number) | (last[i] as number);
+    pages += countPages(bitmap);
+    bytes += await sendPass(channel, board, bitmap);
+    passes++;
+    const state = encodeFrame(FrameType.STATE, encodeState("riscv64", stateBody(board, spec, drives)));
+    bytes += state.length;
+    await channel.send(state);
+    await channel.send(encodeFrame(FrameType.COMPLETE));
+    await expectReply(channel, FrameType.RUNNING, "before the guest ran there");
+    const now = performance.now();
+    engine.throttle = 0;
+    return { passes, bytes, pages, totalMs: now - started, downtimeMs: now - pausedAt, throttle: strongest };
+  } catch (e) {
+    cpu.stopDirtyTracking();
+    engine.throttle = 0;
+    const reason = e instanceof Error ? e.message : String(e);
+    await channel.send(textFrame(FrameType.ABANDON, reason)).catch(() => {});
+    if (paused) source.resume();
+    throw e instanceof UserError ? e : new UserError(`migration failed: ${reason}`);
+  } finally {
+    channel.close();
+  }
+}
+
+/**
+ * The target's half after START was accepted: applies memory passes and the state to `board` (built
+ * from the START spec, nothing loaded) until COMPLETE. Every problem with what arrives is a UserError.
+ */
+export async function receiveMigration(
+  board: VirtBoard,
+  start: StartHeader,
+  spec: VmSpec,
+  drives: OpenedDrives,
+  next: () => Promise<Frame | null>,
+): Promise<void> {
+  const what = "migration";
+  spec.drives.forEach((d, i) => {
+    const theirs = start.drives.find((x) => x.id === d.id);
+    const size = drives.backends[i]?.sizeBytes;
+    if (theirs !== undefined && theirs.sizeBytes !== size) {
+      throw new UserError(`${d.path}: drive ${d.id} is ${size} bytes, the source's is ${theirs.sizeBytes}`);
+    }
+  });
+  const ram = board.cpu.ram;
+  let decoder: MemoryDecoder | null = null;
+  let stateDone = false;
+  for (;;) {
+    const frame = await next();
+    if (frame === null) throw new UserError(`${what}: the source closed the connection mid-way`);
+    switch (frame.type) {
+      case FrameType.PASS_BEGIN: {
+        if (decoder !== null) throw new UserError(`${what}: a pass began inside another`);
+        const header = decodeMemoryHeader(frame.payload, `${what} pass`);
+        if (header.base !== ram.base) throw new UserError(`${what}: RAM at another address`);
+        decoder = new MemoryDecoder(ram.bytes, header, `${what} pass`);
+        break;
+      }
+      case FrameType.PASS_DATA:
+        if (decoder === null) throw new UserError(`${what}: pages outside a pass`);
+        decoder.push(frame.payload);
+        break;
+      case FrameType.PASS_END:
+        if (decoder === null) throw new UserError(`${what}: the end of a pass that did not begin`);
+        decoder.finish();
+        decoder = null;
+        break;
+      case FrameType.STATE: {
+        if (decoder !== null) throw new UserError(`${what}: state inside a memory pass`);
+        const { arch, body } = decodeState(frame.payload, `${what} state`);
+        if (arch !== "riscv64") throw new UserError(`${what}: the state of an ${arch} VM`);
+        restoreSections(board, body, `${what} state`, false);
+        stateDone = true;
+        break;
+      }
+      case FrameType.COMPLETE:
+        if (!stateDone) throw new UserError(`${what}: COMPLETE before the device state`);
+        return;
+      case FrameType.ABANDON:
+        throw new UserError(`${what}: the source abandoned it: ${frameText(frame)}`);
+      default:
+        throw new UserError(`${what}: unexpected frame type ${frame.type} from the source`);
+    }
+  }
+}
