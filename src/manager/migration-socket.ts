@@ -2,7 +2,8 @@
  * Migration streams over node:net: a MigrationChannel on a connected socket (a Unix socket, or TCP on
  * loopback as host:port), and the source's connect.
  */
-import { connect, type Socket } from "node:net";
+import { rmSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
 import {
   decodeStart,
   type Frame,
@@ -99,5 +100,33 @@ export function connectMigration(to: string): Promise<MigrationChannel> {
       socket.setNoDelay(true);
       resolve(socketChannel(socket));
     });
+  });
+}
+
+/**
+ * Opens a listener for one incoming migration at `listen` (a Unix socket path, or host:port) and hands
+ * the first connection to `accept` (the listener closes then). Resolves once it listens; a UserError
+ * when it cannot. `close()` gives up waiting.
+ */
+export function listenForMigration(
+  listen: string,
+  accept: (channel: MigrationChannel) => void,
+): Promise<{ close(): void }> {
+  const address = parseMigrationAddress(listen);
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    const close = () => {
+      server.close();
+      if ("path" in address) rmSync(address.path, { force: true });
+    };
+    server.once("error", (e) => reject(new UserError(`cannot listen on ${listen}: ${e.message}`)));
+    server.once("connection", (socket) => {
+      close();
+      socket.setNoDelay(true);
+      accept(socketChannel(socket));
+    });
+    const ready = () => resolve({ close });
+    if ("path" in address) server.listen(address.path, ready);
+    else server.listen(address.port, address.host, ready);
   });
 }

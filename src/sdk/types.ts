@@ -9,6 +9,10 @@ import type {
   BalloonSchema,
   BalloonTargetSchema,
   ErrorSchema,
+  MigrateInRequestSchema,
+  MigrateInResultSchema,
+  MigrateRequestSchema,
+  MigrationResultSchema,
   PoolCreateSchema,
   PoolSchema,
   SnapshotRequestSchema,
@@ -32,6 +36,10 @@ export type ApiErrorBody = Static<typeof ErrorSchema>;
 export type VmFromSnapshot = Static<typeof VmFromSnapshotSchema>;
 export type SnapshotRequest = Static<typeof SnapshotRequestSchema>;
 export type SnapshotResult = Static<typeof SnapshotResultSchema>;
+export type MigrateInRequest = Static<typeof MigrateInRequestSchema>;
+export type MigrateInResult = Static<typeof MigrateInResultSchema>;
+export type MigrateRequest = Static<typeof MigrateRequestSchema>;
+export type MigrationResult = Static<typeof MigrationResultSchema>;
 /** ActionParams' union, which TypeBox builds from an array and so types as string. */
 export type VmAction = "start" | "pause" | "resume" | "stop" | "kill" | "reboot";
 

@@ -62,9 +62,20 @@ function countPages(bitmap: Uint8Array): number {
   return pages;
 }
 
+/** How long the source waits for each answer of the target: a target that hangs must not hang it. */
+const REPLY_TIMEOUT_MS = 60_000;
+
 /** Waits for the target's answer; a REFUSE or a closed stream is a UserError with the target's reason. */
 async function expectReply(channel: MigrationChannel, wanted: FrameType, step: string): Promise<void> {
-  const frame = await channel.next();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new UserError(`migration: no answer from the target ${step} in ${REPLY_TIMEOUT_MS / 1000} s`)),
+      REPLY_TIMEOUT_MS,
+    );
+  });
+  const frame = await Promise.race([channel.next(), silent]).finally(() => clearTimeout(timer));
   if (frame === null) throw new UserError(`migration: the target closed the connection ${step}`);
   if (frame.type === FrameType.REFUSE)
     throw new UserError(`migration refused by the target: ${frameText(frame)}`);
