@@ -53,6 +53,9 @@ export function socketChannel(socket: Socket): MigrationChannel {
     next(): Promise<Frame | null> {
       return queue.next();
     },
+    poll(): Frame | null {
+      return queue.poll();
+    },
     close(): void {
       socket.end();
     },

@@ -183,6 +183,11 @@ export class FrameQueue {
     this.deliver();
   }
 
+  /** A frame already received, if any, without waiting (the source looks for an early REFUSE). */
+  poll(): Frame | null {
+    return this.waiting === null ? (this.reader.take() ?? null) : null;
+  }
+
   next(): Promise<Frame | null> {
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };

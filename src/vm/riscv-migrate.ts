@@ -144,6 +144,16 @@ export async function migrateOut(
       sentBytes += sent;
       bytes += sent;
       passes++;
+      // A target that gave up (it could not build the VM) says so at once: stop sending to it.
+      const early = channel.poll();
+      if (early !== null) {
+        if (early.type === FrameType.REFUSE) {
+          throw new UserError(`migration refused by the target: ${frameText(early)}`);
+        }
+        throw new UserError(
+          `migration: unexpected frame type ${early.type} from the target during the passes`,
+        );
+      }
       const sentPages = countPages(bitmap);
       pages += sentPages;
       bitmap = cpu.startDirtyPass() as Uint8Array;

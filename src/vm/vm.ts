@@ -163,6 +163,8 @@ export interface MigrationChannel {
   send(frame: Uint8Array): Promise<void>;
   /** The peer's next frame; null once it closed the stream. Rejects on garbage or a broken stream. */
   next(): Promise<Frame | null>;
+  /** A frame the peer already sent, if any, without waiting. */
+  poll(): Frame | null;
   close(): void;
 }
 

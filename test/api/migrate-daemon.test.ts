@@ -6,9 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { buildBareMetal } from "../support/bare-metal.js";
 import { after, before, describe, test } from "../support/test.js";
 import {
   api,
@@ -110,6 +111,35 @@ describe("live migration between two daemons", { skip: missing }, () => {
     console.log(`daemon to daemon: ${JSON.stringify(result)}`);
   });
 
+  test("a guest busy writing memory moves between the daemons and counts on, no page lost", {
+    timeout: 120_000,
+  }, async () => {
+    const busy = buildBareMetal("test/guest-daemon/scribbler.S", join(dir, "scribbler.elf"));
+    assert.equal((await api(source.socket, "POST", "/vms", counterSpec("busy", busy))).status, 201);
+    assert.equal((await api(source.socket, "POST", "/vms/busy/actions/start")).status, 200);
+    await until(
+      () => consoleOf(source, "busy"),
+      (t) => ticks(t).length >= 10,
+    );
+    const listen = join(dir, "b", "busy.sock");
+    assert.equal((await api(target.socket, "POST", "/vms/migrate-in", { name: "busy", listen })).status, 201);
+    const moved = await api(source.socket, "POST", "/vms/busy/migrate", { to: listen });
+    assert.equal(moved.status, 200, moved.text);
+    const result = moved.json as { passes: number; pages: number; downtimeMs: number };
+    assert.ok(result.passes >= 2 && result.pages >= 2 * 512, JSON.stringify(result));
+    const there = await until(
+      async () => await consoleOf(target, "busy"),
+      (t) => ticks(t).length >= 10,
+    );
+    assert.doesNotMatch(there, /bad/, "every page the guest wrote arrived");
+    const n = ticks(there);
+    assert.deepEqual(
+      n,
+      n.map((_, i) => (n[0] as number) + i),
+    );
+    console.log(`busy guest, daemon to daemon: ${moved.text}`);
+  });
+
   test("a target that is not there or hangs up: the request fails and the VM runs on", {
     timeout: 60_000,
   }, async () => {
@@ -141,6 +171,26 @@ describe("live migration between two daemons", { skip: missing }, () => {
       async () => ticks(await consoleOf(source, "stays")).length,
       (n) => n >= before + 3,
     );
+    // A writable disk cannot move between two daemons of one machine: the target cannot lock it.
+    writeFileSync(join(dir, "disk.img"), new Uint8Array(1 << 20));
+    const withDisk = counterSpec("disked", kernel, {
+      drives: [{ id: "data", path: join(dir, "disk.img"), readOnly: false }],
+    });
+    assert.equal((await api(source.socket, "POST", "/vms", withDisk)).status, 201);
+    assert.equal((await api(source.socket, "POST", "/vms/disked/actions/start")).status, 200);
+    const listen = join(dir, "b", "disked.sock");
+    assert.equal(
+      (await api(target.socket, "POST", "/vms/migrate-in", { name: "disked", listen })).status,
+      201,
+    );
+    const locked = await api(source.socket, "POST", "/vms/disked/migrate", { to: listen });
+    assert.equal(locked.status, 409, locked.text);
+    assert.match(locked.text, /runs on here.*refused by the target.*locked/);
+    assert.equal(
+      ((await api(source.socket, "GET", "/vms/disked")).json as { state: string }).state,
+      "running",
+    );
+    assert.equal((await api(target.socket, "GET", "/vms/disked")).status, 404, "nothing stays defined there");
     const r = spawnSync(process.execPath, [cli, "vm", "migrate", "stays", "--socket", source.socket], {
       encoding: "utf8",
     });
