@@ -26,7 +26,7 @@ import {
   type StartHeader,
   textFrame,
 } from "../snapshot/migration-wire.js";
-import { decodeState, encodeState } from "../snapshot/state-file.js";
+import { decodeState, encodeState, type SnapshotBody } from "../snapshot/state-file.js";
 import { UserError } from "../util/errors.js";
 import type { OpenedDrives } from "./host.js";
 import { restoreSections, stateBody } from "./riscv-snapshot.js";
@@ -83,6 +83,15 @@ async function expectReply(channel: MigrationChannel, wanted: FrameType, step: s
     throw new UserError(`migration: unexpected frame type ${frame.type} from the target ${step}`);
 }
 
+/** Takes the drive locks back, giving a target that is letting go of them a few moments. */
+async function takeBack(drives: OpenedDrives): Promise<boolean> {
+  for (let i = 0; i < 20; i++) {
+    if (drives.takeBack?.() !== false) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
 /** Sends one memory pass: the pages of `bitmap`; returns the bytes sent. */
 async function sendPass(channel: MigrationChannel, board: VirtBoard, bitmap: Uint8Array): Promise<number> {
   const ram = board.cpu.ram;
@@ -125,6 +134,7 @@ export async function migrateOut(
   let pages = 0;
   let passes = 0;
   let strongest = 0;
+  let handedOver = false;
   try {
     const start = encodeStart(
       spec,
@@ -168,6 +178,12 @@ export async function migrateOut(
     const pausedAt = performance.now();
     source.pause();
     paused = true;
+    // The disks go to the target (on this machine it must lock them) once their last write landed; the
+    // writes' completions touch RAM, so this comes before the last dirty bitmap is taken.
+    if (drives.handOver !== undefined) {
+      handedOver = true;
+      await drives.handOver();
+    }
     const last = cpu.stopDirtyTracking() as Uint8Array;
     for (let i = 0; i < last.length; i++) bitmap[i] = (bitmap[i] as number) | (last[i] as number);
     pages += countPages(bitmap);
@@ -186,6 +202,12 @@ export async function migrateOut(
     engine.throttle = 0;
     const reason = e instanceof Error ? e.message : String(e);
     await channel.send(textFrame(FrameType.ABANDON, reason)).catch(() => {});
+    if (handedOver && !(await takeBack(drives))) {
+      // The target may have the disks now: two guests writing one image is worse than a stopped one.
+      throw new UserError(
+        `migration failed (${reason}), and another process holds a disk of this VM now: it stays paused`,
+      );
+    }
     if (paused) source.resume();
     throw e instanceof UserError ? e : new UserError(`migration failed: ${reason}`);
   } finally {
@@ -194,17 +216,59 @@ export async function migrateOut(
 }
 
 /**
- * The target's half after START was accepted: applies memory passes and the state to `board` (built
- * from the START spec, nothing loaded) until COMPLETE. Every problem with what arrives is a UserError.
+ * The target's first half after START was accepted: applies the memory passes to `board` (built from the
+ * START spec, nothing loaded, no drives yet) up to the STATE frame, and returns that state. The drives
+ * are opened after it: the source hands their locks over just before. Problems are UserErrors.
  */
-export async function receiveMigration(
+export async function receivePasses(
   board: VirtBoard,
+  next: () => Promise<Frame | null>,
+): Promise<SnapshotBody> {
+  const ram = board.cpu.ram;
+  let decoder: MemoryDecoder | null = null;
+  for (;;) {
+    const frame = await next();
+    if (frame === null) throw new UserError(`${WHAT}: the source closed the connection mid-way`);
+    switch (frame.type) {
+      case FrameType.PASS_BEGIN: {
+        if (decoder !== null) throw new UserError(`${WHAT}: a pass began inside another`);
+        const header = decodeMemoryHeader(frame.payload, `${WHAT} pass`);
+        if (header.base !== ram.base) throw new UserError(`${WHAT}: RAM at another address`);
+        decoder = new MemoryDecoder(ram.bytes, header, `${WHAT} pass`);
+        break;
+      }
+      case FrameType.PASS_DATA:
+        if (decoder === null) throw new UserError(`${WHAT}: pages outside a pass`);
+        decoder.push(frame.payload);
+        break;
+      case FrameType.PASS_END:
+        if (decoder === null) throw new UserError(`${WHAT}: the end of a pass that did not begin`);
+        decoder.finish();
+        decoder = null;
+        break;
+      case FrameType.STATE: {
+        if (decoder !== null) throw new UserError(`${WHAT}: state inside a memory pass`);
+        const { arch, body } = decodeState(frame.payload, `${WHAT} state`);
+        if (arch !== "riscv64") throw new UserError(`${WHAT}: the state of an ${arch} VM`);
+        return body;
+      }
+      case FrameType.ABANDON:
+        throw new UserError(`${WHAT}: the source abandoned it: ${frameText(frame)}`);
+      default:
+        throw new UserError(`${WHAT}: unexpected frame type ${frame.type} from the source`);
+    }
+  }
+}
+
+/** The second half: the board's devices attached on `drives`, restores the state and waits for COMPLETE. */
+export async function finishMigration(
+  board: VirtBoard,
+  body: SnapshotBody,
   start: StartHeader,
   spec: VmSpec,
   drives: OpenedDrives,
   next: () => Promise<Frame | null>,
 ): Promise<void> {
-  const what = "migration";
   spec.drives.forEach((d, i) => {
     const theirs = start.drives.find((x) => x.id === d.id);
     const size = drives.backends[i]?.sizeBytes;
@@ -212,44 +276,13 @@ export async function receiveMigration(
       throw new UserError(`${d.path}: drive ${d.id} is ${size} bytes, the source's is ${theirs.sizeBytes}`);
     }
   });
-  const ram = board.cpu.ram;
-  let decoder: MemoryDecoder | null = null;
-  let stateDone = false;
-  for (;;) {
-    const frame = await next();
-    if (frame === null) throw new UserError(`${what}: the source closed the connection mid-way`);
-    switch (frame.type) {
-      case FrameType.PASS_BEGIN: {
-        if (decoder !== null) throw new UserError(`${what}: a pass began inside another`);
-        const header = decodeMemoryHeader(frame.payload, `${what} pass`);
-        if (header.base !== ram.base) throw new UserError(`${what}: RAM at another address`);
-        decoder = new MemoryDecoder(ram.bytes, header, `${what} pass`);
-        break;
-      }
-      case FrameType.PASS_DATA:
-        if (decoder === null) throw new UserError(`${what}: pages outside a pass`);
-        decoder.push(frame.payload);
-        break;
-      case FrameType.PASS_END:
-        if (decoder === null) throw new UserError(`${what}: the end of a pass that did not begin`);
-        decoder.finish();
-        decoder = null;
-        break;
-      case FrameType.STATE: {
-        if (decoder !== null) throw new UserError(`${what}: state inside a memory pass`);
-        const { arch, body } = decodeState(frame.payload, `${what} state`);
-        if (arch !== "riscv64") throw new UserError(`${what}: the state of an ${arch} VM`);
-        restoreSections(board, body, `${what} state`, false);
-        stateDone = true;
-        break;
-      }
-      case FrameType.COMPLETE:
-        if (!stateDone) throw new UserError(`${what}: COMPLETE before the device state`);
-        return;
-      case FrameType.ABANDON:
-        throw new UserError(`${what}: the source abandoned it: ${frameText(frame)}`);
-      default:
-        throw new UserError(`${what}: unexpected frame type ${frame.type} from the source`);
-    }
-  }
+  restoreSections(board, body, `${WHAT} state`, false);
+  const frame = await next();
+  if (frame === null) throw new UserError(`${WHAT}: the source closed the connection before COMPLETE`);
+  if (frame.type === FrameType.ABANDON)
+    throw new UserError(`${WHAT}: the source abandoned it: ${frameText(frame)}`);
+  if (frame.type !== FrameType.COMPLETE)
+    throw new UserError(`${WHAT}: expected COMPLETE, got frame type ${frame.type}`);
 }
+
+const WHAT = "migration";

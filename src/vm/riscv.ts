@@ -13,10 +13,11 @@ import { UserError } from "../util/errors.js";
 import type { OpenedDrives, VmHost } from "./host.js";
 import { type ReservedMemory, reserveMemory } from "./prefault.js";
 import {
+  finishMigration,
   type IncomingMigration,
   type MigrationChannel,
   migrateOut,
-  receiveMigration,
+  receivePasses,
 } from "./riscv-migrate.js";
 import { checkDrives, type RestoreSource, restoreRiscv, snapshotRiscv } from "./riscv-snapshot.js";
 import type { VmSpec } from "./spec.js";
@@ -121,6 +122,8 @@ export async function createRiscvVm(
     virtioRing: spec.virtioRing,
     clock: host.clock,
   });
+  // An incoming migration's RAM arrives first; its drives are opened once the source let go of them.
+  const arrived = incoming === undefined ? null : await receivePasses(board, incoming.next);
   // Opened and locked before the devices: a drive another VM uses stops the VM before they are set up.
   const drives = await host.openDrives(spec.drives);
   // Devices go in before the device tree is built.
@@ -130,8 +133,8 @@ export async function createRiscvVm(
     if (restore !== undefined) {
       checkDrives(restore, spec, drives);
       await restoreRiscv(board, restore);
-    } else if (incoming !== undefined) {
-      await receiveMigration(board, incoming.start, spec, drives, incoming.next);
+    } else if (incoming !== undefined && arrived !== null) {
+      await finishMigration(board, arrived, incoming.start, spec, drives, incoming.next);
     } else dtb = loadGuest(board, spec, host, kernel as Uint8Array);
   } catch (e) {
     await virtio.close();

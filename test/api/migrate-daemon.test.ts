@@ -2,13 +2,16 @@
  * Live migration between two daemons on this machine: the target waits (POST /vms/migrate-in), `vireo
  * vm migrate NAME --to SOCKET` moves a counting riscv64 VM (each side in its worker thread), the count
  * goes on on the target, the source no longer has the VM, and passes, bytes and downtime are reported.
- * A target that is not there or hangs up mid-way fails the request, and the VM runs on at the source.
+ * A target that is not there or hangs up mid-way fails the request, and the VM runs on at the source; a
+ * writable disk is handed over to the target daemon (and taken back when the migration fails late).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { FileBlockBackend } from "../../src/host/block-file.js";
+import { encodeFrame, FrameReader, FrameType } from "../../src/snapshot/migration-wire.js";
 import { buildBareMetal } from "../support/bare-metal.js";
 import { after, before, describe, test } from "../support/test.js";
 import {
@@ -171,26 +174,47 @@ describe("live migration between two daemons", { skip: missing }, () => {
       async () => ticks(await consoleOf(source, "stays")).length,
       (n) => n >= before + 3,
     );
-    // A writable disk cannot move between two daemons of one machine: the target cannot lock it.
-    writeFileSync(join(dir, "disk.img"), new Uint8Array(1 << 20));
-    const withDisk = counterSpec("disked", kernel, {
-      drives: [{ id: "data", path: join(dir, "disk.img"), readOnly: false }],
-    });
+    // A VM with a writable disk: a target that takes everything and then hangs up before RUNNING leaves
+    // the source running with its disk locked again; then the real target takes the disk over.
+    const disk = join(dir, "disk.img");
+    writeFileSync(disk, new Uint8Array(1 << 20));
+    const withDisk = counterSpec("disked", kernel, { drives: [{ id: "data", path: disk, readOnly: false }] });
     assert.equal((await api(source.socket, "POST", "/vms", withDisk)).status, 201);
     assert.equal((await api(source.socket, "POST", "/vms/disked/actions/start")).status, 200);
+    const silent = join(dir, "silent.sock");
+    const taker = createServer((s) => {
+      const reader = new FrameReader();
+      s.on("data", (chunk: Buffer) => {
+        reader.push(new Uint8Array(chunk));
+        for (let f = reader.take(); f !== undefined; f = reader.take()) {
+          if (f.type === FrameType.START) s.write(encodeFrame(FrameType.ACCEPT));
+          if (f.type === FrameType.COMPLETE) s.destroy();
+        }
+      });
+    });
+    await new Promise<void>((resolve) => taker.listen(silent, resolve));
+    const lost = await api(source.socket, "POST", "/vms/disked/migrate", { to: silent });
+    taker.close();
+    assert.equal(lost.status, 409, lost.text);
+    assert.match(lost.text, /runs on here.*closed/);
+    assert.equal(
+      ((await api(source.socket, "GET", "/vms/disked")).json as { state: string }).state,
+      "running",
+    );
+    await assert.rejects(FileBlockBackend.open(disk), /locked/, "the source holds its disk again");
     const listen = join(dir, "b", "disked.sock");
     assert.equal(
       (await api(target.socket, "POST", "/vms/migrate-in", { name: "disked", listen })).status,
       201,
     );
-    const locked = await api(source.socket, "POST", "/vms/disked/migrate", { to: listen });
-    assert.equal(locked.status, 409, locked.text);
-    assert.match(locked.text, /runs on here.*refused by the target.*locked/);
+    const moved = await api(source.socket, "POST", "/vms/disked/migrate", { to: listen });
+    assert.equal(moved.status, 200, moved.text);
+    assert.equal((await api(source.socket, "GET", "/vms/disked")).status, 404);
     assert.equal(
-      ((await api(source.socket, "GET", "/vms/disked")).json as { state: string }).state,
+      ((await api(target.socket, "GET", "/vms/disked")).json as { state: string }).state,
       "running",
     );
-    assert.equal((await api(target.socket, "GET", "/vms/disked")).status, 404, "nothing stays defined there");
+    await assert.rejects(FileBlockBackend.open(disk), /locked/, "the target holds the disk now");
     const r = spawnSync(process.execPath, [cli, "vm", "migrate", "stays", "--socket", source.socket], {
       encoding: "utf8",
     });
