@@ -1,17 +1,21 @@
 /**
- * Live migration of a booted Linux guest (the default image's initramfs shell, no disk) between two VMs
- * of this process over a Unix socket, one boot: its shell runs a loop that counts on the console and
- * rewrites a 1 MiB file in RAM each round; after the move the count goes on from the next number with
- * no line lost or doubled, and the shell answers on the target. Prints passes, bytes and downtime.
+ * Live migration of a booted Linux guest on its ext4 root disk (virtio-blk) between two VMs of this
+ * process over a Unix socket, one boot: its shell runs a loop that rewrites a 1 MiB file in RAM
+ * (/dev/shm), appends the count to a file on the disk and prints it. After the move the count goes on
+ * from the next number with no line lost or doubled, the shell answers on the target, and after `sync`
+ * and power-off the file system is clean (e2fsck -n) and the file holds every count once: the disk was
+ * handed over whole. Prints passes, bytes and downtime.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
 import type { ByteSink } from "../../src/devices/byte-sink.js";
+import { findTool } from "../../src/images/rootfs.js";
 import { connectMigration, readStart, socketChannel } from "../../src/manager/migration-socket.js";
 import { encodeFrame, FrameType } from "../../src/snapshot/migration-wire.js";
 import { createVm } from "../../src/vm/create.js";
@@ -24,7 +28,7 @@ const hasApt = spawnSync("apt-get", ["--version"]).status === 0;
 const scratch = mkdtempSync(join(tmpdir(), "vireo-linux-mig-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const LOOP =
-  "(i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=/tmp/blob bs=64k count=16 2>/dev/null; echo COUNT $i; sleep 0.1; done) &\n";
+  "(i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=/dev/shm/blob bs=64k count=16 2>/dev/null; echo COUNT $i >> /root/count.log; echo COUNT $i; sleep 0.1; done) &\n";
 
 class Screen implements ByteSink {
   text = "";
@@ -52,9 +56,21 @@ function counts(text: string): number[] {
   return [...text.matchAll(/COUNT (\d+)\r?$/gm)].map((m) => Number(m[1]));
 }
 
-test("a Linux guest busy writing memory migrates and its loop counts on", { timeout: 300_000 }, async (t) => {
+test("a Linux guest busy writing memory and its disk migrates: the loop counts on, the disk stays whole", {
+  timeout: 300_000,
+}, async (t) => {
   if (!hasApt) return t.skip("apt-get is not available to fetch the Debian image");
+  const e2fsck = findTool("e2fsck");
+  const debugfs = findTool("debugfs");
+  if (e2fsck === undefined || debugfs === undefined) {
+    return t.skip("e2fsck/debugfs not installed: apt-get install e2fsprogs");
+  }
+  const { prepareWritableRootDisk, withRootDisk } = await import("../../src/images/riscv64.js");
   const image = await riscv64Image();
+  if (!gunzipSync(readFileSync(image.initrd)).includes("virtio_blk.ko")) {
+    return t.skip("the default initramfs carries no virtio modules");
+  }
+  const root = await prepareWritableRootDisk({ path: join(scratch, "root.ext4"), quiet: true });
   const first = new Screen();
   const spec = validateVmSpec({
     name: "linux-src",
@@ -62,8 +78,8 @@ test("a Linux guest busy writing memory migrates and its loop counts on", { time
     engine: "auto",
     cpus: 1,
     memory: 256 * 2 ** 20,
-    boot: { kernel: image.kernel, initrd: image.initrd, cmdline: "console=ttyS0 earlycon=sbi" },
-    drives: [],
+    boot: { kernel: root.kernel, initrd: root.initrd, cmdline: withRootDisk("console=ttyS0 earlycon=sbi") },
+    drives: [{ id: "root", path: root.disk, readOnly: false }],
     nics: [],
     rng: false,
     console: false,
@@ -121,6 +137,14 @@ test("a Linux guest busy writing memory migrates and its loop counts on", { time
     `Linux, 256 MiB: ${result.passes} passes, ${result.pages} pages, ${(result.bytes / 2 ** 20).toFixed(1)} MiB, ` +
       `total ${Math.round(result.totalMs)} ms, downtime ${Math.round(result.downtimeMs)} ms, throttle ${result.throttle}`,
   );
-  moved.kill();
+  moved.input(new TextEncoder().encode("kill %1; sync; echo SYNCED-ALL\n"));
+  await second.until(/^SYNCED-ALL\r?$/m);
+  moved.input(new TextEncoder().encode("poweroff\n"));
   await moved.wait();
+  const fsck = spawnSync(e2fsck, ["-n", "-f", root.disk], { encoding: "utf8" });
+  assert.equal(fsck.status, 0, `the file system is clean:\n${fsck.stdout}${fsck.stderr}`);
+  const log = spawnSync(debugfs, ["-R", "cat /root/count.log", root.disk], { encoding: "utf8" }).stdout;
+  const logged = counts(log);
+  assert.deepEqual(logged.slice(0, all.length), all, `count.log:\n${log.slice(-500)}`);
+  assert.ok(logged.length <= all.length + 1, `count.log:\n${log.slice(-500)}`);
 });
