@@ -483,9 +483,16 @@ export class VmManager {
       await channel.send(textFrame(FrameType.REFUSE, why)).catch(() => {});
       channel.close();
     };
+    let start: Awaited<ReturnType<typeof readStart>>;
+    try {
+      start = await readStart(channel);
+    } catch (e) {
+      // readStart answered the source already.
+      this.options.log(`incoming migration of VM '${name}' refused: ${(e as Error).message}`);
+      return;
+    }
     let spec: VmSpec;
     try {
-      const start = await readStart(channel);
       spec = validateVmSpec({ ...(start.spec as object), name });
       if (spec.arch !== "riscv64") return await refuse(`only riscv64 VMs migrate, this one is ${spec.arch}`);
       if (this.entries.has(name)) return await refuse(`a VM named '${name}' exists here`);
@@ -511,7 +518,6 @@ export class VmManager {
       channel.close();
       this.options.log(`VM '${name}' (${record.id}) migrated in`);
     } catch (e) {
-      // readStart answered a bad START already; anything else is told to the source here.
       await refuse(e instanceof Error ? e.message : String(e));
     }
   }

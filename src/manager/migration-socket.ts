@@ -15,10 +15,16 @@ import {
 import { UserError } from "../util/errors.js";
 import type { MigrationChannel } from "../vm/vm.js";
 
+/** A peer that neither sends nor takes anything this long is taken for dead (it may be stopped, not gone). */
+const IDLE_TIMEOUT_MS = 60_000;
+
 /** A channel on a connected `socket`. */
 export function socketChannel(socket: Socket): MigrationChannel {
   const queue = new FrameQueue();
   let failed: Error | null = null;
+  socket.setTimeout(IDLE_TIMEOUT_MS, () =>
+    socket.destroy(new Error(`no traffic with the peer for ${IDLE_TIMEOUT_MS / 1000} s`)),
+  );
   socket.on("data", (chunk: Buffer) =>
     queue.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)),
   );
