@@ -12,12 +12,19 @@ import { join } from "node:path";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
 import type { ByteSink } from "../../src/devices/byte-sink.js";
 import { connectMigration, readStart, socketChannel } from "../../src/manager/migration-socket.js";
-import { encodeFrame, FrameType } from "../../src/snapshot/migration-wire.js";
+import {
+  decodeStart,
+  encodeFrame,
+  type Frame,
+  FrameReader,
+  FrameType,
+} from "../../src/snapshot/migration-wire.js";
 import { UserError } from "../../src/util/errors.js";
 import { createVm } from "../../src/vm/create.js";
 import type { RiscvVm } from "../../src/vm/riscv.js";
+import { migrateOut } from "../../src/vm/riscv-migrate.js";
 import { validateVmSpec } from "../../src/vm/spec.js";
-import type { Vm } from "../../src/vm/vm.js";
+import type { MigrationChannel, Vm } from "../../src/vm/vm.js";
 import { bareMetalSpec, buildBareMetal, crossCompilerMissing } from "../support/bare-metal.js";
 import { after, before, describe, test } from "../support/test.js";
 
@@ -193,5 +200,83 @@ describe("live migration of a riscv64 VM", { skip: missing }, () => {
       ticks(lines.text).map((_, i) => i),
     );
     await assert.rejects(connectMigration(join(dir, "nobody.sock")), /cannot reach the migration target/);
+  });
+});
+
+describe("pre-copy passes and auto-converge", { skip: missing }, () => {
+  let dir: string;
+  let elf: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "vireo-mig-"));
+    elf = buildBareMetal("test/guest-daemon/scribbler.S", join(dir, "scribbler.elf"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("a guest that dirties its working set during every pass gets throttled, and RAM arrives equal", {
+    timeout: 60_000,
+  }, async () => {
+    const vm = (await createVm(
+      bareMetalSpec("pc", elf, 8 * MiB),
+      nodeVmHost({ console: new Lines() }),
+    )) as RiscvVm;
+    const { board, engine } = vm;
+    const hart = board.cpu.harts[0] as NonNullable<(typeof board.cpu.harts)[number]>;
+    // The guest runs a fixed 200 000 instructions (several rounds over its 512 pages) while each pass
+    // is sent: the dirty set never shrinks, whatever the host's speed.
+    board.cpu.runSlice(hart, 200_000);
+    const sent: Frame[] = [];
+    const reader = new FrameReader();
+    const replies: Frame[] = [
+      { type: FrameType.ACCEPT, payload: new Uint8Array(0) },
+      { type: FrameType.RUNNING, payload: new Uint8Array(0) },
+    ];
+    let pausedAt = -1;
+    const channel: MigrationChannel = {
+      async send(frame) {
+        reader.push(frame);
+        for (let f = reader.take(); f !== undefined; f = reader.take()) {
+          sent.push(f);
+          // Paused for the last pass: the guest runs no more.
+          if (f.type === FrameType.PASS_END && pausedAt < 0) board.cpu.runSlice(hart, 200_000);
+        }
+      },
+      next: async () => replies.shift() ?? null,
+      poll: () => null,
+      close() {},
+    };
+    const result = await migrateOut(
+      {
+        board,
+        engine,
+        spec: vm.spec,
+        drives: { backends: [], close: async () => {} },
+        pause: () => {
+          pausedAt = sent.length;
+        },
+        resume: () => assert.fail("resumed after a successful migration"),
+      },
+      channel,
+      { downtimeMs: 1e-9, maxPasses: 4 },
+    );
+    assert.equal(result.passes, 5, "4 passes while running, then the last");
+    assert.ok(result.throttle >= 0.2, `throttled (${result.throttle})`);
+    assert.equal(engine.throttle, 0, "the throttle is lifted after the migration");
+    assert.equal(sent.filter((f) => f.type === FrameType.PASS_BEGIN).length, 5);
+    assert.ok(
+      pausedAt > 0 && sent.slice(pausedAt).filter((f) => f.type === FrameType.PASS_BEGIN).length === 1,
+    );
+    // The frames build an equal VM on the other side.
+    const frames = sent.slice(1);
+    const target = (await createVm(vm.spec, nodeVmHost({ console: new Lines() }), {
+      incoming: { start: decodeStart(sent[0] as Frame), next: async () => frames.shift() ?? null },
+    })) as RiscvVm;
+    assert.equal(Buffer.compare(board.cpu.ram.bytes, target.board.cpu.ram.bytes), 0, "RAM arrived equal");
+    assert.deepEqual(
+      [...(target.board.cpu.harts[0] as typeof hart).state.subarray(0, 66)],
+      [...hart.state.subarray(0, 66)],
+      "x registers and pc arrived",
+    );
+    target.kill();
+    vm.kill();
   });
 });
