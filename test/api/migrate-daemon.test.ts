@@ -125,7 +125,13 @@ describe("live migration between two daemons", { skip: missing }, () => {
       (t) => ticks(t).length >= 10,
     );
     const listen = join(dir, "b", "busy.sock");
-    assert.equal((await api(target.socket, "POST", "/vms/migrate-in", { name: "busy", listen })).status, 201);
+    const waits = spawnSync(
+      process.execPath,
+      [cli, "vm", "migrate-in", "busy", "--listen", listen, "--socket", target.socket],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    assert.equal(waits.status, 0, waits.stderr);
+    assert.match(waits.stdout, /waiting for busy at /);
     const moved = await api(source.socket, "POST", "/vms/busy/migrate", { to: listen });
     assert.equal(moved.status, 200, moved.text);
     const result = moved.json as { passes: number; pages: number; downtimeMs: number };
