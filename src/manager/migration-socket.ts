@@ -112,6 +112,8 @@ export function connectMigration(to: string): Promise<MigrationChannel> {
   });
 }
 
+const LOOPBACK = ["127.0.0.1", "localhost", "[::1]", "::1"];
+
 /**
  * Opens a listener for one incoming migration at `listen` (a Unix socket path, or host:port) and hands
  * the first connection to `accept` (the listener closes then). Resolves once it listens; a UserError
@@ -122,6 +124,14 @@ export function listenForMigration(
   accept: (channel: MigrationChannel) => void,
 ): Promise<{ close(): void }> {
   const address = parseMigrationAddress(listen);
+  // The stream carries the guest's whole memory and has no authentication: loopback only.
+  if ("host" in address && !LOOPBACK.includes(address.host)) {
+    return Promise.reject(
+      new UserError(
+        `cannot listen on ${listen}: migrations over TCP are for loopback only (${LOOPBACK.join(", ")})`,
+      ),
+    );
+  }
   return new Promise((resolve, reject) => {
     const server = createServer();
     const close = () => {

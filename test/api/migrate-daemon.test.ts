@@ -76,6 +76,12 @@ describe("live migration between two daemons", { skip: missing }, () => {
     const listen = join(dir, "b", "migrate.sock");
     const relative = await api(target.socket, "POST", "/vms/migrate-in", { name: "moved", listen: "x.sock" });
     assert.equal(relative.status, 400, relative.text);
+    const open = await api(target.socket, "POST", "/vms/migrate-in", {
+      name: "moved",
+      listen: "0.0.0.0:7777",
+    });
+    assert.equal(open.status, 400, open.text);
+    assert.match(open.text, /loopback only/);
     const waiting = await api(target.socket, "POST", "/vms/migrate-in", { name: "moved", listen });
     assert.equal(waiting.status, 201, waiting.text);
     const twice = await api(target.socket, "POST", "/vms/migrate-in", { name: "moved", listen });
