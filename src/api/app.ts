@@ -296,6 +296,10 @@ export function buildApp(options: ApiOptions): FastifyInstance {
       await manager.pools.release(poolOf(request), (request.body as { vm: string }).vm);
       return reply.code(204).send();
     },
+    migrateIn: async (request, reply) =>
+      reply.code(201).send(await manager.migrateIn(request.body as { name: string; listen: string })),
+    migrateVm: async (request) =>
+      manager.migrate(idOf(request), request.body as { to: string; downtimeMs?: number }),
     snapshotVm: async (request) =>
       manager.snapshot(
         idOf(request),

@@ -16,6 +16,8 @@ import {
   ExecBodySchema,
   FileQuery,
   ListQuery,
+  MigrateInRequestSchema,
+  MigrateRequestSchema,
   NicParams,
   PoolCreateSchema,
   PoolParams,
@@ -55,7 +57,9 @@ export type OperationId =
   | "vmExec"
   | "putFile"
   | "getFile"
-  | "guestShutdown";
+  | "guestShutdown"
+  | "migrateIn"
+  | "migrateVm";
 
 export interface RouteDef {
   operationId: OperationId;
@@ -431,6 +435,36 @@ const TABLE: RouteDef[] = [
       "400": { description: "A relative path, a directory that cannot be written", json: "Error" },
       ...notFound,
       "409": { description: "The VM is not running or paused, or is not riscv64", json: "Error" },
+    },
+  },
+  {
+    operationId: "migrateIn",
+    method: "POST",
+    url: "/vms/migrate-in",
+    summary:
+      "Waits for one live migration at a socket: the VM it brings is defined under this name and runs once it has arrived (answers as soon as the listener is open)",
+    body: MigrateInRequestSchema,
+    responses: {
+      "201": { description: "Listening", json: "MigrateInResult" },
+      "400": { description: "A relative path, or an address that cannot be listened on", json: "Error" },
+      "409": { description: "A VM of that name exists or is on its way", json: "Error" },
+    },
+  },
+  {
+    operationId: "migrateVm",
+    method: "POST",
+    url: "/vms/:id/migrate",
+    summary:
+      "Live-migrates a running riscv64 VM to a daemon waiting for it (POST /vms/migrate-in there); answers once it runs there, and the VM is gone from here",
+    params: VmIdParams,
+    body: MigrateRequestSchema,
+    responses: {
+      "200": { description: "Migrated", json: "MigrationResult" },
+      ...notFound,
+      "409": {
+        description: "The VM is not running or not riscv64, or the migration failed (the VM runs on here)",
+        json: "Error",
+      },
     },
   },
 ];

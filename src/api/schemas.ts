@@ -315,3 +315,53 @@ export const FileQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const MigrateInRequestSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: "The name the arriving VM gets here" }),
+    listen: Type.String({
+      minLength: 1,
+      description: "Where to wait for the source: an absolute Unix socket path, or host:port (TCP, loopback)",
+    }),
+  },
+  { additionalProperties: false, $id: "MigrateInRequest" },
+);
+
+export const MigrateInResultSchema = Type.Object(
+  { name: Type.String(), listen: Type.String() },
+  { $id: "MigrateInResult" },
+);
+
+export const MigrateRequestSchema = Type.Object(
+  {
+    to: Type.String({
+      minLength: 1,
+      description:
+        "The target daemon's migration listener (POST /vms/migrate-in there): socket path or host:port",
+    }),
+    downtimeMs: Type.Optional(
+      Type.Number({
+        minimum: 1,
+        description: "Longest pause the last pass may take at the measured send rate (default 300)",
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: "MigrateRequest" },
+);
+
+export const MigrationResultSchema = Type.Object(
+  {
+    to: Type.String(),
+    passes: Type.Integer({ description: "Memory passes sent, the last (paused) one included" }),
+    bytes: Type.Integer({ description: "Bytes sent: memory passes and device state" }),
+    pages: Type.Integer({ description: "RAM pages sent over all passes" }),
+    totalMs: Type.Number({
+      description: "From the start of the migration to the target's word that the VM runs",
+    }),
+    downtimeMs: Type.Number({
+      description: "From pausing the guest here to the target's word that it runs there",
+    }),
+    throttle: Type.Number({ description: "The strongest auto-converge throttle applied (0: none)" }),
+  },
+  { $id: "MigrationResult" },
+);

@@ -58,7 +58,15 @@ export function nodeVmHost(options: NodeVmHostOptions): VmHost {
         })),
         options.warn,
       );
-      return { backends: opened.drives.map((d) => d.backend), close: () => opened.close() };
+      const backends = opened.drives.map((d) => d.backend);
+      return {
+        backends,
+        close: () => opened.close(),
+        handOver: async () => {
+          await Promise.all(backends.map((b) => b.handOver()));
+        },
+        takeBack: () => backends.every((b) => b.takeBack()),
+      };
     },
     entropy: cryptoEntropy,
     snapshots: nodeSnapshotStore(),

@@ -265,6 +265,47 @@ const VERBS: Record<string, Verb> = {
       return 0;
     },
   },
+  migrate: {
+    description: "live-migrate a running riscv64 VM to a daemon waiting for it ('vm migrate-in' there)",
+    named: true,
+    flags: {
+      to: { kind: "value", arg: "SOCKET", help: "the target's migration socket (path, or host:port)" },
+      downtime: { kind: "value", arg: "MS", help: "longest pause for the last pass (default 300)" },
+    },
+    run: async ({ args, socket, path, vm, out }) => {
+      const to = args.values.get("to");
+      if (to === undefined) throw new UserError("'vm migrate' needs --to SOCKET");
+      const downtime = args.values.get("downtime");
+      const { body } = await callDaemon(socket, "POST", `${path}/migrate`, {
+        to: migrationAddress(to),
+        ...(downtime === undefined ? {} : { downtimeMs: parseCount(downtime, "--downtime", 1, 3_600_000) }),
+      });
+      const r = body as { passes: number; bytes: number; totalMs: number; downtimeMs: number };
+      out(
+        body,
+        () =>
+          `${vm}: migrated to ${to} in ${Math.round(r.totalMs)} ms (${r.passes} passes, ${formatSize(r.bytes)}; downtime ${Math.round(r.downtimeMs)} ms)`,
+      );
+      return 0;
+    },
+  },
+  "migrate-in": {
+    description: "wait for one VM to migrate in at a socket, to be named NAME here",
+    named: true,
+    flags: {
+      listen: { kind: "value", arg: "SOCKET", help: "where to wait (a socket path, or host:port)" },
+    },
+    run: async ({ args, socket, vm, out }) => {
+      const listen = args.values.get("listen");
+      if (listen === undefined) throw new UserError("'vm migrate-in' needs --listen SOCKET");
+      const { body } = await callDaemon(socket, "POST", "/vms/migrate-in", {
+        name: vm,
+        listen: migrationAddress(listen),
+      });
+      out(body, () => `waiting for ${vm} at ${listen}`);
+      return 0;
+    },
+  },
   restore: fromSnapshot("restore", "start a VM that goes on where the snapshot DIR left off"),
   clone: fromSnapshot(
     "clone",
@@ -306,6 +347,11 @@ const VERBS: Record<string, Verb> = {
     },
   },
 };
+
+/** A socket path made absolute (the daemon's working directory is not ours); host:port as it is. */
+function migrationAddress(text: string): string {
+  return /^[^/:]+:\d+$/.test(text) ? text : resolve(text);
+}
 
 /** `vm restore DIR --name NEW` and `vm clone DIR --name NEW`: POST /vms {name, restore|clone}. */
 function fromSnapshot(how: "restore" | "clone", description: string): Verb {

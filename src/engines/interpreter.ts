@@ -56,6 +56,11 @@ const yieldToHost: () => Promise<void> =
  */
 export class InterpreterEngine {
   private readonly sliceSize: number;
+  /**
+   * Auto-converge of a live migration: the share of wall time the guest is held back (0 to below 1):
+   * after each busy turn the run sleeps turn × throttle / (1 − throttle), so the guest dirties less.
+   */
+  throttle = 0;
   private wakeSleeper: (() => void) | null = null;
   private stopRequested = false;
   private pauseRequested = false;
@@ -156,6 +161,9 @@ export class InterpreterEngine {
       if (idle) {
         release();
         await this.sleepUntilTimer();
+      } else if (this.throttle > 0) {
+        const ms = ((clock() - turnStart) * this.throttle) / (1 - this.throttle);
+        await new Promise<void>((resolve) => setTimeout(resolve, ms));
       } else {
         // Host events (input, messages, timers) get their turn between slices, pool or not.
         await yieldToHost();

@@ -7,7 +7,7 @@ import { constants, type Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { open, stat } from "node:fs/promises";
 import type { BlockBackend } from "../devices/virtio/blk/backend.js";
-import { type LockResult, lockImage } from "./image-lock.js";
+import { type LockResult, lockImage, unlockImage } from "./image-lock.js";
 
 /** Zeroing works through this much at a time. */
 const ZERO_CHUNK = 1 << 20;
@@ -50,12 +50,42 @@ function notAFile(path: string, s: Stats): Error {
 }
 
 export class FileBlockBackend implements BlockBackend {
+  /** Reads, writes and flushes under way: a migration waits for them before handing the image over. */
+  private readonly busy = new Set<Promise<unknown>>();
+
   private constructor(
     private readonly handle: FileHandle,
     readonly path: string,
     readonly sizeBytes: number,
     readonly readOnly: boolean,
+    private readonly locked: boolean,
   ) {}
+
+  private track<T>(op: Promise<T>): Promise<T> {
+    this.busy.add(op);
+    const done = () => this.busy.delete(op);
+    op.then(done, done);
+    return op;
+  }
+
+  /**
+   * Live migration to another process of this machine: waits for every operation under way, makes the
+   * written data durable and drops the image lock, so that the target can take it.
+   */
+  async handOver(): Promise<void> {
+    while (this.busy.size > 0) await Promise.allSettled([...this.busy]);
+    if (!this.readOnly) await this.handle.datasync();
+    if (this.locked) unlockImage(this.handle.fd);
+  }
+
+  /** Takes the lock back after a migration failed; false when someone else has it now. */
+  takeBack(): boolean {
+    if (!this.locked) return true;
+    return (
+      lockImage(this.handle.fd, this.readOnly ? "shared" : "exclusive", { dev: 0, ino: 0 }).kind !==
+      "conflict"
+    );
+  }
 
   /**
    * Opens and locks an existing regular file. Rejects with the fs error (ENOENT, EACCES...), with code
@@ -82,14 +112,18 @@ export class FileBlockBackend implements BlockBackend {
         if (lock.kind === "conflict") throw new ImageLockedError(path, lock.holder);
         if (lock.kind === "unsupported") warn(`${path} is not locked (${lock.why})`);
       }
-      return new FileBlockBackend(handle, path, s.size, readOnly);
+      return new FileBlockBackend(handle, path, s.size, readOnly, options.lock !== false);
     } catch (e) {
       await handle.close();
       throw e;
     }
   }
 
-  async read(offset: number, dst: Uint8Array): Promise<void> {
+  read(offset: number, dst: Uint8Array): Promise<void> {
+    return this.track(this.readAll(offset, dst));
+  }
+
+  private async readAll(offset: number, dst: Uint8Array): Promise<void> {
     let done = 0;
     while (done < dst.length) {
       const { bytesRead } = await this.handle.read(dst, done, dst.length - done, offset + done);
@@ -98,7 +132,11 @@ export class FileBlockBackend implements BlockBackend {
     }
   }
 
-  async write(offset: number, src: Uint8Array): Promise<void> {
+  write(offset: number, src: Uint8Array): Promise<void> {
+    return this.track(this.writeAll(offset, src));
+  }
+
+  private async writeAll(offset: number, src: Uint8Array): Promise<void> {
     if (this.readOnly) throw new Error(`${this.path} is read-only`);
     let done = 0;
     while (done < src.length) {
@@ -108,8 +146,8 @@ export class FileBlockBackend implements BlockBackend {
     }
   }
 
-  async flush(): Promise<void> {
-    if (!this.readOnly) await this.handle.datasync();
+  flush(): Promise<void> {
+    return this.track(this.readOnly ? Promise.resolve() : this.handle.datasync());
   }
 
   /**
@@ -122,7 +160,11 @@ export class FileBlockBackend implements BlockBackend {
   }
 
   /** Zeroes the range, skipping chunks that already read as zero. */
-  async writeZeroes(offset: number, length: number): Promise<void> {
+  writeZeroes(offset: number, length: number): Promise<void> {
+    return this.track(this.zeroAll(offset, length));
+  }
+
+  private async zeroAll(offset: number, length: number): Promise<void> {
     const chunk = new Uint8Array(Math.min(length, ZERO_CHUNK));
     for (let done = 0; done < length; ) {
       const n = Math.min(chunk.length, length - done);

@@ -55,6 +55,12 @@ export function lockImage(fd: number, mode: LockMode, file: FileId): LockResult 
   return { kind: "unsupported", why: `fcntl F_OFD_SETLK failed with errno ${r}` };
 }
 
+/** Drops this descriptor's lock (a live migration hands the image to the target); idempotent. */
+export function unlockImage(fd: number): void {
+  if (process.platform !== "linux" || !available()) return;
+  fcntlLock(fd, F_OFD_SETLK, { type: F_UNLCK, ...WHOLE_FILE });
+}
+
 /**
  * Who holds a lock that keeps `mode` from being taken on `fd`'s file: null when nobody does (any more),
  * or when the holder cannot be named. The kernel names the owner of a classic POSIX lock (l_pid); an OFD

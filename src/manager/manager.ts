@@ -22,11 +22,13 @@ import { CpuCgroups } from "../host/cgroup-cpu.js";
 import { confineOtherThreads } from "../host/other-threads.js";
 import { threadCpuMs } from "../host/thread-cpu.js";
 import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.js";
+import { encodeFrame, FrameType, textFrame } from "../snapshot/migration-wire.js";
 import { clonesDir } from "../snapshot/store.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
 import { openSnapshot } from "../vm/restore.js";
+import type { IncomingMigration } from "../vm/riscv-migrate.js";
 import {
   type CpuShare,
   CpuShareSchema,
@@ -38,13 +40,24 @@ import {
   VmSpecError,
   validateVmSpec,
 } from "../vm/spec.js";
-import type { SnapshotResult, Vm, VmExit, VmState, VmStateName, VmStats } from "../vm/vm.js";
+import type {
+  MigrateOptions,
+  MigrationChannel,
+  MigrationResult,
+  SnapshotResult,
+  Vm,
+  VmExit,
+  VmState,
+  VmStateName,
+  VmStats,
+} from "../vm/vm.js";
 import { AgentSockets } from "./agent-wiring.js";
 import { type BalloonFigures, balloonPoll, balloonRequest } from "./balloon.js";
 import { ConsoleRing } from "./console-ring.js";
 import { ManagerError } from "./errors.js";
 import { GuestAgent } from "./guest-agent.js";
 import { isKvmThreadsVm, KvmThreads } from "./kvm-threads.js";
+import { connectMigration, listenForMigration, readStart } from "./migration-socket.js";
 import { PoolManager } from "./pools.js";
 import { memoryRefusal } from "./scheduler/memory-governor.js";
 import {
@@ -165,6 +178,8 @@ interface Entry {
   balloonFloor: number;
   /** The next start continues this snapshot's guest instead of booting (once: set by a restore/clone). */
   restore?: WorkerRestore | null;
+  /** The next start receives this live migration instead of booting (once: set by migrateIn). */
+  incoming?: IncomingMigration | null;
 }
 
 /** POST /vms from a snapshot: `restore` continues the saved VM under a new name, `clone` copies it. */
@@ -178,6 +193,8 @@ export interface FromSnapshot {
 
 export class VmManager {
   private readonly entries = new Map<string, Entry>();
+  /** Listeners waiting for an incoming migration, by the name the VM will have. */
+  private readonly migrationListeners = new Map<string, { close(): void }>();
   private readonly store: DefinitionStore | null;
   private readonly listeners = new Set<(event: VmEvent) => void>();
   /** Definition files that could not be read back when the manager opened. */
@@ -436,6 +453,125 @@ export class VmManager {
     } finally {
       entry.busy = null;
     }
+  }
+
+  /**
+   * Waits for one incoming live migration at `listen` (an absolute Unix socket path, or host:port on
+   * loopback); the VM it brings is defined here as `name` and runs once it has arrived. Resolves as soon
+   * as the listener is open; the source's migrate call reports how the migration went.
+   */
+  async migrateIn(body: { name: string; listen: string }): Promise<{ name: string; listen: string }> {
+    const { name, listen } = body;
+    if (this.entries.has(name) || this.migrationListeners.has(name)) {
+      throw new ManagerError("conflict", `a VM named '${name}' exists or is on its way`);
+    }
+    if (!listen.includes(":") && !isAbsolute(listen)) {
+      const message = "must be an absolute socket path or host:port";
+      throw new ManagerError("invalid", `/listen: ${message}`, [{ path: "/listen", message }]);
+    }
+    try {
+      const listener = await listenForMigration(listen, (channel) => {
+        this.migrationListeners.delete(name);
+        void this.receiveMigration(name, channel);
+      });
+      this.migrationListeners.set(name, listener);
+    } catch (e) {
+      throw new ManagerError("invalid", e instanceof Error ? e.message : String(e));
+    }
+    this.options.log(`waiting for VM '${name}' to migrate in at ${listen}`);
+    return { name, listen };
+  }
+
+  /** The target's side of one migration: START, the VM built from the passes in its worker, RUNNING. */
+  private async receiveMigration(name: string, channel: MigrationChannel): Promise<void> {
+    const refuse = async (why: string) => {
+      this.options.log(`incoming migration of VM '${name}' refused: ${why}`);
+      await channel.send(textFrame(FrameType.REFUSE, why)).catch(() => {});
+      channel.close();
+    };
+    let start: Awaited<ReturnType<typeof readStart>>;
+    try {
+      start = await readStart(channel);
+    } catch (e) {
+      // readStart answered the source already.
+      this.options.log(`incoming migration of VM '${name}' refused: ${(e as Error).message}`);
+      return;
+    }
+    let spec: VmSpec;
+    try {
+      spec = validateVmSpec({ ...(start.spec as object), name });
+      if (spec.arch !== "riscv64") return await refuse(`only riscv64 VMs migrate, this one is ${spec.arch}`);
+      if (this.entries.has(name)) return await refuse(`a VM named '${name}' exists here`);
+      const record: VmRecord = { id: randomUUID(), spec, createdAt: new Date().toISOString() };
+      const entry = this.newEntry(record);
+      entry.incoming = { start, next: () => channel.next() };
+      this.entries.set(name, entry);
+      this.emit("created", this.info(entry));
+      await channel.send(encodeFrame(FrameType.ACCEPT));
+      let why: string | null = null;
+      try {
+        await this.start(entry);
+      } catch (e) {
+        why = e instanceof Error ? e.message : String(e);
+      }
+      if (entry.vm === null) {
+        this.entries.delete(name);
+        this.emit("deleted", this.info(entry));
+        return await refuse(why ?? entry.startFailure ?? "the VM did not build");
+      }
+      this.store?.save(record);
+      await channel.send(encodeFrame(FrameType.RUNNING)).catch(() => {});
+      channel.close();
+      this.options.log(`VM '${name}' (${record.id}) migrated in`);
+    } catch (e) {
+      await refuse(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /**
+   * Live-migrates a running riscv64 VM to the daemon listening at `to` (see migrateIn): once the guest
+   * runs there, the VM is gone from here. On failure it runs on here and the error says why.
+   */
+  async migrate(
+    idOrName: string,
+    body: { to: string; downtimeMs?: number },
+  ): Promise<MigrationResult & { to: string }> {
+    const entry = this.find(idOrName);
+    const name = entry.record.spec.name;
+    const state = this.state(entry).name;
+    const vm = entry.vm;
+    if (entry.busy !== null) throw new ManagerError("conflict", `VM '${name}' is ${entry.busy}`);
+    if (state !== "running" || vm === null) {
+      throw new ManagerError("conflict", `cannot migrate VM '${name}': it is ${state}`);
+    }
+    if (entry.record.spec.arch !== "riscv64" || (!(vm instanceof WorkerVm) && vm.migrate === undefined)) {
+      throw new ManagerError("conflict", `VM '${name}': live migration is for riscv64 VMs only`);
+    }
+    const options: MigrateOptions = body.downtimeMs === undefined ? {} : { downtimeMs: body.downtimeMs };
+    this.claim(entry, "migrating");
+    let result: MigrationResult;
+    try {
+      result =
+        vm instanceof WorkerVm
+          ? await vm.migrateTo(body.to, options)
+          : await (vm.migrate as NonNullable<Vm["migrate"]>)(await connectMigration(body.to), options);
+    } catch (e) {
+      entry.busy = null;
+      const message = `migration of VM '${name}' to ${body.to} failed (it runs on here): ${e instanceof Error ? e.message : String(e)}`;
+      this.options.log(message);
+      throw new ManagerError("conflict", message);
+    }
+    // The guest runs on the target: this VM ended (the worker killed it) and goes away.
+    await vm.wait().catch(() => {});
+    this.store?.remove(name);
+    this.suspended?.forget(entry.record.id);
+    this.entries.delete(name);
+    entry.busy = null;
+    this.options.log(
+      `VM '${name}' migrated to ${body.to}: ${result.passes} passes, ${result.bytes} bytes, ${result.totalMs.toFixed(0)} ms, downtime ${result.downtimeMs.toFixed(0)} ms`,
+    );
+    this.emit("deleted", this.info(entry));
+    return { ...result, to: body.to };
   }
 
   /** Every VM, or those carrying all of `labels`. */
@@ -787,6 +923,8 @@ export class VmManager {
 
   /** Stops every VM (grace period, then kill) and waits until each has released what it holds. */
   async shutdown(graceMs: number): Promise<void> {
+    for (const l of this.migrationListeners.values()) l.close();
+    this.migrationListeners.clear();
     this.pools.close();
     await this.memoryLoop?.stop();
     await this.pool?.close();
@@ -1057,6 +1195,8 @@ export class VmManager {
     this.agents.get(spec.name)?.close();
     if (run.socket === null) this.agents.delete(spec.name);
     else this.agents.set(spec.name, new GuestAgent(run.socket));
+    const incoming = entry.incoming ?? undefined;
+    entry.incoming = null;
     const worker = this.options.vmWorker;
     if (spec.arch !== "riscv64") {
       // KVM: the host kernel schedules the vCPU threads; the scheduler says where, and how nice.
@@ -1077,6 +1217,7 @@ export class VmManager {
         ...this.options.host(this.sinkFor(entry)),
         cpuTurns: this.scheduler.pool.gate(spec.name),
       };
+      if (incoming !== undefined) return createVm(spec, host, { incoming });
       if (restore === undefined) return createVm(spec, host);
       return openSnapshot(restore.path, host).then(({ source }) =>
         createVm(spec, host, { restore: { ...source, clone: restore.clone } }),
@@ -1101,6 +1242,7 @@ export class VmManager {
       // The switches stay in this thread; the worker's NICs reach them through frame links.
       netBackend: (backend) => this.options.host(ring).netBackend(backend),
       ...(restore === undefined ? {} : { restore }),
+      ...(incoming === undefined ? {} : { incoming }),
     });
   }
 

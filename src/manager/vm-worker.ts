@@ -12,13 +12,15 @@ import { threadCpuClock } from "../host/thread-cpu.js";
 import { available as libcAvailable, setThreadAffinity, threadId } from "../hypervisor/libc.js";
 import { VirtBoard } from "../machine/riscv-virt/board.js";
 import type { FrameLink } from "../net/frame-link.js";
+import type { Frame, StartHeader } from "../snapshot/migration-wire.js";
 import { UserError } from "../util/errors.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
 import { openSnapshot } from "../vm/restore.js";
 import type { VmSpec } from "../vm/spec.js";
-import type { Vm, VmStats } from "../vm/vm.js";
+import type { MigrationResult, Vm, VmStats } from "../vm/vm.js";
 import { balloonPoll, balloonRequest } from "./balloon.js";
+import { connectMigration } from "./migration-socket.js";
 import { portLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 import type {
@@ -187,6 +189,15 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
   const stats = (): VmStats => withLinkDrops((vm as Vm).stats(), links, "txLinkDropped");
 
   let turns: RemoteTurns | null = null;
+  /** Frames of an incoming migration the build has not taken yet, and the build waiting for one. */
+  const inbox: { frame: Frame | null; error: string | null }[] = [];
+  let inboxWaiter: (() => void) | null = null;
+  const nextFrame = async (): Promise<Frame | null> => {
+    while (inbox.length === 0) await new Promise<void>((resolve) => (inboxWaiter = resolve));
+    const { frame, error } = inbox.shift() as (typeof inbox)[number];
+    if (error !== null) throw new UserError(error);
+    return frame;
+  };
 
   const build = async (
     spec: VmSpec,
@@ -194,6 +205,7 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
     given: WorkerLinks,
     placement: Placement | null,
     restore: WorkerRestore | undefined,
+    incoming: { start: StartHeader } | undefined,
   ): Promise<void> => {
     const console = new ChunkedConsole(post, fault);
     output = console;
@@ -204,7 +216,9 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
       const host = makeHost({ console, warn: (message) => post({ t: "log", message }) });
       const linked = linkedHost(host, given, links);
       const vmHost = turns === null ? linked : { ...linked, cpuTurns: turns };
-      if (restore === undefined) built = await createVm(spec, vmHost);
+      if (incoming !== undefined) {
+        built = await createVm(spec, vmHost, { incoming: { start: incoming.start, next: nextFrame } });
+      } else if (restore === undefined) built = await createVm(spec, vmHost);
       else {
         // The spec is the daemon's (a clone's new MACs and CID in it); the snapshot gives the rest.
         const { source } = await openSnapshot(restore.path, vmHost);
@@ -242,7 +256,14 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
 
   port.on("message", (m: ToWorker) => {
     if (m.t === "build") {
-      void build(m.spec, m.fault, m.links, m.placement, m.restore);
+      void build(m.spec, m.fault, m.links, m.placement, m.restore, m.incoming);
+      return;
+    }
+    if (m.t === "migrate-frame") {
+      inbox.push({ frame: m.frame, error: m.error });
+      const wake = inboxWaiter;
+      inboxWaiter = null;
+      wake?.();
       return;
     }
     if (m.t === "grant") return turns?.grant(m.sliceMs, m.seq);
@@ -294,6 +315,23 @@ export async function runVmWorker(makeHost: WorkerHostFactory): Promise<void> {
                 error: { message: e instanceof Error ? e.message : String(e), user: e instanceof UserError },
               }),
           );
+          return;
+        }
+        case "migrate-out": {
+          const id = m.id;
+          const fail = (e: unknown) =>
+            post({
+              t: "migrate-out",
+              id,
+              result: null,
+              error: { message: e instanceof Error ? e.message : String(e), user: e instanceof UserError },
+            });
+          const migrate = vm.migrate?.bind(vm);
+          if (migrate === undefined) return fail(new UserError("this VM cannot be migrated"));
+          output?.flush();
+          connectMigration(m.to)
+            .then((channel) => migrate(channel, m.options))
+            .then((result: MigrationResult) => post({ t: "migrate-out", id, result, error: null }), fail);
           return;
         }
       }

@@ -4,8 +4,16 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import type { CompiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
+import type { Frame, StartHeader } from "../snapshot/migration-wire.js";
 import type { VmSpec } from "../vm/spec.js";
-import type { SnapshotOptions, SnapshotResult, VmState, VmStats } from "../vm/vm.js";
+import type {
+  MigrateOptions,
+  MigrationResult,
+  SnapshotOptions,
+  SnapshotResult,
+  VmState,
+  VmStats,
+} from "../vm/vm.js";
 import type { BalloonFigures, BalloonPoll } from "./balloon.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 
@@ -46,6 +54,8 @@ export type ToWorker =
       placement: Placement | null;
       /** Continue the guest of this snapshot (`spec` is the snapshot's, overrides applied). */
       restore?: WorkerRestore;
+      /** Receive a live migration (START accepted): its frames follow as "migrate-frame" messages. */
+      incoming?: { start: StartHeader };
     }
   /** A turn of the shared pool: the engine may run this long (answers a "turn" message). */
   | { t: "grant"; sliceMs: number; seq: number }
@@ -62,7 +72,11 @@ export type ToWorker =
   /** The balloon's figures and guest statistics (and a request for fresh ones): a "balloon-poll" answer. */
   | { t: "balloon-poll"; id: number }
   /** Vm.saveSnapshot in the worker; answered by a "snapshot" message with this id. */
-  | { t: "snapshot"; id: number; path: string; options: SnapshotOptions };
+  | { t: "snapshot"; id: number; path: string; options: SnapshotOptions }
+  /** The next frame of an incoming migration (null: the stream ended; `error`: it broke). */
+  | { t: "migrate-frame"; frame: Frame | null; error: string | null }
+  /** Vm.migrate in the worker, to the target at `to` (it connects); answered by "migrate-out". */
+  | { t: "migrate-out"; id: number; to: string; options: MigrateOptions };
 
 export type FromWorker =
   | {
@@ -94,7 +108,16 @@ export type FromWorker =
       id: number;
       result: SnapshotResult | null;
       error: { message: string; user: boolean } | null;
-    };
+    }
+  | MigrateOutAnswer;
+
+/** How a "migrate-out" request went. */
+export type MigrateOutAnswer = {
+  t: "migrate-out";
+  id: number;
+  result: MigrationResult | null;
+  error: { message: string; user: boolean } | null;
+};
 
 /** A build from a snapshot: where it is, and whether the VM is a clone (see RestoreSource.clone). */
 export interface WorkerRestore {

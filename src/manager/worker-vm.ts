@@ -23,9 +23,13 @@ import { MessageChannel, type Worker } from "node:worker_threads";
 import type { NetBackend } from "../devices/virtio/net/backend.js";
 import type { TurnGate } from "../engines/interpreter.js";
 import type { FrameLink } from "../net/frame-link.js";
+import { type Frame, FrameType } from "../snapshot/migration-wire.js";
 import { UserError } from "../util/errors.js";
+import type { IncomingMigration } from "../vm/riscv-migrate.js";
 import type { VmSpec } from "../vm/spec.js";
 import {
+  type MigrateOptions,
+  type MigrationResult,
   type SnapshotOptions,
   type SnapshotResult,
   type Vm,
@@ -40,7 +44,14 @@ import type { BalloonFigures, BalloonPoll } from "./balloon.js";
 import { bridgeLink, withLinkDrops } from "./nic-links.js";
 import type { Placement } from "./scheduler/vm-scheduler.js";
 import { startVmWorker, type WorkerPool } from "./worker-pool.js";
-import type { FromWorker, ToWorker, WorkerFault, WorkerLinks, WorkerRestore } from "./worker-protocol.js";
+import type {
+  FromWorker,
+  MigrateOutAnswer,
+  ToWorker,
+  WorkerFault,
+  WorkerLinks,
+  WorkerRestore,
+} from "./worker-protocol.js";
 
 type Ended = Extract<VmState, { name: "stopped" | "failed" }>;
 
@@ -63,6 +74,8 @@ export interface WorkerVmOptions {
   turns?: TurnGate;
   /** Build the VM from this snapshot instead of booting it. */
   restore?: WorkerRestore;
+  /** Build the VM from this incoming live migration (its frames are passed on to the worker). */
+  incoming?: IncomingMigration;
 }
 
 export class WorkerVm extends VmStateMachine implements Vm {
@@ -82,6 +95,7 @@ export class WorkerVm extends VmStateMachine implements Vm {
   readonly thread: number | null;
   private readonly balloonWaiters = new Map<number, (figures: BalloonFigures | null) => void>();
   private readonly pollWaiters = new Map<number, (poll: BalloonPoll | null) => void>();
+  private readonly migrateWaiters = new Map<number, (m: MigrateOutAnswer | null) => void>();
   private readonly snapshotWaiters = new Map<
     number,
     (m: Extract<FromWorker, { t: "snapshot" }> | null) => void
@@ -147,11 +161,13 @@ export class WorkerVm extends VmStateMachine implements Vm {
       links: given,
       placement: options.placement ?? null,
       ...(options.restore === undefined ? {} : { restore: options.restore }),
+      ...(options.incoming === undefined ? {} : { incoming: { start: options.incoming.start } }),
     };
     worker.postMessage(
       build,
       given.map((l) => l.port),
     );
+    if (options.incoming !== undefined) void forwardFrames(worker, options.incoming);
     return new Promise((resolve, reject) => {
       let crash: string | null = null;
       const onError = (e: unknown) => {
@@ -339,8 +355,30 @@ export class WorkerVm extends VmStateMachine implements Vm {
     return answer.result as SnapshotResult;
   }
 
+  /**
+   * Live-migrates the running VM to the target at `to` from inside its worker (which connects there and
+   * sends the passes); once the target runs it, the worker's VM ends.
+   */
+  async migrateTo(to: string, options: MigrateOptions = {}): Promise<MigrationResult> {
+    this.expect("migrate", "running");
+    const id = this.nextStatsId++;
+    const answer = await new Promise<MigrateOutAnswer | null>((resolve) => {
+      this.migrateWaiters.set(id, resolve);
+      this.send({ t: "migrate-out", id, to, options });
+    });
+    if (answer === null) throw new UserError(`VM '${this.spec.name}' ended before its migration did`);
+    if (answer.error !== null) {
+      throw answer.error.user ? new UserError(answer.error.message) : new Error(answer.error.message);
+    }
+    return answer.result as MigrationResult;
+  }
+
   private receive(m: FromWorker): void {
     switch (m.t) {
+      case "migrate-out":
+        this.migrateWaiters.get(m.id)?.(m);
+        this.migrateWaiters.delete(m.id);
+        return;
       case "console":
         this.options.console(m.bytes);
         return;
@@ -403,6 +441,8 @@ export class WorkerVm extends VmStateMachine implements Vm {
     for (const resolve of this.pollWaiters.values()) resolve(null);
     this.pollWaiters.clear();
     for (const resolve of this.snapshotWaiters.values()) resolve(null);
+    for (const resolve of this.migrateWaiters.values()) resolve(null);
+    this.migrateWaiters.clear();
     this.snapshotWaiters.clear();
     let end: Ended | null = this.ending;
     if (end === null && this.killSent && this.current.name === "created") {
@@ -412,5 +452,21 @@ export class WorkerVm extends VmStateMachine implements Vm {
     this.set(end);
     if (end.name === "stopped") this.settle.resolve(end.exit);
     else this.settle.reject(new Error(end.reason));
+  }
+}
+
+/** Passes an incoming migration's frames on to the worker building its VM, up to COMPLETE or ABANDON. */
+async function forwardFrames(worker: Worker, incoming: IncomingMigration): Promise<void> {
+  for (;;) {
+    let frame: Frame | null;
+    try {
+      frame = await incoming.next();
+    } catch (e) {
+      worker.postMessage({ t: "migrate-frame", frame: null, error: (e as Error).message } satisfies ToWorker);
+      return;
+    }
+    const message: ToWorker = { t: "migrate-frame", frame, error: null };
+    worker.postMessage(message, frame === null ? [] : [frame.payload.buffer as ArrayBuffer]);
+    if (frame === null || frame.type === FrameType.COMPLETE || frame.type === FrameType.ABANDON) return;
   }
 }

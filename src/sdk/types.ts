@@ -11,6 +11,10 @@ import type {
   ErrorSchema,
   ExecBodySchema,
   ExecResultSchema,
+  MigrateInRequestSchema,
+  MigrateInResultSchema,
+  MigrateRequestSchema,
+  MigrationResultSchema,
   PoolCreateSchema,
   PoolSchema,
   SnapshotRequestSchema,
@@ -36,6 +40,10 @@ export type ExecRequest = Static<typeof ExecBodySchema>;
 export type ExecResult = Static<typeof ExecResultSchema>;
 export type SnapshotRequest = Static<typeof SnapshotRequestSchema>;
 export type SnapshotResult = Static<typeof SnapshotResultSchema>;
+export type MigrateInRequest = Static<typeof MigrateInRequestSchema>;
+export type MigrateInResult = Static<typeof MigrateInResultSchema>;
+export type MigrateRequest = Static<typeof MigrateRequestSchema>;
+export type MigrationResult = Static<typeof MigrationResultSchema>;
 /** ActionParams' union, which TypeBox builds from an array and so types as string. */
 export type VmAction = "start" | "pause" | "resume" | "stop" | "kill" | "reboot";
 

@@ -15,6 +15,10 @@ import type {
   ExecRequest,
   ExecResult,
   HostInfo,
+  MigrateInRequest,
+  MigrateInResult,
+  MigrateRequest,
+  MigrationResult,
   NicSpec,
   Pool,
   PoolCreate,
@@ -107,6 +111,16 @@ export class Vireo {
   /** Saves a running or paused riscv64 VM into the directory `path` (absolute; see SnapshotRequest). */
   snapshotVm(id: string, request: SnapshotRequest): Promise<SnapshotResult> {
     return this.json({ method: "POST", path: `/vms/${seg(id)}/snapshot`, body: request });
+  }
+
+  /** Has the daemon wait at `listen` for one VM migrating in, to be named `name` (see migrateVm). */
+  migrateIn(request: MigrateInRequest): Promise<MigrateInResult> {
+    return this.json({ method: "POST", path: "/vms/migrate-in", body: request });
+  }
+
+  /** Live-migrates a running riscv64 VM to a daemon waiting at `to`; resolves once it runs there. */
+  migrateVm(id: string, request: MigrateRequest): Promise<MigrationResult> {
+    return this.json({ method: "POST", path: `/vms/${seg(id)}/migrate`, body: request });
   }
 
   /** Every VM, or those carrying all of `labels`. */
@@ -348,4 +362,6 @@ export const OPERATIONS = {
   deletePool: "deletePool",
   acquireVm: "acquireVm",
   releaseVm: "releaseVm",
+  migrateIn: "migrateIn",
+  migrateVm: "migrateVm",
 } as const satisfies Record<OperationId, keyof Vireo>;

@@ -1,6 +1,7 @@
 /** createVm: one entry point for every board and engine. */
 import { UserError } from "../util/errors.js";
 import type { VmHost } from "./host.js";
+import type { IncomingMigration } from "./riscv-migrate.js";
 import type { RestoreSource } from "./riscv-snapshot.js";
 import { type VmSpec, validateVmSpec } from "./spec.js";
 import type { Vm } from "./vm.js";
@@ -8,6 +9,8 @@ import type { Vm } from "./vm.js";
 export interface CreateOptions {
   /** Continue the guest of this snapshot (see restore.ts) instead of booting. riscv64 only. */
   restore?: RestoreSource;
+  /** Receive the guest of a live migration (START already accepted) instead of booting. riscv64 only. */
+  incoming?: IncomingMigration;
 }
 
 /**
@@ -19,8 +22,9 @@ export async function createVm(spec: VmSpec, host: VmHost, options: CreateOption
   const valid = validateVmSpec(spec);
   if (valid.arch === "riscv64") {
     const { createRiscvVm } = await import("./riscv.js");
-    return createRiscvVm(valid, host, options.restore);
+    return createRiscvVm(valid, host, options.restore, options.incoming);
   }
+  if (options.incoming !== undefined) throw new UserError("x86_64 VMs cannot be migrated yet");
   if (options.restore !== undefined) throw new UserError("x86_64 VMs cannot be restored from snapshots yet");
   // Loaded only for x86 guests: the KVM engine needs Node (worker threads, koffi).
   const { createX86Vm } = await import("./x86.js");

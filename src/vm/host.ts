@@ -18,6 +18,13 @@ import type { DriveSpec } from "./spec.js";
 export interface OpenedDrives {
   readonly backends: readonly BlockBackend[];
   close(): Promise<void>;
+  /**
+   * Live migration: waits for the I/O under way, makes it durable and drops the locks so that a target
+   * on this machine can open the images; absent where the host cannot.
+   */
+  handOver?(): Promise<void>;
+  /** The migration failed after handOver: takes the locks back; false when another process has one. */
+  takeBack?(): boolean;
 }
 
 export interface VmHost {

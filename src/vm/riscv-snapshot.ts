@@ -71,18 +71,13 @@ function parts(board: VirtBoard): { name: string; kind: string; part: Restorable
   return list;
 }
 
-/** The files of a snapshot of a paused VM; the memory payload reads RAM as it is written. */
-export function snapshotRiscv(
-  board: VirtBoard,
-  spec: VmSpec,
-  drives: OpenedDrives,
-  compression: Compression,
-): { files: SnapshotWrite; info: SnapshotInfo } {
+/** The state of a paused VM's board (every device and hart), as a snapshot's state file holds it. */
+export function stateBody(board: VirtBoard, spec: VmSpec, drives: OpenedDrives): SnapshotBody {
   const sections: SnapshotSection[] = parts(board).map(({ name, kind, part }) => {
     const state = part.snapshot();
     return { name, kind, version: (state as { version: number }).version, state };
   });
-  const body: SnapshotBody = {
+  return {
     spec,
     drives: spec.drives.map((d, i) => ({
       id: d.id,
@@ -92,6 +87,17 @@ export function snapshotRiscv(
     sections,
     takenAt: new Date().toISOString(),
   };
+}
+
+/** The files of a snapshot of a paused VM; the memory payload reads RAM as it is written. */
+export function snapshotRiscv(
+  board: VirtBoard,
+  spec: VmSpec,
+  drives: OpenedDrives,
+  compression: Compression,
+): { files: SnapshotWrite; info: SnapshotInfo } {
+  const body = stateBody(board, spec, drives);
+  const sections = body.sections;
   const ram = board.cpu.ram;
   const bitmap = nonZeroPages(ram.bytes);
   let pages = 0;
@@ -136,6 +142,14 @@ export async function restoreRiscv(board: VirtBoard, source: RestoreSource): Pro
   if (source.memoryHeader.base !== board.cpu.ram.base) throw new UserError(`${what}: RAM at another address`);
   for await (const chunk of source.memoryPayload) decoder.push(chunk);
   decoder.finish();
+  restoreSections(board, body, what, source.clone === true);
+}
+
+/**
+ * Restores every section of `body` into the board (its RAM already in place); a malformed or missing
+ * section is a UserError naming it. `clone`: see RestoreSource.clone.
+ */
+export function restoreSections(board: VirtBoard, body: SnapshotBody, what: string, clone: boolean): void {
   const list = parts(board);
   const known = new Set(list.map((p) => p.name));
   for (const s of body.sections) {
@@ -148,7 +162,7 @@ export async function restoreRiscv(board: VirtBoard, source: RestoreSource): Pro
     let state = s.state;
     const vsock = board.vsock;
     if (
-      source.clone === true &&
+      clone &&
       kind === "virtio-mmio" &&
       vsock !== null &&
       board.virtio.at(slotOf(name))?.device === vsock

@@ -12,6 +12,13 @@ import { formatMac } from "../net/mac.js";
 import { UserError } from "../util/errors.js";
 import type { OpenedDrives, VmHost } from "./host.js";
 import { type ReservedMemory, reserveMemory } from "./prefault.js";
+import {
+  finishMigration,
+  type IncomingMigration,
+  type MigrationChannel,
+  migrateOut,
+  receivePasses,
+} from "./riscv-migrate.js";
 import { checkDrives, type RestoreSource, restoreRiscv, snapshotRiscv } from "./riscv-snapshot.js";
 import type { VmSpec } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
@@ -87,6 +94,8 @@ export class RiscvVm extends VmBase {
           await store.write(location, files);
           return info;
         },
+        migrate: (channel: MigrationChannel, options, control) =>
+          migrateOut({ board, engine, spec, drives, ...control }, channel, options),
       },
       virtio.console,
     );
@@ -95,9 +104,17 @@ export class RiscvVm extends VmBase {
 }
 
 /** Builds the VM `spec` describes; with `restore`, fills it from that snapshot instead of booting. */
-export async function createRiscvVm(spec: VmSpec, host: VmHost, restore?: RestoreSource): Promise<RiscvVm> {
+export async function createRiscvVm(
+  spec: VmSpec,
+  host: VmHost,
+  restore?: RestoreSource,
+  incoming?: IncomingMigration,
+): Promise<RiscvVm> {
   const { memory, cpus, boot } = spec;
-  const kernel = restore === undefined ? host.readGuestFile(boot.kernel, "kernel", memory) : null;
+  const kernel =
+    restore === undefined && incoming === undefined
+      ? host.readGuestFile(boot.kernel, "kernel", memory)
+      : null;
   const board = new VirtBoard({
     memory,
     cpus,
@@ -105,6 +122,8 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost, restore?: Restor
     virtioRing: spec.virtioRing,
     clock: host.clock,
   });
+  // An incoming migration's RAM arrives first; its drives are opened once the source let go of them.
+  const arrived = incoming === undefined ? null : await receivePasses(board, incoming.next);
   // Opened and locked before the devices: a drive another VM uses stops the VM before they are set up.
   const drives = await host.openDrives(spec.drives);
   // Devices go in before the device tree is built.
@@ -114,6 +133,8 @@ export async function createRiscvVm(spec: VmSpec, host: VmHost, restore?: Restor
     if (restore !== undefined) {
       checkDrives(restore, spec, drives);
       await restoreRiscv(board, restore);
+    } else if (incoming !== undefined && arrived !== null) {
+      await finishMigration(board, arrived, incoming.start, spec, drives, incoming.next);
     } else dtb = loadGuest(board, spec, host, kernel as Uint8Array);
   } catch (e) {
     await virtio.close();

@@ -5,6 +5,7 @@
  */
 import type { VirtioConsole } from "../devices/virtio/console/virtio-console.js";
 import type { Compression } from "../snapshot/memory-file.js";
+import type { Frame } from "../snapshot/migration-wire.js";
 import { UserError } from "../util/errors.js";
 import type { VmSpec } from "./spec.js";
 
@@ -149,6 +150,43 @@ export interface Vm {
    * Not `snapshot`: the manager's WorkerVm already has a (stats) field of that name.
    */
   saveSnapshot?(location: string, options?: SnapshotOptions): Promise<SnapshotResult>;
+  /**
+   * Live-migrates the running guest to the target at the other end of `channel` (riscv64 only): on
+   * success the guest runs there and this VM is killed; on failure it runs on here and this rejects.
+   */
+  migrate?(channel: MigrationChannel, options?: MigrateOptions): Promise<MigrationResult>;
+}
+
+/** One end of a migration stream (frames of snapshot/migration-wire.ts). */
+export interface MigrationChannel {
+  /** Sends one frame; resolves once the transport can take more (back-pressure paces the passes). */
+  send(frame: Uint8Array): Promise<void>;
+  /** The peer's next frame; null once it closed the stream. Rejects on garbage or a broken stream. */
+  next(): Promise<Frame | null>;
+  /** A frame the peer already sent, if any, without waiting. */
+  poll(): Frame | null;
+  close(): void;
+}
+
+export interface MigrateOptions {
+  /** The longest the guest may stay paused for the last pass, at the measured send rate (default 300). */
+  downtimeMs?: number;
+  /** Passes while the guest runs, at most, before it is paused anyway (default 30). */
+  maxPasses?: number;
+}
+
+export interface MigrationResult {
+  /** Memory passes sent, the last (paused) one included. */
+  passes: number;
+  /** Bytes sent in all: frames of memory and state. */
+  bytes: number;
+  /** Pages sent over all passes. */
+  pages: number;
+  totalMs: number;
+  /** From pausing the guest here to the target's word that it runs there. */
+  downtimeMs: number;
+  /** The strongest throttle auto-converge applied (0: none; 0.5: the guest ran half the time). */
+  throttle: number;
 }
 
 /** The board-specific part of a VM. */
@@ -171,6 +209,12 @@ export interface VmEngineOps {
   devices(): VmDevice[];
   /** Saves the paused VM; absent on boards without snapshots. */
   snapshot?(location: string, compression: Compression): Promise<Omit<SnapshotResult, "pausedMs">>;
+  /** Migrates the running guest out, pausing and resuming through `control`; absent where unsupported. */
+  migrate?(
+    channel: MigrationChannel,
+    options: MigrateOptions,
+    control: { pause(): void; resume(): void },
+  ): Promise<MigrationResult>;
 }
 
 /**
@@ -331,6 +375,25 @@ export class VmBase extends VmStateMachine implements Vm {
 
   devices(): VmDevice[] {
     return this.ops.devices();
+  }
+
+  async migrate(channel: MigrationChannel, options: MigrateOptions = {}): Promise<MigrationResult> {
+    const go = this.ops.migrate;
+    if (go === undefined) {
+      channel.close();
+      throw new UserError(`VM '${this.spec.name}': live migration is not supported for ${this.spec.arch}`);
+    }
+    this.expect("migrate", "running");
+    const result = await go(channel, options, {
+      pause: () => this.pause(),
+      // A stop or kill meanwhile has the last word.
+      resume: () => {
+        if (this.current.name === "paused" && this.endedAt === null) this.resume();
+      },
+    });
+    // The guest runs on the target now: two copies of it must never run.
+    this.kill();
+    return result;
   }
 
   async saveSnapshot(location: string, options: SnapshotOptions = {}): Promise<SnapshotResult> {

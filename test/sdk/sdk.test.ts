@@ -155,8 +155,14 @@ describe("the SDK against a daemon", { skip: missing !== undefined }, () => {
     assert.ok((await v.snapshotVm("s1", { path: snapshot })).pages > 0);
     const restored = await v.createVm({ name: "s1-restored", restore: snapshot });
     assert.equal(restored.state, "running");
-    assert.equal((await v.kill("s1-restored")).state, "stopped");
-    await v.deleteVm("s1-restored");
+    // Live-migrated within this daemon: it runs under its new name, the old one is gone.
+    const listen = join(dir, "migrate.sock");
+    assert.deepEqual(await v.migrateIn({ name: "s1-moved", listen }), { name: "s1-moved", listen });
+    assert.ok((await v.migrateVm("s1-restored", { to: listen })).passes >= 2);
+    assert.equal((await v.getVm("s1-moved")).state, "running");
+    assert.ok(!(await v.listVms()).some((x) => x.name === "s1-restored"));
+    assert.equal((await v.kill("s1-moved")).state, "stopped");
+    await v.deleteVm("s1-moved");
     assert.equal((await v.kill("s1")).state, "stopped");
     await v.deleteVm("s1");
 

@@ -122,6 +122,26 @@ export class RiscvCpu {
     this.translation?.dropAll();
   }
 
+  /**
+   * Starts a dirty-tracking pass (live migration): returns the pages written since the last pass began
+   * (null on the first), then clears the bitmap and drops every hart's store-TLB entries, so that each
+   * page's first store of the new pass takes the slow path, which marks the page and refills the entry.
+   * Call between slices only.
+   */
+  startDirtyPass(): Uint8Array | null {
+    const previous = this.ram.dirty;
+    this.ram.dirty = new Uint8Array(Math.ceil(this.ram.size / 4096 / 8));
+    for (const h of this.harts) h.tlb.flushStores();
+    return previous;
+  }
+
+  /** Ends dirty tracking: the pages written since the last pass began. */
+  stopDirtyTracking(): Uint8Array | null {
+    const last = this.ram.dirty;
+    this.ram.dirty = null;
+    return last;
+  }
+
   /** Stores into this RAM page end the fast path and call `watcher` (HTIF mailboxes). */
   watchStores(paddr: number, watcher: StoreWatcher): void {
     this.access.watch(paddr, watcher);

@@ -104,6 +104,7 @@ export class MemoryAccess {
     if (pa < 0) return this.trapStatus;
     if (this.ram.contains(pa, size)) {
       this.writeRam(h, pa, size, 0);
+      this.ram.markDirty(pa, size);
       if (this.code?.isCode(pa)) this.code.written(pa, size);
       const watcher = this.watchers.get(pa - (pa % 4096));
       if (watcher) return watcher(pa, size) ? CallStatus.EXIT : CallStatus.OK;
@@ -127,6 +128,8 @@ export class MemoryAccess {
     if (pa < 0) return this.trapStatus;
     // The atomic will write through the TLB entry: translated code on the page goes first.
     if (access === Access.STORE && this.code?.isCode(pa)) this.code.written(pa, size);
+    // Its write will not come back here: a page tracked for migration is dirty from now on.
+    if (access === Access.STORE && this.ram.contains(pa, size)) this.ram.markDirty(pa, size);
     if (!this.fill(h, h.csr.dataPriv, access, lo, hi, pa)) {
       // Atomics on device registers or watched mailboxes are not supported: access fault.
       return this.fault(h, ACCESS_FAULT[Access.STORE] as number, lo, hi);
@@ -218,6 +221,8 @@ export class MemoryAccess {
     if (store) {
       this.writeRam(h, pa1, first, 0);
       this.writeRam(h, pa2, size - first, first);
+      this.ram.markDirty(pa1, first);
+      this.ram.markDirty(pa2, size - first);
       if (this.code?.isCode(pa1)) this.code.written(pa1, first);
       if (this.code?.isCode(pa2)) this.code.written(pa2, size - first);
       return CallStatus.OK;

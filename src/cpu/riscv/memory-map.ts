@@ -22,9 +22,26 @@ export class GuestRam implements PageTableMemory {
   /** Told of writes to RAM that bypass the CPU (devices, loaders): the translator drops stale code. */
   onWrite: ((paddr: number, length: number) => void) | null = null;
 
+  /**
+   * One bit per page written since the current dirty-tracking pass started (live migration), or null
+   * while nothing tracks. The CPU's store slow path, page-table A/D updates and device writes set bits.
+   */
+  dirty: Uint8Array | null = null;
+
   /** Devices and loaders call this after writing [paddr, paddr + length) of RAM directly. */
   written(paddr: number, length: number): void {
     this.onWrite?.(paddr, length);
+    this.markDirty(paddr, length);
+  }
+
+  /** Records a write to [paddr, paddr + length) in the dirty bitmap, if one is kept. */
+  markDirty(paddr: number, length: number): void {
+    const dirty = this.dirty;
+    if (dirty === null || length <= 0 || !this.contains(paddr, 1)) return;
+    const first = Math.floor((paddr - this.base) / 4096);
+    const end = Math.min(this.size, paddr - this.base + length);
+    const last = Math.floor((end - 1) / 4096);
+    for (let p = first; p <= last; p++) dirty[p >> 3] = (dirty[p >> 3] as number) | (1 << (p & 7));
   }
 
   /** True if [paddr, paddr + length) lies entirely in RAM. */
@@ -48,6 +65,7 @@ export class GuestRam implements PageTableMemory {
   writePteLow(paddr: number, lo: number): boolean {
     if ((paddr & 7) !== 0 || !this.contains(paddr, 8)) return false;
     this.i32[(paddr - this.base) / 4] = lo;
+    this.markDirty(paddr, 4);
     return true;
   }
 }

@@ -77,6 +77,11 @@ export class SoftTlb {
     }
   }
 
+  /** Forgets every store translation: the next store to each page takes the slow path (dirty tracking). */
+  flushStores(): void {
+    for (const priv of [Priv.U, Priv.S, Priv.M]) this.flushTables(priv, Access.STORE, Access.STORE + 1);
+  }
+
   /** Forgets store translations to the linear-memory page `hostPage` (it now holds translated code). */
   dropStoresTo(hostPage: number): void {
     for (const priv of [Priv.U, Priv.S, Priv.M]) {
