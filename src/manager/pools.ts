@@ -97,6 +97,8 @@ interface Pool {
   template: string | null;
   /** Why no template could be made (the pool then boots each VM). */
   templateError: string | null;
+  /** The template VM is booting (it counts as booting: the pool's first VMs come from it). */
+  templating: boolean;
 }
 
 interface PoolRecord {
@@ -251,7 +253,7 @@ export class PoolManager {
         },
       };
       const timer = setTimeout(() => {
-        const booting = [...pool.members.values()].filter((m) => m.state === "booting").length;
+        const booting = this.booting(pool);
         const why = pool.lastError === null ? "" : `; last failure: ${pool.lastError}`;
         waiter.fail(
           new ManagerError(
@@ -311,6 +313,7 @@ export class PoolManager {
       lastError: null,
       template: null,
       templateError: null,
+      templating: false,
     };
   }
 
@@ -363,6 +366,7 @@ export class PoolManager {
   private async makeTemplate(pool: Pool): Promise<string | null> {
     const name = `${pool.name}-template-${randomBytes(4).toString("hex")}`;
     const path = join(this.dir as string, pool.id, "template");
+    pool.templating = true;
     try {
       this.manager.create({ ...pool.spec, name, labels: { ...pool.spec.labels, [POOL_LABEL]: pool.name } });
       const marker = pool.readyMarker;
@@ -397,6 +401,7 @@ export class PoolManager {
       this.log(`pool '${pool.name}': no template snapshot (${pool.templateError}); booting each VM`);
       return null;
     } finally {
+      pool.templating = false;
       await this.manager.delete(name).catch(() => {});
     }
   }
@@ -425,6 +430,12 @@ export class PoolManager {
     const pool = [...this.pools.values()].find((p) => p.name === vm.labels[POOL_LABEL]);
     if (pool?.template == null) return;
     rmSync(clonesDir(pool.template, vm.name), { recursive: true, force: true });
+  }
+
+  private booting(pool: Pool): number {
+    let n = pool.templating ? 1 : 0;
+    for (const m of pool.members.values()) if (m.state === "booting") n++;
+    return n;
   }
 
   private ready(pool: Pool, member: Member): void {
@@ -487,7 +498,7 @@ export class PoolManager {
       name: pool.name,
       size: pool.size,
       ready: members.filter((m) => m.state === "ready").length,
-      booting: members.filter((m) => m.state === "booting").length,
+      booting: this.booting(pool),
       waiting: pool.waiters.length,
       readyMarker: pool.readyMarker,
       vms: members.map((m) => m.name),
