@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
-import type { ByteSink } from "../../src/devices/byte-sink.js";
 import { decodeState, encodeState } from "../../src/snapshot/state-file.js";
 import { MEMORY_FILE, STATE_FILE } from "../../src/snapshot/store.js";
 import { UserError } from "../../src/util/errors.js";
@@ -18,42 +17,10 @@ import { createVm } from "../../src/vm/create.js";
 import { restoreVm } from "../../src/vm/restore.js";
 import type { Vm } from "../../src/vm/vm.js";
 import { bareMetalSpec, buildBareMetal, crossCompilerMissing } from "../support/bare-metal.js";
+import { Lines, ticks } from "../support/console-lines.js";
 import { after, before, describe, test } from "../support/test.js";
 
 const MiB = 2 ** 20;
-
-class Lines implements ByteSink {
-  text = "";
-  private waiter: { n: number; resolve: () => void } | null = null;
-  write(byte: number): void {
-    this.text += String.fromCharCode(byte);
-    if (this.waiter !== null && this.count() >= this.waiter.n) {
-      this.waiter.resolve();
-      this.waiter = null;
-    }
-  }
-  count(): number {
-    return this.text.split("\n").length - 1;
-  }
-  until(n: number): Promise<void> {
-    if (this.count() >= n) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiter = { n, resolve };
-    });
-  }
-}
-
-/** The counters of every complete "tick N" line, in order. */
-function ticks(text: string): number[] {
-  return text
-    .split("\n")
-    .slice(0, -1)
-    .map((line) => {
-      const m = /^tick ([0-9a-f]{16})$/.exec(line);
-      assert.ok(m !== null, `unexpected console line ${JSON.stringify(line)}`);
-      return Number.parseInt(m[1] as string, 16);
-    });
-}
 
 const missing = crossCompilerMissing();
 

@@ -10,7 +10,6 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
-import type { ByteSink } from "../../src/devices/byte-sink.js";
 import { connectMigration, readStart, socketChannel } from "../../src/manager/migration-socket.js";
 import {
   decodeStart,
@@ -26,42 +25,10 @@ import { migrateOut } from "../../src/vm/riscv-migrate.js";
 import { validateVmSpec } from "../../src/vm/spec.js";
 import type { MigrationChannel, Vm } from "../../src/vm/vm.js";
 import { bareMetalSpec, buildBareMetal, crossCompilerMissing } from "../support/bare-metal.js";
+import { Lines, ticks } from "../support/console-lines.js";
 import { after, before, describe, test } from "../support/test.js";
 
 const MiB = 2 ** 20;
-
-class Lines implements ByteSink {
-  text = "";
-  private waiter: { n: number; resolve: () => void } | null = null;
-  write(byte: number): void {
-    this.text += String.fromCharCode(byte);
-    if (this.waiter !== null && this.count() >= this.waiter.n) {
-      this.waiter.resolve();
-      this.waiter = null;
-    }
-  }
-  count(): number {
-    return this.text.split("\n").length - 1;
-  }
-  until(n: number): Promise<void> {
-    if (this.count() >= n) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiter = { n, resolve };
-    });
-  }
-}
-
-/** The rounds of every complete "tick N" line, in order ("bad" fails the test). */
-function ticks(text: string): number[] {
-  return text
-    .split("\n")
-    .slice(0, -1)
-    .map((line) => {
-      const m = /^tick ([0-9a-f]{16})$/.exec(line);
-      assert.ok(m !== null, `unexpected console line ${JSON.stringify(line)}`);
-      return Number.parseInt(m[1] as string, 16);
-    });
-}
 
 /** A one-connection server on a fresh Unix socket; `onSocket` gets the connection. */
 function listen(path: string, onSocket: (socket: Socket) => void): Promise<Server> {
