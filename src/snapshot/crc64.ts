@@ -58,32 +58,17 @@ export class Crc64 {
           ((bytes[i + 5] as number) << 8) |
           ((bytes[i + 6] as number) << 16) |
           ((bytes[i + 7] as number) << 24));
-      const t7 = 7 * 256 + (a & 0xff);
-      const t6 = 6 * 256 + ((a >>> 8) & 0xff);
-      const t5 = 5 * 256 + ((a >>> 16) & 0xff);
-      const t4 = 4 * 256 + (a >>> 24);
-      const t3 = 3 * 256 + (b & 0xff);
-      const t2 = 2 * 256 + ((b >>> 8) & 0xff);
-      const t1 = 256 + ((b >>> 16) & 0xff);
-      const t0 = b >>> 24;
-      lo =
-        (LO[t7] as number) ^
-        (LO[t6] as number) ^
-        (LO[t5] as number) ^
-        (LO[t4] as number) ^
-        (LO[t3] as number) ^
-        (LO[t2] as number) ^
-        (LO[t1] as number) ^
-        (LO[t0] as number);
-      hi =
-        (HI[t7] as number) ^
-        (HI[t6] as number) ^
-        (HI[t5] as number) ^
-        (HI[t4] as number) ^
-        (HI[t3] as number) ^
-        (HI[t2] as number) ^
-        (HI[t1] as number) ^
-        (HI[t0] as number);
+      // Byte j of the eight goes through table 7 - j: the first byte has the furthest to travel.
+      let nlo = 0;
+      let nhi = 0;
+      for (let j = 0; j < 8; j++) {
+        const byte = (j < 4 ? a >>> (j * 8) : b >>> ((j - 4) * 8)) & 0xff;
+        const t = (7 - j) * 256 + byte;
+        nlo ^= LO[t] as number;
+        nhi ^= HI[t] as number;
+      }
+      lo = nlo;
+      hi = nhi;
     }
     for (; i < bytes.length; i++) {
       const index = (lo ^ (bytes[i] as number)) & 0xff;
