@@ -28,8 +28,8 @@ const WINDOW = 16;
 const STDIN_CHUNK = 256 * 1024;
 /** Bytes asked for per output read (base64 in JSON: ~90 KB a reply). */
 const READ_CHUNK = 64 * 1024;
-/** The longest pause between two looks at the output of a quiet command. */
-const MAX_POLL_MS = 100;
+/** The longest pause between two looks at the output of a quiet command (each look is three agent calls). */
+const MAX_POLL_MS = 200;
 
 const GUEST_PATH = "PATH=/bin:/sbin:/usr/bin:/usr/sbin";
 
@@ -45,6 +45,9 @@ const RUN = [
   "kill $! 2>/dev/null",
   "exit $st",
 ].join("\n");
+
+/** What the stream needs of a GuestAgent (a test gives a fake). */
+export type ExecAgent = Pick<GuestAgent, "call" | "exec">;
 
 export interface StreamExecRequest {
   argv: string[];
@@ -87,7 +90,7 @@ function delay(ms: number): Promise<void> {
  */
 class Tail {
   constructor(
-    private readonly agent: GuestAgent,
+    private readonly agent: ExecAgent,
     readonly handle: number,
   ) {}
 
@@ -120,7 +123,7 @@ export class ExecStream {
   private wake: (() => void) | null = null;
 
   private constructor(
-    private readonly agent: GuestAgent,
+    private readonly agent: ExecAgent,
     private readonly dir: string,
     private readonly pid: number,
     private readonly bell: number,
@@ -135,7 +138,7 @@ export class ExecStream {
    * Sets the guest folder up and starts the command. Rejects (QgaError, QgaLinkError) when the agent
    * cannot: the folder is removed again then.
    */
-  static async start(agent: GuestAgent, req: StreamExecRequest, sink: StreamExecSink): Promise<ExecStream> {
+  static async start(agent: ExecAgent, req: StreamExecRequest, sink: StreamExecSink): Promise<ExecStream> {
     const dir = `/tmp/vireo-exec-${randomUUID()}`;
     const setup = await agent.exec({ argv: ["/bin/sh", "-c", SETUP, "sh", dir], timeoutMs: 30_000 });
     if (setup.exitCode !== 0) {
@@ -337,7 +340,7 @@ export class ExecStream {
 }
 
 /** Closes the handles and removes the folder; failures are ignored (the guest may be gone). */
-async function cleanup(agent: GuestAgent, dir: string, handles: number[]): Promise<void> {
+async function cleanup(agent: ExecAgent, dir: string, handles: number[]): Promise<void> {
   for (const handle of handles) await agent.call("guest-file-close", { handle }).catch(() => {});
   await agent.exec({ argv: ["/bin/rm", "-rf", dir], timeoutMs: 10_000 }).catch(() => {});
 }
