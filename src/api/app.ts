@@ -20,6 +20,7 @@ import { type DriveSpec, type NicSpec, VmSpecError, VmSpecSchema, validateVmSpec
 import { requireToken } from "./auth.js";
 import { ConsoleWriters, consoleSocket } from "./console-ws.js";
 import { EventStreams } from "./events.js";
+import { execSocket } from "./exec-ws.js";
 import { ApiStatusError, guestHandlers } from "./guest-routes.js";
 import { metricsRegistry } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
@@ -346,6 +347,9 @@ export function buildApp(options: ApiOptions): FastifyInstance {
           ? {
               wsHandler: (socket, request) => consoleSocket(manager, shared.writers, socket, request),
             }
+          : {}),
+        ...(r.operationId === "vmExecStream"
+          ? { wsHandler: (socket, request) => execSocket(manager, socket, request) }
           : {}),
       });
     }

@@ -30,7 +30,7 @@ export class ApiStatusError extends Error {
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 
 /** The agent, connected: a conflict naming why when it does not answer. */
-async function linked(manager: VmManager, id: string): Promise<GuestAgent> {
+export async function linked(manager: VmManager, id: string): Promise<GuestAgent> {
   const agent = manager.agent(id);
   try {
     await agent.link();
@@ -167,6 +167,15 @@ export function guestHandlers(manager: VmManager) {
       reply.type("application/octet-stream");
       // A failure mid-way can only cut the stream short: the status is already sent.
       return reply.send(Readable.from(chunks));
+    },
+    // Without Upgrade: websocket (the WebSocket itself is exec-ws.ts).
+    vmExecStream: async (request: FastifyRequest) => {
+      manager.get(idOf(request));
+      throw new ApiStatusError(
+        426,
+        "upgrade-required",
+        "GET /vms/{id}/exec is a WebSocket (Upgrade: websocket); POST /vms/{id}/exec runs a command without one",
+      );
     },
     guestShutdown: async (request: FastifyRequest, reply: FastifyReply) => {
       const agent = await linked(manager, idOf(request));

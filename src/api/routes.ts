@@ -59,7 +59,8 @@ export type OperationId =
   | "getFile"
   | "guestShutdown"
   | "migrateIn"
-  | "migrateVm";
+  | "migrateVm"
+  | "vmExecStream";
 
 export interface RouteDef {
   operationId: OperationId;
@@ -536,5 +537,22 @@ TABLE.push(
     responses: { "202": { description: "Asked", json: "object" }, ...notFound, ...noAgent },
   },
 );
+
+TABLE.push({
+  operationId: "vmExecStream",
+  method: "GET",
+  url: "/vms/:id/exec",
+  summary:
+    "With Upgrade: websocket, runs a program in the guest through its agent with stdin, stdout and stderr streamed while it runs (any size; docs/EXEC.md). Client: first a text frame, JSON ExecStreamStart {argv, env?, timeoutMs? (default 3600000)}; then binary frames [0, ...stdin bytes] (at most 64 KiB each), and [0] alone to end stdin. Server: binary frames [1, ...stdout bytes] and [2, ...stderr bytes] as the program prints them, then one text frame, JSON ExecStreamEnd ({type: exit, exitCode, signal?}, {type: timeout, exitCode: null, signal}, or {type: error, error, message}), then it closes: 1000 after exit or timeout, else 4400 (a bad frame), 4404 (no such VM), 4409 (not running, no agent, agent not answering yet), 4502 (the agent failed). Past timeoutMs, or when the client goes away, the program's process group is killed in the guest",
+  params: VmIdParams,
+  responses: {
+    "101": {
+      description: "Switched to the WebSocket; first frame ExecStreamStart, last ExecStreamEnd",
+      websocket: true,
+    },
+    ...notFound,
+    "426": { description: "Not a WebSocket upgrade", json: "Error" },
+  },
+});
 
 export const ROUTES: readonly RouteDef[] = TABLE.map(documented);

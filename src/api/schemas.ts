@@ -304,6 +304,54 @@ export const ExecResultSchema = Type.Object(
   { $id: "ExecResult" },
 );
 
+/** The first message of the exec WebSocket (GET /vms/{id}/exec): what to run. */
+export const ExecStreamStartSchema = Type.Object(
+  {
+    argv: Type.Array(Type.String({ maxLength: 16 * 1024 }), {
+      minItems: 1,
+      maxItems: 1024,
+      description: "The program (searched on the guest's PATH) and its arguments",
+    }),
+    env: Type.Optional(
+      Type.Array(Type.String({ pattern: "^[^=]+=" }), {
+        maxItems: 1024,
+        description:
+          "KEY=VALUE; given, the program gets these (and PATH unless one is given), else the agent's",
+      }),
+    ),
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 24 * 3600 * 1000,
+        description:
+          "Past this (default 3600000) the program's process group is killed in the guest and the last frame is {type: timeout}",
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: "ExecStreamStart" },
+);
+
+/** The last text frame of the exec WebSocket. */
+export const ExecStreamEndSchema = Type.Object(
+  {
+    type: Type.Union([Type.Literal("exit"), Type.Literal("timeout"), Type.Literal("error")], {
+      description:
+        "exit: the program ended; timeout: killed past timeoutMs; error: it could not run or the agent failed",
+    }),
+    exitCode: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], {
+        description: "The program's exit status (127: not found; 128+N: ended by signal N); null once killed",
+      }),
+    ),
+    signal: Type.Optional(
+      Type.Integer({ description: "The signal that ended the program's group (9: killed)" }),
+    ),
+    error: Type.Optional(Type.String({ description: "With type error: the API's error code" })),
+    message: Type.Optional(Type.String({ description: "With type error: why" })),
+  },
+  { $id: "ExecStreamEnd" },
+);
+
 export const FileQuery = Type.Object(
   {
     path: Type.String({

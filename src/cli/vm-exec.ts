@@ -1,18 +1,20 @@
 /**
- * `vireo vm exec NAME -- CMD ARGS…` and `vireo vm cp`: through the daemon's agent routes. exec passes
- * this process's stdin when it is not a terminal, prints the program's stdout and stderr on ours and
- * exits with its status; cp streams a file to or from the guest.
+ * `vireo vm exec NAME -- CMD ARGS…` and `vireo vm cp`: through the daemon's agent routes. exec streams
+ * this process's stdin to the program and its stdout and stderr onto ours as they come (the exec
+ * WebSocket), and exits with its status; --json answers with the whole-output form instead. cp streams
+ * a file to or from the guest.
  */
 import { createReadStream, createWriteStream, existsSync, rmSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { UserError } from "../util/errors.js";
 import { requestDaemon } from "./api-client.js";
+import { ExecClient, ExecUpgradeError, unixWsUrl } from "./exec-client.js";
 import { parseCount } from "./flags.js";
 
 /** What vireo exits with when the command ran past --timeout (as timeout(1) does). */
 export const EXIT_TIMED_OUT = 124;
-/** Most stdin passed (the API takes a 1 MiB JSON body; base64 makes 3 bytes 4). */
+/** Most stdin passed with --json (the API takes a 1 MiB JSON body; base64 makes 3 bytes 4). */
 const MAX_STDIN = 700 * 1024;
 
 interface ExecAnswer {
@@ -52,26 +54,97 @@ export async function execVerb(
 ): Promise<number> {
   if (argv.length === 0) throw new UserError("'vm exec' needs a command: vireo vm exec NAME -- CMD ARGS…");
   for (const e of options.env) if (!/^[^=]+=/.test(e)) throw new UserError(`--env ${e}: expected KEY=VALUE`);
+  const timeoutMs =
+    options.timeoutMs === undefined ? undefined : parseCount(options.timeoutMs, "timeout-ms", 1, 86_400_000);
+  if (options.json) return execJson(socket, path, argv, options.env, timeoutMs);
+  const start = {
+    argv,
+    ...(options.env.length > 0 ? { env: options.env } : {}),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  };
+  let client: ExecClient;
+  const write = (stream: NodeJS.WriteStream) => (bytes: Buffer) => {
+    // A slow reader of ours holds the output back (in the daemon, then in the guest).
+    if (!stream.write(bytes)) {
+      client.pause();
+      stream.once("drain", () => client.resume());
+    }
+  };
+  try {
+    client = await ExecClient.open(unixWsUrl(socket, `${path}/exec`), {}, start, {
+      stdout: write(process.stdout),
+      stderr: write(process.stderr),
+    });
+  } catch (e) {
+    if (e instanceof ExecUpgradeError) throw new UserError(e.message);
+    throw unreachable(socket, e as NodeJS.ErrnoException);
+  }
+  const stdin = pumpStdin(client);
+  const end = await client.result;
+  stdin.stop();
+  // Everything printed is out before vireo's status is.
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  if (end.type === "error") throw new UserError(end.message ?? "exec failed");
+  if (end.type === "timeout") {
+    process.stderr.write("vireo: the command ran past its timeout and was killed in the guest\n");
+    return EXIT_TIMED_OUT;
+  }
+  if (end.exitCode === null || end.exitCode === undefined) return 128 + (end.signal ?? 0);
+  return end.exitCode;
+}
+
+/** Copies this process's stdin to the command as it comes (no cap), then ends it. */
+function pumpStdin(client: ExecClient): { stop(): void } {
+  let stopped = false;
+  const input = process.stdin;
+  const onData = (chunk: Buffer) => {
+    input.pause();
+    client.write(chunk).then(() => {
+      if (!stopped) input.resume();
+    });
+  };
+  const onEnd = () => client.endStdin();
+  input.on("data", onData);
+  input.once("end", onEnd);
+  input.once("error", onEnd);
+  return {
+    stop() {
+      stopped = true;
+      input.off("data", onData);
+      input.off("end", onEnd);
+      // A terminal (or a pipe nobody closes) must not keep vireo waiting once the command has ended.
+      input.destroy();
+    },
+  };
+}
+
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.writableLength === 0) resolve();
+    else stream.write("", () => resolve());
+  });
+}
+
+/** --json: the whole-output form (POST /vms/{id}/exec), stdin capped at MAX_STDIN. */
+async function execJson(
+  socket: string,
+  path: string,
+  argv: string[],
+  env: string[],
+  timeoutMs: number | undefined,
+): Promise<number> {
   const body: Record<string, unknown> = { argv };
-  if (options.env.length > 0) body.env = options.env;
-  if (options.timeoutMs !== undefined)
-    body.timeoutMs = parseCount(options.timeoutMs, "timeout-ms", 1, 86_400_000);
+  if (env.length > 0) body.env = env;
+  if (timeoutMs !== undefined) body.timeoutMs = timeoutMs;
   const stdin = await readStdin();
   if (stdin !== undefined && stdin.length > 0) body.stdinBase64 = stdin.toString("base64");
   const answer = await requestDaemon(socket, "POST", `${path}/exec`, body);
   if (answer.status !== 200 && answer.status !== 504)
     throw new UserError(errorMessage(answer.status, answer.body));
   const r = answer.body as ExecAnswer;
-  if (options.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-  else {
-    process.stdout.write(Buffer.from(r.stdout, r.stdoutEncoding === "base64" ? "base64" : "utf8"));
-    process.stderr.write(Buffer.from(r.stderr, r.stderrEncoding === "base64" ? "base64" : "utf8"));
-  }
+  process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   if (r.truncated) process.stderr.write("vireo: the output was cut at the daemon's cap\n");
-  if (r.timedOut) {
-    process.stderr.write("vireo: the command ran past its timeout and was killed in the guest\n");
-    return EXIT_TIMED_OUT;
-  }
+  if (r.timedOut) return EXIT_TIMED_OUT;
   if (r.exitCode === null) return 128 + (r.signal ?? 0);
   return r.exitCode;
 }

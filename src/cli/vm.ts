@@ -313,7 +313,7 @@ const VERBS: Record<string, Verb> = {
   ),
   exec: {
     description:
-      "run a command in a running VM through its guest agent (stdin passed, output printed, its exit status is vireo's)",
+      "run a command in a running VM through its guest agent (stdin and output streamed, its exit status is vireo's)",
     named: true,
     operands: [["[command...]", "the program and its arguments, after --"]],
     flags: {
@@ -321,7 +321,7 @@ const VERBS: Record<string, Verb> = {
       "timeout-ms": {
         kind: "value",
         arg: "MS",
-        help: "kill it in the guest past this (default 60000); exit 124",
+        help: "kill it in the guest past this (default one hour; with --json 60000); exit 124",
       },
     },
     run: ({ args, socket, path }) =>

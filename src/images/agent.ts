@@ -5,14 +5,16 @@
  * no gconv modules, no maintainer scripts), then to what the binary loads (its DT_NEEDED closure).
  * `/init` starts it on vsock (see guest/init).
  */
-import { posix } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, posix } from "node:path";
 import { UserError } from "../util/errors.js";
 import type { AptClient, PackageInfo } from "./apt.js";
 import type { ArtifactRecord, PackageRecord } from "./cache.js";
 import { artifactRecord } from "./cache.js";
-import type { CpioEntry } from "./cpio.js";
+import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { scanDeb } from "./deb.js";
 import type { BuildContext } from "./fetch.js";
+import { buildInitramfs, initramfsEntries } from "./initramfs.js";
 import { formatMegabytes } from "./progress.js";
 
 export const AGENT_PACKAGE = "qemu-guest-agent";
@@ -297,4 +299,34 @@ esac
 /** The guest files the agent needs beside its own: the shutdown command it runs. */
 export function agentSupportEntries(): CpioEntry[] {
   return [{ type: "file", path: "sbin/shutdown", data: SHUTDOWN_SHIM, mode: 0o755 }];
+}
+
+// What every default image's recipe does with the agent (riscv64.ts, x86_64.ts): one code path.
+
+/** Downloads the agent (downloadAgent) and keeps its files as AGENT_FILE in the build folder. */
+export async function fetchAgent(apt: AptClient, ctx: BuildContext, debDir: string): Promise<AgentBuild> {
+  const agent = await downloadAgent(apt, ctx, debDir);
+  writeFileSync(join(ctx.work, AGENT_FILE), buildCpio(agent.entries));
+  return agent;
+}
+
+/** The agent's files kept in an image folder (AGENT_FILE), for a rebuild without a download. */
+export function cachedAgent(dir: string): CpioEntry[] {
+  return readCpio(readFileSync(join(dir, AGENT_FILE)));
+}
+
+/** The agent's files and the support files it needs in the guest. */
+export function agentGuestEntries(agentFiles: readonly CpioEntry[]): CpioEntry[] {
+  return [...agentFiles, ...agentSupportEntries()];
+}
+
+/** The gzip'd initramfs of busybox, /init, the modules and the agent (its folders listed once). */
+export function initramfsWithAgent(
+  busybox: Uint8Array,
+  init: Uint8Array | string,
+  modules: readonly CpioEntry[],
+  agentFiles: readonly CpioEntry[],
+): Uint8Array {
+  const agent = newEntries(initramfsEntries(busybox, init, modules), agentGuestEntries(agentFiles));
+  return buildInitramfs(busybox, init, [...modules, ...agent]);
 }

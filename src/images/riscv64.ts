@@ -11,8 +11,10 @@ import {
   AGENT_FILE,
   AGENT_PACKAGE,
   AGENT_RECIPE,
-  agentSupportEntries,
-  downloadAgent,
+  agentGuestEntries,
+  cachedAgent,
+  fetchAgent,
+  initramfsWithAgent,
   newEntries,
 } from "./agent.js";
 import { DEBIAN_KEYRING, PrivateApt, requireAptTools, systemMirror } from "./apt.js";
@@ -30,7 +32,7 @@ import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
 import { downloadKernelAndBusybox } from "./download.js";
 import { type BuildContext, type FetchOptions, fetchImage, type Recipe } from "./fetch.js";
-import { BUSYBOX_LINKS, buildInitramfs, INIT_INPUT, initramfsEntries, readInitScript } from "./initramfs.js";
+import { BUSYBOX_LINKS, INIT_INPUT, readInitScript } from "./initramfs.js";
 import { extractModules, moduleEntries, modulesFromEntries } from "./modules.js";
 import { buildExt4, busyboxApplets, ROOTFS_SIZE, rootfsEntries, sparseCopy } from "./rootfs.js";
 
@@ -101,12 +103,11 @@ function buildGuestFiles(
   agentFiles: readonly CpioEntry[],
 ): Record<string, { size: number; sha256: string }> {
   const init = readInitScript();
-  const agent = [...agentFiles, ...agentSupportEntries()];
+  const agent = agentGuestEntries(agentFiles);
   const initrdTmp = join(dir, `.${INITRD_FILE}.${process.pid}`);
   const rootfsTmp = join(dir, `.${ROOTFS_FILE}.${process.pid}`);
   try {
-    const initramfsAgent = newEntries(initramfsEntries(busybox, init, modules), agent);
-    writeFileSync(initrdTmp, buildInitramfs(busybox, init, [...modules, ...initramfsAgent]));
+    writeFileSync(initrdTmp, initramfsWithAgent(busybox, init, modules, agentFiles));
     const applets = busyboxApplets(busybox) ?? BUSYBOX_LINKS;
     const rootfs = rootfsEntries(busybox, init, modules, applets);
     buildExt4([...rootfs, ...newEntries(rootfs, agent)], rootfsTmp, { size: ROOTFS_SIZE });
@@ -164,8 +165,7 @@ async function build(ctx: BuildContext): Promise<Manifest> {
   }
 
   const debDir = join(ctx.work, "debs");
-  const agent = await downloadAgent(apt, ctx, debDir);
-  writeFileSync(join(ctx.work, AGENT_FILE), buildCpio(agent.entries));
+  const agent = await fetchAgent(apt, ctx, debDir);
 
   ctx.step(`building initramfs (${moduleSet.modules.length} modules, ${AGENT_PACKAGE}) and ${ROOTFS_FILE}…`);
   const guest = buildGuestFiles(ctx.work, readFileSync(busyboxPath), modules, agent.entries);
@@ -222,7 +222,7 @@ async function refresh(dir: string, manifest: Manifest, ctx: BuildContext): Prom
   ctx.step(`rebuilding initramfs and ${ROOTFS_FILE}…`);
   // The derived files (load-order, …) are written anew: their format may have changed with the layout.
   const modules = moduleEntries(modulesFromEntries(readCpio(readFileSync(join(dir, MODULES_FILE)))));
-  const agent = readCpio(readFileSync(join(dir, AGENT_FILE)));
+  const agent = cachedAgent(dir);
   const guest = buildGuestFiles(dir, readFileSync(join(dir, BUSYBOX_FILE)), modules, agent);
   return {
     ...manifest,

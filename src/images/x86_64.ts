@@ -4,7 +4,8 @@
  * the payload the bzImage's setup header points at, decompressed with xz; Debian builds it with a PVH
  * entry note, so the KVM engine can enter it directly and skip the bzImage's decompressor, which is
  * very slow on nested hosts), and an initramfs of the suite's static busybox, our /init (guest/init,
- * shared with riscv64) and the kernel modules for virtio-mmio devices and ext4.
+ * shared with riscv64), the kernel modules for virtio-mmio devices and ext4, and the suite's QEMU guest
+ * agent with its libraries (agent.ts, the same code path as riscv64's).
  *
  * The packages come through the system's own apt (its sources, lists and architecture: this needs an
  * amd64 host), with `apt-get download` into the build folder: nothing is installed.
@@ -16,13 +17,21 @@ import { gunzipSync } from "node:zlib";
 import { isBzImage } from "../machine/x86-microvm/bzimage.js";
 import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { UserError } from "../util/errors.js";
+import {
+  AGENT_FILE,
+  AGENT_PACKAGE,
+  AGENT_RECIPE,
+  cachedAgent,
+  fetchAgent,
+  initramfsWithAgent,
+} from "./agent.js";
 import { hostDebianArch, requireAptTools, SystemApt, systemMirror, systemSuite } from "./apt.js";
 import { artifactRecord, type Manifest, sha256Bytes, sha256File } from "./cache.js";
 import { buildCpio, type CpioEntry, readCpio } from "./cpio.js";
 import { extractFromDeb } from "./deb.js";
 import { downloadKernelAndBusybox } from "./download.js";
 import { type BuildContext, type FetchOptions, fetchImage, type Recipe } from "./fetch.js";
-import { buildInitramfs, INIT_INPUT, readInitScript } from "./initramfs.js";
+import { INIT_INPUT, readInitScript } from "./initramfs.js";
 import { extractModules, moduleEntries, modulesFromEntries, NEEDS_XZ, NEEDS_ZSTD } from "./modules.js";
 import { GUEST_MODULES } from "./riscv64.js";
 
@@ -169,6 +178,7 @@ function inputs(): Record<string, string> {
     [INIT_INPUT]: sha256Bytes(readInitScript()),
     modules: X86_GUEST_MODULES.join(" "),
     layout: LAYOUT_VERSION,
+    agent: AGENT_RECIPE,
   };
 }
 
@@ -177,10 +187,11 @@ function writeInitramfs(
   dir: string,
   busybox: Uint8Array,
   modules: readonly CpioEntry[],
+  agentFiles: readonly CpioEntry[],
 ): { size: number; sha256: string } {
   const tmp = join(dir, `.${INITRD_FILE}.${process.pid}`);
   try {
-    writeFileSync(tmp, buildInitramfs(busybox, readInitScript(), modules));
+    writeFileSync(tmp, initramfsWithAgent(busybox, readInitScript(), modules, agentFiles));
     const record = artifactRecord(tmp);
     renameSync(tmp, join(dir, INITRD_FILE));
     return record;
@@ -240,12 +251,14 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     ctx.step(`(optional module dependencies not in the package: ${moduleSet.unresolvedSoft.join(", ")})`);
   }
 
-  ctx.step(`building initramfs (${moduleSet.modules.length} modules)…`);
-  const initrd = writeInitramfs(ctx.work, busyboxBytes, modules);
-
   const debDir = join(ctx.work, "debs");
+  const agent = await fetchAgent(apt, ctx, debDir);
+
+  ctx.step(`building initramfs (${moduleSet.modules.length} modules, ${AGENT_PACKAGE})…`);
+  const initrd = writeInitramfs(ctx.work, busyboxBytes, modules, agent.entries);
+
   let debs: string[] | undefined;
-  if (ctx.keepDebs) debs = [kernelDeb, busyboxDeb].map((p) => p.slice(debDir.length + 1));
+  if (ctx.keepDebs) debs = [kernelDeb, busyboxDeb, ...agent.debs].map((p) => p.slice(debDir.length + 1));
   else rmSync(debDir, { recursive: true, force: true });
 
   const manifest: Manifest = {
@@ -255,13 +268,14 @@ async function build(ctx: BuildContext): Promise<Manifest> {
     mirror,
     created: new Date().toISOString(),
     kernelRelease: release,
-    packages: records,
+    packages: [...records, ...agent.records],
     artifacts: {
       [BZIMAGE_FILE]: artifactRecord(bzImagePath),
       [VMLINUX_FILE]: artifactRecord(join(ctx.work, VMLINUX_FILE)),
       [INITRD_FILE]: initrd,
       [BUSYBOX_FILE]: artifactRecord(busyboxPath),
       [MODULES_FILE]: artifactRecord(join(ctx.work, MODULES_FILE)),
+      [AGENT_FILE]: artifactRecord(join(ctx.work, AGENT_FILE)),
     },
     modules: {
       order: moduleSet.modules.map((m) => m.name),
@@ -284,11 +298,15 @@ function intact(dir: string, manifest: Manifest, name: string): boolean {
 /** After an edit of the init script: the initramfs again from the cached busybox and modules, no download. */
 async function refresh(dir: string, manifest: Manifest, ctx: BuildContext): Promise<Manifest | undefined> {
   const now = inputs();
+  // A cache from before the agent (or another recipe of it) needs its packages: a full build.
   if (manifest.inputs?.modules !== now.modules || manifest.inputs?.layout !== now.layout) return undefined;
-  if (!intact(dir, manifest, BUSYBOX_FILE) || !intact(dir, manifest, MODULES_FILE)) return undefined;
+  if (manifest.inputs?.agent !== now.agent) return undefined;
+  for (const name of [BUSYBOX_FILE, MODULES_FILE, AGENT_FILE]) {
+    if (!intact(dir, manifest, name)) return undefined;
+  }
   ctx.step("rebuilding initramfs…");
   const modules = moduleEntries(modulesFromEntries(readCpio(readFileSync(join(dir, MODULES_FILE)))));
-  const initrd = writeInitramfs(dir, readFileSync(join(dir, BUSYBOX_FILE)), modules);
+  const initrd = writeInitramfs(dir, readFileSync(join(dir, BUSYBOX_FILE)), modules, cachedAgent(dir));
   return { ...manifest, artifacts: { ...manifest.artifacts, [INITRD_FILE]: initrd }, inputs: now };
 }
 
@@ -297,7 +315,7 @@ export const x86Recipe: Recipe = {
   kernel: BZIMAGE_FILE,
   initrd: INITRD_FILE,
   summary: [BZIMAGE_FILE, VMLINUX_FILE, INITRD_FILE],
-  artifacts: [BZIMAGE_FILE, VMLINUX_FILE, INITRD_FILE, BUSYBOX_FILE, MODULES_FILE],
+  artifacts: [BZIMAGE_FILE, VMLINUX_FILE, INITRD_FILE, BUSYBOX_FILE, MODULES_FILE, AGENT_FILE],
   inputs,
   build,
   refresh,

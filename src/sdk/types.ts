@@ -11,6 +11,8 @@ import type {
   ErrorSchema,
   ExecBodySchema,
   ExecResultSchema,
+  ExecStreamEndSchema,
+  ExecStreamStartSchema,
   MigrateInRequestSchema,
   MigrateInResultSchema,
   MigrateRequestSchema,
@@ -38,6 +40,8 @@ export type ApiErrorBody = Static<typeof ErrorSchema>;
 export type VmFromSnapshot = Static<typeof VmFromSnapshotSchema>;
 export type ExecRequest = Static<typeof ExecBodySchema>;
 export type ExecResult = Static<typeof ExecResultSchema>;
+export type ExecStreamStart = Static<typeof ExecStreamStartSchema>;
+export type ExecStreamEnd = Static<typeof ExecStreamEndSchema>;
 export type SnapshotRequest = Static<typeof SnapshotRequestSchema>;
 export type SnapshotResult = Static<typeof SnapshotResultSchema>;
 export type MigrateInRequest = Static<typeof MigrateInRequestSchema>;

@@ -6,6 +6,7 @@
 import type { OperationId } from "../api/routes.js";
 import { defaultSocket } from "../cli/daemon-paths.js";
 import { ConsoleSession } from "./console.js";
+import { ExecSession, type ExecStreamOptions } from "./exec.js";
 import { readText, type Sent, send, serverSentEvents, type Target } from "./transport.js";
 import type {
   AcquireOptions,
@@ -84,6 +85,26 @@ export class Vireo {
    */
   vmExec(id: string, request: ExecRequest): Promise<ExecResult> {
     return this.json({ method: "POST", path: `/vms/${seg(id)}/exec`, body: request });
+  }
+
+  /**
+   * Runs a program in the guest with its output streamed (the WebSocket form of vmExec): `stdout` and
+   * `stderr` are readable streams, stdin is `options.stdin` or written with write()/endStdin(), and
+   * `exit` resolves with its exit code (a program that is not there: 127) or says it timed out.
+   */
+  vmExecStream(id: string, argv: string[], options: ExecStreamOptions = {}): Promise<ExecSession> {
+    const start = {
+      argv,
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    };
+    const { url, headers } = this.webSocketTarget(`/vms/${seg(id)}/exec`);
+    return ExecSession.open(url, headers, start, options.stdin);
+  }
+
+  /** vmExecStream. */
+  execStream(id: string, argv: string[], options: ExecStreamOptions = {}): Promise<ExecSession> {
+    return this.vmExecStream(id, argv, options);
   }
 
   /** Writes `data` (bytes, or a stream of them: any size) to the file `path` in the guest. */
@@ -205,13 +226,18 @@ export class Vireo {
 
   /** The interactive console (the WebSocket form of vmConsole): output, input, expect(). */
   openConsole(id: string): Promise<ConsoleSession> {
-    const path = `/vms/${seg(id)}/console`;
-    if ("socket" in this.target) return ConsoleSession.open(`ws+unix://${this.target.socket}:${path}`, {});
+    const { url, headers } = this.webSocketTarget(`/vms/${seg(id)}/console`);
+    return ConsoleSession.open(url, headers);
+  }
+
+  /** Where a WebSocket route of the daemon is reached, and the headers it needs. */
+  private webSocketTarget(path: string): { url: string; headers: Record<string, string> } {
+    if ("socket" in this.target) return { url: `ws+unix://${this.target.socket}:${path}`, headers: {} };
     const url = new URL(this.target.url);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.pathname = `${url.pathname.replace(/\/$/, "")}${path}`;
     const token = this.target.token;
-    return ConsoleSession.open(url.href, token === undefined ? {} : { authorization: `Bearer ${token}` });
+    return { url: url.href, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } };
   }
 
   getBalloon(id: string): Promise<Balloon> {
@@ -364,4 +390,5 @@ export const OPERATIONS = {
   releaseVm: "releaseVm",
   migrateIn: "migrateIn",
   migrateVm: "migrateVm",
+  vmExecStream: "vmExecStream",
 } as const satisfies Record<OperationId, keyof Vireo>;

@@ -139,9 +139,9 @@ export const VmSpecSchema = Type.Object(
      */
     memoryMode: Type.Optional(Type.Union([Type.Literal("reserved"), Type.Literal("overcommit")])),
     /**
-     * riscv64: the QEMU guest agent of the default image, reached over vsock (exec, files, shutdown).
-     * A daemon wires a vsock device with a socket of its own unless the spec has one. Unsaid: on for
-     * riscv64 Linux boots without a vsock of their own while a virtio slot is free (see hasAgent).
+     * The QEMU guest agent of the default images, reached over vsock (exec, files, shutdown). A daemon
+     * wires a vsock device with a socket of its own unless the spec has one. Unsaid: on for Linux boots
+     * (riscv64 and x86_64) without a vsock of their own while a virtio slot is free (see hasAgent).
      */
     agent: Type.Optional(Type.Boolean()),
   },
@@ -244,14 +244,16 @@ function crossChecks(spec: VmSpec, problem: (path: string, message: string) => v
     }
   }
   if (!riscv && spec.keyboard === true) problem("/keyboard", "only for riscv64 guests");
-  if (!riscv && spec.agent === true) problem("/agent", "only for riscv64 guests (x86_64 has no vsock yet)");
   if (riscv && firmware === "none" && spec.agent === true) problem("/agent", "needs a Linux boot");
   if (
     spec.agent === true &&
     spec.vsock === undefined &&
-    otherVirtioDevices(spec) >= VIRTIO_SLOT_COUNT.riscv64
+    otherVirtioDevices(spec) >= VIRTIO_SLOT_COUNT[spec.arch]
   )
-    problem("/agent", `needs a virtio slot for its vsock device: the board has ${VIRTIO_SLOT_COUNT.riscv64}`);
+    problem(
+      "/agent",
+      `needs a virtio slot for its vsock device: the board has ${VIRTIO_SLOT_COUNT[spec.arch]}`,
+    );
   for (const p of cpuShareProblems(spec.cpu)) problem(`/cpu${p.path}`, p.message);
   const devices = otherVirtioDevices(spec) + (spec.keyboard === true ? 1 : 0);
   if (devices > VIRTIO_SLOT_COUNT[spec.arch]) {
@@ -295,13 +297,14 @@ function otherVirtioDevices(spec: VmSpec): number {
 }
 
 /**
- * Whether the VM has the guest agent: as `agent` says; unsaid, riscv64 Linux boots do when they bring
- * no vsock device of their own and a virtio slot is free for the one the daemon adds.
+ * Whether the VM has the guest agent: as `agent` says; unsaid, Linux boots (riscv64 and x86_64: both
+ * default images carry qemu-ga) do when they bring no vsock device of their own and a virtio slot is
+ * free for the one the daemon adds.
  */
 export function hasAgent(spec: VmSpec): boolean {
-  if (spec.arch !== "riscv64" || (spec.boot.firmware ?? "builtin") === "none") return false;
+  if ((spec.boot.firmware ?? "builtin") === "none") return false;
   if (spec.agent !== undefined) return spec.agent;
-  return spec.vsock === undefined && otherVirtioDevices(spec) < VIRTIO_SLOT_COUNT.riscv64;
+  return spec.vsock === undefined && otherVirtioDevices(spec) < VIRTIO_SLOT_COUNT[spec.arch];
 }
 
 /**

@@ -7,17 +7,21 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   truncateSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { AGENT_BINARY, elfInterpreter, elfNeeded } from "../../src/images/agent.js";
 import { hostDebianArch } from "../../src/images/apt.js";
+import { readCpio } from "../../src/images/cpio.js";
 import { bzImagePayload, hasPvhEntry } from "../../src/images/x86_64.js";
 import { after, describe, test } from "../support/test.js";
 import { vireoImages } from "./cli-runner.js";
@@ -52,7 +56,8 @@ describe("vireo images fetch --arch x86_64 (network)", { skip, concurrency: 1 },
       /downloading/,
       /extracting the kernel, its modules and busybox/,
       /decompressing vmlinux from bzImage/,
-      /building initramfs \(\d+ modules\)/,
+      /downloading qemu-guest-agent and its libraries: qemu-guest-agent, libc6, /,
+      /building initramfs \(\d+ modules, qemu-guest-agent\)/,
     ]) {
       assert.match(r.stderr, step);
     }
@@ -61,6 +66,7 @@ describe("vireo images fetch --arch x86_64 (network)", { skip, concurrency: 1 },
       /^x86_64: fetched in .*bzImage \d+\.\d MB, vmlinux \d+\.\d MB, initramfs\.cpio\.gz /,
     );
     assert.deepEqual(readdirSync(dir).sort(), [
+      "agent.cpio",
       "busybox",
       "bzImage",
       "initramfs.cpio.gz",
@@ -71,10 +77,9 @@ describe("vireo images fetch --arch x86_64 (network)", { skip, concurrency: 1 },
     const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
     assert.equal(manifest.arch, "x86_64");
     assert.match(manifest.source, /^debian \S+$/);
-    assert.deepEqual(
-      manifest.packages.map((p: { role: string }) => p.role),
-      ["metapackage", "kernel", "busybox"],
-    );
+    const roles = manifest.packages.map((p: { role: string }) => p.role);
+    assert.deepEqual(roles.slice(0, 4), ["metapackage", "kernel", "busybox", "agent"]);
+    assert.ok(roles.slice(4).every((r: string) => r === "agent-library"));
     const bzImage = readFileSync(join(dir, "bzImage"));
     const vmlinux = readFileSync(join(dir, "vmlinux"));
     const payload = bzImagePayload(bzImage);
@@ -88,6 +93,32 @@ describe("vireo images fetch --arch x86_64 (network)", { skip, concurrency: 1 },
     for (const m of ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "ext4"])
       assert.ok(manifest.modules.order.includes(m), m);
     assert.ok(cpio.includes(Buffer.from(`lib/modules/${release}/load-order\0`)));
+    // qemu-ga, its loader and every library it names (DT_NEEDED) are in the initramfs.
+    const entries = readCpio(cpio);
+    const paths = new Set(entries.map((e) => e.path));
+    const agent = entries.find((e) => e.path === AGENT_BINARY);
+    assert.ok(agent?.type === "file", "usr/sbin/qemu-ga");
+    const agentElf = Buffer.from(agent.data);
+    assert.equal(agentElf.readUInt16LE(18), 62, "EM_X86_64");
+    assert.ok(paths.has((elfInterpreter(agentElf) ?? "").replace(/^\//, "")), "its loader");
+    for (const needed of elfNeeded(agentElf))
+      assert.ok(
+        [...paths].some((p) => p.endsWith(`/${needed}`)),
+        `${needed} (needed by qemu-ga)`,
+      );
+    // This host is amd64: the agent runs from the initramfs's own files alone (chroot needs root).
+    if (process.getuid?.() === 0) {
+      const root = join(xdg, "initramfs-root");
+      for (const e of entries) {
+        const at = join(root, e.path);
+        if (e.type === "dir") mkdirSync(at, { recursive: true });
+        else if (e.type === "file") writeFileSync(at, e.data, { mode: e.mode ?? 0o644 });
+        else if (e.type === "symlink") symlinkSync(e.target, at);
+      }
+      const version = spawnSync("chroot", [root, "/usr/sbin/qemu-ga", "--version"], { encoding: "utf8" });
+      assert.equal(version.status, 0, version.stderr);
+      assert.match(version.stdout, /QEMU Guest Agent \d+\.\d+/);
+    }
     const busybox = readFileSync(join(dir, "busybox"));
     assert.equal(busybox.readUInt16LE(18), 62, "EM_X86_64");
     assert.ok(!existsSync(join(dir, "debs")), "no .deb kept without --keep-debs");
@@ -108,7 +139,7 @@ describe("vireo images fetch --arch x86_64 (network)", { skip, concurrency: 1 },
   });
 
   const qemu = spawnSync("qemu-system-x86_64", ["--version"]).status === 0;
-  const boot = (kernel: string, extra: string[]) =>
+  const boot = (kernel: string, extra: string[], append = "") =>
     spawnSync(
       "qemu-system-x86_64",
       [
@@ -116,7 +147,7 @@ describe("vireo images fetch --arch x86_64 (network)", { skip, concurrency: 1 },
         ...["-kernel", join(dir, kernel), "-initrd", join(dir, "initramfs.cpio.gz")],
         // nokaslr: QEMU 7.2's microvm under TCG hung with no output in about 1 boot of 6 when the
         // bzImage's decompressor placed the kernel at a random physical address (0 of 8 with nokaslr).
-        ...["-append", "console=ttyS0 quiet nokaslr vireo.check=1"],
+        ...["-append", `console=ttyS0 quiet nokaslr vireo.check=1 ${append}`.trim()],
         ...extra,
       ],
       { encoding: "utf8", timeout: 300_000, input: "" },
@@ -148,10 +179,14 @@ describe("vireo images fetch --arch x86_64 (network)", { skip, concurrency: 1 },
   test("the vmlinux boots through its PVH entry on QEMU (TCG)", {
     skip: qemu ? false : "qemu-system-x86_64 is not on PATH",
   }, () => {
-    const r = boot("vmlinux", []);
+    // The guest agent's binary loads with the libraries the image carries (no vsock here to reach it).
+    const run = Buffer.from("/usr/sbin/qemu-ga --version").toString("base64");
+    const r = boot("vmlinux", [], `vireo.run=${run}`);
     assert.equal(r.status, 0, r.stderr);
     const found = checks(r.stdout);
     assert.equal(found.get("arch"), "x86_64");
+    assert.match(r.stdout, /QEMU Guest Agent \d+\.\d+/, r.stdout.slice(-2000));
+    assert.equal(found.get("run-status"), "0");
     assert.match(r.stdout, /^CHECK done\r?$/m, r.stdout.slice(-2000));
   });
 });

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { AGENT_BINARY, AGENT_FILE } from "../../src/images/agent.js";
 import { SystemApt } from "../../src/images/apt.js";
 import { artifactRecord, imageDir, type Manifest, writeManifest } from "../../src/images/cache.js";
 import { buildCpio, readCpio } from "../../src/images/cpio.js";
@@ -191,6 +192,13 @@ describe("x86_64 recipe", () => {
       [INITRD_FILE]: "old initramfs",
       [BUSYBOX_FILE]: "fake busybox",
       [MODULES_FILE]: buildCpio(moduleEntries({ release, modules })),
+      [AGENT_FILE]: buildCpio([
+        { type: "dir", path: "usr" },
+        { type: "dir", path: "usr/sbin" },
+        { type: "file", path: "usr/sbin/qemu-ga", data: "fake agent", mode: 0o755 },
+        { type: "dir", path: "lib64" },
+        { type: "symlink", path: "lib64/ld-linux-x86-64.so.2", target: "../lib/x86_64-linux-gnu/ld.so" },
+      ]),
     };
     const artifacts: Manifest["artifacts"] = {};
     for (const [name, data] of Object.entries(files)) {
@@ -218,6 +226,16 @@ describe("x86_64 recipe", () => {
     const init = entries.find((e) => e.path === "init");
     assert.ok(init?.type === "file");
     assert.ok(Buffer.from(init.data).equals(readFileSync(initScriptPath())));
+    // The guest agent, as in the riscv64 image: its files from the cached agent.cpio (each path once),
+    // the shutdown command it runs, and the /init that starts it on vsock.
+    const paths = entries.map((e) => e.path);
+    assert.equal(new Set(paths).size, paths.length);
+    for (const p of [AGENT_BINARY, "lib64/ld-linux-x86-64.so.2", "sbin/shutdown"])
+      assert.ok(paths.includes(p), p);
+    assert.match(
+      Buffer.from(init.data).toString(),
+      /^\s*\/usr\/sbin\/qemu-ga --method=vsock-listen --path=4294967295:1234 /m,
+    );
     const order = entries.find((e) => e.path === `lib/modules/${release}/load-order`);
     assert.ok(order?.type === "file");
     assert.match(
@@ -226,5 +244,13 @@ describe("x86_64 recipe", () => {
     );
     const again = await fetchImage(x86Recipe, { env, quiet: true, verify: true });
     assert.equal(again.action, "up-to-date");
+    assert.equal(again.manifest.inputs.agent, x86Recipe.inputs().agent);
+
+    // A cache from before the agent: the packages are needed, so no refresh (a full build instead).
+    const before = { ...again.manifest, inputs: { ...again.manifest.inputs } };
+    delete before.inputs.agent;
+    const ctx = { step: () => {} } as unknown as Parameters<NonNullable<typeof x86Recipe.refresh>>[2];
+    assert.equal(await x86Recipe.refresh?.(dir, before, ctx), undefined);
+    assert.ok(x86Recipe.artifacts.includes(AGENT_FILE));
   });
 });

@@ -157,6 +157,9 @@ describe("the SDK against a daemon", { skip: missing !== undefined }, () => {
     ]) {
       await assert.rejects(call(), (e) => e instanceof VireoApiError && e.status === 409);
     }
+    // The streamed form opens, then says the same in its last frame.
+    const streamed = await v.vmExecStream("s1", ["true"]);
+    await assert.rejects(streamed.exit, (e) => e instanceof VireoApiError && e.status === 409);
     assert.equal((await v.pause("s1")).state, "paused");
     assert.equal((await v.resume("s1")).state, "running");
     // A snapshot, and a VM restored from it that runs on.

@@ -161,7 +161,7 @@ describe("VmSpec", () => {
     assertProblem(base({ keyboard: "yes" as unknown as boolean }), "/keyboard", /boolean/);
   });
 
-  test("the guest agent: riscv64 Linux boots have one unless told, with a free slot; never x86_64", () => {
+  test("the guest agent: Linux boots (riscv64, x86_64) have one unless told, with a free slot", () => {
     const drives = (n: number) =>
       Array.from({ length: n }, (_, i) => ({ path: `d${i}.img`, readOnly: false, id: `d${i}` }));
     assert.equal(hasAgent(base()), true);
@@ -172,9 +172,13 @@ describe("VmSpec", () => {
     assert.equal(hasAgent(base({ drives: drives(8) })), false, "no slot left for its vsock");
     assertProblem(base({ drives: drives(8), agent: true }), "/agent", /needs a virtio slot/);
     assertProblem(base({ boot: { kernel: "k", firmware: "none" }, agent: true }), "/agent", /Linux boot/);
+    // x86_64: the same rule (its default image carries qemu-ga too, its board has vsock).
     const x86 = base({ arch: "x86_64", engine: "kvm", memory: 64 * MiB });
-    assert.equal(hasAgent(x86), false);
-    assertProblem({ ...x86, agent: true }, "/agent", /only for riscv64 guests/);
+    assert.equal(hasAgent(x86), true);
+    assert.equal(hasAgent({ ...x86, agent: false }), false);
+    assert.equal(validateVmSpec({ ...x86, agent: true }).agent, true);
+    assert.equal(hasAgent({ ...x86, drives: drives(8) }), false, "no slot left for its vsock (x86_64)");
+    assertProblem({ ...x86, drives: drives(8), agent: true }, "/agent", /needs a virtio slot/);
   });
 
   test("CPU shares and memory modes: ranges, and what only a shared VM has", () => {
