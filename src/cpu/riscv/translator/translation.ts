@@ -14,6 +14,7 @@ import {
 import { BlockExit, type BlockFunction, compileBlocks, type TranslatorHost } from "./compile.js";
 import { type DecodedInsn, decodeBlock } from "./decode.js";
 import { buildDispatch, type Dispatch, SLOT_SHIFT } from "./dispatch.js";
+import { ExitReasons, instructionKind } from "./exit-reasons.js";
 
 export interface TranslationOptions {
   /** Entries into a block (counted at block boundaries the interpreter reaches) before it is compiled.
@@ -66,6 +67,8 @@ export interface Block {
   fn: BlockFunction | null;
   /** Its entry in the shared function table (-1 when fn is null). */
   slot: number;
+  /** What its first instruction is when the interpreter owns it (the exit map's name for it). */
+  stop?: string;
 }
 
 /** Runs the interpreter variant that returns after every jump or branch. */
@@ -122,6 +125,10 @@ export class Translation {
   sliceSteps = 0;
   /** The block the last unit ran, or null when the interpreter ran it. */
   lastBlock: Block | null = null;
+  /** Why the dispatcher handed pcs back to TypeScript, and what the interpreter then ran (`--stats`). */
+  readonly exits = new ExitReasons();
+  /** The reason the last lookup() found nothing to run. */
+  private miss = "";
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -248,6 +255,7 @@ export class Translation {
         const steps = this.account(h, true);
         left -= steps;
         if (ran < 0) {
+          this.exits.count("host", 0);
           exit = BlockExit.HOST;
           break;
         }
@@ -263,7 +271,10 @@ export class Translation {
       this.lastBlock = translated ? block : null;
       if (translated) this.stamps[(block as Block).slot] = this.epoch;
       exit = translated ? ((block as Block).fn as BlockFunction)(h.base, left) : this.interpret(h.base, left);
-      left -= this.account(h, translated);
+      const steps = this.account(h, translated);
+      left -= steps;
+      if (!translated) this.exits.count(block === null ? this.miss : "budget", steps);
+      else this.exits.count("jump-cache-miss", 0);
       if (exit !== BlockExit.NEXT) break;
     }
     this.sliceSteps = budget - left;
@@ -340,14 +351,21 @@ export class Translation {
     const hi = h.pcHi;
     // A miss in the fetch TLB is the interpreter's to fill (and to fault on).
     const pa = this.physicalPc(h);
-    if (pa < 0) return null;
+    if (pa < 0) {
+      this.miss = "fetch-tlb-miss";
+      return null;
+    }
     const block = this.blocks.get(pa);
     if (block !== undefined && block.pcLo === lo && block.pcHi === hi) {
-      if (block.fn === null) return null;
+      if (block.fn === null) {
+        this.miss = block.stop ?? "untranslatable";
+        return null;
+      }
       this.cache(h, block, pa);
       return block;
     }
     const heat = (this.heat.get(pa) ?? 0) + 1;
+    this.miss = block === undefined ? "cold" : "other-virtual-pc";
     this.heat.set(pa, heat);
     if (heat === this.threshold) this.pending.set(pa, [lo, hi]);
     return null;
@@ -365,7 +383,17 @@ export class Translation {
       const insns = decodeBlock(bytes, pa % PAGE, pc);
       batch.push({
         pa,
-        block: { pa, bytes: 0, insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null, slot: -1 },
+        block: {
+          pa,
+          bytes: 0,
+          insns,
+          pcLo: lo,
+          pcHi: hi,
+          length: insns.length,
+          fn: null,
+          slot: -1,
+          ...(insns.length === 0 ? { stop: instructionKind(bytes, pa % PAGE) } : {}),
+        },
         insns,
       });
     }
