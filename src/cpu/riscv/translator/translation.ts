@@ -5,6 +5,7 @@ import {
   BLOCK_STAMP_SLOTS,
   BLOCK_STAMPS_BASE,
   HartOffset,
+  HEAT_ENTRIES,
   JUMP_CACHE_ENTRIES,
   RAM_OFFSET,
   TLB_ENTRIES,
@@ -78,6 +79,7 @@ const PAGE = 4096;
 const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
 const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
 const EPOCH = HartOffset.EPOCH >> 2;
+const HOT_LIMIT = HartOffset.HOT_LIMIT >> 2;
 
 /**
  * The translating engine's core: counts entries into blocks by physical address, compiles hot ones to
@@ -129,6 +131,8 @@ export class Translation {
   readonly exits = new ExitReasons();
   /** The reason the last lookup() found nothing to run. */
   private miss = "";
+  /** Whether this slice runs one unit at a time (then every jump ends a unit, and heat is counted here). */
+  private unitMode = false;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -149,6 +153,11 @@ export class Translation {
       const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
       this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
     }
+  }
+
+  /** i32 index of the block interpreter's heat counter for jump target `pcLo` of hart `h`. */
+  private heatSlot(h: Hart, pcLo: number): number {
+    return (h.base + HartOffset.HEAT + ((pcLo >>> 1) & (HEAT_ENTRIES - 1)) * 4) >> 2;
   }
 
   private takeSlot(fn: BlockFunction): number {
@@ -238,6 +247,8 @@ export class Translation {
     for (const h of this.harts) {
       const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
       this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
+      const heat = (h.base + HartOffset.HEAT) >> 2;
+      this.i32.fill(0, heat, heat + HEAT_ENTRIES);
     }
   }
 
@@ -247,6 +258,10 @@ export class Translation {
     let exit: number = BlockExit.NEXT;
     h.state[EPOCH] = ++this.epoch;
     const unitMode = this.unitsPerSlice !== Number.POSITIVE_INFINITY;
+    this.unitMode = unitMode;
+    // Free-running, the block interpreter counts entries into cold code itself and comes back only for
+    // a target that is hot or may be translated (an infinite threshold: never hot).
+    h.state[HOT_LIMIT] = unitMode ? 0 : this.threshold >= 2 ** 32 ? -1 : this.threshold | 0;
     for (let unit = 0; left > 0 && unit < this.unitsPerSlice; unit++) {
       // Blocks the jump cache knows run back to back in wasm; TypeScript only sees the misses.
       if (unitMode) this.lastBlock = this.peek(h);
@@ -357,6 +372,8 @@ export class Translation {
     }
     const block = this.blocks.get(pa);
     if (block !== undefined && block.pcLo === lo && block.pcHi === hi) {
+      // Either way the block interpreter need not come back for this target until it is hot again.
+      this.i32[this.heatSlot(h, lo)] = 0;
       if (block.fn === null) {
         this.miss = block.stop ?? "untranslatable";
         return null;
@@ -367,7 +384,11 @@ export class Translation {
     const heat = (this.heat.get(pa) ?? 0) + 1;
     this.miss = block === undefined ? "cold" : "other-virtual-pc";
     this.heat.set(pa, heat);
-    if (heat === this.threshold) this.pending.set(pa, [lo, hi]);
+    const slot = this.heatSlot(h, lo);
+    // Targets sharing a counter may make one look hot early: that only compiles it sooner.
+    const hotInWasm = !this.unitMode && (this.i32[slot] as number) >>> 0 >= this.threshold;
+    if (hotInWasm) this.i32[slot] = 0;
+    if (heat === this.threshold || hotInWasm) this.pending.set(pa, [lo, hi]);
     return null;
   }
 
