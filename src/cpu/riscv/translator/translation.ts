@@ -76,6 +76,9 @@ export interface Block {
 export type InterpretBlock = (hart: number, budget: number) => number;
 
 const PAGE = 4096;
+/** A batch is compiled once it holds this many blocks, or its first block has waited this many slices. */
+const BATCH_BLOCKS = 32;
+const BATCH_SLICES = 8;
 const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
 const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
 const EPOCH = HartOffset.EPOCH >> 2;
@@ -293,7 +296,7 @@ export class Translation {
       if (exit !== BlockExit.NEXT) break;
     }
     this.sliceSteps = budget - left;
-    if (this.pending.size > 0) this.compilePending();
+    if (this.pending.size > 0 && this.batchReady()) this.compilePending();
     return exit === BlockExit.NEXT ? BlockExit.NEXT : BlockExit.HOST;
   }
 
@@ -392,6 +395,19 @@ export class Translation {
     return null;
   }
 
+  /** Slices that ended with blocks pending since the last compilation. */
+  private pendingSlices = 0;
+
+  /**
+   * Whether to compile the pending blocks now: V8's cost per module dominates small ones (a module of
+   * one block costs about as much as one of ten), so hot blocks wait a few slices to share one.
+   * Lockstep tests (one unit per slice) and threshold 1 compile at once, as they always did.
+   */
+  private batchReady(): boolean {
+    if (this.unitMode || this.threshold <= 1) return true;
+    return this.pending.size >= BATCH_BLOCKS || ++this.pendingSlices >= BATCH_SLICES;
+  }
+
   /** Decodes and compiles every block that became hot during the slice, as one module. */
   private compilePending(): void {
     const start = performance.now();
@@ -419,6 +435,7 @@ export class Translation {
       });
     }
     this.pending.clear();
+    this.pendingSlices = 0;
     const code = batch.filter((b) => b.insns.length > 0);
     if (code.length > 0) {
       const compiled = compileBlocks(
