@@ -61,6 +61,14 @@ export enum HartOffset {
    * counter reaches this (i32, unsigned; 0: at every jump, as lockstep tests need).
    */
   HOT_LIMIT = 0x254,
+  /** Calls the translator's dispatcher made to the block interpreter, and the instructions they ran (i32). */
+  INTERP_CALLS = 0x258,
+  INTERP_STEPS = 0x25c,
+  /**
+   * While the dispatcher runs the block interpreter: the slice's instructions before that call (i32;
+   * the interpreter's SLICE_STEPS counts from 0), so instret read meanwhile is exact. 0 otherwise.
+   */
+  INTERP_BASE = 0x260,
   /** Start of the TLB sets: one set per privilege level (U, S, M), see TLB_* below. */
   TLB = 0x1000,
   /** The translator's jump cache (after the TLB sets): JUMP_CACHE_ENTRIES of 16 bytes: virtual pc (i64),

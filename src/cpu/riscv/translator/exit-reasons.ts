@@ -12,7 +12,11 @@ export class ExitReasons {
   readonly interpreted = new Map<string, number>();
 
   count(reason: string, steps: number): void {
-    this.events.set(reason, (this.events.get(reason) ?? 0) + 1);
+    this.add(reason, 1, steps);
+  }
+
+  add(reason: string, events: number, steps: number): void {
+    this.events.set(reason, (this.events.get(reason) ?? 0) + events);
     if (steps > 0) this.interpreted.set(reason, (this.interpreted.get(reason) ?? 0) + steps);
   }
 

@@ -83,6 +83,8 @@ const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
 const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
 const EPOCH = HartOffset.EPOCH >> 2;
 const HOT_LIMIT = HartOffset.HOT_LIMIT >> 2;
+const INTERP_CALLS = HartOffset.INTERP_CALLS >> 2;
+const INTERP_STEPS = HartOffset.INTERP_STEPS >> 2;
 
 /**
  * The translating engine's core: counts entries into blocks by physical address, compiles hot ones to
@@ -151,7 +153,7 @@ export class Translation {
     this.maxWasmBytes = options.maxWasmBytes ?? 64 << 20;
     this.i32 = new Int32Array(memory.buffer);
     this.stamps = new Int32Array(memory.buffer, BLOCK_STAMPS_BASE, BLOCK_STAMP_SLOTS);
-    this.dispatch = buildDispatch(memory, this.table);
+    this.dispatch = buildDispatch(memory, this.table, interpret);
     for (const h of harts) {
       const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
       this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
@@ -306,7 +308,15 @@ export class Translation {
     h.retired += steps;
     h.state[SLICE_STEPS] = 0;
     h.state[CODE_WRITTEN] = 0;
-    if (translated) this.stats.translatedRetired += steps;
+    // Cold code the dispatcher handed to the block interpreter itself.
+    const interpreted = h.state[INTERP_STEPS] as number;
+    const calls = h.state[INTERP_CALLS] as number;
+    if (calls !== 0) {
+      this.exits.add("cold-in-wasm", calls, interpreted);
+      h.state[INTERP_STEPS] = 0;
+      h.state[INTERP_CALLS] = 0;
+    }
+    if (translated) this.stats.translatedRetired += steps - interpreted;
     return steps;
   }
 
@@ -371,6 +381,9 @@ export class Translation {
     const pa = this.physicalPc(h);
     if (pa < 0) {
       this.miss = "fetch-tlb-miss";
+      // Hot, but not mapped for fetch (some pages never are: the interpreter fetches them through
+      // TypeScript): count afresh, rather than coming back here at every entry.
+      if (!this.unitMode) this.i32[this.heatSlot(h, lo)] = 0;
       return null;
     }
     const block = this.blocks.get(pa);
