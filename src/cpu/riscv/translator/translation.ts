@@ -77,8 +77,8 @@ export type InterpretBlock = (hart: number, budget: number) => number;
 
 const PAGE = 4096;
 /** A batch is compiled once it holds this many blocks, or its first block has waited this many slices. */
-const BATCH_BLOCKS = 32;
-const BATCH_SLICES = 8;
+const BATCH_BLOCKS = 64;
+const BATCH_SLICES = 32;
 const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
 const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
 const EPOCH = HartOffset.EPOCH >> 2;
