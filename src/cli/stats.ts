@@ -25,6 +25,10 @@ export function statsLines(stats: VmStats): string[] {
     );
     if (stats.balloon !== undefined) lines.push(`balloon ${fields(stats.balloon)}`);
     if (stats.translation !== undefined) lines.push(`translation ${fields(stats.translation)}`);
+    if (stats.translationExits !== undefined)
+      lines.push(`translation-exits ${format(stats.translationExits)}`);
+    if (stats.translationInterpreted !== undefined)
+      lines.push(`translation-interpreted ${format(stats.translationInterpreted)}`);
     for (const v of stats.virtio ?? [])
       lines.push(`virtio${v.slot} ${v.device} irq=${v.gsi} ${fields(v.counters)}`);
   } else {

@@ -266,6 +266,8 @@ function riscvStats(
       "live-wasm-bytes": Math.round(t.liveWasmBytes),
       evictions: t.evictions,
     };
+    stats.translationExits = byCount([...translation.exits.events]);
+    stats.translationInterpreted = byCount([...translation.exits.interpreted]);
   }
   if (virtio.vsock !== null)
     stats.vsock = { cid: virtio.vsock.guestCid, counters: { ...virtio.vsock.stats } };

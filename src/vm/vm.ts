@@ -69,6 +69,10 @@ export interface VmStats {
   balloon?: Record<string, number | string>;
   /** riscv64 --engine translate: blocks compiled, wasm bytes, invalidations, compile time... */
   translation?: Record<string, number>;
+  /** riscv64 --engine translate: why pcs went back to TypeScript, most frequent first, and the
+   *  instructions the interpreter ran after each reason (the map of what to translate next). */
+  translationExits?: [string, number][];
+  translationInterpreted?: [string, number][];
   nics: { mac: string; counters: Record<string, number> }[];
   vsock?: { cid: number; counters: Record<string, number> };
   /** riscv64: the virtio keyboard (events delivered, pending, dropped; status events read). */

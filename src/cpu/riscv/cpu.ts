@@ -100,6 +100,8 @@ export class RiscvCpu {
         store: (size) => this.access.store(size),
         probe: (access, size) => this.access.probe(access, size),
         raise: (cause) => this.system.raise(cause),
+        fpu: (insn) => this.system.floatingPoint(insn),
+        csr: (insn) => this.system.csrInBlock(insn),
       },
       instance.exports.run as (hart: number, budget: number) => number,
       options,

@@ -93,7 +93,7 @@ export class Hart {
 
   /** Instructions executed since reset (not affected by minstret writes). */
   instret(): number {
-    return this.retired + this.sliceSteps();
+    return this.retired + this.sliceSteps() + (this.state[HartOffset.INTERP_BASE >> 2] as number);
   }
 
   /** The architectural instret/cycle value as (lo, hi). */

@@ -56,14 +56,30 @@ export enum HartOffset {
   CODE_WRITTEN = 0x24c,
   /** The translator's current epoch (i32, moved on each slice); blocks entered are stamped with it. */
   EPOCH = 0x250,
+  /**
+   * The translator's block interpreter returns to TypeScript at a jump target once that target's HEAT
+   * counter reaches this (i32, unsigned; 0: at every jump, as lockstep tests need).
+   */
+  HOT_LIMIT = 0x254,
+  /** Calls the translator's dispatcher made to the block interpreter, and the instructions they ran (i32). */
+  INTERP_CALLS = 0x258,
+  INTERP_STEPS = 0x25c,
+  /**
+   * While the dispatcher runs the block interpreter: the slice's instructions before that call (i32;
+   * the interpreter's SLICE_STEPS counts from 0), so instret read meanwhile is exact. 0 otherwise.
+   */
+  INTERP_BASE = 0x260,
   /** Start of the TLB sets: one set per privilege level (U, S, M), see TLB_* below. */
   TLB = 0x1000,
   /** The translator's jump cache (after the TLB sets): JUMP_CACHE_ENTRIES of 16 bytes: virtual pc (i64),
    *  RAM offset of its physical address (i32), block table slot << 7 | block length (i32). */
   JUMP_CACHE = 0x2_0000,
+  /** Per hart, HEAT_ENTRIES i32 counters of entries into cold code, indexed by jump target pc >>> 1. */
+  HEAT = 0x3_0000,
 }
 
 export const JUMP_CACHE_ENTRIES = 4096;
+export const HEAT_ENTRIES = 0x4000;
 
 /** Entries per direct-mapped TLB (power of two). */
 export const TLB_ENTRIES = 1024;

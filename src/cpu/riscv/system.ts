@@ -1,5 +1,6 @@
 import type { SliceRequests } from "./bus.js";
 import { CsrEffect } from "./csr/csr-file.js";
+import { Csr } from "./csr/csr-numbers.js";
 import { wakeUpPending } from "./csr/interrupts.js";
 import { mret, sfenceVmaIllegal, sret, wfiIllegal } from "./csr/trap.js";
 import { executeFp } from "./fpu/execute.js";
@@ -15,6 +16,39 @@ const EBREAK = 0x00100073;
 const MRET = 0x30200073;
 const SRET = 0x10200073;
 const WFI = 0x10500073;
+
+/**
+ * CSRs whose write (csr-write.ts) only stores a value (or marks the FP state dirty): no effect on
+ * translation, privilege or interrupts, so translated code may carry out such an access in the middle
+ * of a block (csrInBlock) and go on.
+ */
+const PLAIN_WRITE_CSRS = new Set<number>([
+  Csr.FFLAGS,
+  Csr.FRM,
+  Csr.FCSR,
+  Csr.STVEC,
+  Csr.SSCRATCH,
+  Csr.SEPC,
+  Csr.SCAUSE,
+  Csr.STVAL,
+  Csr.MTVEC,
+  Csr.MSCRATCH,
+  Csr.MEPC,
+  Csr.MCAUSE,
+  Csr.MTVAL,
+]);
+
+/**
+ * Whether SYSTEM instruction `insn` is a CSR access translated code may carry out mid-block: any read
+ * (CSRRS/CSRRC with x0 or uimm 0 write nothing) or a write to a CSR in PLAIN_WRITE_CSRS. Whether it
+ * traps (privilege, FS off, read-only) is decided when it runs.
+ */
+export function csrInBlockAllowed(insn: number): boolean {
+  const funct3 = (insn >>> 12) & 7;
+  if ((insn & 0x7f) !== 0x73 || funct3 === 0 || funct3 === 4) return false;
+  const writes = (funct3 & 3) === 1 || ((insn >>> 15) & 0x1f) !== 0;
+  return !writes || PLAIN_WRITE_CSRS.has(insn >>> 20);
+}
 
 /**
  * Answers an ECALL from S-mode in the hypervisor instead of trapping into guest M-mode (the SBI, see
@@ -94,21 +128,58 @@ export class SystemUnit {
     return this.complete(h, 0);
   }
 
+  /**
+   * A CSR access inside a translated block (csrInBlockAllowed): the source operand is in SCRATCH_VAL
+   * (register forms), the old value goes back there; pc and the instruction count stay the block's.
+   * Answers OK, or the status of the trap it took (then nothing was written).
+   */
+  csrInBlock(insn: number): CallStatus {
+    const h = this.current();
+    const funct3 = (insn >>> 12) & 7;
+    const rs1 = (insn >>> 15) & 0x1f;
+    const scratch = HartOffset.SCRATCH_VAL >> 2;
+    if (funct3 < 4) {
+      this.src[0] = h.state[scratch] as number;
+      this.src[1] = h.state[scratch + 1] as number;
+    } else {
+      this.src[0] = rs1;
+      this.src[1] = 0;
+    }
+    const status = this.readModifyWrite(h, insn, funct3, rs1);
+    if (status !== null) return status;
+    h.state[scratch] = this.old[0] as number;
+    h.state[scratch + 1] = this.old[1] as number;
+    return CallStatus.OK;
+  }
+
   /** CSRRW/CSRRS/CSRRC and their immediate forms (funct3 5..7). */
   private csrAccess(h: Hart, insn: number, funct3: number): CallStatus {
-    const number = insn >>> 20;
     const rd = (insn >>> 7) & 0x1f;
     const rs1 = (insn >>> 15) & 0x1f;
-    const op = funct3 & 3;
     if (funct3 < 4) h.readX(rs1, this.src);
     else {
       this.src[0] = rs1;
       this.src[1] = 0;
     }
+    const trapped = this.readModifyWrite(h, insn, funct3, rs1);
+    if (trapped !== null) return trapped;
+    h.writeX(rd, this.old[0] as number, this.old[1] as number);
+    return this.complete(h, this.effects);
+  }
+
+  private effects = 0;
+
+  /**
+   * Reads the CSR into `old` and writes it from `src` as the instruction says; leaves what the write
+   * changed in `effects`. Null when done, else the status of the illegal-instruction trap taken.
+   */
+  private readModifyWrite(h: Hart, insn: number, funct3: number, rs1: number): CallStatus | null {
+    const number = insn >>> 20;
+    const op = funct3 & 3;
     // CSRRS/CSRRC with x0 (or uimm 0) read only: no write, so no write-permission trap.
     const writes = op === 1 || rs1 !== 0;
+    this.effects = 0;
     if (!h.csr.read(number, this.old)) return this.illegal(h, insn);
-    let effects = 0;
     if (writes) {
       const o = this.old;
       const s = this.src;
@@ -121,11 +192,11 @@ export class SystemUnit {
         lo = (o[0] as number) & ~lo;
         hi = (o[1] as number) & ~hi;
       }
-      effects = h.csr.write(number, lo, hi);
+      const effects = h.csr.write(number, lo, hi);
       if (effects < 0) return this.illegal(h, insn);
+      this.effects = effects;
     }
-    h.writeX(rd, this.old[0] as number, this.old[1] as number);
-    return this.complete(h, effects);
+    return null;
   }
 
   private complete(h: Hart, effects: number): CallStatus {

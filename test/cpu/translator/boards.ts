@@ -20,7 +20,14 @@ export interface BoardLockstep {
 export function boardLockstep(
   memory: number,
   load: (board: VirtBoard) => void,
-  options: { maxInstructions: number; threshold: number; compareRam: boolean; maxWasmBytes?: number },
+  options: {
+    maxInstructions: number;
+    threshold: number;
+    compareRam: boolean;
+    maxWasmBytes?: number;
+    /** Free-running slices instead of single units (see LockstepOptions.slice). */
+    slice?: number;
+  },
 ): BoardLockstep {
   let waited = 0;
   const harts: Hart[] = [];
@@ -60,6 +67,7 @@ export function boardLockstep(
     beforeUnit,
     finished: (side) => (side === "ref" ? ref : tr).exitCode !== null,
     compareRam: options.compareRam,
+    ...(options.slice === undefined ? {} : { slice: options.slice }),
   });
   return { result, exits: [ref.exitCode, tr.exitCode], stats: translation.stats };
 }

@@ -33,13 +33,14 @@ const make =
       })
     : undefined;
 
-function runLockstep(elfPath: string, maxWasmBytes?: number) {
+function runLockstep(elfPath: string, maxWasmBytes?: number, free?: { threshold: number; slice: number }) {
   const image = parseElf(new Uint8Array(readFileSync(elfPath)), elfPath);
   return boardLockstep(64 << 20, (b) => b.loadElf(image, elfPath), {
     maxInstructions: MAX_INSNS,
-    threshold: 1,
+    threshold: free?.threshold ?? 1,
     compareRam: true,
     ...(maxWasmBytes === undefined ? {} : { maxWasmBytes }),
+    ...(free === undefined ? {} : { slice: free.slice }),
   });
 }
 
@@ -71,6 +72,22 @@ describe("translator: eviction of least recently used blocks under a tiny wasm c
       assert.ok(stats.evictions > 0, `${name}: nothing was evicted`);
       assert.ok(stats.liveWasmBytes <= TINY_CAP, `${name}: ${stats.liveWasmBytes} live bytes over the cap`);
       assert.ok(stats.translatedRetired > 0, `${name}: nothing ran translated`);
+    });
+  }
+});
+
+describe("translator: guest programs free-running (heat counted in wasm) against the interpreter", () => {
+  for (const name of programs) {
+    test(name, { skip: skip ?? false, timeout: 120_000 }, () => {
+      assert.equal(make?.status, 0, `make -C test/guest failed:\n${make?.stdout}${make?.stderr}`);
+      const elf = join(guestDir, "build", `${name}.elf`);
+      const { result, exits, stats } = runLockstep(elf, undefined, { threshold: 2, slice: 61 });
+      assert.equal(result.divergence, null, `${name}: ${result.divergence}`);
+      assert.deepEqual(exits, [0, 0], `${name}: exit codes (interp, translate) after ${result.instructions}`);
+      assert.ok(result.compares > 1, `${name}: compared ${result.compares} times`);
+      console.log(
+        `${name}: ${result.compares} compares, ${stats.translatedRetired} of ${result.instructions} translated`,
+      );
     });
   }
 });

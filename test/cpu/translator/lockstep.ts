@@ -111,12 +111,20 @@ export interface LockstepOptions {
   finished?: (side: "ref" | "tr") => boolean;
   /** Compare guest RAM at the end. */
   compareRam?: boolean;
+  /**
+   * Free-running instead of one unit at a time: the translating side runs slices of this many
+   * instructions (its block interpreter then runs cold code on through jumps, counting heat in wasm),
+   * and the reference catches up to the same instruction count.
+   */
+  slice?: number;
 }
 
 export interface LockstepResult {
   instructions: number;
   units: number;
   translatedUnits: number;
+  /** Times the two sides stood at the same point and were compared. */
+  compares: number;
   /** Null, or the first difference found, with the unit that produced it. */
   divergence: string | null;
 }
@@ -135,15 +143,18 @@ export function lockstep(
   translation: Translation,
   o: LockstepOptions,
 ): LockstepResult {
-  translation.unitsPerSlice = 1;
+  const slice = o.slice;
+  const units = slice === undefined ? 1 : Number.POSITIVE_INFINITY;
+  translation.unitsPerSlice = units;
   if (ref.translation === null)
     throw new Error("the reference runs the block interpreter: enable translation");
-  ref.translation.unitsPerSlice = 1;
+  ref.translation.unitsPerSlice = units;
   const hr = ref.harts[0] as Hart;
   const ht = tr.harts[0] as Hart;
   const done = (side: "ref" | "tr") => o.finished?.(side) ?? false;
-  let units = 0;
+  let ran = 0;
   let translatedUnits = 0;
+  let compares = 0;
   let divergence: string | null = null;
   let last: { pcLo: number; pcHi: number; block: Block | null } | null = null;
   for (let guard = 0; guard < 100 * o.maxInstructions + 1000; guard++) {
@@ -151,6 +162,7 @@ export function lockstep(
     const pt = progress(ht);
     if (pr === pt) {
       const diff = compareHarts(hr, ht);
+      compares++;
       if (diff !== null) {
         const unit = last === null ? "none yet" : describeUnit(last.pcLo, last.pcHi, last.block, diff.x);
         divergence = `after ${ht.instret()} instructions: ${diff.what}; last translate-side unit: ${unit}`;
@@ -165,7 +177,7 @@ export function lockstep(
         divergence = `the interpreter stopped behind: ${hr.instret()} vs ${ht.instret()} instructions`;
         break;
       }
-      ref.runSlice(hr, 1_000_000);
+      ref.runSlice(hr, slice === undefined ? 1_000_000 : Math.max(1, ht.instret() - hr.instret()));
       continue;
     }
     if (done("tr") || ht.waiting) {
@@ -174,8 +186,8 @@ export function lockstep(
     }
     const pcLo = ht.pcLo;
     const pcHi = ht.pcHi;
-    tr.runSlice(ht, 1_000_000);
-    units++;
+    tr.runSlice(ht, slice ?? 1_000_000);
+    ran++;
     const block = translation.lastBlock;
     if (block !== null) translatedUnits++;
     last = { pcLo, pcHi, block };
@@ -189,5 +201,5 @@ export function lockstep(
       divergence = `RAM differs first at 0x${(ref.ram.base + i).toString(16)}: ${a[i]} vs ${b[i]}`;
     }
   }
-  return { instructions: ht.instret(), units, translatedUnits, divergence };
+  return { instructions: ht.instret(), units: ran, translatedUnits, compares, divergence };
 }

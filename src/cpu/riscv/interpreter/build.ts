@@ -9,6 +9,8 @@ import {
   Access,
   CallStatus,
   HartOffset,
+  HEAT_ENTRIES,
+  JUMP_CACHE_ENTRIES,
   RVC_TABLE_BASE,
   TLB_ENTRIES,
   TLB_TABLE_BYTES,
@@ -338,7 +340,33 @@ function emitNode(
     if (!e.redirected) f.get(l.pc).get(l.length).op(Op.I64Add).set(l.pc);
     f.get(l.count).i32(1).op(Op.I32Add).set(l.count);
     if (stopAfterJump && e.redirected) {
-      // The translating engine's variant: return at every block boundary so it can look up the target.
+      // The translating engine's variant: return at a block boundary whose target may have a translation
+      // (it is in the jump cache) or has just become hot, so TypeScript can run or compile it; other
+      // cold code runs on here, without a round trip through TypeScript per jump.
+      f.block((leave) => {
+        f.get(l.hart);
+        f.get(l.pc).op(Op.I32WrapI64).i32(1).op(Op.I32ShrU);
+        f.i32(JUMP_CACHE_ENTRIES - 1)
+          .op(Op.I32And)
+          .i32(4)
+          .op(Op.I32Shl)
+          .op(Op.I32Add);
+        f.mem(Op.I64Load, HartOffset.JUMP_CACHE).get(l.pc).op(Op.I64Eq).brIf(leave);
+        f.get(l.hart);
+        f.get(l.pc).op(Op.I32WrapI64).i32(1).op(Op.I32ShrU);
+        f.i32(HEAT_ENTRIES - 1)
+          .op(Op.I32And)
+          .i32(2)
+          .op(Op.I32Shl)
+          .op(Op.I32Add)
+          .tee(l.index);
+        f.get(l.index).mem(Op.I32Load, HartOffset.HEAT).i32(1).op(Op.I32Add);
+        f.mem(Op.I32Store, HartOffset.HEAT);
+        f.get(l.index).mem(Op.I32Load, HartOffset.HEAT);
+        f.get(l.hart).mem(Op.I32Load, HartOffset.HOT_LIMIT);
+        f.op(Op.I32GeU).brIf(leave);
+        f.br(next);
+      });
       f.get(l.hart).get(l.pc).mem(Op.I64Store, HartOffset.PC);
       f.get(l.hart).get(l.count).mem(Op.I32Store, HartOffset.SLICE_STEPS);
       f.i32(RunExit.BUDGET).op(Op.Return);

@@ -29,6 +29,10 @@ export interface TranslatorHost {
   store(size: number): number;
   probe(access: number, size: number): number;
   raise(cause: number): number;
+  /** FPU arithmetic (the interpreter's `fpu` import). */
+  fpu(insn: number): number;
+  /** A CSR access allowed mid-block (SystemUnit.csrInBlock). */
+  csr(insn: number): number;
 }
 
 /**
@@ -47,10 +51,11 @@ export function compileBlocks(
     store: m.importFunction("host", "store", [I32], [I32]),
     probe: m.importFunction("host", "probe", [I32, I32], [I32]),
     raise: m.importFunction("host", "raise", [I32], [I32]),
-    // Blocks never contain system or FPU-arithmetic instructions (see decode.ts).
+    // SYSTEM instructions in blocks are only CSR accesses, which go to `csr` (see decode.ts).
     system: -1,
-    fpu: -1,
+    fpu: m.importFunction("host", "fpu", [I32], [I32]),
   };
+  const csrImport = m.importFunction("host", "csr", [I32], [I32]);
   // The helpers (mulh, RISC-V division...) are compiled once and imported: every batch saves rebuilding them.
   const helperIndices = new Map<string, number>();
   for (const [name, h] of Object.entries(HELPERS)) {
@@ -68,7 +73,7 @@ export function compileBlocks(
   blocks.forEach((insns, i) => {
     const fn = m.declareFunction([I32, I32], [I32]);
     m.exportFunction(`b${i}`, fn.index);
-    emitBlock(fn.body, insns, imports, helperIndex);
+    emitBlock(fn.body, insns, imports, csrImport, helperIndex);
   });
   const bytes = m.encode();
   const module = new WebAssembly.Module(bytes as BufferSource);
@@ -80,6 +85,8 @@ export function compileBlocks(
       store: (size: number) => host.store(size),
       probe: (access: number, size: number) => host.probe(access, size),
       raise: (cause: number) => host.raise(cause),
+      fpu: (insn: number) => host.fpu(insn),
+      csr: (insn: number) => host.csr(insn),
     },
   });
   return {
@@ -105,6 +112,7 @@ function emitBlock(
   f: FunctionBuilder,
   insns: readonly DecodedInsn[],
   imports: HostImports,
+  csrImport: number,
   helperIndex: (name: string) => number,
 ): void {
   const l: BlockLocals = {
@@ -129,7 +137,7 @@ function emitBlock(
   f.get(l.hart).mem(Op.I32Load, HartOffset.SLICE_STEPS).set(l.done);
   f.block((abandon) => {
     f.block((exit) => {
-      const e = new TranslatorEmitter(f, imports, helperIndex, l, abandon, exit);
+      const e = new TranslatorEmitter(f, imports, csrImport, helperIndex, l, abandon, exit);
       emitter = e;
       e.start = first.pc;
       e.blockLength = length;

@@ -2,6 +2,7 @@ import { buildDecodeTree, type DecodeNode, decode } from "../codegen/decode-tree
 import { expandCompressed } from "../isa/compressed.js";
 import { RV64G } from "../semantics/index.js";
 import type { Instruction, Stmt } from "../semantics/ir.js";
+import { csrInBlockAllowed } from "../system.js";
 import type { BlockInsn } from "./emitter.js";
 
 /** Longest block: bounds the wasm function size and the instructions run between budget checks. */
@@ -25,13 +26,16 @@ function jalTarget(insn: Instruction, word: number, pc: bigint): bigint | null {
     (((word >>> 21) & 0x3ff) << 1);
   return pc + BigInt(imm);
 }
-const needsHost = (body: readonly Stmt[]) => body.some((s) => s.k === "host" || s.k === "illegal");
+/** Instructions left to the interpreter: SYSTEM ones other than plain CSR accesses, and illegal ones. */
+const needsHost = (body: readonly Stmt[], word: number) =>
+  body.some((s) => (s.k === "host" && s.fn === "system" && !csrInBlockAllowed(word)) || s.k === "illegal");
 
 /**
  * Decodes the block (a superblock: one entry, several exits) starting at guest virtual `pc`, whose page
  * holds `bytes` from `offset` on: conditional branches leave it when taken and carry on otherwise; a
  * `jal` to a not yet decoded place on the same page is followed; it ends at any other jump, FENCE.I
- * (included), an instruction the interpreter must run (system, FPU arithmetic, illegal: excluded), the
+ * (included), an instruction the interpreter must run (SYSTEM other than a plain CSR access, illegal:
+ * excluded; FPU arithmetic and plain CSR accesses call TypeScript and go on), the
  * end of the page, or MAX_BLOCK_INSNS. An empty result means the interpreter owns the first instruction.
  */
 export function decodeBlock(bytes: Uint8Array, offset: number, pc: bigint): DecodedInsn[] {
@@ -59,7 +63,7 @@ export function decodeBlock(bytes: Uint8Array, offset: number, pc: bigint): Deco
       length = 4;
     }
     const insn = decode(tree, word);
-    if (insn === null || needsHost(insn.body)) break;
+    if (insn === null || needsHost(insn.body, word)) break;
     out.push({ pc: at_pc, word, raw, length, insn });
     if (insn.name === "fence.i") break;
     if (isJump(insn.body)) {

@@ -45,6 +45,7 @@ export class TranslatorEmitter extends Emitter {
   constructor(
     builder: FunctionBuilder,
     imports: HostImports,
+    private readonly csrImport: number,
     helperIndex: (name: string) => number,
     private readonly l: BlockLocals,
     private readonly abandonLabel: Label,
@@ -138,6 +139,11 @@ export class TranslatorEmitter extends Emitter {
       this.sideExit(s.cond, s.target);
       return;
     }
+    if (s.k === "host") {
+      if (s.fn === "system") this.csrAccess();
+      else this.fpuOperation();
+      return;
+    }
     super.stmt(s);
     if (s.k === "store" || s.k === "amo" || s.k === "storeConditional") this.leaveIfCodeWritten();
   }
@@ -157,6 +163,52 @@ export class TranslatorEmitter extends Emitter {
       f.i32(this.index + 1).set(this.l.count);
       f.br(this.exitLabel);
     });
+  }
+
+  /**
+   * A CSR access that cannot change translation, privilege or interrupts (decode.ts lets only those in):
+   * TypeScript reads the source from SCRATCH_VAL and leaves the old value there; a trap abandons the block.
+   */
+  private csrAccess(): void {
+    const f = this.f;
+    const word = this.current.word;
+    const rs1 = (word >>> 15) & 31;
+    const rd = (word >>> 7) & 31;
+    if (((word >>> 12) & 7) < 4) {
+      f.get(this.l.hart);
+      if (rs1 === 0) f.i64(0);
+      else f.get(this.local(rs1));
+      f.mem(Op.I64Store, HartOffset.SCRATCH_VAL);
+    }
+    this.syncBeforeCall();
+    f.i32(word).call(this.csrImport).tee(this.l.status);
+    f.ifElse(() => this.abandon());
+    if (rd === 0) return;
+    f.get(this.l.hart).mem(Op.I64Load, HartOffset.SCRATCH_VAL).set(this.local(rd));
+    this.written.add(rd);
+  }
+
+  /**
+   * FPU arithmetic in TypeScript, which may read x[rs1] and write x[rd] (conversions, moves, compares):
+   * both go through the register file around the call, so the locals and it agree either way.
+   */
+  private fpuOperation(): void {
+    const f = this.f;
+    const word = this.current.word;
+    const regs = [(word >>> 15) & 31, (word >>> 7) & 31].filter((r) => r !== 0 && this.written.has(r));
+    for (const r of regs) {
+      f.get(this.l.hart)
+        .get(this.local(r))
+        .mem(Op.I64Store, HartOffset.X + r * 8);
+    }
+    this.syncBeforeCall();
+    f.i32(word).call(this.imports.fpu).tee(this.l.status);
+    f.ifElse(() => this.abandon());
+    const rd = (word >>> 7) & 31;
+    if (rd === 0) return;
+    f.get(this.l.hart)
+      .mem(Op.I64Load, HartOffset.X + rd * 8)
+      .set(this.local(rd));
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   BLOCK_STAMP_SLOTS,
   BLOCK_STAMPS_BASE,
   HartOffset,
+  HEAT_ENTRIES,
   JUMP_CACHE_ENTRIES,
   RAM_OFFSET,
   TLB_ENTRIES,
@@ -14,6 +15,7 @@ import {
 import { BlockExit, type BlockFunction, compileBlocks, type TranslatorHost } from "./compile.js";
 import { type DecodedInsn, decodeBlock } from "./decode.js";
 import { buildDispatch, type Dispatch, SLOT_SHIFT } from "./dispatch.js";
+import { ExitReasons, instructionKind } from "./exit-reasons.js";
 
 export interface TranslationOptions {
   /** Entries into a block (counted at block boundaries the interpreter reaches) before it is compiled.
@@ -66,15 +68,23 @@ export interface Block {
   fn: BlockFunction | null;
   /** Its entry in the shared function table (-1 when fn is null). */
   slot: number;
+  /** What its first instruction is when the interpreter owns it (the exit map's name for it). */
+  stop?: string;
 }
 
 /** Runs the interpreter variant that returns after every jump or branch. */
 export type InterpretBlock = (hart: number, budget: number) => number;
 
 const PAGE = 4096;
+/** A batch is compiled once it holds this many blocks, or its first block has waited this many slices. */
+const BATCH_BLOCKS = 64;
+const BATCH_SLICES = 32;
 const SLICE_STEPS = HartOffset.SLICE_STEPS >> 2;
 const CODE_WRITTEN = HartOffset.CODE_WRITTEN >> 2;
 const EPOCH = HartOffset.EPOCH >> 2;
+const HOT_LIMIT = HartOffset.HOT_LIMIT >> 2;
+const INTERP_CALLS = HartOffset.INTERP_CALLS >> 2;
+const INTERP_STEPS = HartOffset.INTERP_STEPS >> 2;
 
 /**
  * The translating engine's core: counts entries into blocks by physical address, compiles hot ones to
@@ -122,6 +132,12 @@ export class Translation {
   sliceSteps = 0;
   /** The block the last unit ran, or null when the interpreter ran it. */
   lastBlock: Block | null = null;
+  /** Why the dispatcher handed pcs back to TypeScript, and what the interpreter then ran (`--stats`). */
+  readonly exits = new ExitReasons();
+  /** The reason the last lookup() found nothing to run. */
+  private miss = "";
+  /** Whether this slice runs one unit at a time (then every jump ends a unit, and heat is counted here). */
+  private unitMode = false;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -137,11 +153,16 @@ export class Translation {
     this.maxWasmBytes = options.maxWasmBytes ?? 64 << 20;
     this.i32 = new Int32Array(memory.buffer);
     this.stamps = new Int32Array(memory.buffer, BLOCK_STAMPS_BASE, BLOCK_STAMP_SLOTS);
-    this.dispatch = buildDispatch(memory, this.table);
+    this.dispatch = buildDispatch(memory, this.table, interpret);
     for (const h of harts) {
       const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
       this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
     }
+  }
+
+  /** i32 index of the block interpreter's heat counter for jump target `pcLo` of hart `h`. */
+  private heatSlot(h: Hart, pcLo: number): number {
+    return (h.base + HartOffset.HEAT + ((pcLo >>> 1) & (HEAT_ENTRIES - 1)) * 4) >> 2;
   }
 
   private takeSlot(fn: BlockFunction): number {
@@ -231,6 +252,8 @@ export class Translation {
     for (const h of this.harts) {
       const start = (h.base + HartOffset.JUMP_CACHE) >> 2;
       this.i32.fill(-1, start, start + JUMP_CACHE_ENTRIES * 4);
+      const heat = (h.base + HartOffset.HEAT) >> 2;
+      this.i32.fill(0, heat, heat + HEAT_ENTRIES);
     }
   }
 
@@ -240,6 +263,10 @@ export class Translation {
     let exit: number = BlockExit.NEXT;
     h.state[EPOCH] = ++this.epoch;
     const unitMode = this.unitsPerSlice !== Number.POSITIVE_INFINITY;
+    this.unitMode = unitMode;
+    // Free-running, the block interpreter counts entries into cold code itself and comes back only for
+    // a target that is hot or may be translated (an infinite threshold: never hot).
+    h.state[HOT_LIMIT] = unitMode ? 0 : this.threshold >= 2 ** 32 ? -1 : this.threshold | 0;
     for (let unit = 0; left > 0 && unit < this.unitsPerSlice; unit++) {
       // Blocks the jump cache knows run back to back in wasm; TypeScript only sees the misses.
       if (unitMode) this.lastBlock = this.peek(h);
@@ -248,6 +275,7 @@ export class Translation {
         const steps = this.account(h, true);
         left -= steps;
         if (ran < 0) {
+          this.exits.count("host", 0);
           exit = BlockExit.HOST;
           break;
         }
@@ -263,11 +291,14 @@ export class Translation {
       this.lastBlock = translated ? block : null;
       if (translated) this.stamps[(block as Block).slot] = this.epoch;
       exit = translated ? ((block as Block).fn as BlockFunction)(h.base, left) : this.interpret(h.base, left);
-      left -= this.account(h, translated);
+      const steps = this.account(h, translated);
+      left -= steps;
+      if (!translated) this.exits.count(block === null ? this.miss : "budget", steps);
+      else this.exits.count("jump-cache-miss", 0);
       if (exit !== BlockExit.NEXT) break;
     }
     this.sliceSteps = budget - left;
-    if (this.pending.size > 0) this.compilePending();
+    if (this.pending.size > 0 && this.batchReady()) this.compilePending();
     return exit === BlockExit.NEXT ? BlockExit.NEXT : BlockExit.HOST;
   }
 
@@ -277,7 +308,15 @@ export class Translation {
     h.retired += steps;
     h.state[SLICE_STEPS] = 0;
     h.state[CODE_WRITTEN] = 0;
-    if (translated) this.stats.translatedRetired += steps;
+    // Cold code the dispatcher handed to the block interpreter itself.
+    const interpreted = h.state[INTERP_STEPS] as number;
+    const calls = h.state[INTERP_CALLS] as number;
+    if (calls !== 0) {
+      this.exits.add("cold-in-wasm", calls, interpreted);
+      h.state[INTERP_STEPS] = 0;
+      h.state[INTERP_CALLS] = 0;
+    }
+    if (translated) this.stats.translatedRetired += steps - interpreted;
     return steps;
   }
 
@@ -340,17 +379,46 @@ export class Translation {
     const hi = h.pcHi;
     // A miss in the fetch TLB is the interpreter's to fill (and to fault on).
     const pa = this.physicalPc(h);
-    if (pa < 0) return null;
+    if (pa < 0) {
+      this.miss = "fetch-tlb-miss";
+      // Hot, but not mapped for fetch (some pages never are: the interpreter fetches them through
+      // TypeScript): count afresh, rather than coming back here at every entry.
+      if (!this.unitMode) this.i32[this.heatSlot(h, lo)] = 0;
+      return null;
+    }
     const block = this.blocks.get(pa);
     if (block !== undefined && block.pcLo === lo && block.pcHi === hi) {
-      if (block.fn === null) return null;
+      // Either way the block interpreter need not come back for this target until it is hot again.
+      this.i32[this.heatSlot(h, lo)] = 0;
+      if (block.fn === null) {
+        this.miss = block.stop ?? "untranslatable";
+        return null;
+      }
       this.cache(h, block, pa);
       return block;
     }
     const heat = (this.heat.get(pa) ?? 0) + 1;
+    this.miss = block === undefined ? "cold" : "other-virtual-pc";
     this.heat.set(pa, heat);
-    if (heat === this.threshold) this.pending.set(pa, [lo, hi]);
+    const slot = this.heatSlot(h, lo);
+    // Targets sharing a counter may make one look hot early: that only compiles it sooner.
+    const hotInWasm = !this.unitMode && (this.i32[slot] as number) >>> 0 >= this.threshold;
+    if (hotInWasm) this.i32[slot] = 0;
+    if (heat === this.threshold || hotInWasm) this.pending.set(pa, [lo, hi]);
     return null;
+  }
+
+  /** Slices that ended with blocks pending since the last compilation. */
+  private pendingSlices = 0;
+
+  /**
+   * Whether to compile the pending blocks now: V8's cost per module dominates small ones (a module of
+   * one block costs about as much as one of ten), so hot blocks wait a few slices to share one.
+   * Lockstep tests (one unit per slice) and threshold 1 compile at once, as they always did.
+   */
+  private batchReady(): boolean {
+    if (this.unitMode || this.threshold <= 1) return true;
+    return this.pending.size >= BATCH_BLOCKS || ++this.pendingSlices >= BATCH_SLICES;
   }
 
   /** Decodes and compiles every block that became hot during the slice, as one module. */
@@ -365,11 +433,22 @@ export class Translation {
       const insns = decodeBlock(bytes, pa % PAGE, pc);
       batch.push({
         pa,
-        block: { pa, bytes: 0, insns, pcLo: lo, pcHi: hi, length: insns.length, fn: null, slot: -1 },
+        block: {
+          pa,
+          bytes: 0,
+          insns,
+          pcLo: lo,
+          pcHi: hi,
+          length: insns.length,
+          fn: null,
+          slot: -1,
+          ...(insns.length === 0 ? { stop: instructionKind(bytes, pa % PAGE) } : {}),
+        },
         insns,
       });
     }
     this.pending.clear();
+    this.pendingSlices = 0;
     const code = batch.filter((b) => b.insns.length > 0);
     if (code.length > 0) {
       const compiled = compileBlocks(
