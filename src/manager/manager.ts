@@ -417,7 +417,7 @@ export class VmManager {
   }
 
   /**
-   * Saves a running or paused riscv64 VM into the directory `path` (absolute); a running one goes on
+   * Saves a running or paused VM (riscv64, or x86_64 on KVM) into the directory `path` (absolute); a running one goes on
    * unless `resume` is false.
    */
   async snapshot(
@@ -436,8 +436,11 @@ export class VmManager {
     if ((state !== "running" && state !== "paused") || vm === null) {
       throw new ManagerError("conflict", `cannot snapshot VM '${name}': it is ${state}`);
     }
-    if (vm.saveSnapshot === undefined || entry.record.spec.arch !== "riscv64") {
-      throw new ManagerError("conflict", `VM '${name}': snapshots are for riscv64 VMs only`);
+    if (vm.saveSnapshot === undefined) {
+      throw new ManagerError(
+        "conflict",
+        `VM '${name}': snapshots are not supported for ${entry.record.spec.arch}`,
+      );
     }
     this.claim(entry, "taking a snapshot");
     try {
@@ -1202,7 +1205,11 @@ export class VmManager {
       // KVM: the host kernel schedules the vCPU threads; the scheduler says where, and how nice.
       const p = this.scheduler.placeKvm(spec.name, spec.cpu, spec.cpus);
       const kvmPlacement = this.kvmThreads.placement(spec.name, p);
-      return createVm(spec, { ...this.options.host(this.sinkFor(entry)), kvmPlacement });
+      const host = { ...this.options.host(this.sinkFor(entry)), kvmPlacement };
+      if (restore === undefined) return createVm(spec, host);
+      return openSnapshot(restore.path, host).then(({ source }) =>
+        createVm(spec, host, { restore: { ...source, clone: restore.clone } }),
+      );
     }
     if (worker === undefined && spec.cpu?.mode === "dedicated") {
       throw new ManagerError(

@@ -7,7 +7,7 @@ import { type VmSpec, validateVmSpec } from "./spec.js";
 import type { Vm } from "./vm.js";
 
 export interface CreateOptions {
-  /** Continue the guest of this snapshot (see restore.ts) instead of booting. riscv64 only. */
+  /** Continue the guest of this snapshot (see restore.ts) instead of booting. */
   restore?: RestoreSource;
   /** Receive the guest of a live migration (START already accepted) instead of booting. riscv64 only. */
   incoming?: IncomingMigration;
@@ -25,8 +25,7 @@ export async function createVm(spec: VmSpec, host: VmHost, options: CreateOption
     return createRiscvVm(valid, host, options.restore, options.incoming);
   }
   if (options.incoming !== undefined) throw new UserError("x86_64 VMs cannot be migrated yet");
-  if (options.restore !== undefined) throw new UserError("x86_64 VMs cannot be restored from snapshots yet");
   // Loaded only for x86 guests: the KVM engine needs Node (worker threads, koffi).
   const { createX86Vm } = await import("./x86.js");
-  return createX86Vm(valid, host);
+  return createX86Vm(valid, host, options.restore);
 }

@@ -5,12 +5,15 @@ import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
 import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { formatMac } from "../net/mac.js";
+import { UserError } from "../util/errors.js";
 import { formatSize } from "../util/size.js";
-import type { VmHost } from "./host.js";
+import type { OpenedDrives, VmHost } from "./host.js";
 import { type ReservedMemory, reserveMemory } from "./prefault.js";
+import { checkDrives, type RestoreSource } from "./riscv-snapshot.js";
 import { type VmSpec, VmSpecError, X86_MEMORY } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
 import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
+import { restoreX86, snapshotX86 } from "./x86-snapshot.js";
 
 export const DEFAULT_CMDLINE_X86 = "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd";
 
@@ -21,7 +24,9 @@ export class X86Vm extends VmBase {
     readonly engine: KvmEngine,
     virtio: VirtioSetup,
     createdAt: number,
-    reserved: ReservedMemory | null = null,
+    reserved: ReservedMemory | null,
+    host: VmHost,
+    drives: OpenedDrives,
   ) {
     super(
       spec,
@@ -51,6 +56,13 @@ export class X86Vm extends VmBase {
           { name: "i8042", kind: "i8042", device: board.i8042 },
           ...virtio.devices,
         ],
+        snapshot: async (location, compression) => {
+          const store = host.snapshots;
+          if (store === undefined) throw new UserError("this host cannot store snapshots");
+          const { files, info } = snapshotX86(board, engine, spec, drives, compression);
+          await store.write(location, files);
+          return info;
+        },
       },
       virtio.console,
     );
@@ -67,7 +79,8 @@ export class X86Vm extends VmBase {
   }
 }
 
-export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
+/** Builds the VM `spec` describes; with `restore`, fills it from that snapshot instead of booting. */
+export async function createX86Vm(spec: VmSpec, host: VmHost, restore?: RestoreSource): Promise<X86Vm> {
   const { memory, cpus, boot } = spec;
   const available = host.availableMemory();
   const limit = Math.min(X86_MEMORY.max, available ?? X86_MEMORY.max);
@@ -85,9 +98,9 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
   // Opened and locked before anything else is read or built: a drive another VM uses stops it first.
   const drives = await host.openDrives(spec.drives);
   let board: X86MicroVm;
-  let kernel: ReturnType<typeof readKernel>;
+  let kernel: ReturnType<typeof readKernel> | null;
   try {
-    kernel = readKernel(spec, host);
+    kernel = restore === undefined ? readKernel(spec, host) : null;
     board = X86MicroVm.create({
       memory,
       cpus,
@@ -110,15 +123,21 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
   }
   try {
     const cmdline = boot.cmdline ?? DEFAULT_CMDLINE_X86;
-    const { image, initrd } = kernel;
     const reserved = spec.memoryMode === "reserved" ? reserveMemory(board.ram.chunks, host.lockMemory) : null;
-    if ("entry" in image) board.loadPvh(image, initrd, cmdline);
-    else board.loadLinux(image, initrd, cmdline);
-    const engine = new KvmEngine(
-      board,
-      host.kvmPlacement === undefined ? {} : { placement: host.kvmPlacement },
-    );
-    return new X86Vm(spec, board, engine, virtio, createdAt, reserved);
+    let vcpuStates: Awaited<ReturnType<typeof restoreX86>> | undefined;
+    if (restore !== undefined) {
+      checkDrives(restore, spec, drives);
+      vcpuStates = await restoreX86(board, virtio, restore);
+    } else if (kernel !== null) {
+      const { image, initrd } = kernel;
+      if ("entry" in image) board.loadPvh(image, initrd, cmdline);
+      else board.loadLinux(image, initrd, cmdline);
+    }
+    const engine = new KvmEngine(board, {
+      ...(host.kvmPlacement === undefined ? {} : { placement: host.kvmPlacement }),
+      ...(vcpuStates === undefined ? {} : { restore: vcpuStates }),
+    });
+    return new X86Vm(spec, board, engine, virtio, createdAt, reserved, host, drives);
   } catch (e) {
     await virtio.close();
     board.close();
