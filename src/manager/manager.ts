@@ -503,7 +503,6 @@ export class VmManager {
     let spec: VmSpec;
     try {
       spec = validateVmSpec({ ...(start.spec as object), name });
-      if (spec.arch !== "riscv64") return await refuse(`only riscv64 VMs migrate, this one is ${spec.arch}`);
       if (this.entries.has(name)) return await refuse(`a VM named '${name}' exists here`);
       const record: VmRecord = { id: randomUUID(), spec, createdAt: new Date().toISOString() };
       const entry = this.newEntry(record);
@@ -547,8 +546,11 @@ export class VmManager {
     if (state !== "running" || vm === null) {
       throw new ManagerError("conflict", `cannot migrate VM '${name}': it is ${state}`);
     }
-    if (entry.record.spec.arch !== "riscv64" || (!(vm instanceof WorkerVm) && vm.migrate === undefined)) {
-      throw new ManagerError("conflict", `VM '${name}': live migration is for riscv64 VMs only`);
+    if (!(vm instanceof WorkerVm) && vm.migrate === undefined) {
+      throw new ManagerError(
+        "conflict",
+        `VM '${name}': live migration is not supported for ${entry.record.spec.arch}`,
+      );
     }
     const options: MigrateOptions = body.downtimeMs === undefined ? {} : { downtimeMs: body.downtimeMs };
     this.claim(entry, "migrating");
@@ -1206,6 +1208,7 @@ export class VmManager {
       const p = this.scheduler.placeKvm(spec.name, spec.cpu, spec.cpus);
       const kvmPlacement = this.kvmThreads.placement(spec.name, p);
       const host = { ...this.options.host(this.sinkFor(entry)), kvmPlacement };
+      if (incoming !== undefined) return createVm(spec, host, { incoming });
       if (restore === undefined) return createVm(spec, host);
       return openSnapshot(restore.path, host).then(({ source }) =>
         createVm(spec, host, { restore: { ...source, clone: restore.clone } }),

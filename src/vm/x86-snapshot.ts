@@ -54,22 +54,20 @@ function devices(board: X86MicroVm): { name: string; kind: string; part: Restora
 }
 
 /** Guest RAM as one view: the low region. RAM above the 3 GiB hole would need a second memory range. */
-function ramView(board: X86MicroVm): Uint8Array {
+export function ramView(board: X86MicroVm): Uint8Array {
   if (board.ram.regions.length !== 1 || board.ram.chunks.length !== 1) {
     throw new UserError("snapshots of x86_64 VMs with more than 3 GiB of memory are not supported yet");
   }
   return (board.ram.chunks[0] as { bytes: Uint8Array }).bytes;
 }
 
-/** The files of a snapshot of a paused VM; the memory payload reads RAM as it is written. */
-export function snapshotX86(
+/** The state of a paused VM (KVM state, devices, vCPUs), as a snapshot's state file holds it. */
+export function stateBodyX86(
   board: X86MicroVm,
   engine: KvmEngine,
   spec: VmSpec,
   drives: OpenedDrives,
-  compression: Compression,
-): { files: SnapshotWrite; info: SnapshotInfo } {
-  const ram = ramView(board);
+): SnapshotBody {
   const clock = engine.clockAtPause();
   // Without the clock at the pause, a restored guest's clock would jump by however long it was saved.
   if (clock === null) throw new UserError("cannot snapshot: KVM_GET_CLOCK failed when the VM paused");
@@ -90,7 +88,7 @@ export function snapshotX86(
   vcpus.forEach((v, i) => {
     sections.push({ name: `vcpu${i}`, kind: "kvm-vcpu", version: 1, state: vcpuRecord(v) });
   });
-  const body: SnapshotBody = {
+  return {
     spec,
     drives: spec.drives.map((d, i) => ({
       id: d.id,
@@ -100,6 +98,19 @@ export function snapshotX86(
     sections,
     takenAt: new Date().toISOString(),
   };
+}
+
+/** The files of a snapshot of a paused VM; the memory payload reads RAM as it is written. */
+export function snapshotX86(
+  board: X86MicroVm,
+  engine: KvmEngine,
+  spec: VmSpec,
+  drives: OpenedDrives,
+  compression: Compression,
+): { files: SnapshotWrite; info: SnapshotInfo } {
+  const ram = ramView(board);
+  const body = stateBodyX86(board, engine, spec, drives);
+  const sections = body.sections;
   const bitmap = nonZeroPages(ram);
   let pages = 0;
   for (const byte of bitmap) for (let b = byte; b !== 0; b &= b - 1) pages++;
@@ -119,7 +130,12 @@ export function snapshotX86(
   };
 }
 
-function section(source: RestoreSource, name: string, kind: string): SnapshotSection {
+interface Sections {
+  what: string;
+  body: SnapshotBody;
+}
+
+function section(source: Sections, name: string, kind: string): SnapshotSection {
   const s = source.body.sections.find((x) => x.name === name);
   if (s === undefined) throw new UserError(`${source.what}: no section ${name}`);
   if (s.kind !== kind)
@@ -128,7 +144,7 @@ function section(source: RestoreSource, name: string, kind: string): SnapshotSec
 }
 
 /** Runs `f` on a record from the file: whatever its check throws is that file's fault. */
-function checked<T>(source: RestoreSource, name: string, f: () => T): T {
+function checked<T>(source: Sections, name: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
@@ -146,7 +162,25 @@ export async function restoreX86(
   virtio: VirtioSetup,
   source: RestoreSource,
 ): Promise<VcpuStateBytes[]> {
-  const { what, body } = source;
+  const { what } = source;
+  const apply = checkSectionsX86(board, source.body, what);
+  if (source.memoryHeader.base !== 0) throw new UserError(`${what}: RAM at another address`);
+  const decoder = new MemoryDecoder(ramView(board), source.memoryHeader, what);
+  for await (const chunk of source.memoryPayload) decoder.push(chunk);
+  decoder.finish();
+  return apply(virtio, source.clone === true);
+}
+
+/**
+ * Checks every section of `body` for this board (a UserError naming the first bad one) and returns what
+ * writes them: the VM's KVM state and the devices at once, the vCPU states returned for the engine.
+ */
+export function checkSectionsX86(
+  board: X86MicroVm,
+  body: SnapshotBody,
+  what: string,
+): (virtio: VirtioSetup, clone: boolean) => VcpuStateBytes[] {
+  const source = { what, body };
   const list = devices(board);
   const names = new Set(["kvm", ...list.map((d) => d.name), ...board.vcpus.map((_, i) => `vcpu${i}`)]);
   for (const s of body.sections) {
@@ -158,29 +192,26 @@ export async function restoreX86(
       vcpuFromRecord(`vcpu${i}`, section(source, `vcpu${i}`, "kvm-vcpu").state),
     ),
   );
-  if (source.memoryHeader.base !== 0) throw new UserError(`${what}: RAM at another address`);
-  const decoder = new MemoryDecoder(ramView(board), source.memoryHeader, what);
-  for await (const chunk of source.memoryPayload) decoder.push(chunk);
-  decoder.finish();
-  checked(source, "kvm", () => writeVmState(board.vm, vm));
-  for (const { name, kind, part } of list) {
-    let state = section(source, name, kind).state;
-    const vsock = virtio.vsock;
-    if (
-      source.clone === true &&
-      kind === "virtio-mmio" &&
-      vsock !== null &&
-      part === vsockTransport(board, virtio)
-    ) {
-      // A clone's vsock has its own CID: the device takes it and resets its transport, as on riscv64.
-      const device = (state as { device?: unknown } | null)?.device;
-      if (typeof device === "object" && device !== null) {
-        state = { ...(state as object), device: { ...device, guestCid: vsock.guestCid, resetPending: true } };
+  return (virtio, clone) => {
+    checked(source, "kvm", () => writeVmState(board.vm, vm));
+    // The devices the board has now (virtio attached after the check): each must have its section.
+    for (const { name, kind, part } of devices(board)) {
+      let state = section(source, name, kind).state;
+      const vsock = virtio.vsock;
+      if (clone && kind === "virtio-mmio" && vsock !== null && part === vsockTransport(board, virtio)) {
+        // A clone's vsock has its own CID: the device takes it and resets its transport, as on riscv64.
+        const device = (state as { device?: unknown } | null)?.device;
+        if (typeof device === "object" && device !== null) {
+          state = {
+            ...(state as object),
+            device: { ...device, guestCid: vsock.guestCid, resetPending: true },
+          };
+        }
       }
+      checked(source, name, () => part.restore(state));
     }
-    checked(source, name, () => part.restore(state));
-  }
-  return vcpus;
+    return vcpus;
+  };
 }
 
 function vsockTransport(board: X86MicroVm, virtio: VirtioSetup): unknown {
