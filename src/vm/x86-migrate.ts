@@ -49,9 +49,9 @@ async function sendPass(channel: MigrationChannel, ram: Uint8Array, bitmap: Uint
     await channel.send(frame);
   };
   await send(encodeFrame(FrameType.PASS_BEGIN, header));
-  // Each run is copied out of RAM as its frame is made: a page the guest writes again later is dirty in
-  // KVM's log and goes again in the next pass.
-  for (const chunk of memoryPayload(ram, bitmap)) await send(encodeFrame(FrameType.PASS_DATA, chunk));
+  // The vCPUs write RAM while a pass reads it: each run is copied once, and that copy is both CRC'd and
+  // sent. A page written again after its copy is dirty in KVM's log and goes again in the next pass.
+  for (const chunk of memoryPayload(ram, bitmap, true)) await send(encodeFrame(FrameType.PASS_DATA, chunk));
   await send(encodeFrame(FrameType.PASS_END));
   return bytes;
 }

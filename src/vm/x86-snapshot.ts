@@ -192,6 +192,19 @@ export function checkSectionsX86(
       vcpuFromRecord(`vcpu${i}`, section(source, `vcpu${i}`, "kvm-vcpu").state),
     ),
   );
+  // Refused here, not by the first KVM_RUN: a snapshot from a host with more KVM than this one.
+  const caps = vcpuStateCaps(board.kvm);
+  vcpus.forEach((v, i) => {
+    const missing =
+      v.xsave !== null && v.xsave.length > caps.xsaveBytes
+        ? `an XSAVE area of ${v.xsave.length} bytes (this host's KVM takes ${caps.xsaveBytes})`
+        : v.xcrs !== null && !caps.xcrs
+          ? "XCRs (this host's KVM has no KVM_CAP_XCRS)"
+          : v.events !== null && !caps.events
+            ? "vCPU events (this host's KVM has no KVM_CAP_VCPU_EVENTS)"
+            : null;
+    if (missing !== null) throw new UserError(`${what}: section vcpu${i} holds ${missing}`);
+  });
   return (virtio, clone) => {
     checked(source, "kvm", () => writeVmState(board.vm, vm));
     // The devices the board has now (virtio attached after the check): each must have its section.
