@@ -950,7 +950,7 @@ export class VmManager {
   /** Snapshots of VMs a daemon with --suspend-on-exit saved at its exit (null: no state directory). */
   private readonly suspended: SuspendedVms | null;
 
-  /** Saves every running or paused riscv64 VM for the next daemon, and kills it (its guest is kept). */
+  /** Saves every running or paused VM for the next daemon, and kills it (its guest is kept). */
   private async suspendAll(): Promise<void> {
     const suspended = this.suspended;
     if (suspended === null) return;

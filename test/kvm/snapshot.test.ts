@@ -84,6 +84,7 @@ describe("KVM snapshots", { skip: why }, () => {
     timeout: 240_000,
   }, async () => {
     const kernel = guest("tick");
+    // --rng: a virtio-mmio transport and device (idle: tick.S does not drive it) go into the snapshot too.
     const saved = await runUntil(
       [
         "--arch",
@@ -92,6 +93,7 @@ describe("KVM snapshots", { skip: why }, () => {
         "64M",
         "--kernel",
         kernel,
+        "--rng",
         "--snapshot-dir",
         snap,
         "--snapshot-and-stop",
@@ -103,6 +105,11 @@ describe("KVM snapshots", { skip: why }, () => {
     assert.match(saved.stderr, /snapshot saved to .* pages/);
     const last = assertCounts(saved.stdout);
     assert.ok(last >= 50);
+    const sections = decodeState(readFileSync(join(snap, STATE_FILE)), "state").body.sections;
+    assert.deepEqual(
+      sections.map((x) => `${x.name}:${x.kind}`),
+      ["kvm:kvm-vm", "uart0:uart16550", "i8042:i8042", "virtio0:virtio-mmio", "vcpu0:kvm-vcpu"],
+    );
 
     const restored = await runUntil(["--restore", snap], 50, "SIGTERM");
     assert.match(restored.stderr, /restored .* in \d+ ms/);
