@@ -46,11 +46,19 @@ function runUntil(
     let stdout = "";
     let stderr = "";
     let sent = false;
+    let again: ReturnType<typeof setInterval> | undefined;
     child.stdout.on("data", (d) => {
       stdout += d;
       if (!sent && stdout.split("\n").length > lines) {
         sent = true;
         child.kill(signal);
+        // Seen by hand: a first SIGUSR1 that starts Node's inspector instead of reaching the handler (the
+        // vCPU worker threads start after it is installed). Again until the save is reported.
+        if (signal === "SIGUSR1") {
+          again = setInterval(() => {
+            if (!/snapshot saved/.test(stderr)) child.kill(signal);
+          }, 2000);
+        }
       }
     });
     child.stderr.on("data", (d) => {
@@ -60,6 +68,7 @@ function runUntil(
     const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.on("close", (status) => {
       clearTimeout(timer);
+      clearInterval(again);
       done({ status, stdout, stderr });
     });
   });
