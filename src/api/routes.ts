@@ -428,14 +428,14 @@ const TABLE: RouteDef[] = [
     method: "POST",
     url: "/vms/:id/snapshot",
     summary:
-      "Saves a running or paused riscv64 VM into a directory (state and memory files); it runs on unless resume is false",
+      "Saves a running or paused VM (riscv64, or x86_64 on KVM) into a directory (state and memory files); it runs on unless resume is false",
     params: VmIdParams,
     body: SnapshotRequestSchema,
     responses: {
       "200": { description: "Saved", json: "SnapshotResult" },
       "400": { description: "A relative path, a directory that cannot be written", json: "Error" },
       ...notFound,
-      "409": { description: "The VM is not running or paused, or is not riscv64", json: "Error" },
+      "409": { description: "The VM is not running or paused, or its board cannot be saved", json: "Error" },
     },
   },
   {

@@ -106,6 +106,9 @@ const X86_FLAGS = new Set([
   "net",
   "virtio-ring",
   "vsock",
+  "snapshot-dir",
+  "snapshot-zlib",
+  "snapshot-and-stop",
 ]);
 
 /** Spec fields → the flag that sets them, longest first, for messages. */

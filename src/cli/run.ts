@@ -34,12 +34,12 @@ const RUN_FLAGS: FlagSpec = {
   restore: {
     kind: "value",
     arg: "DIR",
-    help: "riscv64: continue the guest saved in the snapshot DIR (the VM comes from it: no VM flags)",
+    help: "continue the guest saved in the snapshot DIR (the VM comes from it: no VM flags)",
   },
   "snapshot-dir": {
     kind: "value",
     arg: "DIR",
-    help: "riscv64: Ctrl-A s or SIGUSR1 saves a snapshot of the running guest into DIR (one file if DIR ends in .vsnap)",
+    help: "Ctrl-A s or SIGUSR1 saves a snapshot of the running guest into DIR (one file if DIR ends in .vsnap)",
   },
   "snapshot-zlib": { kind: "switch", help: "with --snapshot-dir: compress the snapshot's memory file" },
   "snapshot-and-stop": {

@@ -239,7 +239,7 @@ const VERBS: Record<string, Verb> = {
   },
   snapshot: {
     description:
-      "save a running or paused riscv64 VM into a directory, or one file ending in .vsnap (it runs on unless --paused)",
+      "save a running or paused VM (riscv64, or x86_64 on KVM) into a directory, or one file ending in .vsnap (it runs on unless --paused)",
     named: true,
     operands: [["<dir>", "the snapshot's directory (created if missing), or FILE.vsnap"]],
     flags: {

@@ -417,7 +417,7 @@ export class VmManager {
   }
 
   /**
-   * Saves a running or paused riscv64 VM into the directory `path` (absolute); a running one goes on
+   * Saves a running or paused VM (riscv64, or x86_64 on KVM) into the directory `path` (absolute); a running one goes on
    * unless `resume` is false.
    */
   async snapshot(
@@ -436,8 +436,11 @@ export class VmManager {
     if ((state !== "running" && state !== "paused") || vm === null) {
       throw new ManagerError("conflict", `cannot snapshot VM '${name}': it is ${state}`);
     }
-    if (vm.saveSnapshot === undefined || entry.record.spec.arch !== "riscv64") {
-      throw new ManagerError("conflict", `VM '${name}': snapshots are for riscv64 VMs only`);
+    if (vm.saveSnapshot === undefined) {
+      throw new ManagerError(
+        "conflict",
+        `VM '${name}': snapshots are not supported for ${entry.record.spec.arch}`,
+      );
     }
     this.claim(entry, "taking a snapshot");
     try {
@@ -500,7 +503,6 @@ export class VmManager {
     let spec: VmSpec;
     try {
       spec = validateVmSpec({ ...(start.spec as object), name });
-      if (spec.arch !== "riscv64") return await refuse(`only riscv64 VMs migrate, this one is ${spec.arch}`);
       if (this.entries.has(name)) return await refuse(`a VM named '${name}' exists here`);
       const record: VmRecord = { id: randomUUID(), spec, createdAt: new Date().toISOString() };
       const entry = this.newEntry(record);
@@ -544,8 +546,11 @@ export class VmManager {
     if (state !== "running" || vm === null) {
       throw new ManagerError("conflict", `cannot migrate VM '${name}': it is ${state}`);
     }
-    if (entry.record.spec.arch !== "riscv64" || (!(vm instanceof WorkerVm) && vm.migrate === undefined)) {
-      throw new ManagerError("conflict", `VM '${name}': live migration is for riscv64 VMs only`);
+    if (!(vm instanceof WorkerVm) && vm.migrate === undefined) {
+      throw new ManagerError(
+        "conflict",
+        `VM '${name}': live migration is not supported for ${entry.record.spec.arch}`,
+      );
     }
     const options: MigrateOptions = body.downtimeMs === undefined ? {} : { downtimeMs: body.downtimeMs };
     this.claim(entry, "migrating");
@@ -945,7 +950,7 @@ export class VmManager {
   /** Snapshots of VMs a daemon with --suspend-on-exit saved at its exit (null: no state directory). */
   private readonly suspended: SuspendedVms | null;
 
-  /** Saves every running or paused riscv64 VM for the next daemon, and kills it (its guest is kept). */
+  /** Saves every running or paused VM for the next daemon, and kills it (its guest is kept). */
   private async suspendAll(): Promise<void> {
     const suspended = this.suspended;
     if (suspended === null) return;
@@ -1202,7 +1207,12 @@ export class VmManager {
       // KVM: the host kernel schedules the vCPU threads; the scheduler says where, and how nice.
       const p = this.scheduler.placeKvm(spec.name, spec.cpu, spec.cpus);
       const kvmPlacement = this.kvmThreads.placement(spec.name, p);
-      return createVm(spec, { ...this.options.host(this.sinkFor(entry)), kvmPlacement });
+      const host = { ...this.options.host(this.sinkFor(entry)), kvmPlacement };
+      if (incoming !== undefined) return createVm(spec, host, { incoming });
+      if (restore === undefined) return createVm(spec, host);
+      return openSnapshot(restore.path, host).then(({ source }) =>
+        createVm(spec, host, { restore: { ...source, clone: restore.clone } }),
+      );
     }
     if (worker === undefined && spec.cpu?.mode === "dedicated") {
       throw new ManagerError(

@@ -129,7 +129,7 @@ export class Vireo {
     await this.none({ method: "POST", path: `/vms/${seg(id)}/shutdown` });
   }
 
-  /** Saves a running or paused riscv64 VM into the directory `path` (absolute; see SnapshotRequest). */
+  /** Saves a running or paused VM (riscv64, or x86_64 on KVM) into the directory `path` (absolute; see SnapshotRequest). */
   snapshotVm(id: string, request: SnapshotRequest): Promise<SnapshotResult> {
     return this.json({ method: "POST", path: `/vms/${seg(id)}/snapshot`, body: request });
   }

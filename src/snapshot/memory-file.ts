@@ -98,9 +98,9 @@ function hasPage(bitmap: Uint8Array, p: number): boolean {
 
 /**
  * The payload for the pages of `ram` that `bitmap` selects: the bitmap, those pages (views into `ram`:
- * write each before the guest runs again) and the CRC-64 trailer.
+ * write each before the guest runs again; or copies, with `copy`) and the CRC-64 trailer.
  */
-export function* memoryPayload(ram: Uint8Array, bitmap: Uint8Array): Generator<Uint8Array> {
+export function* memoryPayload(ram: Uint8Array, bitmap: Uint8Array, copy = false): Generator<Uint8Array> {
   const pages = ram.length / PAGE_BYTES;
   if (bitmap.length !== Math.ceil(pages / 8)) throw new RangeError("bitmap does not fit the RAM");
   const crc = new Crc64().update(bitmap);
@@ -113,7 +113,10 @@ export function* memoryPayload(ram: Uint8Array, bitmap: Uint8Array): Generator<U
     }
     const first = p;
     while (p < pages && hasPage(bitmap, p) && (p - first) * PAGE_BYTES < MAX_CHUNK) p++;
-    const run = ram.subarray(first * PAGE_BYTES, p * PAGE_BYTES);
+    // `copy`: RAM another thread writes meanwhile (KVM vCPUs) must be read once, for the CRC and the bytes.
+    const run = copy
+      ? ram.slice(first * PAGE_BYTES, p * PAGE_BYTES)
+      : ram.subarray(first * PAGE_BYTES, p * PAGE_BYTES);
     crc.update(run);
     yield run;
   }

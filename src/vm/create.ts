@@ -1,5 +1,4 @@
 /** createVm: one entry point for every board and engine. */
-import { UserError } from "../util/errors.js";
 import type { VmHost } from "./host.js";
 import type { IncomingMigration } from "./riscv-migrate.js";
 import type { RestoreSource } from "./riscv-snapshot.js";
@@ -7,9 +6,9 @@ import { type VmSpec, validateVmSpec } from "./spec.js";
 import type { Vm } from "./vm.js";
 
 export interface CreateOptions {
-  /** Continue the guest of this snapshot (see restore.ts) instead of booting. riscv64 only. */
+  /** Continue the guest of this snapshot (see restore.ts) instead of booting. */
   restore?: RestoreSource;
-  /** Receive the guest of a live migration (START already accepted) instead of booting. riscv64 only. */
+  /** Receive the guest of a live migration (START already accepted) instead of booting. */
   incoming?: IncomingMigration;
 }
 
@@ -24,9 +23,7 @@ export async function createVm(spec: VmSpec, host: VmHost, options: CreateOption
     const { createRiscvVm } = await import("./riscv.js");
     return createRiscvVm(valid, host, options.restore, options.incoming);
   }
-  if (options.incoming !== undefined) throw new UserError("x86_64 VMs cannot be migrated yet");
-  if (options.restore !== undefined) throw new UserError("x86_64 VMs cannot be restored from snapshots yet");
   // Loaded only for x86 guests: the KVM engine needs Node (worker threads, koffi).
   const { createX86Vm } = await import("./x86.js");
-  return createX86Vm(valid, host);
+  return createX86Vm(valid, host, options.restore, options.incoming);
 }

@@ -43,8 +43,8 @@ export async function openSnapshot(
   );
   const what = isSingleFile(location) ? location : `${location}/${STATE_FILE}`;
   const { arch, body } = decodeState(read.state, what);
-  if (arch !== "riscv64")
-    throw new UserError(`${what}: a snapshot of an ${arch} VM; only riscv64 ones can be restored`);
+  if (arch !== "riscv64" && arch !== "x86_64")
+    throw new UserError(`${what}: a snapshot of an ${arch} VM; only riscv64 and x86_64 ones can be restored`);
   const stored = body.spec as Record<string, unknown>;
   if (stored.arch !== arch)
     throw new UserError(`${what}: its VM spec is for ${String(stored.arch)}, the header says ${arch}`);

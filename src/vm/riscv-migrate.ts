@@ -56,7 +56,7 @@ const DEFAULT_MAX_PASSES = 30;
 const THROTTLE_STEP = 0.2;
 const MAX_THROTTLE = 0.8;
 
-function countPages(bitmap: Uint8Array): number {
+export function countPages(bitmap: Uint8Array): number {
   let pages = 0;
   for (const byte of bitmap) for (let b = byte; b !== 0; b &= b - 1) pages++;
   return pages;
@@ -66,7 +66,7 @@ function countPages(bitmap: Uint8Array): number {
 const REPLY_TIMEOUT_MS = 60_000;
 
 /** Waits for the target's answer; a REFUSE or a closed stream is a UserError with the target's reason. */
-async function expectReply(channel: MigrationChannel, wanted: FrameType, step: string): Promise<void> {
+export async function expectReply(channel: MigrationChannel, wanted: FrameType, step: string): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const silent = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -84,7 +84,7 @@ async function expectReply(channel: MigrationChannel, wanted: FrameType, step: s
 }
 
 /** Takes the drive locks back, giving a target that is letting go of them a few moments. */
-async function takeBack(drives: OpenedDrives): Promise<boolean> {
+export async function takeBack(drives: OpenedDrives): Promise<boolean> {
   for (let i = 0; i < 20; i++) {
     if (drives.takeBack?.() !== false) return true;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -221,10 +221,10 @@ export async function migrateOut(
  * are opened after it: the source hands their locks over just before. Problems are UserErrors.
  */
 export async function receivePasses(
-  board: VirtBoard,
+  ram: { bytes: Uint8Array; base: number },
   next: () => Promise<Frame | null>,
+  arch = "riscv64",
 ): Promise<SnapshotBody> {
-  const ram = board.cpu.ram;
   let decoder: MemoryDecoder | null = null;
   for (;;) {
     const frame = await next();
@@ -248,8 +248,8 @@ export async function receivePasses(
         break;
       case FrameType.STATE: {
         if (decoder !== null) throw new UserError(`${WHAT}: state inside a memory pass`);
-        const { arch, body } = decodeState(frame.payload, `${WHAT} state`);
-        if (arch !== "riscv64") throw new UserError(`${WHAT}: the state of an ${arch} VM`);
+        const { arch: stateArch, body } = decodeState(frame.payload, `${WHAT} state`);
+        if (stateArch !== arch) throw new UserError(`${WHAT}: the state of an ${stateArch} VM`);
         return body;
       }
       case FrameType.ABANDON:
@@ -269,6 +269,13 @@ export async function finishMigration(
   drives: OpenedDrives,
   next: () => Promise<Frame | null>,
 ): Promise<void> {
+  checkIncomingDrives(start, spec, drives);
+  restoreSections(board, body, `${WHAT} state`, false);
+  await awaitComplete(next);
+}
+
+/** Refuses drives here whose size is not the source's. */
+export function checkIncomingDrives(start: StartHeader, spec: VmSpec, drives: OpenedDrives): void {
   spec.drives.forEach((d, i) => {
     const theirs = start.drives.find((x) => x.id === d.id);
     const size = drives.backends[i]?.sizeBytes;
@@ -276,7 +283,10 @@ export async function finishMigration(
       throw new UserError(`${d.path}: drive ${d.id} is ${size} bytes, the source's is ${theirs.sizeBytes}`);
     }
   });
-  restoreSections(board, body, `${WHAT} state`, false);
+}
+
+/** The source's last word: COMPLETE (anything else is a UserError). */
+export async function awaitComplete(next: () => Promise<Frame | null>): Promise<void> {
   const frame = await next();
   if (frame === null) throw new UserError(`${WHAT}: the source closed the connection before COMPLETE`);
   if (frame.type === FrameType.ABANDON)

@@ -123,7 +123,7 @@ export async function createRiscvVm(
     clock: host.clock,
   });
   // An incoming migration's RAM arrives first; its drives are opened once the source let go of them.
-  const arrived = incoming === undefined ? null : await receivePasses(board, incoming.next);
+  const arrived = incoming === undefined ? null : await receivePasses(board.cpu.ram, incoming.next);
   // Opened and locked before the devices: a drive another VM uses stops the VM before they are set up.
   const drives = await host.openDrives(spec.drives);
   // Devices go in before the device tree is built.

@@ -5,12 +5,23 @@ import { X86MicroVm } from "../machine/x86-microvm/board.js";
 import { parseBzImage } from "../machine/x86-microvm/bzimage.js";
 import { parsePvhKernel } from "../machine/x86-microvm/pvh.js";
 import { formatMac } from "../net/mac.js";
+import type { SnapshotBody } from "../snapshot/state-file.js";
+import { UserError } from "../util/errors.js";
 import { formatSize } from "../util/size.js";
-import type { VmHost } from "./host.js";
+import type { OpenedDrives, VmHost } from "./host.js";
 import { type ReservedMemory, reserveMemory } from "./prefault.js";
+import {
+  awaitComplete,
+  checkIncomingDrives,
+  type IncomingMigration,
+  receivePasses,
+} from "./riscv-migrate.js";
+import { checkDrives, type RestoreSource } from "./riscv-snapshot.js";
 import { type VmSpec, VmSpecError, X86_MEMORY } from "./spec.js";
 import { attachVirtio, type VirtioSetup } from "./virtio.js";
 import { VmBase, type VmDevice, type VmExit, type VmStats } from "./vm.js";
+import { migrateOutX86 } from "./x86-migrate.js";
+import { checkSectionsX86, ramView, restoreX86, snapshotX86 } from "./x86-snapshot.js";
 
 export const DEFAULT_CMDLINE_X86 = "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd";
 
@@ -21,7 +32,9 @@ export class X86Vm extends VmBase {
     readonly engine: KvmEngine,
     virtio: VirtioSetup,
     createdAt: number,
-    reserved: ReservedMemory | null = null,
+    reserved: ReservedMemory | null,
+    host: VmHost,
+    drives: OpenedDrives,
   ) {
     super(
       spec,
@@ -51,6 +64,15 @@ export class X86Vm extends VmBase {
           { name: "i8042", kind: "i8042", device: board.i8042 },
           ...virtio.devices,
         ],
+        snapshot: async (location, compression) => {
+          const store = host.snapshots;
+          if (store === undefined) throw new UserError("this host cannot store snapshots");
+          const { files, info } = snapshotX86(board, engine, spec, drives, compression);
+          await store.write(location, files);
+          return info;
+        },
+        migrate: (channel, options, control) =>
+          migrateOutX86({ board, engine, spec, drives, virtio, ...control }, channel, options),
       },
       virtio.console,
     );
@@ -67,7 +89,16 @@ export class X86Vm extends VmBase {
   }
 }
 
-export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
+/**
+ * Builds the VM `spec` describes; with `restore`, fills it from that snapshot, with `incoming`, from a
+ * live migration (START already accepted), instead of booting.
+ */
+export async function createX86Vm(
+  spec: VmSpec,
+  host: VmHost,
+  restore?: RestoreSource,
+  incoming?: IncomingMigration,
+): Promise<X86Vm> {
   const { memory, cpus, boot } = spec;
   const available = host.availableMemory();
   const limit = Math.min(X86_MEMORY.max, available ?? X86_MEMORY.max);
@@ -82,13 +113,8 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
     ]);
   }
   const createdAt = performance.timeOrigin + performance.now();
-  // Opened and locked before anything else is read or built: a drive another VM uses stops it first.
-  const drives = await host.openDrives(spec.drives);
-  let board: X86MicroVm;
-  let kernel: ReturnType<typeof readKernel>;
-  try {
-    kernel = readKernel(spec, host);
-    board = X86MicroVm.create({
+  const build = () =>
+    X86MicroVm.create({
       memory,
       cpus,
       console: host.console,
@@ -96,9 +122,30 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
       device: host.kvmDevice,
       virtioRing: spec.virtioRing,
     });
-  } catch (e) {
-    await drives.close();
-    throw e;
+  let board: X86MicroVm;
+  let kernel: ReturnType<typeof readKernel> | null = null;
+  let drives: OpenedDrives;
+  let arrived: SnapshotBody | null = null;
+  if (incoming !== undefined) {
+    // An incoming migration's RAM arrives first; its drives are opened once the source let go of them.
+    board = build();
+    try {
+      arrived = await receivePasses({ bytes: ramView(board), base: 0 }, incoming.next, "x86_64");
+      drives = await host.openDrives(spec.drives);
+    } catch (e) {
+      board.close();
+      throw e;
+    }
+  } else {
+    // Opened and locked before anything else is read or built: a drive another VM uses stops it first.
+    drives = await host.openDrives(spec.drives);
+    try {
+      kernel = restore === undefined ? readKernel(spec, host) : null;
+      board = build();
+    } catch (e) {
+      await drives.close();
+      throw e;
+    }
   }
   let virtio: VirtioSetup;
   try {
@@ -110,15 +157,25 @@ export async function createX86Vm(spec: VmSpec, host: VmHost): Promise<X86Vm> {
   }
   try {
     const cmdline = boot.cmdline ?? DEFAULT_CMDLINE_X86;
-    const { image, initrd } = kernel;
     const reserved = spec.memoryMode === "reserved" ? reserveMemory(board.ram.chunks, host.lockMemory) : null;
-    if ("entry" in image) board.loadPvh(image, initrd, cmdline);
-    else board.loadLinux(image, initrd, cmdline);
-    const engine = new KvmEngine(
-      board,
-      host.kvmPlacement === undefined ? {} : { placement: host.kvmPlacement },
-    );
-    return new X86Vm(spec, board, engine, virtio, createdAt, reserved);
+    let vcpuStates: Awaited<ReturnType<typeof restoreX86>> | undefined;
+    if (restore !== undefined) {
+      checkDrives(restore, spec, drives);
+      vcpuStates = await restoreX86(board, virtio, restore);
+    } else if (incoming !== undefined && arrived !== null) {
+      checkIncomingDrives(incoming.start, spec, drives);
+      vcpuStates = checkSectionsX86(board, arrived, "migration state")(virtio, false);
+      await awaitComplete(incoming.next);
+    } else if (kernel !== null) {
+      const { image, initrd } = kernel;
+      if ("entry" in image) board.loadPvh(image, initrd, cmdline);
+      else board.loadLinux(image, initrd, cmdline);
+    }
+    const engine = new KvmEngine(board, {
+      ...(host.kvmPlacement === undefined ? {} : { placement: host.kvmPlacement }),
+      ...(vcpuStates === undefined ? {} : { restore: vcpuStates }),
+    });
+    return new X86Vm(spec, board, engine, virtio, createdAt, reserved, host, drives);
   } catch (e) {
     await virtio.close();
     board.close();

@@ -43,6 +43,17 @@ const FROM_KVM_H: Record<string, number> = {
   SET_LAPIC: 0x4400ae8f,
   SET_CPUID2: 0x4008ae90,
   GET_MP_STATE: 0x8004ae98,
+  SET_MP_STATE: 0x4004ae99,
+  GET_VCPU_EVENTS: 0x8040ae9f,
+  SET_VCPU_EVENTS: 0x4040aea0,
+  GET_PIT2: 0x8070ae9f,
+  SET_PIT2: 0x4070aea0,
+  GET_XSAVE: 0x9000aea4,
+  SET_XSAVE: 0x5000aea5,
+  GET_XCRS: 0x8188aea6,
+  SET_XCRS: 0x4188aea7,
+  GET_XSAVE2: 0x9000aecf,
+  GET_DIRTY_LOG: 0x4010ae42,
 };
 
 describe("KVM ABI", () => {

@@ -127,7 +127,10 @@ describe("snapshot and restore of a riscv64 VM", { skip: missing }, () => {
       return c;
     };
     const wrongArch = state.slice();
-    wrongArch.set(new TextEncoder().encode("x86_64\0\0"), 16);
+    wrongArch.set(new TextEncoder().encode("aarch64\0"), 16);
+    // A riscv64 VM's spec under an x86_64 header: the header and the spec must agree.
+    const otherArch = state.slice();
+    otherArch.set(new TextEncoder().encode("x86_64\0\0"), 16);
     const newer = state.slice();
     new DataView(newer.buffer, newer.byteOffset).setUint16(8, 99, true);
     const cases: [string, Uint8Array, Uint8Array, RegExp][] = [
@@ -135,7 +138,8 @@ describe("snapshot and restore of a riscv64 VM", { skip: missing }, () => {
       ["truncated-memory", state, memory.subarray(0, memory.length - 100), /truncated memory image/],
       ["flipped-state", flip(state, 200), memory, /CRC-64 mismatch/],
       ["flipped-memory", state, flip(memory, memory.length - 3000), /CRC-64 mismatch/],
-      ["wrong-arch", wrongArch, memory, /x86_64 VM; only riscv64/],
+      ["wrong-arch", wrongArch, memory, /aarch64 VM; only riscv64 and x86_64/],
+      ["spec-arch", otherArch, memory, /VM spec is for riscv64, the header says x86_64/],
       ["newer-major", newer, memory, /newer Vireo/],
     ];
     for (const [name, s, m, message] of cases) {

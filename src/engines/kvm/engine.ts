@@ -15,9 +15,10 @@
  * before it stops). The kvmclock is read then and written back on resume, so the guest's clock does not
  * count the pause (as QEMU does). A stop clears the pause flag, which wakes the parked workers.
  */
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import { RUN } from "../../hypervisor/kvm/abi.js";
 import type { Vcpu, Vm } from "../../hypervisor/kvm/kvm.js";
+import type { VcpuStateBytes, VcpuStateCaps } from "../../hypervisor/kvm/vcpu-state.js";
 import * as libc from "../../hypervisor/libc.js";
 import type { PortRange } from "../../machine/x86-microvm/board.js";
 import {
@@ -31,6 +32,8 @@ import {
   SHARED_BYTES,
   SHARED_PORT_BITMAP_OFFSET,
   STATE,
+  type VcpuReply,
+  type VcpuRequest,
   type WorkerConfig,
   type WorkerReport,
 } from "./protocol.js";
@@ -105,6 +108,8 @@ interface VcpuThread {
   counters: Float64Array;
   thread: BigInt64Array;
   exited: Promise<void>;
+  /** The main thread's end of the worker's request port. */
+  port: MessagePort;
   /** The worker has ended (normally only after `release`; earlier if it failed to start). */
   gone: boolean;
 }
@@ -125,14 +130,20 @@ export class KvmEngine {
   private readonly handler: ExitHandler;
 
   private placement: VcpuPlacement | null = null;
+  /** Per vCPU, the state its thread writes before its first KVM_RUN (a restored VM). */
+  private readonly restore: readonly VcpuStateBytes[] | null;
   /** Why a placement could not be applied to a thread (EACCES for a lower nice, say), one line each. */
   readonly placementErrors: string[] = [];
 
   constructor(
     readonly board: KvmBoard,
-    options: { placement?: VcpuPlacement } = {},
+    options: { placement?: VcpuPlacement; restore?: readonly VcpuStateBytes[] } = {},
   ) {
     this.placement = options.placement ?? null;
+    this.restore = options.restore ?? null;
+    if (this.restore !== null && this.restore.length !== board.vcpus.length) {
+      throw new RangeError(`${this.restore.length} vCPU states for ${board.vcpus.length} vCPUs`);
+    }
     this.vcpus = board.vcpus;
     this.handler = board;
     for (const { start, count } of board.forwardedPorts) this.forwardPorts(start, count);
@@ -156,8 +167,10 @@ export class KvmEngine {
     });
     if (this.result !== null) this.finish?.(); // stopped before it started
     const workerUrl = new URL("./vcpu-worker.js", import.meta.url);
-    for (const vcpu of this.vcpus) {
+    for (const [i, vcpu] of this.vcpus.entries()) {
       const control = new SharedArrayBuffer(CTL_BYTES);
+      const { port1, port2 } = new MessageChannel();
+      const restore = this.restore?.[i];
       const config: WorkerConfig = {
         vcpu: vcpu.id,
         fd: vcpu.fd,
@@ -165,8 +178,15 @@ export class KvmEngine {
         runSize: vcpu.runSize,
         control,
         shared: this.shared,
+        requests: port2,
+        ...(restore === undefined ? {} : { restore }),
       };
-      const worker = new Worker(workerUrl, { workerData: config, stdout: false, stderr: false });
+      const worker = new Worker(workerUrl, {
+        workerData: config,
+        transferList: [port2],
+        stdout: false,
+        stderr: false,
+      });
       let thread: VcpuThread | null = null;
       const exited = new Promise<void>((resolve) =>
         worker.once("exit", () => {
@@ -181,6 +201,7 @@ export class KvmEngine {
         counters: new Float64Array(control, CTL_COUNTERS_OFFSET, 8),
         thread: new BigInt64Array(control, CTL_THREAD_OFFSET, 1),
         exited,
+        port: port1,
         gone: false,
       };
       worker.on("message", (report: WorkerReport) => this.onReport(report));
@@ -282,6 +303,41 @@ export class KvmEngine {
     }
     Atomics.store(this.flags, SHARED.pause, 0);
     Atomics.notify(this.flags, SHARED.pause);
+  }
+
+  /** The kvmclock as it was when the VM paused (what a snapshot saves); null if not paused or unread. */
+  clockAtPause(): bigint | null {
+    return this.paused ? this.pausedClock : null;
+  }
+
+  /**
+   * Every vCPU's state, read by its own thread while parked (see vcpu-worker.ts `answer`). The VM must be
+   * paused; a vCPU that does not answer, or an ioctl KVM refuses, throws.
+   */
+  readVcpuStates(caps: VcpuStateCaps): VcpuStateBytes[] {
+    if (!this.paused || this.result !== null) throw new Error("the VM is not paused");
+    return this.threads.map((t) => this.request(t, { type: "read", caps }));
+  }
+
+  private request(t: VcpuThread, request: VcpuRequest): VcpuStateBytes {
+    if (t.gone || Atomics.load(t.ctl, CTL.parked) !== 1) {
+      throw new Error(`vCPU ${t.vcpu.id} is not parked`);
+    }
+    t.port.postMessage(request);
+    Atomics.store(t.ctl, CTL.request, 1);
+    const deadline = performance.now() + STOP_TIMEOUT_MS;
+    while (Atomics.load(t.ctl, CTL.request) === 1) {
+      if (performance.now() > deadline || t.gone) {
+        throw new Error(`vCPU ${t.vcpu.id} did not answer a state request`);
+      }
+      // The worker may have looked at `request` just before it was raised and gone back to sleep.
+      Atomics.notify(this.flags, SHARED.pause);
+      Atomics.wait(t.ctl, CTL.request, 1, PAUSE_POLL_MS);
+    }
+    const reply = receiveMessageOnPort(t.port)?.message as VcpuReply | undefined;
+    if (reply === undefined) throw new Error(`vCPU ${t.vcpu.id} answered nothing`);
+    if (reply.type === "error") throw new Error(`vCPU ${t.vcpu.id}: ${reply.message}`);
+    return reply.state;
   }
 
   private readClock(): bigint | null {
@@ -445,5 +501,6 @@ export class KvmEngine {
       Atomics.notify(t.ctl, CTL.release);
     }
     await Promise.all(this.threads.map((t) => t.exited));
+    for (const t of this.threads) t.port.close();
   }
 }

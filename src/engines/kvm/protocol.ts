@@ -1,12 +1,14 @@
 /**
  * What the main thread and the vCPU workers share: SharedArrayBuffer layouts and the messages a worker
- * posts. No Node or FFI APIs here.
+ * posts. No FFI here (types only).
  *
  * Forwarding an exit: the worker leaves the exit details in the kvm_run page (which the main thread also
  * maps), sets STATE = PENDING and waits; the main thread handles it (reading/writing the PIO or MMIO data
  * in kvm_run directly), sets STATE = DONE and notifies. Only the worker moves STATE to PENDING and only the
  * main thread moves it to DONE, so neither side can miss a wake-up.
  */
+import type { MessagePort } from "node:worker_threads";
+import type { VcpuStateBytes, VcpuStateCaps } from "../../hypervisor/kvm/vcpu-state.js";
 
 /** Int32 words of a vCPU's control block. */
 export const CTL = {
@@ -20,6 +22,8 @@ export const CTL = {
   go: 3,
   /** 1 while the worker is parked for a pause (outside KVM_RUN, no forwarded exit pending). */
   parked: 4,
+  /** 1 while a state request (on the worker's MessagePort) waits for the parked worker to answer it. */
+  request: 5,
 } as const;
 
 export const STATE = { IDLE: 0, PENDING: 1, DONE: 2 } as const;
@@ -62,7 +66,15 @@ export interface WorkerConfig {
   runSize: number;
   control: SharedArrayBuffer;
   shared: SharedArrayBuffer;
+  /** Requests to a parked worker and their answers (see VcpuRequest), read with receiveMessageOnPort. */
+  requests: MessagePort;
+  /** State to write into the vCPU before its first KVM_RUN (a restored VM). */
+  restore?: VcpuStateBytes;
 }
+
+/** What the main thread asks of a parked vCPU thread (vCPU ioctls belong on the vCPU's thread). */
+export type VcpuRequest = { type: "read"; caps: VcpuStateCaps };
+export type VcpuReply = { type: "state"; state: VcpuStateBytes } | { type: "error"; message: string };
 
 /** Why a vCPU left its run loop on its own (a stop request needs no message). */
 export type WorkerReport =

@@ -7,10 +7,11 @@
  * are reported with a register dump, and the loop ends. While the VM is paused the thread parks at the top
  * of its loop, outside KVM_RUN (see engine.ts).
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { EXIT, EXIT_NAMES, IOCTL, RUN, SYSTEM_EVENT } from "../../hypervisor/kvm/abi.js";
 import { getRegs, getSregs } from "../../hypervisor/kvm/kvm.js";
 import { formatRegisterDump } from "../../hypervisor/kvm/registers.js";
+import { readVcpuState, writeVcpuState } from "../../hypervisor/kvm/vcpu-state.js";
 import * as libc from "../../hypervisor/libc.js";
 import {
   COUNTER,
@@ -21,6 +22,8 @@ import {
   SHARED,
   SHARED_PORT_BITMAP_OFFSET,
   STATE,
+  type VcpuReply,
+  type VcpuRequest,
   type WorkerConfig,
   type WorkerReport,
 } from "./protocol.js";
@@ -125,8 +128,27 @@ const stopping = () => Atomics.load(flags, SHARED.stop) !== 0;
 function park(): void {
   Atomics.store(ctl, CTL.parked, 1);
   Atomics.notify(ctl, CTL.parked);
-  while (Atomics.load(flags, SHARED.pause) !== 0 && !stopping()) Atomics.wait(flags, SHARED.pause, 1);
+  while (Atomics.load(flags, SHARED.pause) !== 0 && !stopping()) {
+    // The main thread raises `request` and then wakes the pause word until the request is answered.
+    if (Atomics.load(ctl, CTL.request) === 1) answer();
+    else Atomics.wait(flags, SHARED.pause, 1);
+  }
   Atomics.store(ctl, CTL.parked, 0);
+}
+
+/** Answers the request waiting on the port; the answer is posted before `request` drops to 0. */
+function answer(): void {
+  const request = receiveMessageOnPort(config.requests)?.message as VcpuRequest | undefined;
+  let reply: VcpuReply;
+  try {
+    if (request === undefined) throw new Error("no request on the port");
+    reply = { type: "state", state: readVcpuState(config.fd, request.caps) };
+  } catch (e) {
+    reply = { type: "error", message: (e as Error).message };
+  }
+  config.requests.postMessage(reply);
+  Atomics.store(ctl, CTL.request, 0);
+  Atomics.notify(ctl, CTL.request);
 }
 
 /** The run loop; returns when the main thread asks to stop or the guest ends. */
@@ -193,6 +215,13 @@ Atomics.notify(ctl, CTL.loop);
 while (Atomics.load(ctl, CTL.go) === 0) Atomics.wait(ctl, CTL.go, 0);
 counters[COUNTER.firstRunTime] = performance.timeOrigin + performance.now();
 try {
+  if (config.restore !== undefined) {
+    try {
+      writeVcpuState(config.fd, config.restore);
+    } catch (e) {
+      throw new Error(`restoring vCPU ${config.vcpu}: ${(e as Error).message}`);
+    }
+  }
   loop();
 } catch (e) {
   report({

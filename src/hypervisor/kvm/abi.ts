@@ -53,6 +53,19 @@ export const IOCTL = {
   SET_LAPIC: iow(0x8f, 1024),
   SET_CPUID2: iow(0x90, 8),
   GET_MP_STATE: ior(0x98, 4),
+  SET_MP_STATE: iow(0x99, 4),
+  // KVM_GET_PIT2 and KVM_GET_VCPU_EVENTS share number 0x9f (and SET_* 0xa0): the struct size tells them apart.
+  GET_VCPU_EVENTS: ior(0x9f, 64),
+  SET_VCPU_EVENTS: iow(0xa0, 64),
+  GET_PIT2: ior(0x9f, 112),
+  SET_PIT2: iow(0xa0, 112),
+  GET_XSAVE: ior(0xa4, 4096),
+  SET_XSAVE: iow(0xa5, 4096),
+  GET_XCRS: ior(0xa6, 392),
+  SET_XCRS: iow(0xa7, 392),
+  /** Like GET_XSAVE, for an area larger than 4 KiB (KVM_CAP_XSAVE2 answers its size). */
+  GET_XSAVE2: ior(0xcf, 4096),
+  GET_DIRTY_LOG: iow(0x42, 16),
 } as const;
 
 export type IoctlName = keyof typeof IOCTL;
@@ -74,6 +87,11 @@ export const CAP = {
   MAX_VCPUS: 66,
   TSC_DEADLINE_TIMER: 72,
   IMMEDIATE_EXIT: 136,
+  PIT_STATE2: 35,
+  VCPU_EVENTS: 41,
+  XSAVE: 55,
+  XCRS: 56,
+  XSAVE2: 208,
 } as const;
 
 export const EXIT = {
@@ -215,3 +233,15 @@ export const CPUID_ENTRY = { function: 0, index: 4, flags: 8, eax: 12, ebx: 16, 
 export const CPUID_FLAG_SIGNIFICANT_INDEX = 1;
 
 export const MSR_ENTRY_SIZE = 16;
+
+/** State structs read and written whole by snapshots (vcpu-state.ts); their insides are the kernel's. */
+export const XSAVE_SIZE = 4096;
+export const XCRS_SIZE = 392;
+export const VCPU_EVENTS_SIZE = 64;
+/** struct kvm_vcpu_events.flags @20: which optional parts KVM_SET_VCPU_EVENTS is to take. */
+export const VCPU_EVENTS_FLAGS = 20;
+export const VCPUEVENT_VALID = { NMI_PENDING: 1, SIPI_VECTOR: 2 } as const;
+export const PIT_STATE2_SIZE = 112;
+export const CLOCK_DATA_SIZE = 48;
+/** KVM_MP_STATE_* values 0..8 (runnable … AP reset hold); x86 uses 0..4. */
+export const MP_STATE_MAX = 8;

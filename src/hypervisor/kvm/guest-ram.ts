@@ -74,6 +74,13 @@ export class GuestRam {
     });
   }
 
+  /** Where region `slot` is mapped in this process (for KVM's memory slot). */
+  hostAddress(slot: number): bigint {
+    const m = this.mappings[slot];
+    if (m === undefined) throw new RangeError(`no RAM region ${slot}`);
+    return m.host;
+  }
+
   get size(): number {
     return this.regions.reduce((sum, r) => sum + r.size, 0);
   }

@@ -222,11 +222,12 @@ export class Vm {
     libc.ioctlPtr(this.fd, IOCTL.CREATE_PIT2, config, "KVM_CREATE_PIT2");
   }
 
-  setMemoryRegion(slot: number, guestAddress: number, size: number, hostAddress: bigint): void {
+  /** `flags`: KVM_MEM_LOG_DIRTY_PAGES (1) to track the guest's writes (see dirty-log.ts). */
+  setMemoryRegion(slot: number, guestAddress: number, size: number, hostAddress: bigint, flags = 0): void {
     const region = new Uint8Array(32);
     const v = dv(region);
     v.setUint32(0, slot, true);
-    v.setUint32(4, 0, true);
+    v.setUint32(4, flags, true);
     v.setBigUint64(8, BigInt(guestAddress), true);
     v.setBigUint64(16, BigInt(size), true);
     v.setBigUint64(24, hostAddress, true);

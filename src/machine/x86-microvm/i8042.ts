@@ -14,6 +14,7 @@
  * port (its default: the serio port type is SERIO_8042_XL unless i8042.direct or a CTR without XLATE).
  */
 import type { InterruptLine, MmioDevice } from "../../devices/device.js";
+import { RecordReader } from "../../util/record.js";
 
 const STATUS_OBF = 0x01;
 const STATUS_SYS = 0x04;
@@ -53,6 +54,17 @@ const CTRL_ALT_DEL = [
   SET2_BREAK,
   SET2_CTRL,
 ];
+
+export interface I8042State {
+  version: 1;
+  output: number[];
+  keyboard: number[];
+  breakPrefix: boolean;
+  ctr: number;
+  status: number;
+  pendingCommand: number;
+  outputPort: number;
+}
 
 export class I8042 implements MmioDevice {
   readonly name = "i8042";
@@ -192,6 +204,48 @@ export class I8042 implements MmioDevice {
         if (code !== SET2_EXTENDED) this.breakPrefix = false;
       }
     }
+  }
+
+  snapshot(): I8042State {
+    return {
+      version: 1,
+      output: [...this.output],
+      keyboard: [...this.keyboard],
+      breakPrefix: this.breakPrefix,
+      ctr: this.ctr,
+      status: this.status,
+      pendingCommand: this.pendingCommand,
+      outputPort: this.outputPort,
+    };
+  }
+
+  /**
+   * Restores a `snapshot()`; a malformed record throws a TypeError naming the field and changes nothing.
+   * No interrupt is raised: IRQ 1 is an edge the saved guest has already been given (or masked).
+   */
+  restore(state: unknown): void {
+    const s = new RecordReader("i8042", state, 1);
+    // The guest's replies are at most three bytes; a queued chord at most a few presses.
+    const output = s.list("output", 16, 0, 0xff);
+    const keyboard = s.list("keyboard", 1024, 0, 0xff);
+    if (!keyboard.every((c) => c === SET2_BREAK || TRANSLATED.has(c)))
+      s.fail("keyboard", "set 2 codes it sends");
+    const values = {
+      breakPrefix: s.bool("breakPrefix"),
+      ctr: s.int("ctr", 0, 0xff),
+      status: s.int("status", 0, 0xff),
+      pendingCommand: s.int("pendingCommand", 0, 0xff),
+      outputPort: s.int("outputPort", 0, 0xff),
+    };
+    if (![0, 0x60, 0xd1, 0xd2].includes(values.pendingCommand))
+      s.fail("pendingCommand", "0, 0x60, 0xd1 or 0xd2");
+    this.output.splice(0, this.output.length, ...output);
+    this.keyboard.splice(0, this.keyboard.length, ...keyboard);
+    this.breakPrefix = values.breakPrefix;
+    this.ctr = values.ctr;
+    this.status = values.status & ~STATUS_OBF;
+    this.pendingCommand = values.pendingCommand;
+    this.outputPort = values.outputPort;
   }
 
   /** An edge on IRQ 1 for the byte now in the output buffer, if the keyboard interrupt is enabled. */
