@@ -30,6 +30,12 @@ export const MAX_POOL_SIZE = 64;
 export const DEFAULT_READY_MARKER = "VIREO-READY";
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+/**
+ * How long a VM whose spec has a guest agent is given, after its marker, for the agent to answer:
+ * /init starts qemu-ga in the background just before VIREO-READY, so the marker alone does not mean
+ * an exec would work. A guest whose agent never answers (a custom initrd) is ready after this anyway.
+ */
+const AGENT_WAIT_MS = 30_000;
 
 export interface PoolRequest {
   name?: string;
@@ -346,8 +352,10 @@ export class PoolManager {
         let tail = "";
         member.unwatch = this.manager.console(name).follow((chunk) => {
           const text = tail + Buffer.from(chunk).toString("latin1");
-          if (text.includes(marker)) this.ready(pool, member);
-          else tail = text.slice(-marker.length);
+          if (text.includes(marker)) {
+            member.unwatch();
+            void this.agentUp(name).then(() => this.ready(pool, member));
+          } else tail = text.slice(-marker.length);
         });
       }
       await this.manager.act(name, "start");
@@ -391,6 +399,9 @@ export class PoolManager {
       } finally {
         unwatch();
       }
+      // Clones continue this guest: its agent must be listening already, or each clone's first exec
+      // would find nobody at the port.
+      await this.agentUp(name);
       removeSnapshotFiles(path);
       await this.manager.snapshot(name, { path, resume: false });
       pool.template = path;
@@ -403,6 +414,37 @@ export class PoolManager {
     } finally {
       pool.templating = false;
       await this.manager.delete(name).catch(() => {});
+    }
+  }
+
+  /**
+   * Waits until the running VM's guest agent answers a ping (AGENT_WAIT_MS at most; at once for a VM
+   * without one), then lets go of the link so that no connection is open when the VM is handed out or
+   * saved.
+   */
+  private async agentUp(name: string): Promise<void> {
+    const deadline = Date.now() + AGENT_WAIT_MS;
+    for (;;) {
+      let agent: ReturnType<VmManager["agent"]>;
+      try {
+        agent = this.manager.agent(name);
+      } catch {
+        return;
+      }
+      try {
+        await agent.call("guest-ping", undefined, 5_000);
+        await agent.release();
+        return;
+      } catch (e) {
+        agent.close();
+        if (Date.now() >= deadline) {
+          this.log(
+            `VM '${name}': its guest agent did not answer (${(e as Error).message}); ready without it`,
+          );
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 
