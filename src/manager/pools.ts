@@ -360,7 +360,7 @@ export class PoolManager {
       }
       await this.manager.act(name, "start");
       // Deleted while it started: the pool's delete could not delete a VM being started.
-      if (pool.members.get(name) !== member) await this.manager.delete(name).catch(() => {});
+      if (pool.members.get(name) !== member || pool.closed) await this.dropLate(pool, name);
       else if (marker === null) this.ready(pool, member);
     } catch (e) {
       await this.lose(pool, name, `VM '${name}' did not start: ${(e as Error).message}`);
@@ -456,7 +456,7 @@ export class PoolManager {
     this.save(pool);
     try {
       await this.manager.createFromSnapshot({ name, clone: template });
-      if (pool.members.get(name) !== member) await this.manager.delete(name).catch(() => {});
+      if (pool.members.get(name) !== member || pool.closed) await this.dropLate(pool, name);
       else this.ready(pool, member);
     } catch (e) {
       await this.lose(
@@ -465,6 +465,15 @@ export class PoolManager {
         `VM '${name}' did not start from the pool's snapshot: ${(e as Error).message}`,
       );
     }
+  }
+
+  /**
+   * A VM that came up after its pool was deleted or the daemon began to stop (which stops only the VMs
+   * there were): deleted, or its worker would keep a stopped daemon's process alive.
+   */
+  private async dropLate(pool: Pool, name: string): Promise<void> {
+    if (pool.members.delete(name)) this.save(pool);
+    await this.manager.delete(name).catch(() => {});
   }
 
   /** A clone's disks were copied next to the template for it: they go with the VM. */
