@@ -1,17 +1,28 @@
 /**
- * Warm pools: `node dist/bench/pool.js [--runs N] [--linux N]`. Starts a `vireo daemon` child, fills a
- * pool of N (default 20) idle bare-metal guests (bench/guest/idle.S, 16 MiB, ready once running), and
- * times N acquires one after another through the SDK, each served by a VM that is already booted
- * (ms from the request to the answer), then releases them. With --linux N, N acquires from a pool of 2
- * Debian riscv64 guests (ready at VIREO-READY), each timed also to a command's output through the
- * console shell (the guest agent's exec is not in the SDK yet), the pool refilled between them (not
- * counted). Prints one JSON line per pool.
+ * Warm pools: `node dist/bench/pool.js [--runs N] [--linux N] [--warm K] [--source snapshot|boot]`. Starts a `vireo daemon`
+ * child, fills a pool of N (default 20) idle bare-metal guests (bench/guest/idle.S, 16 MiB, ready once
+ * running), and times N acquires one after another through the SDK, each served by a VM that is already
+ * booted (ms from the request to the answer), then releases them.
+ *
+ * With --linux N, the Debian riscv64 guest (256 MiB, interpreter) twice, in this process's own
+ * VmManager behind the API on a Unix socket (the SDK as client): pools cloned from a template snapshot
+ * (a state directory) and pools that boot each VM (none). For each: the daemon's memory (this process:
+ * Rss and Pss of /proc/self/smaps_rollup, worker threads included) before and once a pool of K (default
+ * 4) is warm, per warm VM; then N times acquire → the first `exec` of `true` through the guest agent
+ * answered (ms from the acquire request) and a second `exec` on the open link, the VM released and
+ * the pool refilled between (not counted).
+ * Prints one JSON line per pool.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { buildApp } from "../src/api/app.js";
+import { nodeVmHost } from "../src/cli/vm-host.js";
+import { vmWorkerEntry } from "../src/cli/vm-worker.js";
 import { ensureRiscv64Image } from "../src/images/riscv64.js";
+import { VmManager } from "../src/manager/manager.js";
+import { SwitchRegistry } from "../src/net/switch.js";
 import { type Pool, Vireo, type VmSpec } from "../src/sdk/index.js";
 import { bareMetalSpec } from "../test/support/bare-metal.js";
 import { buildIdleGuest, MiB } from "./lib/manager-guest.js";
@@ -68,6 +79,87 @@ async function warm(vireo: Vireo, name: string, spec: VmSpec, size: number): Pro
   }
 }
 
+/** This process's resident and proportional set sizes, MiB (worker threads' VMs included). */
+function memory(): { rss: number; pss: number } {
+  const text = readFileSync("/proc/self/smaps_rollup", "utf8");
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? Number.NaN);
+  return { rss: kib("Rss") / 1024, pss: kib("Pss") / 1024 };
+}
+
+/** Debian riscv64 pools in an in-process manager: memory per warm VM, then acquire → first exec. */
+async function linuxPools(source: "snapshot" | "boot", runs: number, warmCount: number) {
+  const image = await ensureRiscv64Image({ quiet: true });
+  const dir = mkdtempSync(join(tmpdir(), "vireo-bench-pool-linux-"));
+  const manager = await VmManager.open({
+    // Pools clone from a template only where they can save it.
+    stateDir: source === "snapshot" ? join(dir, "state") : null,
+    log: () => {},
+    host: (console) => nodeVmHost({ console, switches: new SwitchRegistry() }),
+    vmWorker: vmWorkerEntry,
+  });
+  const app = buildApp({ manager, log: () => {} });
+  const socket = join(dir, "api.sock");
+  await app.listen({ path: socket });
+  const vireo = new Vireo({ socket });
+  const spec: VmSpec = {
+    ...bareMetalSpec("linux", image.kernel, 256 * MiB),
+    boot: { kernel: image.kernel, initrd: image.initrd, cmdline: "console=ttyS0 quiet" },
+  };
+  try {
+    const before = memory();
+    const fill = await warm(vireo, "warm", spec, warmCount);
+    const got = (await vireo.getPool("warm")).source;
+    if (got !== source) throw new Error(`the pool's VMs come from ${got}, not ${source}`);
+    // Settled: the template (if any) is gone and the last VM has had a moment past its marker.
+    await sleep(2000);
+    const after = memory();
+    await vireo.deletePool("warm");
+    const size = 2;
+    await warm(vireo, "linux", spec, size);
+    const acquire: number[] = [];
+    const firstExec: number[] = [];
+    const secondExec: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      const vm = await vireo.acquire("linux", { timeoutMs: 0 });
+      acquire.push(performance.now() - t0);
+      const r = await vireo.vmExec(vm.name, { argv: ["true"] });
+      firstExec.push(performance.now() - t0);
+      if (r.exitCode !== 0) throw new Error(`exec true in ${vm.name}: exit code ${r.exitCode}`);
+      // The same again on the agent link now open: what the first one paid for the connection.
+      const t1 = performance.now();
+      await vireo.vmExec(vm.name, { argv: ["true"] });
+      secondExec.push(performance.now() - t1);
+      await vireo.release("linux", vm.name);
+      // Not counted: the replacement's start would compete with the next acquire for the CPU.
+      while ((await vireo.getPool("linux")).ready < size) await sleep(200);
+    }
+    await vireo.deletePool("linux");
+    const perVm = (x: number) => Math.round(x / warmCount);
+    return {
+      pool: `Debian riscv64, 256 MiB, interpreter, source ${source}`,
+      warm: {
+        size: warmCount,
+        fillMs: Math.round(fill),
+        rssMiBBefore: Math.round(before.rss),
+        rssMiBAfter: Math.round(after.rss),
+        pssMiBBefore: Math.round(before.pss),
+        pssMiBAfter: Math.round(after.pss),
+        pssMiBPerVm: perVm(after.pss - before.pss),
+        vmsPerGiB: Math.floor(1024 / ((after.pss - before.pss) / warmCount)),
+      },
+      size,
+      acquireMs: summary(acquire),
+      acquireToFirstExecMs: summary(firstExec),
+      secondExecMs: summary(secondExec),
+    };
+  } finally {
+    await app.close();
+    await manager.shutdown(0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const runs = flag("runs", 20);
   const linux = flag("linux", 0);
@@ -95,37 +187,13 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(line)}\n`);
 
     if (linux > 0) {
-      const image = await ensureRiscv64Image({ quiet: true });
-      const spec: VmSpec = {
-        ...bareMetalSpec("linux", image.kernel, 256 * MiB),
-        boot: { kernel: image.kernel, initrd: image.initrd, cmdline: "console=ttyS0 quiet" },
-      };
-      const size = 2;
-      const fill = await warm(vireo, "linux", spec, size);
-      const got: number[] = [];
-      const firstOutput: number[] = [];
-      for (let i = 0; i < linux; i++) {
-        const t0 = performance.now();
-        const vm = await vireo.acquire("linux", { timeoutMs: 0 });
-        got.push(performance.now() - t0);
-        const shell = await vireo.openConsole(vm.name);
-        shell.send("echo OUT-$((6*7))\n");
-        await shell.expect("OUT-42");
-        firstOutput.push(performance.now() - t0);
-        await shell.close();
-        await vireo.release("linux", vm.name);
-        // Not counted: the replacement's boot would compete with the next command for the CPU.
-        while ((await vireo.getPool("linux")).ready < size) await sleep(200);
+      const warmCount = flag("warm", 4);
+      const only = process.argv.indexOf("--source");
+      const sources =
+        only < 0 ? (["snapshot", "boot"] as const) : [process.argv[only + 1] as "snapshot" | "boot"];
+      for (const source of sources) {
+        process.stdout.write(`${JSON.stringify(await linuxPools(source, linux, warmCount))}\n`);
       }
-      await vireo.deletePool("linux");
-      const line = {
-        pool: "Debian riscv64, 256 MiB, interpreter",
-        size,
-        fillMs: Math.round(fill),
-        acquireMs: summary(got),
-        acquireToCommandOutputMs: summary(firstOutput),
-      };
-      process.stdout.write(`${JSON.stringify(line)}\n`);
     }
   } finally {
     child.kill("SIGTERM");

@@ -1,32 +1,32 @@
 /**
- * A sandbox from a warm pool: acquire a booted VM, run a command in it, read its output and exit
- * status, release the VM (it is deleted, never reused).
+ * A sandbox from a warm pool, through the SDK only: acquire a booted VM, copy a script into it, run it
+ * through the guest agent, print its output and exit code, copy the file it wrote back out, release
+ * the VM (it is deleted, never reused).
  *
- *   node dist/examples/sandbox.js POOL [COMMAND]      (VIREO_SOCKET: the daemon's socket, if not the default)
+ *   node dist/examples/sandbox.js POOL      (VIREO_SOCKET: the daemon's socket, if not the default)
  *
- * The pool's guest is the default Debian image, whose /init leaves a shell on the console; the command
- * goes through that shell (the guest agent's exec and file copy are not in the SDK yet).
+ * The pool's guest is the default Debian image, whose qemu-guest-agent answers on vsock.
  */
 import { Vireo } from "vireo";
 
-const [pool = "sandbox", command = "uname -m"] = process.argv.slice(2);
+const [pool = "sandbox"] = process.argv.slice(2);
 const socket = process.env.VIREO_SOCKET;
 const vireo = new Vireo(socket === undefined ? {} : { socket });
 
+const job = `uname -m
+echo "hi from $(hostname)"
+echo "result: $((6 * 7))" > /tmp/result.txt
+`;
+
 const vm = await vireo.acquire(pool, { timeoutMs: 300_000 });
 try {
-  const shell = await vireo.openConsole(vm.name);
-  // Spelled so that the shell's echo of the line itself does not match: only the output does.
-  shell.send(`echo BEGIN-$((6*7)); ${command}; echo END-$((6*7)) $?\n`);
-  await shell.expect("BEGIN-42", 60_000);
-  const printed = await shell.expect(/END-42 (\d+)/, 60_000);
-  const [, status] = /END-42 (\d+)$/.exec(printed) ?? [];
-  const output = printed
-    .replace(/END-42 \d+$/, "")
-    .replace(/\r/g, "")
-    .trim();
-  await shell.close();
-  process.stdout.write(`${vm.name}: exit status ${status}\n${output}\n`);
+  await vireo.putFile(vm.name, "/tmp/job.sh", new TextEncoder().encode(job));
+  const run = await vireo.vmExec(vm.name, { argv: ["/bin/sh", "/tmp/job.sh"], timeoutMs: 60_000 });
+  // Output that is not UTF-8 comes base64-encoded.
+  const stdout = Buffer.from(run.stdout, run.stdoutEncoding === "base64" ? "base64" : "utf8");
+  const result = await vireo.getFile(vm.name, "/tmp/result.txt");
+  process.stdout.write(`${vm.name}: exit code ${run.exitCode}\n${stdout}`);
+  process.stdout.write(Buffer.from(result));
 } finally {
   await vireo.release(pool, vm.name);
 }

@@ -86,6 +86,13 @@ export class GuestAgent {
     this.client = null;
   }
 
+  /** Closes the link the clean way, the guest's side included (see QgaClient.end). */
+  async release(timeoutMs = 5_000): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    await client?.end(timeoutMs);
+  }
+
   /**
    * Runs argv[0] (searched on the guest's PATH) with captured output. A program that is not there is
    * the shell's 127 with qemu-ga's message as stderr, not an error. Past the timeout the process is

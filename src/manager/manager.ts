@@ -444,6 +444,9 @@ export class VmManager {
     }
     this.claim(entry, "taking a snapshot");
     try {
+      // The guest's qemu-ga must not be holding our link when saved: a restore resets the guest's vsock
+      // connections, and qemu-ga exits when its connection breaks (it survives a clean close).
+      if (state === "running") await this.agents.get(name)?.release();
       const result = await vm.saveSnapshot(body.path, {
         ...(body.resume === undefined ? {} : { resume: body.resume }),
         ...(body.compression === undefined ? {} : { compression: body.compression }),

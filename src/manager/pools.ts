@@ -30,6 +30,12 @@ export const MAX_POOL_SIZE = 64;
 export const DEFAULT_READY_MARKER = "VIREO-READY";
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+/**
+ * How long a VM whose spec has a guest agent is given, after its marker, for the agent to answer:
+ * /init starts qemu-ga in the background just before VIREO-READY, so the marker alone does not mean
+ * an exec would work. A guest whose agent never answers (a custom initrd) is ready after this anyway.
+ */
+const AGENT_WAIT_MS = 30_000;
 
 export interface PoolRequest {
   name?: string;
@@ -346,13 +352,15 @@ export class PoolManager {
         let tail = "";
         member.unwatch = this.manager.console(name).follow((chunk) => {
           const text = tail + Buffer.from(chunk).toString("latin1");
-          if (text.includes(marker)) this.ready(pool, member);
-          else tail = text.slice(-marker.length);
+          if (text.includes(marker)) {
+            member.unwatch();
+            void this.agentUp(name).then(() => this.ready(pool, member));
+          } else tail = text.slice(-marker.length);
         });
       }
       await this.manager.act(name, "start");
       // Deleted while it started: the pool's delete could not delete a VM being started.
-      if (pool.members.get(name) !== member) await this.manager.delete(name).catch(() => {});
+      if (pool.members.get(name) !== member || pool.closed) await this.dropLate(pool, name);
       else if (marker === null) this.ready(pool, member);
     } catch (e) {
       await this.lose(pool, name, `VM '${name}' did not start: ${(e as Error).message}`);
@@ -391,6 +399,9 @@ export class PoolManager {
       } finally {
         unwatch();
       }
+      // Clones continue this guest: its agent must be listening already, or each clone's first exec
+      // would find nobody at the port.
+      await this.agentUp(name);
       removeSnapshotFiles(path);
       await this.manager.snapshot(name, { path, resume: false });
       pool.template = path;
@@ -406,6 +417,37 @@ export class PoolManager {
     }
   }
 
+  /**
+   * Waits until the running VM's guest agent answers a ping (AGENT_WAIT_MS at most; at once for a VM
+   * without one), then lets go of the link so that no connection is open when the VM is handed out or
+   * saved.
+   */
+  private async agentUp(name: string): Promise<void> {
+    const deadline = Date.now() + AGENT_WAIT_MS;
+    for (;;) {
+      let agent: ReturnType<VmManager["agent"]>;
+      try {
+        agent = this.manager.agent(name);
+      } catch {
+        return;
+      }
+      try {
+        await agent.call("guest-ping", undefined, 5_000);
+        await agent.release();
+        return;
+      } catch (e) {
+        agent.close();
+        if (Date.now() >= deadline) {
+          this.log(
+            `VM '${name}': its guest agent did not answer (${(e as Error).message}); ready without it`,
+          );
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** A VM cloned from the template: ready as soon as it runs (the guest it continues had booted). */
   private async clone(pool: Pool, template: string): Promise<void> {
     const name = `${pool.name}-${randomBytes(4).toString("hex")}`;
@@ -414,7 +456,7 @@ export class PoolManager {
     this.save(pool);
     try {
       await this.manager.createFromSnapshot({ name, clone: template });
-      if (pool.members.get(name) !== member) await this.manager.delete(name).catch(() => {});
+      if (pool.members.get(name) !== member || pool.closed) await this.dropLate(pool, name);
       else this.ready(pool, member);
     } catch (e) {
       await this.lose(
@@ -423,6 +465,15 @@ export class PoolManager {
         `VM '${name}' did not start from the pool's snapshot: ${(e as Error).message}`,
       );
     }
+  }
+
+  /**
+   * A VM that came up after its pool was deleted or the daemon began to stop (which stops only the VMs
+   * there were): deleted, or its worker would keep a stopped daemon's process alive.
+   */
+  private async dropLate(pool: Pool, name: string): Promise<void> {
+    if (pool.members.delete(name)) this.save(pool);
+    await this.manager.delete(name).catch(() => {});
   }
 
   /** A clone's disks were copied next to the template for it: they go with the VM. */

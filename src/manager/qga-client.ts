@@ -180,6 +180,26 @@ export class QgaClient {
     this.fail(new QgaLinkError("guest agent: the client closed"));
   }
 
+  /**
+   * Ends the stream and waits (at most `timeoutMs`) until the guest closed its side too, so that the
+   * agent is back to listening. A snapshot taken while the agent still holds a connection would have
+   * the restored guest's transport reset break it, and qemu-ga exits on a read error.
+   */
+  end(timeoutMs: number): Promise<void> {
+    if (this.closedWith !== null) return Promise.resolve();
+    return new Promise((done) => {
+      const timer = setTimeout(() => {
+        this.close();
+        done();
+      }, timeoutMs);
+      this.stream.once("close", () => {
+        clearTimeout(timer);
+        done();
+      });
+      this.stream.end();
+    });
+  }
+
   /** Sends guest-sync-delimited and waits for the answer with its id, past anything before it. */
   private sync(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {

@@ -180,6 +180,9 @@ export function restoreSections(board: VirtBoard, body: SnapshotBody, what: stri
     }
   }
   board.cpu.dropCaches();
+  // The guest's vsock driver learns now that its connections (and for a clone, its CID) are gone, so
+  // that the first host connection finds it reset rather than racing the reset.
+  board.vsock?.restored();
 }
 
 function slotOf(name: string): number {

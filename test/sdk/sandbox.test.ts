@@ -1,7 +1,9 @@
 /**
- * examples/sandbox.ts as a user runs it, against a daemon with a warm pool of one Debian riscv64 guest
- * (the one Linux boot of the SDK's tests): it acquires the booted VM, runs a command through the
- * guest's shell, prints its output and status, and releases the VM, which is then gone.
+ * examples/sandbox.ts as a user runs it, against a daemon with a warm pool of Debian riscv64 guests
+ * cloned from a snapshot of one booted VM (the one Linux boot of the SDK's tests): it acquires a VM,
+ * copies a script in, runs it through the guest agent, prints its output and exit code and the file it
+ * wrote, and releases the VM, which is then gone. Before that, the guest agent answers in two clones
+ * at once (each with a vsock CID of its own, the guest's driver told by a transport reset).
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -20,7 +22,7 @@ describe("examples/sandbox.ts", () => {
     await daemon?.exited;
   });
 
-  test("acquires a booted Debian VM from a pool, runs a command, prints its output, releases it", {
+  test("acquires a VM cloned from the pool's template, copies a script in, runs it, copies its result out", {
     skip: hasApt ? false : "apt-get is not available to fetch the Debian image",
     timeout: 300_000,
   }, async () => {
@@ -30,7 +32,7 @@ describe("examples/sandbox.ts", () => {
     const vireo = new Vireo({ socket: daemon.socket });
     await vireo.createPool({
       name: "sandbox",
-      size: 1,
+      size: 2,
       spec: {
         name: "sandbox",
         arch: "riscv64",
@@ -47,16 +49,29 @@ describe("examples/sandbox.ts", () => {
     });
     const pool = await until(
       () => vireo.getPool("sandbox"),
-      (p) => p.ready === 1 || p.lastError !== undefined,
+      (p) => p.ready === 2 || p.lastError !== undefined,
     );
     assert.equal(pool.readyMarker, "VIREO-READY", "the default marker for a spec with an initrd");
-    assert.equal(pool.ready, 1, pool.lastError);
+    assert.equal(pool.ready, 2, pool.lastError);
+    assert.equal(pool.source, "snapshot", pool.snapshotError);
+
+    // Two clones at once, each straight after acquire: exec through the agent in both.
+    const clones = [await vireo.acquire("sandbox"), await vireo.acquire("sandbox")];
+    const cids = clones.map((vm) => vm.spec.vsock?.cid);
+    assert.notEqual(cids[0], cids[1], `clones with vsock CIDs ${cids.join(", ")}`);
+    const runs = await Promise.all(clones.map((vm) => vireo.vmExec(vm.name, { argv: ["/bin/uname", "-n"] })));
+    for (const r of runs) assert.deepEqual([r.exitCode, r.stdout], [0, "vireo\n"], r.stderr);
+    for (const vm of clones) await vireo.release("sandbox", vm.name);
+    await until(
+      () => vireo.getPool("sandbox"),
+      (p) => p.ready === 2 || p.lastError !== undefined,
+    );
+
     const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
-      const child = spawn(
-        process.execPath,
-        [join(repoRoot, "dist", "examples", "sandbox.js"), "sandbox", "uname -m; echo hi from $(hostname)"],
-        { env: { ...process.env, VIREO_SOCKET: daemon?.socket }, stdio: ["ignore", "pipe", "pipe"] },
-      );
+      const child = spawn(process.execPath, [join(repoRoot, "dist", "examples", "sandbox.js"), "sandbox"], {
+        env: { ...process.env, VIREO_SOCKET: daemon?.socket },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => {
@@ -69,9 +84,9 @@ describe("examples/sandbox.ts", () => {
     });
     assert.equal(run.status, 0, `${run.stderr}\n${run.stdout}`);
     const [first, ...output] = run.stdout.trimEnd().split("\n");
-    const match = /^(sandbox-[0-9a-f]{8}): exit status 0$/.exec(first ?? "");
+    const match = /^(sandbox-[0-9a-f]{8}): exit code 0$/.exec(first ?? "");
     assert.ok(match, run.stdout);
-    assert.deepEqual(output, ["riscv64", "hi from vireo"]);
+    assert.deepEqual(output, ["riscv64", "hi from vireo", "result: 42"]);
     const gone = await vireo.getVm(match[1] as string).catch((e: unknown) => e);
     assert.ok(gone instanceof VireoApiError && gone.status === 404, "the released VM is gone");
     await vireo.deletePool("sandbox");

@@ -218,6 +218,13 @@ export class PackedQueue extends QueueBase {
     return true;
   }
 
+  /** The device event structure back to ENABLE (pop sets DESC again once it finds the ring empty). */
+  notifyOnNext(): void {
+    if (!this.ready || this.fault !== null) return;
+    this.view.setUint32(this.deviceOff, RingEvent.ENABLE << 16, true);
+    this.memory.written?.(this.memory.base + this.deviceOff, 4);
+  }
+
   /**
    * Whether the buffers used since the last call warrant an interrupt, per the driver event structure:
    * ENABLE yes, DISABLE no, DESC (with EVENT_IDX) when the entry at its offset/wrap counter was among

@@ -100,6 +100,7 @@ export abstract class QueueBase implements Virtqueue {
   abstract pop(): DescriptorChain | null;
   abstract push(chain: DescriptorChain, written: number): boolean;
   abstract needsInterrupt(): boolean;
+  abstract notifyOnNext(): void;
   abstract snapshot(): QueueState;
   abstract restore(state: unknown): void;
 

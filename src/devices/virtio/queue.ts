@@ -65,6 +65,11 @@ export interface Virtqueue {
   push(chain: DescriptorChain, written: number): boolean;
   /** Whether the buffers used since the last call warrant an interrupt (driver's suppression). */
   needsInterrupt(): boolean;
+  /**
+   * Asks the driver to notify when it next makes a buffer available, even though the ring still holds
+   * some (with EVENT_IDX a driver otherwise notifies only past the point the device last found empty).
+   */
+  notifyOnNext(): void;
   /** The held chain of a head (split) or buffer ID (packed), or null. */
   heldChain(head: number): DescriptorChain | null;
   snapshot(): QueueState;

@@ -155,6 +155,14 @@ export class SplitQueue extends QueueBase {
     return true;
   }
 
+  /** With EVENT_IDX: avail_event at the driver's current avail idx, which its next buffer passes. */
+  notifyOnNext(): void {
+    if (!this.ready || this.fault !== null || !this.eventIdx) return;
+    const v = this.view;
+    v.setUint16(this.usedOff + 4 + 8 * this.size, v.getUint16(this.availOff + 2, true), true);
+    this.memory.written?.(this.memory.base + this.usedOff + 4 + 8 * this.size, 2);
+  }
+
   /**
    * Whether the used buffers pushed since the last call warrant an interrupt: with EVENT_IDX, when
    * used idx passed used_event; without it, unless the driver set VIRTQ_AVAIL_F_NO_INTERRUPT.

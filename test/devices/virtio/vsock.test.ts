@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MmioReg } from "../../../src/devices/virtio/mmio.js";
-import { DeviceId, Status } from "../../../src/devices/virtio/spec.js";
+import { DeviceId, RingEvent, Status } from "../../../src/devices/virtio/spec.js";
 import { Op, Shutdown, VSOCK_HDR_SIZE, VsockFeature } from "../../../src/devices/virtio/vsock/protocol.js";
 import {
   DEFAULT_VSOCK_BUFFER,
@@ -8,6 +8,7 @@ import {
   VirtioVsock,
 } from "../../../src/devices/virtio/vsock/virtio-vsock.js";
 import { describe, it } from "../../support/test.js";
+import { PackedTestRing } from "./harness.js";
 import {
   EVQ,
   encodeHeader,
@@ -519,6 +520,33 @@ describe("virtio-vsock", () => {
     assert.deepEqual(ev.takeUsed(), [[head, 4]]);
     assert.deepEqual([...s.g.mem.read(0x8000_0000 + 0x38_0000, 4)], [0, 0, 0, 0]);
     assert.equal(s.handler.closes, 1);
+    assert.equal(s.dev.stats.events, 1);
+  });
+
+  it("after a TRANSPORT_RESET, host REQUESTs wait until the driver hands the event buffer back", () => {
+    const s = setup();
+    s.g.post(4);
+    const ev = s.g.drv.rings[EVQ];
+    assert.ok(ev);
+    const at = 0x8000_0000 + 0x38_0000;
+    const heads = [0, 1, 2].map((i) => ev.chain([{ addr: at + 8 * i, len: 4, write: true }]));
+    ev.publish(heads[0] as number);
+    ev.publish(heads[1] as number);
+    s.g.drv.wr(MmioReg.QUEUE_NOTIFY, EVQ);
+    s.dev.transportReset();
+    assert.deepEqual(ev.takeUsed(), [[heads[0], 4]]);
+    // With EVENT_IDX a driver notifies only past the device's event: the device asks for the next
+    // buffer (split: avail_event at the avail idx; packed: the device event back to ENABLE).
+    if (ev instanceof PackedTestRing) assert.equal(s.g.mem.u16(ev.ring.used + 2) & 3, RingEvent.ENABLE);
+    else assert.equal(ev.availEvent(), 2);
+    const handler = new RecordingHandler(true);
+    assert.ok(s.dev.connect(HOST_PORT, handler));
+    assert.deepEqual(s.g.receive(), [], "no REQUEST before the driver took the reset");
+    // What Linux does once it has read the CID again and reset its sockets: the buffer goes back.
+    ev.publish(heads[2] as number);
+    s.g.drv.wr(MmioReg.QUEUE_NOTIFY, EVQ);
+    const [request] = s.g.receive();
+    assertFromHost(request, Op.REQUEST, FIRST_HOST_PORT, HOST_PORT);
     assert.equal(s.dev.stats.events, 1);
   });
 

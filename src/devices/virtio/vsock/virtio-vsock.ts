@@ -282,6 +282,12 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
   private rstCount = 0;
   private nextHostPort = FIRST_HOST_PORT;
   private resetPending = false;
+  /**
+   * A TRANSPORT_RESET went out and the driver has not yet handed the event buffer back (Linux re-posts
+   * it once it has read the new CID and reset its sockets). Host REQUESTs wait meanwhile: one that
+   * overtook the event would be answered from the old CID (dropped here) or reset by it in the guest.
+   */
+  private resetUnacked = false;
   /** Re-entrancy: backend callbacks may write or consume while the device is busy. */
   private busy = false;
   private again = false;
@@ -335,6 +341,10 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
   }
 
   notify(index: number): void {
+    if (index === VsockQueue.EVENT && this.resetUnacked) {
+      this.resetUnacked = false;
+      this.releaseRequests();
+    }
     if (index === VsockQueue.TX) this.run(true);
     else this.run(false);
   }
@@ -343,6 +353,7 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
   reset(): void {
     this.closeAll();
     this.resetPending = false;
+    this.resetUnacked = false;
   }
 
   /** Nothing is held across calls on any queue: a queue reset needs nothing. */
@@ -355,6 +366,15 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
   transportReset(): void {
     this.closeAll();
     this.resetPending = true;
+    this.resetUnacked = false;
+    this.run(false);
+  }
+
+  /**
+   * The VM around the device is restored (RAM, transport, interrupt controller): an owed TRANSPORT_RESET
+   * goes out now, before anything on the host can open a connection, rather than with the first one.
+   */
+  restored(): void {
     this.run(false);
   }
 
@@ -370,8 +390,8 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
 
   /**
    * Restores `snapshot()`. The connections of the saved VM are not restored (their host ends are gone):
-   * a running driver is owed a TRANSPORT_RESET event, sent when the event queue next has a buffer and
-   * the device runs (or at once with `transportReset()`).
+   * a running driver is owed a TRANSPORT_RESET event, sent once the VM is whole (`restored()`), or else
+   * when the event queue next has a buffer and the device runs.
    */
   restore(state: unknown): void {
     if (typeof state !== "object" || state === null)
@@ -393,6 +413,7 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
     this.closeAll();
     this.stats = counters;
     this.resetPending = s.resetPending || this.host?.active === true;
+    this.resetUnacked = false;
   }
 
   // --- VsockHost ---
@@ -584,7 +605,7 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
 
   // --- processing ---
 
-  /** Runs the queues: transmit (if asked), then receive and events, again while callbacks add work. */
+  /** Runs the queues: transmit (if asked), then events and receive, again while callbacks add work. */
   private run(transmit: boolean): void {
     if (this.busy) {
       this.again = true;
@@ -597,8 +618,9 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
       if (transmit) this.transmit(host);
       do {
         this.again = false;
-        this.deliver(host);
+        // Events first: a REQUEST must not overtake a TRANSPORT_RESET the driver is owed.
         this.sendEvents(host);
+        this.deliver(host);
       } while (this.again);
     } finally {
       this.busy = false;
@@ -776,7 +798,7 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
       case State.RESETTING:
         return true;
       case State.HOST_CONNECTING:
-        return (c.pending & Pending.REQUEST) !== 0;
+        return (c.pending & Pending.REQUEST) !== 0 && !this.resetUnacked;
       case State.ESTABLISHED:
         if ((c.pending & (Pending.RESPONSE | Pending.CREDIT_UPDATE)) !== 0) return true;
         if (c.outbound.length > 0 && (c.peerShutdown & Shutdown.RCV) === 0) {
@@ -796,6 +818,18 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
       c.queued = false;
     }
     return null;
+  }
+
+  /** The driver took the TRANSPORT_RESET: host connections waiting for it send their REQUESTs. */
+  private releaseRequests(): void {
+    for (const byGuest of this.connections.values()) {
+      for (const c of byGuest.values()) {
+        if (c.state === State.HOST_CONNECTING && (c.pending & Pending.REQUEST) !== 0 && !c.queued) {
+          c.queued = true;
+          this.service.push(c);
+        }
+      }
+    }
   }
 
   /** Fills the guest's receive buffers: RSTs for unknown connections first, then connections in turn. */
@@ -946,7 +980,10 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
       }
       chain.writeBytes(0, this.event, 0, VSOCK_EVENT_SIZE);
       q.push(chain, VSOCK_EVENT_SIZE);
+      // The driver's re-post of this buffer is the acknowledgement: make sure it notifies.
+      q.notifyOnNext();
       this.resetPending = false;
+      this.resetUnacked = true;
       this.stats.events++;
       break;
     }
