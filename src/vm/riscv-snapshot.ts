@@ -169,7 +169,11 @@ export function restoreSections(board: VirtBoard, body: SnapshotBody, what: stri
     ) {
       const device = (state as { device?: unknown } | null)?.device;
       if (typeof device === "object" && device !== null) {
-        state = { ...(state as object), device: { ...device, guestCid: vsock.guestCid, resetPending: true } };
+        const formerCid = (device as { guestCid?: unknown }).guestCid;
+        state = {
+          ...(state as object),
+          device: { ...device, guestCid: vsock.guestCid, resetPending: true, formerCid },
+        };
       }
     }
     try {
