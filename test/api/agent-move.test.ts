@@ -1,7 +1,7 @@
 /**
  * The guest agent after a VM moved: one Linux guest of the default Debian image (its agent wired by
  * default through a vsock device and a Unix socket the daemon makes) boots in one daemon, is
- * live-migrated to a second, then snapshotted there and restored from the snapshot. Each time the VM's
+ * live-migrated to a second, then snapshotted there, restored and cloned from the snapshot. Each time the VM's
  * vsock device gets a host socket of the daemon it now runs in (the saved spec names the first
  * daemon's), the guest's connections of before get an RST each (qemu-ga's client among them: without
  * it, qemu-ga waits on that dead client for ever and refuses every new one), and
@@ -35,7 +35,7 @@ interface ExecAnswer {
   message?: string;
 }
 
-describe("the guest agent of a migrated and a restored VM", () => {
+describe("the guest agent of a migrated, a restored and a cloned VM", () => {
   const daemons: { manager: VmManager; app: FastifyInstance; logs: string[] }[] = [];
   after(async () => {
     for (const d of daemons) {
@@ -60,7 +60,7 @@ describe("the guest agent of a migrated and a restored VM", () => {
     return d;
   }
 
-  test("exec answers after a live migration to another daemon and after a restore", {
+  test("exec answers after a live migration to another daemon, a restore and a clone", {
     timeout: BOOT_TIMEOUT_MS + 4 * MOVED_TIMEOUT_MS + 60_000,
   }, async (t) => {
     if (!hasApt) return t.skip("apt-get is not available to fetch the Debian image");
@@ -128,16 +128,27 @@ describe("the guest agent of a migrated and a restored VM", () => {
     const restored = await call(b, "POST", "/vms", { name: "back", restore: snap });
     assert.equal(restored.status, 201, restored.text);
     const afterRestore = await execUntil(b, "back", MOVED_TIMEOUT_MS);
-    // Each is its own guest: a file made in one is not in the other.
+    // A clone in the first daemon, which has no VM left: it keeps the saved CID (the lowest free one).
+    const cloned = await call(a, "POST", "/vms", { name: "copy", clone: snap });
+    assert.equal(cloned.status, 201, cloned.text);
+    assert.equal((cloned.json as unknown as { spec: { vsock?: { cid: number } } }).spec.vsock?.cid, 3);
+    const afterClone = await execUntil(a, "copy", MOVED_TIMEOUT_MS);
+    // Each is its own guest: a file made in one is not in the others.
     const touch = await call(b, "POST", "/vms/back/exec", {
       argv: ["sh", "-c", "echo only-back > /tmp/mark"],
     });
     assert.equal(touch.json.exitCode, 0, touch.text);
-    const look = await call(b, "POST", "/vms/moved/exec", { argv: ["cat", "/tmp/mark"] });
-    assert.notEqual(look.json.exitCode, 0, look.text);
+    for (const [d, other] of [
+      [b, "moved"],
+      [a, "copy"],
+    ] as const) {
+      const look = await call(d, "POST", `/vms/${other}/exec`, { argv: ["cat", "/tmp/mark"] });
+      assert.notEqual(look.json.exitCode, 0, look.text);
+    }
     t.diagnostic(
       `agent answered: ${booted.toFixed(1)} s after boot, ${afterMigration.toFixed(1)} s after the migration, ` +
-        `${afterSnapshot.toFixed(1)} s after the snapshot, ${afterRestore.toFixed(1)} s after the restore`,
+        `${afterSnapshot.toFixed(1)} s after the snapshot, ${afterRestore.toFixed(1)} s after the restore, ` +
+        `${afterClone.toFixed(1)} s after the clone`,
     );
   });
 });

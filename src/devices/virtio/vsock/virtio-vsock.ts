@@ -438,9 +438,9 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
     // (qemu-ga waits on its client for ever and refuses every new one).
     const cid = (former as number | undefined) ?? this.guestCid;
     for (let i = 0; i < saved.length; i += 2) this.queueRst(saved[i] as number, saved[i + 1] as number, cid);
-    // A clone still owes the event that tells the guest its new CID. It goes out after the RSTs
+    // A clone with a new CID still owes the event that tells the guest so. It goes out after the RSTs
     // (deliver() runs first), but the guest may act on it first, and a socket the event reset ignores
-    // its RST: a clone of a VM whose agent was connected at the snapshot can keep qemu-ga stuck.
+    // its RST: such a clone of a VM whose agent was connected at the snapshot can keep qemu-ga stuck.
     this.resetPending = s.resetPending;
   }
 
