@@ -123,10 +123,23 @@ export function nodeSnapshotStore(): SnapshotStore {
           start: memoryAt + MEMORY_HEADER_BYTES,
           highWaterMark: 1 << 20,
         });
-        const stream = zlib ? raw.pipe(createInflate()) : raw;
+        let stream: NodeJS.ReadableStream = raw;
+        if (zlib) {
+          const inflate = createInflate();
+          // pipe() does not pass a read error on: unhandled, it would end the process.
+          raw.on("error", (e) => inflate.destroy(e));
+          stream = raw.pipe(inflate);
+        }
         try {
           for await (const chunk of stream) yield chunk as Uint8Array;
         } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          // zlib's codes (Z_DATA_ERROR, Z_BUF_ERROR) mean nothing to a user; its message says what broke.
+          if (code?.startsWith("Z_") === true) {
+            throw new UserError(
+              `${memoryPath}: the compressed memory image is damaged (${(e as Error).message})`,
+            );
+          }
           throw new UserError(`${memoryPath}: ${describeFsError(e)}`);
         } finally {
           raw.destroy();

@@ -165,7 +165,10 @@ export class MemoryDecoder {
         this.crc.update(chunk.subarray(at, at + n));
         this.bitmapFill += n;
         at += n;
-        if (this.bitmapFill === this.bitmap.length) this.nextPage();
+        if (this.bitmapFill === this.bitmap.length) {
+          this.checkBitmapEnd();
+          this.nextPage();
+        }
         continue;
       }
       if (this.page >= 0) {
@@ -197,6 +200,15 @@ export class MemoryDecoder {
     const [lo, hi] = this.crc.digest();
     if (lo !== view.getUint32(0, true) || hi !== view.getUint32(4, true)) {
       throw new UserError(`${this.what}: CRC-64 mismatch: the memory image is corrupt`);
+    }
+  }
+
+  /** Bits past the last page name pages the RAM does not have: the image was made for another VM. */
+  private checkBitmapEnd(): void {
+    const pages = this.ram.length / PAGE_BYTES;
+    const used = pages % 8;
+    if (used !== 0 && (this.bitmap[this.bitmap.length - 1] as number) >> used !== 0) {
+      throw new UserError(`${this.what}: the page bitmap names pages past the end of RAM`);
     }
   }
 

@@ -169,7 +169,15 @@ export function restoreSections(board: VirtBoard, body: SnapshotBody, what: stri
     ) {
       const device = (state as { device?: unknown } | null)?.device;
       if (typeof device === "object" && device !== null) {
-        state = { ...(state as object), device: { ...device, guestCid: vsock.guestCid, resetPending: true } };
+        const saved = device as { guestCid?: unknown; resetPending?: unknown };
+        const formerCid = saved.guestCid;
+        // Only a new CID needs the TRANSPORT_RESET (the guest reads its CID again on it); the guest's
+        // old connections get their RSTs either way, which the event could make it ignore.
+        const resetPending = saved.resetPending === true || formerCid !== vsock.guestCid;
+        state = {
+          ...(state as object),
+          device: { ...device, guestCid: vsock.guestCid, resetPending, formerCid },
+        };
       }
     }
     try {

@@ -1,7 +1,8 @@
 /**
  * Snapshot and restore of a booted Linux guest across processes: `vireo run` boots the default guest
- * on its ext4 root disk (virtio-blk); its shell runs a loop that counts on the console and appends each
- * count to a file. SIGUSR1 saves a snapshot (--snapshot-and-stop ends that run, so the disk stays as
+ * with two harts on its ext4 root disk (virtio-blk); its shell runs a loop that counts on the console
+ * and appends each count to a file, and a busy loop pinned to the second hart that keeps a counter in
+ * /dev/shm (so the snapshot catches both harts running, IPIs and timer interrupts in flight). SIGUSR1 saves a snapshot (--snapshot-and-stop ends that run, so the disk stays as
  * the snapshot saw it); a fresh `vireo run --restore` goes on: the count continues from the next number
  * with no line lost or doubled, the shell answers a command, and after `sync` and power-off the file
  * system is clean (e2fsck -n) and the file holds every count once. Also prints the snapshot's size and
@@ -23,6 +24,13 @@ const scratch = mkdtempSync(join(tmpdir(), "vireo-linux-snap-"));
 const hasApt = spawnSync("apt-get", ["--version"]).status === 0;
 const LOOP =
   "(i=0; while :; do i=$((i+1)); echo COUNT $i >> /root/count.log; echo COUNT $i; sleep 0.2; done) &\n";
+/** Spins on hart 1, writing its count every 200 turns (to RAM: the disk sees none of it). */
+const BUSY =
+  "taskset -c 1 sh -c 'j=0; while :; do j=$((j+1)); [ $((j % 200)) = 0 ] && echo $j > /dev/shm/busy; done' &\n";
+/** The busy loop's count as the shell prints it: `echo BUSY-<tag> N`. */
+const busyEcho = (tag: string) => `echo BUSY-${tag} $(cat /dev/shm/busy 2>/dev/null || echo 0)\n`;
+const busyCount = (text: string, tag: string) =>
+  Number(new RegExp(`^BUSY-${tag} (\\d+)\\r?$`, "m").exec(text)?.[1]);
 
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -82,7 +90,9 @@ function counts(text: string): number[] {
   return [...text.matchAll(/COUNT (\d+)\r?$/gm)].map((m) => Number(m[1]));
 }
 
-test("a Linux guest snapshotted mid-loop goes on in a fresh process", { timeout: 300_000 }, async (t) => {
+test("a Linux guest with two harts snapshotted mid-loop goes on in a fresh process", {
+  timeout: 300_000,
+}, async (t) => {
   if (!hasApt) return t.skip("apt-get is not available to fetch the Debian image");
   const e2fsck = findTool("e2fsck");
   const debugfs = findTool("debugfs");
@@ -109,12 +119,15 @@ test("a Linux guest snapshotted mid-loop goes on in a fresh process", { timeout:
       "--append",
       withRootDisk("console=ttyS0 earlycon=sbi"),
     ],
-    ...["--drive", `file=${disk}`],
+    ...["--drive", `file=${disk}`, "--cpus", "2"],
     ...["--snapshot-dir", snap, "--snapshot-and-stop"],
   ]);
   t.after(() => first.process.kill("SIGKILL"));
   await first.until(/Type 'poweroff'/, "shell banner");
   const bootMs = performance.now() - bootStart;
+  first.type("echo HARTS-$(cat /sys/devices/system/cpu/online)\n");
+  await first.until(/^HARTS-0-1\r?$/m, "both harts online");
+  first.type(BUSY);
   first.type(LOOP);
   await first.until(/^COUNT 5\r?$/m, "COUNT 5");
   first.process.kill("SIGUSR1");
@@ -131,7 +144,17 @@ test("a Linux guest snapshotted mid-loop goes on in a fresh process", { timeout:
   const restoreToCountMs = performance.now() - restoreStart;
   second.type("echo ANSWER-$((6*7))\n");
   await second.until(/^ANSWER-42\r?$/m, "the shell's answer");
-  second.type("kill %1; sync; echo SYNCED-ALL\n");
+  // Hart 1 came back too: the loop pinned to it goes on, and Linux still has both harts.
+  second.type(busyEcho("A"));
+  await second.until(/^BUSY-A \d+\r?$/m, "the busy loop's count");
+  second.type(`sleep 1; ${busyEcho("B")}`);
+  await second.until(/^BUSY-B \d+\r?$/m, "the busy loop's count again");
+  const [busyA, busyB] = [busyCount(second.stdout, "A"), busyCount(second.stdout, "B")];
+  assert.ok(busyB > busyA, `the loop on hart 1 runs on after the restore (${busyA}, then ${busyB})`);
+  second.type("echo HARTS-$(cat /sys/devices/system/cpu/online)\n");
+  await second.until(/^HARTS-0-1\r?$/m, "both harts online after the restore");
+  second.type("kill %1 %2\n");
+  second.type("sync; echo SYNCED-ALL\n");
   await second.until(/^SYNCED-ALL\r?$/m, "sync");
   // The console as one stream: what the first run printed up to the snapshot, then the restored run.
   const all = counts(first.stdout + second.stdout);

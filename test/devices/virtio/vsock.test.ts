@@ -550,23 +550,63 @@ describe("virtio-vsock", () => {
     assert.equal(s.dev.stats.events, 1);
   });
 
-  it("snapshot/restore: counters survive, connections do not, and a running driver is owed an event", () => {
+  it("snapshot/restore: counters survive, connections do not; the guest's sockets of them get RSTs", () => {
     const { g, dev, handler } = established();
     g.op(Op.RW, GUEST_PORT, HOST_PORT, {}, bytes("abc"));
     const saved = JSON.parse(JSON.stringify(g.drv.mmio.snapshot()));
+    assert.deepEqual(saved.device.connections, [HOST_PORT, GUEST_PORT]);
     const again = new Guest(new VirtioVsock({ guestCid: GUEST_CID }));
     again.mem.bytes.set(g.mem.bytes);
     again.drv.mmio.restore(saved);
     assert.equal(again.drv.status() & Status.DRIVER_OK, Status.DRIVER_OK);
     assert.deepEqual(again.device.stats, dev.stats);
-    assert.equal((again.device.snapshot() as { resetPending: boolean }).resetPending, true);
-    // The same device restored over its own state drops its connections.
-    dev.restore(dev.snapshot());
+    // Each connection is reset on its own; no TRANSPORT_RESET (it would leave the sockets in an error
+    // state a poll for input never reports).
+    assert.equal((again.device.snapshot() as { resetPending: boolean }).resetPending, false);
+    // The same device restored over its own state drops its connections and sends their RSTs.
+    const ev = g.drv.rings[EVQ];
+    assert.ok(ev);
+    const head = ev.chain([{ addr: 0x8000_0000 + 0x38_0000, len: 4, write: true }]);
+    ev.publish(head);
+    const before = dev.snapshot();
+    dev.restore(before);
     assert.equal(handler.closes, 1);
     assert.equal(dev.openConnections, 0);
+    g.post(1);
+    assertFromHost(g.receive()[0], Op.RST);
+    g.drv.wr(MmioReg.QUEUE_NOTIFY, EVQ);
+    assert.equal(ev.takeUsed().length, 0, "no event");
+    // New host connections do not reuse a port the guest saw before the restore.
+    const fresh = new Guest(new VirtioVsock({ guestCid: GUEST_CID }));
+    fresh.device.restore({ ...saved.device, nextHostPort: 0x4000_0123 });
+    assert.equal((fresh.device.snapshot() as { nextHostPort: number }).nextHostPort, 0x4000_0123);
+
+    // A clone (another CID): the RSTs carry the CID the guest's sockets have; then the TRANSPORT_RESET
+    // that tells it its new CID.
+    dev.restore({ ...before, connections: [HOST_PORT + 1, GUEST_PORT], resetPending: true, formerCid: 77 });
+    g.post(1);
+    const [rst] = g.receive();
+    assert.deepEqual(
+      [rst?.op, rst?.dstCid, rst?.srcPort, rst?.dstPort],
+      [Op.RST, 77, HOST_PORT + 1, GUEST_PORT],
+    );
+    assert.deepEqual(ev.takeUsed(), [[head, 4]]);
+
     assert.throws(() => dev.restore({ ...dev.snapshot(), guestCid: 9 }), RangeError);
     assert.throws(() => dev.restore({ ...dev.snapshot(), stats: { txPackets: -1 } }), RangeError);
+    assert.throws(() => dev.restore({ ...dev.snapshot(), connections: [1] }), RangeError);
+    assert.throws(() => dev.restore({ ...dev.snapshot(), connections: [1, -2] }), RangeError);
+    assert.throws(() => dev.restore({ ...dev.snapshot(), nextHostPort: 5 }), RangeError);
+    assert.throws(() => dev.restore({ ...dev.snapshot(), formerCid: 1 }), RangeError);
     assert.throws(() => dev.restore(null), TypeError);
+    // A snapshot from before connections were saved: the running driver is owed the event instead.
+    const {
+      connections: _c,
+      nextHostPort: _n,
+      ...old
+    } = dev.snapshot() as unknown as Record<string, unknown>;
+    dev.restore(old);
+    assert.equal((dev.snapshot() as { resetPending: boolean }).resetPending, true);
   });
 
   it("close() drops connections and closes the backend", async () => {

@@ -83,6 +83,15 @@ export interface VirtioVsockState {
   /** A TRANSPORT_RESET event is owed to the driver. */
   resetPending: boolean;
   stats: VsockStats;
+  /**
+   * (host port, guest port) of each connection the guest had: a restore resets each one with an RST.
+   * Optional (added later): a snapshot without it gets a TRANSPORT_RESET event instead.
+   */
+  connections?: number[];
+  /** The next host port to try, so a restored VM's new connections do not reuse a port the guest saw. */
+  nextHostPort?: number;
+  /** Only in a clone's restore: the saved VM's CID, which the guest's sockets still carry. */
+  formerCid?: number;
 }
 
 function zeroStats(): VsockStats {
@@ -276,8 +285,8 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
   private readonly connections = new Map<number, Map<number, Connection>>();
   private connectionCount = 0;
   private readonly service = new ConnectionQueue();
-  /** RSTs for unknown connections: (host port, guest port) pairs in a ring. */
-  private readonly rsts = new Uint32Array(2 * RST_BACKLOG);
+  /** RSTs for unknown connections: (host port, guest port, guest CID) in a ring (see restore()). */
+  private readonly rsts = new Uint32Array(3 * RST_BACKLOG);
   private rstHead = 0;
   private rstCount = 0;
   private nextHostPort = FIRST_HOST_PORT;
@@ -385,7 +394,18 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
   }
 
   snapshot(): VirtioVsockState {
-    return { version: 1, guestCid: this.guestCid, resetPending: this.resetPending, stats: { ...this.stats } };
+    const connections: number[] = [];
+    for (const byGuest of this.connections.values()) {
+      for (const c of byGuest.values()) connections.push(c.hostPort, c.guestPort);
+    }
+    return {
+      version: 1,
+      guestCid: this.guestCid,
+      resetPending: this.resetPending,
+      stats: { ...this.stats },
+      connections,
+      nextHostPort: this.nextHostPort,
+    };
   }
 
   /**
@@ -410,10 +430,39 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
       }
       counters[key] = v;
     }
+    const u32 = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v < PORT_ANY;
+    const saved = s.connections;
+    if (
+      saved !== undefined &&
+      (!Array.isArray(saved) || saved.length % 2 !== 0 || saved.length > 2 * 4096 || !saved.every(u32))
+    ) {
+      throw new RangeError("virtio-vsock snapshot: connections must be (host port, guest port) pairs");
+    }
+    const next = s.nextHostPort;
+    if (next !== undefined && (!u32(next) || (next as number) < FIRST_HOST_PORT)) {
+      throw new RangeError("virtio-vsock snapshot: bad nextHostPort");
+    }
+    const former = s.formerCid;
+    if (former !== undefined && (!u32(former) || (former as number) < MIN_GUEST_CID)) {
+      throw new RangeError("virtio-vsock snapshot: bad formerCid");
+    }
     this.closeAll();
     this.stats = counters;
-    this.resetPending = s.resetPending || this.host?.active === true;
     this.resetUnacked = false;
+    if (next !== undefined) this.nextHostPort = next as number;
+    if (saved === undefined) {
+      this.resetPending = s.resetPending || this.host?.active === true;
+      return;
+    }
+    // The guest's sockets of those connections: each gets an RST, as if its host end had hung up. A
+    // TRANSPORT_RESET would leave them in an error state that a poll for input or hang-up never sees
+    // (qemu-ga waits on its client for ever and refuses every new one).
+    const cid = (former as number | undefined) ?? this.guestCid;
+    for (let i = 0; i < saved.length; i += 2) this.queueRst(saved[i] as number, saved[i + 1] as number, cid);
+    // A clone with a new CID still owes the event that tells the guest so. It goes out after the RSTs
+    // (deliver() runs first), but the guest may act on it first, and a socket the event reset ignores
+    // its RST: such a clone of a VM whose agent was connected at the snapshot can keep qemu-ga stuck.
+    this.resetPending = s.resetPending;
   }
 
   // --- VsockHost ---
@@ -568,14 +617,15 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
     if (notify) h?.closed();
   }
 
-  private queueRst(hostPort: number, guestPort: number): void {
+  private queueRst(hostPort: number, guestPort: number, cid = this.guestCid): void {
     if (this.rstCount === RST_BACKLOG) {
       this.stats.rstDropped++;
       return;
     }
-    const at = 2 * ((this.rstHead + this.rstCount) % RST_BACKLOG);
+    const at = 3 * ((this.rstHead + this.rstCount) % RST_BACKLOG);
     this.rsts[at] = hostPort;
     this.rsts[at + 1] = guestPort;
+    this.rsts[at + 2] = cid;
     this.rstCount++;
   }
 
@@ -854,8 +904,9 @@ export class VirtioVsock implements VirtioDevice, VsockHost, StreamOwner {
       }
       let written: number;
       if (c === null) {
-        const at = 2 * this.rstHead;
+        const at = 3 * this.rstHead;
         this.header(Op.RST, this.rsts[at] as number, this.rsts[at + 1] as number, 0, 0, null);
+        this.txView.setUint32(Hdr.DST_CID, this.rsts[at + 2] as number, true);
         chain.writeBytes(0, this.txHeader, 0, VSOCK_HDR_SIZE);
         this.rstHead = (this.rstHead + 1) % RST_BACKLOG;
         this.rstCount--;
