@@ -9,26 +9,12 @@
  */
 import type { InterpreterEngine } from "../engines/interpreter.js";
 import type { VirtBoard } from "../machine/riscv-virt/board.js";
-import {
-  decodeMemoryHeader,
-  encodeMemoryHeader,
-  MemoryDecoder,
-  memoryPayload,
-  nonZeroPages,
-  PAGE_BYTES,
-} from "../snapshot/memory-file.js";
-import {
-  encodeFrame,
-  encodeStart,
-  type Frame,
-  FrameType,
-  frameText,
-  type StartHeader,
-  textFrame,
-} from "../snapshot/migration-wire.js";
-import { decodeState, encodeState, type SnapshotBody } from "../snapshot/state-file.js";
+import { decodeMemoryHeader, MemoryDecoder } from "../snapshot/memory-file.js";
+import { type Frame, FrameType, frameText, type StartHeader } from "../snapshot/migration-wire.js";
+import { decodeState, type SnapshotBody } from "../snapshot/state-file.js";
 import { UserError } from "../util/errors.js";
 import type { OpenedDrives } from "./host.js";
+import { migratePrecopy } from "./precopy.js";
 import { restoreSections, stateBody } from "./riscv-snapshot.js";
 import type { VmSpec } from "./spec.js";
 import type { MigrateOptions, MigrationChannel, MigrationResult } from "./vm.js";
@@ -51,168 +37,52 @@ export interface MigrationSource {
   resume(): void;
 }
 
-const DEFAULT_DOWNTIME_MS = 300;
-const DEFAULT_MAX_PASSES = 30;
 const THROTTLE_STEP = 0.2;
 const MAX_THROTTLE = 0.8;
 
-export function countPages(bitmap: Uint8Array): number {
-  let pages = 0;
-  for (const byte of bitmap) for (let b = byte; b !== 0; b &= b - 1) pages++;
-  return pages;
-}
-
-/** How long the source waits for each answer of the target: a target that hangs must not hang it. */
-const REPLY_TIMEOUT_MS = 60_000;
-
-/** Waits for the target's answer; a REFUSE or a closed stream is a UserError with the target's reason. */
-export async function expectReply(channel: MigrationChannel, wanted: FrameType, step: string): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const silent = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(new UserError(`migration: no answer from the target ${step} in ${REPLY_TIMEOUT_MS / 1000} s`)),
-      REPLY_TIMEOUT_MS,
-    );
-  });
-  const frame = await Promise.race([channel.next(), silent]).finally(() => clearTimeout(timer));
-  if (frame === null) throw new UserError(`migration: the target closed the connection ${step}`);
-  if (frame.type === FrameType.REFUSE)
-    throw new UserError(`migration refused by the target: ${frameText(frame)}`);
-  if (frame.type !== wanted)
-    throw new UserError(`migration: unexpected frame type ${frame.type} from the target ${step}`);
-}
-
-/** Takes the drive locks back, giving a target that is letting go of them a few moments. */
-export async function takeBack(drives: OpenedDrives): Promise<boolean> {
-  for (let i = 0; i < 20; i++) {
-    if (drives.takeBack?.() !== false) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
-}
-
-/** Sends one memory pass: the pages of `bitmap`; returns the bytes sent. */
-async function sendPass(channel: MigrationChannel, board: VirtBoard, bitmap: Uint8Array): Promise<number> {
-  const ram = board.cpu.ram;
-  const header = encodeMemoryHeader({
-    compression: "none",
-    pageBytes: PAGE_BYTES,
-    pages: ram.size / PAGE_BYTES,
-    base: ram.base,
-  });
-  let bytes = 0;
-  const send = async (frame: Uint8Array) => {
-    bytes += frame.length;
-    await channel.send(frame);
-  };
-  await send(encodeFrame(FrameType.PASS_BEGIN, header));
-  // encodeFrame copies each run out of RAM at once, so the CRC and the bytes on the wire agree even when
-  // the guest writes the page again before the transport sends it (that write dirties it for a later pass).
-  for (const chunk of memoryPayload(ram.bytes, bitmap)) await send(encodeFrame(FrameType.PASS_DATA, chunk));
-  await send(encodeFrame(FrameType.PASS_END));
-  return bytes;
-}
-
 /**
- * Migrates the running guest of `source` to the target at the other end of `channel`. Resolves once the
- * target runs it (the caller ends this VM); on any failure the guest runs on here, throttle lifted,
- * ABANDON (with the reason) goes to the target where the stream still works, and it rejects.
+ * Migrates the running guest of `source` to the target at the other end of `channel` (precopy.ts). Dirty
+ * pages come from the store path's tracking (RiscvCpu.startDirtyPass). Auto-converge: a pass that leaves
+ * no fewer dirty pages than it sent throttles the guest's instruction budget further.
  */
-export async function migrateOut(
+export function migrateOut(
   source: MigrationSource,
   channel: MigrationChannel,
   options: MigrateOptions = {},
 ): Promise<MigrationResult> {
   const { board, engine, spec, drives } = source;
   const cpu = board.cpu;
-  const downtimeMs = options.downtimeMs ?? DEFAULT_DOWNTIME_MS;
-  const maxPasses = options.maxPasses ?? DEFAULT_MAX_PASSES;
-  const started = performance.now();
-  let paused = false;
-  let bytes = 0;
-  let pages = 0;
-  let passes = 0;
   let strongest = 0;
-  let handedOver = false;
-  try {
-    const start = encodeStart(
+  return migratePrecopy(
+    {
+      arch: "riscv64",
       spec,
-      spec.drives.map((d, i) => ({ id: d.id, sizeBytes: drives.backends[i]?.sizeBytes ?? 0 })),
-    );
-    bytes += start.length;
-    await channel.send(start);
-    await expectReply(channel, FrameType.ACCEPT, "after START");
-    cpu.startDirtyPass();
-    let bitmap = nonZeroPages(cpu.ram.bytes);
-    let sendMs = 0;
-    let sentBytes = 0;
-    for (;;) {
-      const t = performance.now();
-      const sent = await sendPass(channel, board, bitmap);
-      sendMs += performance.now() - t;
-      sentBytes += sent;
-      bytes += sent;
-      passes++;
-      // A target that gave up (it could not build the VM) says so at once: stop sending to it.
-      const early = channel.poll();
-      if (early !== null) {
-        if (early.type === FrameType.REFUSE) {
-          throw new UserError(`migration refused by the target: ${frameText(early)}`);
-        }
-        throw new UserError(
-          `migration: unexpected frame type ${early.type} from the target during the passes`,
-        );
-      }
-      const sentPages = countPages(bitmap);
-      pages += sentPages;
-      bitmap = cpu.startDirtyPass() as Uint8Array;
-      const dirty = countPages(bitmap);
-      const rate = sentBytes / Math.max(sendMs, 1e-3);
-      if ((dirty * PAGE_BYTES) / rate <= downtimeMs || passes >= maxPasses) break;
-      if (dirty >= sentPages) {
+      drives,
+      ram: cpu.ram,
+      // The guest runs on this thread: nothing writes RAM while a pass reads it.
+      concurrentWriters: false,
+      startDirty: () => {
+        cpu.startDirtyPass();
+      },
+      takeDirty: () => cpu.startDirtyPass() as Uint8Array,
+      finalDirty: () => cpu.stopDirtyTracking() as Uint8Array,
+      converge: (sent, dirty) => {
+        if (dirty < sent) return;
         engine.throttle = Math.min(MAX_THROTTLE, engine.throttle + THROTTLE_STEP);
         strongest = Math.max(strongest, engine.throttle);
-      }
-    }
-    const pausedAt = performance.now();
-    source.pause();
-    paused = true;
-    // The disks go to the target (on this machine it must lock them) once their last write landed; the
-    // writes' completions touch RAM, so this comes before the last dirty bitmap is taken.
-    if (drives.handOver !== undefined) {
-      handedOver = true;
-      await drives.handOver();
-    }
-    const last = cpu.stopDirtyTracking() as Uint8Array;
-    for (let i = 0; i < last.length; i++) bitmap[i] = (bitmap[i] as number) | (last[i] as number);
-    pages += countPages(bitmap);
-    bytes += await sendPass(channel, board, bitmap);
-    passes++;
-    const state = encodeFrame(FrameType.STATE, encodeState("riscv64", stateBody(board, spec, drives)));
-    bytes += state.length;
-    await channel.send(state);
-    await channel.send(encodeFrame(FrameType.COMPLETE));
-    await expectReply(channel, FrameType.RUNNING, "before the guest ran there");
-    const now = performance.now();
-    engine.throttle = 0;
-    return { passes, bytes, pages, totalMs: now - started, downtimeMs: now - pausedAt, throttle: strongest };
-  } catch (e) {
-    cpu.stopDirtyTracking();
-    engine.throttle = 0;
-    const reason = e instanceof Error ? e.message : String(e);
-    await channel.send(textFrame(FrameType.ABANDON, reason)).catch(() => {});
-    if (handedOver && !(await takeBack(drives))) {
-      // The target may have the disks now: two guests writing one image is worse than a stopped one.
-      throw new UserError(
-        `migration failed (${reason}), and another process holds a disk of this VM now: it stays paused`,
-      );
-    }
-    if (paused) source.resume();
-    throw e instanceof UserError ? e : new UserError(`migration failed: ${reason}`);
-  } finally {
-    channel.close();
-  }
+      },
+      state: () => stateBody(board, spec, drives),
+      pause: () => source.pause(),
+      resume: () => source.resume(),
+      strongestThrottle: () => strongest,
+      cleanUp: () => {
+        cpu.stopDirtyTracking();
+        engine.throttle = 0;
+      },
+    },
+    channel,
+    options,
+  );
 }
 
 /**
