@@ -6,19 +6,12 @@
  */
 import { restoreHart, snapshotHart } from "../cpu/riscv/hart-snapshot.js";
 import type { VirtBoard } from "../machine/riscv-virt/board.js";
-import {
-  type Compression,
-  encodeMemoryHeader,
-  MemoryDecoder,
-  type MemoryHeader,
-  memoryPayload,
-  nonZeroPages,
-  PAGE_BYTES,
-} from "../snapshot/memory-file.js";
-import { encodeState, type SnapshotBody, type SnapshotSection } from "../snapshot/state-file.js";
+import { type Compression, MemoryDecoder, type MemoryHeader } from "../snapshot/memory-file.js";
+import type { SnapshotBody, SnapshotSection } from "../snapshot/state-file.js";
 import type { SnapshotWrite } from "../snapshot/store.js";
 import { UserError } from "../util/errors.js";
 import type { OpenedDrives } from "./host.js";
+import { type SnapshotInfo, snapshotFiles, stateBodyOf } from "./snapshot-files.js";
 import type { VmSpec } from "./spec.js";
 
 interface Restorable {
@@ -27,12 +20,7 @@ interface Restorable {
 }
 
 /** What a snapshot holds, for reports. */
-export interface SnapshotInfo {
-  /** Pages of RAM written (the non-zero ones) and bytes of RAM they hold. */
-  pages: number;
-  ramBytes: number;
-  sections: number;
-}
+export type { SnapshotInfo } from "./snapshot-files.js";
 
 /** A snapshot opened for restore: its decoded state and its memory payload, not yet read. */
 export interface RestoreSource {
@@ -77,16 +65,7 @@ export function stateBody(board: VirtBoard, spec: VmSpec, drives: OpenedDrives):
     const state = part.snapshot();
     return { name, kind, version: (state as { version: number }).version, state };
   });
-  return {
-    spec,
-    drives: spec.drives.map((d, i) => ({
-      id: d.id,
-      path: d.path,
-      sizeBytes: drives.backends[i]?.sizeBytes ?? 0,
-    })),
-    sections,
-    takenAt: new Date().toISOString(),
-  };
+  return stateBodyOf(spec, drives, sections);
 }
 
 /** The files of a snapshot of a paused VM; the memory payload reads RAM as it is written. */
@@ -96,26 +75,7 @@ export function snapshotRiscv(
   drives: OpenedDrives,
   compression: Compression,
 ): { files: SnapshotWrite; info: SnapshotInfo } {
-  const body = stateBody(board, spec, drives);
-  const sections = body.sections;
-  const ram = board.cpu.ram;
-  const bitmap = nonZeroPages(ram.bytes);
-  let pages = 0;
-  for (const byte of bitmap) for (let b = byte; b !== 0; b &= b - 1) pages++;
-  return {
-    files: {
-      state: encodeState("riscv64", body),
-      memoryHeader: encodeMemoryHeader({
-        compression,
-        pageBytes: PAGE_BYTES,
-        pages: ram.size / PAGE_BYTES,
-        base: ram.base,
-      }),
-      memoryPayload: memoryPayload(ram.bytes, bitmap),
-      compression,
-    },
-    info: { pages, ramBytes: pages * PAGE_BYTES, sections: sections.length },
-  };
+  return snapshotFiles("riscv64", stateBody(board, spec, drives), board.cpu.ram, compression);
 }
 
 /** Refuses drives whose size is not the snapshot's (the guest's file systems would not fit them). */

@@ -19,19 +19,13 @@ import {
   writeVmState,
 } from "../hypervisor/kvm/vcpu-state.js";
 import type { X86MicroVm } from "../machine/x86-microvm/board.js";
-import {
-  type Compression,
-  encodeMemoryHeader,
-  MemoryDecoder,
-  memoryPayload,
-  nonZeroPages,
-  PAGE_BYTES,
-} from "../snapshot/memory-file.js";
-import { encodeState, type SnapshotBody, type SnapshotSection } from "../snapshot/state-file.js";
+import { type Compression, MemoryDecoder } from "../snapshot/memory-file.js";
+import type { SnapshotBody, SnapshotSection } from "../snapshot/state-file.js";
 import type { SnapshotWrite } from "../snapshot/store.js";
 import { UserError } from "../util/errors.js";
 import type { OpenedDrives } from "./host.js";
-import type { RestoreSource, SnapshotInfo } from "./riscv-snapshot.js";
+import type { RestoreSource } from "./riscv-snapshot.js";
+import { type SnapshotInfo, snapshotFiles, stateBodyOf } from "./snapshot-files.js";
 import type { VmSpec } from "./spec.js";
 import type { VirtioSetup } from "./virtio.js";
 
@@ -88,16 +82,7 @@ export function stateBodyX86(
   vcpus.forEach((v, i) => {
     sections.push({ name: `vcpu${i}`, kind: "kvm-vcpu", version: 1, state: vcpuRecord(v) });
   });
-  return {
-    spec,
-    drives: spec.drives.map((d, i) => ({
-      id: d.id,
-      path: d.path,
-      sizeBytes: drives.backends[i]?.sizeBytes ?? 0,
-    })),
-    sections,
-    takenAt: new Date().toISOString(),
-  };
+  return stateBodyOf(spec, drives, sections);
 }
 
 /** The files of a snapshot of a paused VM; the memory payload reads RAM as it is written. */
@@ -108,26 +93,8 @@ export function snapshotX86(
   drives: OpenedDrives,
   compression: Compression,
 ): { files: SnapshotWrite; info: SnapshotInfo } {
-  const ram = ramView(board);
   const body = stateBodyX86(board, engine, spec, drives);
-  const sections = body.sections;
-  const bitmap = nonZeroPages(ram);
-  let pages = 0;
-  for (const byte of bitmap) for (let b = byte; b !== 0; b &= b - 1) pages++;
-  return {
-    files: {
-      state: encodeState("x86_64", body),
-      memoryHeader: encodeMemoryHeader({
-        compression,
-        pageBytes: PAGE_BYTES,
-        pages: ram.length / PAGE_BYTES,
-        base: 0,
-      }),
-      memoryPayload: memoryPayload(ram, bitmap),
-      compression,
-    },
-    info: { pages, ramBytes: pages * PAGE_BYTES, sections: sections.length },
-  };
+  return snapshotFiles("x86_64", body, { bytes: ramView(board), base: 0 }, compression);
 }
 
 interface Sections {
