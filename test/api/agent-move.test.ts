@@ -18,7 +18,7 @@ import { nodeVmHost } from "../../src/cli/vm-host.js";
 import { vmWorkerEntry } from "../../src/cli/vm-worker.js";
 import { VmManager } from "../../src/manager/manager.js";
 import { SwitchRegistry } from "../../src/net/switch.js";
-import { riscv64Image } from "../support/guest-image.js";
+import { debianVmBody, riscv64Image } from "../support/guest-image.js";
 import { after, describe, test } from "../support/test.js";
 import { sleep } from "./support.js";
 
@@ -94,19 +94,7 @@ describe("the guest agent of a migrated, a restored and a cloned VM", () => {
       return (performance.now() - started) / 1000;
     };
 
-    const created = await call(a, "POST", "/vms", {
-      name: "g",
-      arch: "riscv64",
-      engine: "auto",
-      cpus: 1,
-      memory: 256 * 2 ** 20,
-      boot: { kernel, initrd, cmdline: "console=ttyS0 earlycon=sbi" },
-      drives: [],
-      nics: [],
-      rng: false,
-      console: false,
-      virtioRing: "split",
-    });
+    const created = await call(a, "POST", "/vms", debianVmBody({ kernel, initrd }, "g"));
     assert.equal(created.status, 201, created.text);
     assert.equal((await call(a, "POST", "/vms/g/actions/start")).status, 200);
     const booted = await execUntil(a, "g", BOOT_TIMEOUT_MS);

@@ -20,7 +20,7 @@ import { vmWorkerEntry } from "../../src/cli/vm-worker.js";
 import { VmManager } from "../../src/manager/manager.js";
 import { SwitchRegistry } from "../../src/net/switch.js";
 import { type ExecSession, Vireo, VireoApiError } from "../../src/sdk/index.js";
-import { riscv64Image } from "../support/guest-image.js";
+import { debianVmBody, riscv64Image } from "../support/guest-image.js";
 import { after, describe, test } from "../support/test.js";
 import { cli, sleep } from "./support.js";
 
@@ -109,20 +109,8 @@ describe("exec streamed over a WebSocket through the guest agent", () => {
     const socket = join(scratch, "api.sock");
     await app.listen({ path: socket });
     const vireo = new Vireo({ socket });
-    const spec = (name: string, extra: Record<string, unknown> = {}) => ({
-      name,
-      arch: "riscv64",
-      engine: "auto",
-      cpus: 1,
-      memory: 256 * 2 ** 20,
-      boot: { kernel, initrd, cmdline: "console=ttyS0 earlycon=sbi" },
-      drives: [],
-      nics: [],
-      rng: false,
-      console: false,
-      virtioRing: "split",
-      ...extra,
-    });
+    const spec = (name: string, extra: Record<string, unknown> = {}) =>
+      debianVmBody({ kernel, initrd }, name, extra);
     const context = () =>
       `--- console (tail)\n${Buffer.from(manager?.console("g").contents() ?? new Uint8Array())
         .toString("latin1")

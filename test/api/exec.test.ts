@@ -17,7 +17,7 @@ import { nodeVmHost } from "../../src/cli/vm-host.js";
 import { vmWorkerEntry } from "../../src/cli/vm-worker.js";
 import { VmManager } from "../../src/manager/manager.js";
 import { SwitchRegistry } from "../../src/net/switch.js";
-import { riscv64Image } from "../support/guest-image.js";
+import { debianVmBody, riscv64Image } from "../support/guest-image.js";
 import { after, before, describe, test } from "../support/test.js";
 import { cli, sleep } from "./support.js";
 
@@ -86,20 +86,8 @@ describe("exec and files through the guest agent", () => {
       vmWorker: vmWorkerEntry,
     });
     app = buildApp({ manager, log: (m) => logs.push(m) });
-    const spec = (name: string, extra: Record<string, unknown> = {}) => ({
-      name,
-      arch: "riscv64",
-      engine: "auto",
-      cpus: 1,
-      memory: 256 * 2 ** 20,
-      boot: { kernel, initrd, cmdline: "console=ttyS0 earlycon=sbi" },
-      drives: [],
-      nics: [],
-      rng: false,
-      console: false,
-      virtioRing: "split",
-      ...extra,
-    });
+    const spec = (name: string, extra: Record<string, unknown> = {}) =>
+      debianVmBody({ kernel, initrd }, name, extra);
     const inject = app.inject.bind(app);
     const exec = async (body: Record<string, unknown>, vm = "g") => {
       const r = await inject({ method: "POST", url: `/vms/${vm}/exec`, payload: body });

@@ -15,3 +15,28 @@ export async function riscv64Image(): Promise<Riscv64Image> {
   }
   return image;
 }
+
+/**
+ * An API body for a VM of the default Debian guest as the agent tests run it: one hart, 256 MiB, a
+ * console on the UART, no disk, NIC, rng or hvc (the daemon wires the agent's vsock itself).
+ */
+export function debianVmBody(
+  image: { kernel: string; initrd: string },
+  name: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    name,
+    arch: "riscv64",
+    engine: "auto",
+    cpus: 1,
+    memory: 256 * 2 ** 20,
+    boot: { kernel: image.kernel, initrd: image.initrd, cmdline: "console=ttyS0 earlycon=sbi" },
+    drives: [],
+    nics: [],
+    rng: false,
+    console: false,
+    virtioRing: "split",
+    ...extra,
+  };
+}
