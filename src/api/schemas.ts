@@ -3,7 +3,7 @@
  * validates, and the answers, which only the OpenAPI document describes.
  */
 import { Type } from "@sinclair/typebox";
-import { DriveSchema, VmSpecSchema } from "../vm/spec.js";
+import { DriveSchema, NicSchema, VmSpecSchema } from "../vm/spec.js";
 
 export const VmIdParams = Type.Object(
   { id: Type.String({ minLength: 1, maxLength: 200, description: "The VM's name or id" }) },
@@ -191,6 +191,27 @@ export const ReleaseSchema = Type.Object(
   { additionalProperties: false, $id: "Release" },
 );
 
+/**
+ * Other host backends for a VM that arrives from a snapshot or a migration (vm/backend-overrides.ts):
+ * each value is the VmSpec's own schema, and the spec they make is validated whole.
+ */
+const BackendOverrideProperties = {
+  vsockUds: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "Absolute path of the vsock device's host Unix socket, in place of the saved one (which the source VM may still hold; a clone has none unless given)",
+    }),
+  ),
+  nics: Type.Optional(
+    Type.Record(Type.String({ pattern: "^(0|[1-9][0-9]{0,3})$" }), NicSchema.properties.backend, {
+      description:
+        'Other NIC backends (switch:NAME or tap:IFNAME), by NIC index ("0" is the spec\'s first NIC)',
+      additionalProperties: false,
+    }),
+  ),
+};
+
 /** POST /vms from a snapshot instead of a spec: the VM comes from the snapshot's directory. */
 export const VmFromSnapshotSchema = Type.Object(
   {
@@ -210,6 +231,7 @@ export const VmFromSnapshotSchema = Type.Object(
         description: "Other image files for drives, by drive id; each must have the saved drive's size",
       }),
     ),
+    ...BackendOverrideProperties,
   },
   { additionalProperties: false, $id: "VmFromSnapshot" },
 );
@@ -371,6 +393,7 @@ export const MigrateInRequestSchema = Type.Object(
       minLength: 1,
       description: "Where to wait for the source: an absolute Unix socket path, or host:port (TCP, loopback)",
     }),
+    ...BackendOverrideProperties,
   },
   { additionalProperties: false, $id: "MigrateInRequest" },
 );

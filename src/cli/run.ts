@@ -9,6 +9,7 @@ import { createVm } from "../vm/create.js";
 import { restoreVm } from "../vm/restore.js";
 import type { RiscvVm } from "../vm/riscv.js";
 import type { Vm, VmExit } from "../vm/vm.js";
+import { BACKEND_FLAGS, backendOverridesFromFlags } from "./backend-flags.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parsedArgs } from "./flags.js";
 import { writeOutputFile } from "./output-file.js";
 import { asFlagError, DEVICE_FLAGS, runSpecFromFlags } from "./run-spec.js";
@@ -46,10 +47,18 @@ const RUN_FLAGS: FlagSpec = {
     kind: "switch",
     help: "with --snapshot-dir: stop the VM after the snapshot (its disks stay as the snapshot saw them)",
   },
+  ...BACKEND_FLAGS,
 };
 
 /** Flags that may go with --restore: the rest describe a VM, and the snapshot has its own. */
-const RESTORE_FLAGS = new Set(["restore", "stats", "snapshot-dir", "snapshot-and-stop", "snapshot-zlib"]);
+const RESTORE_FLAGS = new Set([
+  "restore",
+  "stats",
+  "snapshot-dir",
+  "snapshot-and-stop",
+  "snapshot-zlib",
+  ...Object.keys(BACKEND_FLAGS),
+]);
 
 const RUN_NOTES = `
 Ctrl-A x quits; Ctrl-A s saves a snapshot (with --snapshot-dir). Output of ttyS0 and of hvc0 (--virtio-console) both goes to the terminal.
@@ -73,6 +82,10 @@ export const EXIT_GUEST_CRASH = 3;
 export async function runCommand(args: ParsedArgs): Promise<number> {
   const restore = args.values.get("restore");
   if (restore !== undefined) return restoreCommand(restore, args);
+  for (const flag of Object.keys(BACKEND_FLAGS)) {
+    if (args.values.has(flag) || args.repeated.has(flag))
+      throw new UserError(`--${flag} only goes with --restore (a new VM takes --vsock and --net)`);
+  }
   const { spec, driveFlags } = await runSpecFromFlags(args);
   // A snapshot stores the spec: its paths must still mean the same files from another directory.
   if (args.values.has("snapshot-dir"))
@@ -122,7 +135,7 @@ async function restoreCommand(dir: string, args: ParsedArgs): Promise<number> {
     consoleSize: tty ? { cols: process.stdout.columns, rows: process.stdout.rows } : null,
   });
   const started = performance.now();
-  const vm = await restoreVm(dir, host);
+  const vm = await restoreVm(dir, host, backendOverridesFromFlags(args));
   process.stderr.write(`vireo: restored ${dir} in ${Math.round(performance.now() - started)} ms\n`);
   const exit = await runOnTerminal(vm, output, vm.spec.console, snapshotter(vm, args, output));
   if (args.switches.has("stats")) printStats(vm.stats());

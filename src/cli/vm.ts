@@ -9,6 +9,7 @@ import { isSingleFile, SINGLE_FILE_SUFFIX } from "../snapshot/store.js";
 import { UserError } from "../util/errors.js";
 import { formatSize, parseSize } from "../util/size.js";
 import { callDaemon } from "./api-client.js";
+import { BACKEND_FLAGS, backendOverridesFromFlags } from "./backend-flags.js";
 import { defaultSocket } from "./daemon-paths.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
 import { DEVICE_FLAGS, vmSpecFromFlags } from "./run-spec.js";
@@ -294,6 +295,7 @@ const VERBS: Record<string, Verb> = {
     named: true,
     flags: {
       listen: { kind: "value", arg: "SOCKET", help: "where to wait (a socket path, or host:port)" },
+      ...BACKEND_FLAGS,
     },
     run: async ({ args, socket, vm, out }) => {
       const listen = args.values.get("listen");
@@ -301,6 +303,7 @@ const VERBS: Record<string, Verb> = {
       const { body } = await callDaemon(socket, "POST", "/vms/migrate-in", {
         name: vm,
         listen: migrationAddress(listen),
+        ...backendOverridesFromFlags(args),
       });
       out(body, () => `waiting for ${vm} at ${listen}`);
       return 0;
@@ -359,12 +362,16 @@ function fromSnapshot(how: "restore" | "clone", description: string): Verb {
     description,
     named: false,
     operands: [["<dir>", "the snapshot's directory"]],
-    flags: { name: { kind: "value", arg: "NEW", help: "the new VM's name" } },
+    flags: { name: { kind: "value", arg: "NEW", help: "the new VM's name" }, ...BACKEND_FLAGS },
     run: async ({ args, socket, out }) => {
       const name = args.values.get("name");
       if (name === undefined) throw new UserError(`'vm ${how}' needs --name NEW`);
       const dir = resolve(args.positional[0] ?? "");
-      const { body } = await callDaemon(socket, "POST", "/vms", { name, [how]: dir });
+      const { body } = await callDaemon(socket, "POST", "/vms", {
+        name,
+        [how]: dir,
+        ...backendOverridesFromFlags(args),
+      });
       const vm = body as VmInfo;
       out(vm, () => `${how === "restore" ? "restored" : "cloned"} ${vm.name} (${vm.id}): ${stateText(vm)}`);
       return 0;

@@ -25,6 +25,7 @@ import { available as libcAvailable, threadAffinity } from "../hypervisor/libc.j
 import { encodeFrame, FrameType, textFrame } from "../snapshot/migration-wire.js";
 import { clonesDir } from "../snapshot/store.js";
 import { UserError } from "../util/errors.js";
+import { type BackendOverrides, overrideBackends } from "../vm/backend-overrides.js";
 import { createVm } from "../vm/create.js";
 import type { VmHost } from "../vm/host.js";
 import { openSnapshot } from "../vm/restore.js";
@@ -183,7 +184,7 @@ interface Entry {
 }
 
 /** POST /vms from a snapshot: `restore` continues the saved VM under a new name, `clone` copies it. */
-export interface FromSnapshot {
+export interface FromSnapshot extends BackendOverrides {
   name: string;
   restore?: string;
   clone?: string;
@@ -360,6 +361,7 @@ export class VmManager {
       const field = clone ? "/clone" : "/restore";
       throw new ManagerError("invalid", `${field}: ${message}`, [{ path: field, message }]);
     }
+    relativeSocketOverride(body);
     if (this.entries.has(body.name)) throw new ManagerError("conflict", `a VM named '${body.name}' exists`);
     const host = this.options.host(new ConsoleRing());
     let spec: VmSpec;
@@ -382,6 +384,7 @@ export class VmManager {
         await openSnapshot(path, host, {
           name: body.name,
           drives,
+          ...backendOverrides(body),
           ...(cloneOf === undefined ? {} : { clone: cloneOf }),
         })
       ).spec;
@@ -466,8 +469,11 @@ export class VmManager {
    * loopback); the VM it brings is defined here as `name` and runs once it has arrived. Resolves as soon
    * as the listener is open; the source's migrate call reports how the migration went.
    */
-  async migrateIn(body: { name: string; listen: string }): Promise<{ name: string; listen: string }> {
+  async migrateIn(
+    body: { name: string; listen: string } & BackendOverrides,
+  ): Promise<{ name: string; listen: string }> {
     const { name, listen } = body;
+    relativeSocketOverride(body);
     if (this.entries.has(name) || this.migrationListeners.has(name)) {
       throw new ManagerError("conflict", `a VM named '${name}' exists or is on its way`);
     }
@@ -478,7 +484,7 @@ export class VmManager {
     try {
       const listener = await listenForMigration(listen, (channel) => {
         this.migrationListeners.delete(name);
-        void this.receiveMigration(name, channel);
+        void this.receiveMigration(name, channel, backendOverrides(body));
       });
       this.migrationListeners.set(name, listener);
     } catch (e) {
@@ -489,7 +495,11 @@ export class VmManager {
   }
 
   /** The target's side of one migration: START, the VM built from the passes in its worker, RUNNING. */
-  private async receiveMigration(name: string, channel: MigrationChannel): Promise<void> {
+  private async receiveMigration(
+    name: string,
+    channel: MigrationChannel,
+    overrides: BackendOverrides,
+  ): Promise<void> {
     const refuse = async (why: string) => {
       this.options.log(`incoming migration of VM '${name}' refused: ${why}`);
       await channel.send(textFrame(FrameType.REFUSE, why)).catch(() => {});
@@ -505,7 +515,8 @@ export class VmManager {
     }
     let spec: VmSpec;
     try {
-      spec = validateVmSpec({ ...(start.spec as object), name });
+      const arriving = start.spec as Record<string, unknown>;
+      spec = validateVmSpec({ ...arriving, name, ...overrideBackends(arriving, overrides, "migration") });
       if (this.entries.has(name)) return await refuse(`a VM named '${name}' exists here`);
       const record: VmRecord = { id: randomUUID(), spec, createdAt: new Date().toISOString() };
       const entry = this.newEntry(record);
@@ -1310,6 +1321,22 @@ export function canonicalJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
+}
+
+/** Only the backend overrides of a request body (its other fields are not the spec's). */
+function backendOverrides(body: BackendOverrides): BackendOverrides {
+  return {
+    ...(body.vsockUds === undefined ? {} : { vsockUds: body.vsockUds }),
+    ...(body.nics === undefined ? {} : { nics: body.nics }),
+  };
+}
+
+/** A vsock socket override is bound by the daemon, whose working directory is not its client's. */
+function relativeSocketOverride(body: BackendOverrides): void {
+  if (body.vsockUds !== undefined && !isAbsolute(body.vsockUds)) {
+    const message = `'${body.vsockUds}' is not an absolute path`;
+    throw new ManagerError("invalid", `/vsockUds: ${message}`, [{ path: "/vsockUds", message }]);
+  }
 }
 
 /**

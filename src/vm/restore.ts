@@ -1,7 +1,7 @@
 /**
  * Opening a snapshot for restore: its state file is read and checked whole (magic, format version, arch,
  * CRC-64, every section's shape), the VmSpec it stores is validated with overrides applied (a new name,
- * other disk paths), and the memory file is left to stream into the new VM's RAM.
+ * other disk paths, another vsock socket or NIC backends), and the memory file is left to stream into the new VM's RAM.
  */
 import { decodeMemoryHeader } from "../snapshot/memory-file.js";
 import { decodeState } from "../snapshot/state-file.js";
@@ -11,13 +11,14 @@ import { isSingleFile, MEMORY_FILE, STATE_FILE } from "../snapshot/store.js";
 const memoryName = (location: string) => (isSingleFile(location) ? location : `${location}/${MEMORY_FILE}`);
 
 import { UserError } from "../util/errors.js";
+import { type BackendOverrides, overrideBackends } from "./backend-overrides.js";
 import { createVm } from "./create.js";
 import type { VmHost } from "./host.js";
 import type { RestoreSource } from "./riscv-snapshot.js";
 import { type VmSpec, validateVmSpec } from "./spec.js";
 import type { Vm } from "./vm.js";
 
-export interface RestoreOverrides {
+export interface RestoreOverrides extends BackendOverrides {
   /** The restored VM's name (default: the snapshot's). */
   name?: string;
   /** Other image files for drives, by drive id: they must have the snapshot's size. */
@@ -55,17 +56,17 @@ export async function openSnapshot(
   const clone = overrides.clone;
   const nics = (stored.nics as Record<string, unknown>[] | undefined) ?? [];
   const vsock = stored.vsock as Record<string, unknown> | undefined;
+  const cloned = {
+    nics: clone === undefined ? nics : nics.map((n, i) => ({ ...n, mac: clone.macs[i] ?? n.mac })),
+    // A clone's vsock gets no host socket unless one is given: the saved VM's would be taken.
+    vsock:
+      clone === undefined || vsock === undefined || clone.vsockCid === null ? vsock : { cid: clone.vsockCid },
+  };
   const spec = validateVmSpec({
     ...stored,
     ...(overrides.name === undefined ? {} : { name: overrides.name }),
     drives: drives.map((d) => ({ ...d, path: overrides.drives?.[d.id as string] ?? d.path })),
-    ...(clone === undefined
-      ? {}
-      : {
-          nics: nics.map((n, i) => ({ ...n, mac: clone.macs[i] ?? n.mac })),
-          // A clone's vsock gets no host socket: the saved VM's would be taken.
-          ...(vsock === undefined || clone.vsockCid === null ? {} : { vsock: { cid: clone.vsockCid } }),
-        }),
+    ...overrideBackends(cloned, overrides, what),
   });
   return {
     spec,
