@@ -22,7 +22,9 @@ import { join } from "node:path";
 import { clonesDir, MEMORY_FILE, STATE_FILE } from "../snapshot/store.js";
 import { type VmSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
 import { ManagerError } from "./errors.js";
+import { EXEC_POLL_FIRST_MS, EXEC_POLL_MAX_MS } from "./guest-agent.js";
 import type { VmInfo, VmManager } from "./manager.js";
+import type { QgaClient } from "./qga-client.js";
 
 /** The label every pool VM carries: the pool's name. */
 export const POOL_LABEL = "vireo.pool";
@@ -510,7 +512,7 @@ export class PoolManager {
     this.emit(pool, "ready", member.name);
     const waiter = pool.waiters[0];
     if (waiter !== undefined) waiter.give(this.take(pool, member));
-    else this.openAgentLink(member.name);
+    else this.openAgentLink(member.name, true);
   }
 
   /**
@@ -518,15 +520,16 @@ export class PoolManager {
    * exec after an acquire does not pay for the vsock CONNECT and guest-sync-delimited. Never for a
    * template: a snapshot must not hold a connection. A link that fails is made again by the next call.
    */
-  private openAgentLink(name: string): void {
+  private openAgentLink(name: string, warmUp = false): void {
+    let agent: ReturnType<VmManager["agent"]>;
     try {
-      this.manager
-        .agent(name)
-        .link()
-        .catch(() => {});
+      agent = this.manager.agent(name);
     } catch {
-      // No agent (or no longer running): nothing to open.
+      return; // No agent (or no longer running): nothing to open.
     }
+    const linked = agent.link();
+    if (warmUp) void linked.then((client) => warmUpExec(client)).catch(() => {});
+    else linked.catch(() => {});
   }
 
   private take(pool: Pool, member: Member): VmInfo {
@@ -644,6 +647,29 @@ export class PoolManager {
     const file = join(this.dir, `${pool.id}.json`);
     writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
+  }
+}
+
+/**
+ * Runs `true` through the agent of an idle VM, as a client's exec would (guest-exec, then
+ * guest-exec-status until it exited), without counting as the VM's first exec: a restored or booted
+ * VM's interpreter has decoded none of the guest's fork and exec paths yet, and the first exec paid
+ * for that. The guest itself keeps nothing of it but a reaped process.
+ */
+async function warmUpExec(client: QgaClient): Promise<void> {
+  const { pid } = await client.call<{ pid: number }>(
+    "guest-exec",
+    { path: "true", arg: [] },
+    { timeoutMs: 10_000 },
+  );
+  for (let wait = EXEC_POLL_FIRST_MS; ; wait = Math.min(wait * 2, EXEC_POLL_MAX_MS)) {
+    const status = await client.call<{ exited: boolean }>(
+      "guest-exec-status",
+      { pid },
+      { timeoutMs: 10_000 },
+    );
+    if (status.exited) return;
+    await new Promise((r) => setTimeout(r, wait));
   }
 }
 
