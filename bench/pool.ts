@@ -10,7 +10,8 @@
  * Rss and Pss of /proc/self/smaps_rollup, worker threads included) before and once a pool of K (default
  * 4) is warm, per warm VM; then N times acquire → the first `exec` of `true` through the guest agent
  * answered (ms from the acquire request) and a second `exec` on the open link, the VM released and
- * the pool refilled between (not counted).
+ * the pool refilled between (not counted). With --breakdown the first exec is done step by step through
+ * the manager's agent instead of the API, and each step's time is printed (timeSteps).
  * Prints one JSON line per pool.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -21,6 +22,7 @@ import { buildApp } from "../src/api/app.js";
 import { nodeVmHost } from "../src/cli/vm-host.js";
 import { vmWorkerEntry } from "../src/cli/vm-worker.js";
 import { ensureRiscv64Image } from "../src/images/riscv64.js";
+import { EXEC_POLL_FIRST_MS, EXEC_POLL_MAX_MS } from "../src/manager/guest-agent.js";
 import { VmManager } from "../src/manager/manager.js";
 import { SwitchRegistry } from "../src/net/switch.js";
 import { type Pool, Vireo, type VmSpec } from "../src/sdk/index.js";
@@ -86,8 +88,40 @@ function memory(): { rss: number; pss: number } {
   return { rss: kib("Rss") / 1024, pss: kib("Pss") / 1024 };
 }
 
+/**
+ * The first exec's parts, done by hand through the manager's agent as GuestAgent.exec does them (the
+ * same poll schedule): the link (connect + guest-sync-delimited, nothing when it is already open),
+ * guest-exec, and the guest-exec-status polls until it exited (their time and count).
+ */
+async function timeSteps(manager: VmManager, vm: string, steps: Record<string, number[]>): Promise<void> {
+  const agent = manager.agent(vm);
+  let t = performance.now();
+  const client = await agent.link();
+  steps.link?.push(performance.now() - t);
+  t = performance.now();
+  const { pid } = await client.call<{ pid: number }>("guest-exec", {
+    path: "true",
+    arg: [],
+    "capture-output": true,
+  });
+  steps.guestExec?.push(performance.now() - t);
+  t = performance.now();
+  let polls = 0;
+  for (let wait = EXEC_POLL_FIRST_MS; ; wait = Math.min(wait * 2, EXEC_POLL_MAX_MS)) {
+    polls++;
+    const status = await client.call<{ exited: boolean; exitcode?: number }>("guest-exec-status", { pid });
+    if (status.exited) {
+      if (status.exitcode !== 0) throw new Error(`exec true in ${vm}: exit code ${status.exitcode}`);
+      break;
+    }
+    await sleep(wait);
+  }
+  steps.status?.push(performance.now() - t);
+  steps.polls?.push(polls);
+}
+
 /** Debian riscv64 pools in an in-process manager: memory per warm VM, then acquire → first exec. */
-async function linuxPools(source: "snapshot" | "boot", runs: number, warmCount: number) {
+async function linuxPools(source: "snapshot" | "boot", runs: number, warmCount: number, breakdown: boolean) {
   const image = await ensureRiscv64Image({ quiet: true });
   const dir = mkdtempSync(join(tmpdir(), "vireo-bench-pool-linux-"));
   const manager = await VmManager.open({
@@ -119,13 +153,17 @@ async function linuxPools(source: "snapshot" | "boot", runs: number, warmCount: 
     const acquire: number[] = [];
     const firstExec: number[] = [];
     const secondExec: number[] = [];
+    const steps: Record<string, number[]> = { link: [], guestExec: [], status: [], polls: [] };
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       const vm = await vireo.acquire("linux", { timeoutMs: 0 });
       acquire.push(performance.now() - t0);
-      const r = await vireo.vmExec(vm.name, { argv: ["true"] });
+      if (breakdown) await timeSteps(manager, vm.name, steps);
+      else {
+        const r = await vireo.vmExec(vm.name, { argv: ["true"] });
+        if (r.exitCode !== 0) throw new Error(`exec true in ${vm.name}: exit code ${r.exitCode}`);
+      }
       firstExec.push(performance.now() - t0);
-      if (r.exitCode !== 0) throw new Error(`exec true in ${vm.name}: exit code ${r.exitCode}`);
       // The same again on the agent link now open: what the first one paid for the connection.
       const t1 = performance.now();
       await vireo.vmExec(vm.name, { argv: ["true"] });
@@ -152,6 +190,16 @@ async function linuxPools(source: "snapshot" | "boot", runs: number, warmCount: 
       acquireMs: summary(acquire),
       acquireToFirstExecMs: summary(firstExec),
       secondExecMs: summary(secondExec),
+      ...(breakdown
+        ? {
+            breakdown: {
+              linkMs: summary(steps.link as number[]),
+              guestExecMs: summary(steps.guestExec as number[]),
+              statusPollsMs: summary(steps.status as number[]),
+              polls: summary(steps.polls as number[]),
+            },
+          }
+        : {}),
     };
   } finally {
     await app.close();
@@ -192,7 +240,9 @@ async function main(): Promise<void> {
       const sources =
         only < 0 ? (["snapshot", "boot"] as const) : [process.argv[only + 1] as "snapshot" | "boot"];
       for (const source of sources) {
-        process.stdout.write(`${JSON.stringify(await linuxPools(source, linux, warmCount))}\n`);
+        process.stdout.write(
+          `${JSON.stringify(await linuxPools(source, linux, warmCount, process.argv.includes("--breakdown")))}\n`,
+        );
       }
     }
   } finally {

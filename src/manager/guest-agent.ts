@@ -46,6 +46,14 @@ interface ExecStatus {
   "err-truncated"?: boolean;
 }
 
+/**
+ * guest-exec-status polls: the first after this, doubling up to the largest. Each poll is a round trip
+ * through the interpreted guest's qemu-ga, so polling faster costs the guest the CPU it runs the
+ * command on; a long first sleep would dominate a short command.
+ */
+export const EXEC_POLL_FIRST_MS = 2;
+export const EXEC_POLL_MAX_MS = 50;
+
 const GUEST_PATH = "PATH=/bin:/sbin:/usr/bin:/usr/sbin";
 
 /** How qemu-ga says a program could not be started because it is not there (glib's spawn error). */
@@ -60,6 +68,14 @@ function delay(ms: number): Promise<void> {
 export class GuestAgent {
   private client: QgaClient | null = null;
   private connecting: Promise<QgaClient> | null = null;
+  private execAnswered!: () => void;
+  /**
+   * Resolves once an exec in this run has answered (or failed): a warm pool waits for it before it
+   * starts the acquired VM's replacement, which would otherwise take the CPUs that exec runs on.
+   */
+  readonly firstExec = new Promise<void>((answered) => {
+    this.execAnswered = answered;
+  });
 
   constructor(
     readonly udsPath: string,
@@ -99,6 +115,14 @@ export class GuestAgent {
    * killed in the guest (through the agent, with busybox kill) and what it printed is returned.
    */
   async exec(req: ExecRequest): Promise<ExecResult> {
+    try {
+      return await this.run(req);
+    } finally {
+      this.execAnswered();
+    }
+  }
+
+  private async run(req: ExecRequest): Promise<ExecResult> {
     const cap = Math.min(req.outputCap ?? DEFAULT_OUTPUT_CAP, MAX_OUTPUT_CAP);
     const env =
       req.env === undefined
@@ -126,7 +150,7 @@ export class GuestAgent {
       };
     }
     const deadline = Date.now() + req.timeoutMs;
-    let wait = 2;
+    let wait = EXEC_POLL_FIRST_MS;
     let timedOut = false;
     for (;;) {
       const status = await this.call<ExecStatus>("guest-exec-status", { pid });
@@ -138,7 +162,7 @@ export class GuestAgent {
         continue;
       }
       await delay(wait);
-      wait = Math.min(wait * 2, 50);
+      wait = Math.min(wait * 2, EXEC_POLL_MAX_MS);
     }
   }
 

@@ -3,7 +3,8 @@
  * a sandbox gets one that has already booted. A VM is "ready" once its console printed the pool's
  * readiness marker (VIREO-READY, which the default images' /init prints, for a spec with an initrd), or
  * as soon as it runs when the pool has no marker. Acquiring one takes it out of the pool (it stays an
- * ordinary VM of the manager, named and labelled after the pool) and starts a replacement; a released
+ * ordinary VM of the manager, named and labelled after the pool) and starts a replacement (once its first
+ * exec answered, or after a short grace, see REFILL_GRACE_MS); a released
  * VM is deleted, never handed out again, so every sandbox starts from a fresh boot.
  *
  * Pools persist in `<stateDir>/pools/` with the names of their idle VMs: a daemon that restarts deletes
@@ -21,7 +22,9 @@ import { join } from "node:path";
 import { clonesDir, MEMORY_FILE, STATE_FILE } from "../snapshot/store.js";
 import { type VmSpec, VmSpecError, validateVmSpec } from "../vm/spec.js";
 import { ManagerError } from "./errors.js";
+import { EXEC_POLL_FIRST_MS, EXEC_POLL_MAX_MS } from "./guest-agent.js";
 import type { VmInfo, VmManager } from "./manager.js";
+import type { QgaClient } from "./qga-client.js";
 
 /** The label every pool VM carries: the pool's name. */
 export const POOL_LABEL = "vireo.pool";
@@ -36,6 +39,12 @@ const RETRY_MAX_MS = 30_000;
  * an exec would work. A guest whose agent never answers (a custom initrd) is ready after this anyway.
  */
 const AGENT_WAIT_MS = 30_000;
+/**
+ * How long an acquired VM's replacement waits for that VM's first exec to answer: a restore or a boot
+ * beside it takes the CPUs the guest runs the command on (on 2 shared cores it made the first exec
+ * several times slower). Nobody waiting for a VM is ever kept waiting by it.
+ */
+const REFILL_GRACE_MS = 2_000;
 
 export interface PoolRequest {
   name?: string;
@@ -95,7 +104,8 @@ interface Pool {
   members: Map<string, Member>;
   waiters: Waiter[];
   closed: boolean;
-  filling: boolean;
+  /** The fill under way: a delete waits for it, so that a VM it was starting is gone when delete returns. */
+  filling: Promise<void> | null;
   failures: number;
   retry: NodeJS.Timeout | null;
   lastError: string | null;
@@ -220,6 +230,8 @@ export class PoolManager {
     const pool = this.find(idOrName);
     this.end(pool, `pool '${pool.name}' was deleted`);
     this.pools.delete(pool.id);
+    // A VM being started now is deleted by the fill itself once it is up (dropLate).
+    await pool.filling?.catch(() => {});
     if (this.dir !== null) rmSync(join(this.dir, `${pool.id}.json`), { force: true });
     const idle = [...pool.members.values()];
     pool.members.clear();
@@ -271,6 +283,8 @@ export class PoolManager {
       const withdraw = () => waiter.fail(new ManagerError("unavailable", "the client went away"));
       signal?.addEventListener("abort", withdraw);
       pool.waiters.push(waiter);
+      // A replacement held back for an acquired VM's first exec starts now: someone needs it.
+      void this.fill(pool);
     });
   }
 
@@ -313,7 +327,7 @@ export class PoolManager {
       members: new Map(),
       waiters: [],
       closed: false,
-      filling: false,
+      filling: null,
       failures: 0,
       retry: null,
       lastError: null,
@@ -325,13 +339,13 @@ export class PoolManager {
 
   /** Starts VMs until the pool holds `size`; one at a time, each start is quick next to a boot. */
   private async fill(pool: Pool): Promise<void> {
-    if (pool.filling || pool.retry !== null) return;
-    pool.filling = true;
-    try {
+    if (pool.filling !== null || pool.retry !== null) return;
+    pool.filling = (async () => {
       while (!pool.closed && pool.members.size < pool.size && pool.retry === null) await this.boot(pool);
-    } finally {
-      pool.filling = false;
-    }
+    })().finally(() => {
+      pool.filling = null;
+    });
+    await pool.filling;
   }
 
   private async boot(pool: Pool): Promise<void> {
@@ -498,14 +512,54 @@ export class PoolManager {
     this.emit(pool, "ready", member.name);
     const waiter = pool.waiters[0];
     if (waiter !== undefined) waiter.give(this.take(pool, member));
+    else this.openAgentLink(member.name, true);
+  }
+
+  /**
+   * Connects and syncs the idle VM's agent link (kept by the manager's GuestAgent), so that the first
+   * exec after an acquire does not pay for the vsock CONNECT and guest-sync-delimited. Never for a
+   * template: a snapshot must not hold a connection. A link that fails is made again by the next call.
+   */
+  private openAgentLink(name: string, warmUp = false): void {
+    let agent: ReturnType<VmManager["agent"]>;
+    try {
+      agent = this.manager.agent(name);
+    } catch {
+      return; // No agent (or no longer running): nothing to open.
+    }
+    const linked = agent.link();
+    if (warmUp) void linked.then((client) => warmUpExec(client)).catch(() => {});
+    else linked.catch(() => {});
   }
 
   private take(pool: Pool, member: Member): VmInfo {
     pool.members.delete(member.name);
     this.save(pool);
     this.emit(pool, "acquired", member.name);
-    void this.fill(pool);
+    // Handed out straight from booting (to a waiter), or its warm link broke: connect it now.
+    this.openAgentLink(member.name);
+    void this.refillAfterFirstExec(pool, member.name);
     return this.manager.get(member.name);
+  }
+
+  /** Refills once the acquired VM's first exec answered, REFILL_GRACE_MS passed, or someone waits. */
+  private async refillAfterFirstExec(pool: Pool, name: string): Promise<void> {
+    let agent: ReturnType<VmManager["agent"]> | null = null;
+    try {
+      agent = this.manager.agent(name);
+    } catch {
+      // No agent: no exec to wait for.
+    }
+    if (agent !== null && pool.waiters.length === 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((r) => {
+        timer = setTimeout(r, REFILL_GRACE_MS);
+        timer.unref();
+      });
+      await Promise.race([agent.firstExec, grace]);
+      clearTimeout(timer);
+    }
+    await this.fill(pool);
   }
 
   /** An idle VM that failed, stopped or went: deleted, replaced after a delay that grows with failures. */
@@ -593,6 +647,29 @@ export class PoolManager {
     const file = join(this.dir, `${pool.id}.json`);
     writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
+  }
+}
+
+/**
+ * Runs `true` through the agent of an idle VM, as a client's exec would (guest-exec, then
+ * guest-exec-status until it exited), without counting as the VM's first exec: a restored or booted
+ * VM's interpreter has decoded none of the guest's fork and exec paths yet, and the first exec paid
+ * for that. The guest itself keeps nothing of it but a reaped process.
+ */
+async function warmUpExec(client: QgaClient): Promise<void> {
+  const { pid } = await client.call<{ pid: number }>(
+    "guest-exec",
+    { path: "true", arg: [] },
+    { timeoutMs: 10_000 },
+  );
+  for (let wait = EXEC_POLL_FIRST_MS; ; wait = Math.min(wait * 2, EXEC_POLL_MAX_MS)) {
+    const status = await client.call<{ exited: boolean }>(
+      "guest-exec-status",
+      { pid },
+      { timeoutMs: 10_000 },
+    );
+    if (status.exited) return;
+    await new Promise((r) => setTimeout(r, wait));
   }
 }
 
