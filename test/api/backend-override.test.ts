@@ -7,19 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "../support/test.js";
 import {
   api,
   cli,
-  counterGuest,
   counterSpec,
   type Daemon,
-  startDaemon,
-  tempDir,
+  killDaemons,
   toolchainMissing,
+  twoDaemons,
   until,
 } from "./support.js";
 
@@ -51,21 +50,9 @@ describe("host backends overridden at migrate-in, restore and clone", { skip: mi
   let source: Daemon;
   let target: Daemon;
   before(async () => {
-    dir = tempDir();
-    kernel = counterGuest(dir);
-    mkdirSync(join(dir, "a"));
-    mkdirSync(join(dir, "b"));
-    source = await startDaemon(join(dir, "a"));
-    target = await startDaemon(join(dir, "b"));
+    ({ dir, kernel, source, target } = await twoDaemons());
   });
-  after(async () => {
-    for (const d of [source, target]) {
-      if (d.child.exitCode === null) {
-        d.child.kill("SIGKILL");
-        await d.exited;
-      }
-    }
-  });
+  after(() => killDaemons(source, target));
 
   const info = async (d: Daemon, name: string) => (await api(d.socket, "GET", `/vms/${name}`)).json as Info;
   const counting = async (d: Daemon, name: string) => {

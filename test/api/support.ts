@@ -1,6 +1,6 @@
 /** The daemon tests' shared parts: the counter guest, a daemon child process, and raw API calls. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -114,5 +114,25 @@ export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean
     const value = await read();
     if (ok(value)) return value;
     await sleep(50);
+  }
+}
+
+/** Two daemons for moving VMs between (state in DIR/a and DIR/b) and the counter guest built in DIR. */
+export async function twoDaemons(): Promise<{ dir: string; kernel: string; source: Daemon; target: Daemon }> {
+  const dir = tempDir();
+  const kernel = counterGuest(dir);
+  mkdirSync(join(dir, "a"));
+  mkdirSync(join(dir, "b"));
+  const source = await startDaemon(join(dir, "a"));
+  const target = await startDaemon(join(dir, "b"));
+  return { dir, kernel, source, target };
+}
+
+/** Kills the daemons still running and waits for them (a suite's `after`). */
+export async function killDaemons(...daemons: (Daemon | undefined)[]): Promise<void> {
+  for (const d of daemons) {
+    if (d === undefined || d.child.exitCode !== null) continue;
+    d.child.kill("SIGKILL");
+    await d.exited;
   }
 }

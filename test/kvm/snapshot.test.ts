@@ -22,7 +22,7 @@ import { restoreVm } from "../../src/vm/restore.js";
 import type { X86Vm } from "../../src/vm/x86.js";
 import { api, startDaemon, until } from "../api/support.js";
 import { after, describe, test } from "../support/test.js";
-import { cli, guest, guestImages, kvmUnavailable, vireo } from "./support.js";
+import { cli, guest, guestImages, kvmUnavailable, vireo, x86GuestSpec } from "./support.js";
 
 const why =
   kvmUnavailable() ??
@@ -187,19 +187,7 @@ describe("KVM snapshots", { skip: why }, () => {
     const daemon = await startDaemon(dir);
     try {
       const sock = daemon.socket;
-      const spec = {
-        name: "orig",
-        arch: "x86_64",
-        engine: "auto",
-        cpus: 1,
-        memory: 64 * 2 ** 20,
-        boot: { kernel: guest("tick") },
-        drives: [],
-        nics: [],
-        rng: false,
-        console: false,
-        virtioRing: "split",
-      };
+      const spec = x86GuestSpec("orig", guest("tick"));
       const created = await api(sock, "POST", "/vms", spec);
       assert.equal(created.status, 201, created.text);
       assert.equal((await api(sock, "POST", "/vms/orig/actions/start")).status, 200);

@@ -85,3 +85,24 @@ export function vireo(
 export function describeRun(r: Run): string {
   return `status ${r.status} signal ${r.signal} after ${r.ms.toFixed(0)} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
+
+/**
+ * A VmSpec (as an API body) for one of our x86 test guests: one vCPU, 64 MiB, the guest's ELF as the
+ * kernel, no devices unless `extra` adds them.
+ */
+export function x86GuestSpec(name: string, kernel: string, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    arch: "x86_64" as const,
+    engine: "auto" as const,
+    cpus: 1,
+    memory: 64 * 2 ** 20,
+    boot: { kernel },
+    drives: [],
+    nics: [],
+    rng: false,
+    console: false,
+    virtioRing: "split" as const,
+    ...extra,
+  };
+}
