@@ -7,8 +7,9 @@
  * written, then the VM state and the devices; the vCPU states go to the engine, whose threads write them
  * before their first KVM_RUN.
  *
- * The kvmclock is saved as it was at the pause and set back on restore, so the guest's monotonic clock
- * does not count the time the VM spent saved (its wall clock lags by as much until it resyncs).
+ * The kvmclock is saved as it was at the pause; restore sets it that much later as the host's clock moved
+ * on since, so guest time continues from the host clock as on riscv64: the guest sees its clocks jump by
+ * the time it spent saved, as after a suspend.
  */
 import type { KvmEngine } from "../engines/kvm/engine.js";
 import { kvmVmFromRecord, kvmVmRecord, vcpuFromRecord, vcpuRecord } from "../hypervisor/kvm/state-records.js";
@@ -173,7 +174,10 @@ export function checkSectionsX86(
     if (missing !== null) throw new UserError(`${what}: section vcpu${i} holds ${missing}`);
   });
   return (virtio, clone) => {
-    checked(source, "kvm", () => writeVmState(board.vm, vm));
+    const takenAt = Date.parse(body.takenAt);
+    const awayMs = Number.isFinite(takenAt) ? Math.max(0, Date.now() - takenAt) : 0;
+    const clock = vm.clock + BigInt(Math.round(awayMs)) * 1_000_000n;
+    checked(source, "kvm", () => writeVmState(board.vm, { ...vm, clock }));
     // The devices the board has now (virtio attached after the check): each must have its section.
     for (const { name, kind, part } of devices(board)) {
       let state = section(source, name, kind).state;

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { nodeVmHost } from "../../src/cli/vm-host.js";
 import { decodeState, encodeState } from "../../src/snapshot/state-file.js";
 import { STATE_FILE } from "../../src/snapshot/store.js";
-import { restoreVm } from "../../src/vm/restore.js";
+import { openSnapshot, restoreVm } from "../../src/vm/restore.js";
 import type { X86Vm } from "../../src/vm/x86.js";
 import { api, startDaemon, until } from "../api/support.js";
 import { after, describe, test } from "../support/test.js";
@@ -180,6 +180,29 @@ describe("KVM snapshots", { skip: why }, () => {
         vm.kill();
         await vm.wait().catch(() => {});
       }
+    }
+  });
+
+  test("a restored guest's kvmclock has moved on by the time it spent saved", {
+    timeout: 60_000,
+  }, async () => {
+    const host = nodeVmHost({ console: { write() {} } });
+    const { source } = await openSnapshot(snap, host);
+    const kvm = source.body.sections.find((s) => s.name === "kvm")?.state as { clock: string };
+    const saved = BigInt(kvm.clock);
+    const awayMs = Date.now() - Date.parse(source.body.takenAt);
+    assert.ok(awayMs > 0);
+    const vm = (await restoreVm(snap, host, { name: "clock", clone: { macs: [], vsockCid: null } })) as X86Vm;
+    try {
+      const moved = vm.board.vm.getClock() - saved;
+      console.log(`# saved ${awayMs} ms ago; the restored kvmclock is ${moved / 1_000_000n} ms on`);
+      assert.ok(
+        moved >= BigInt(awayMs) * 1_000_000n,
+        `the kvmclock moved ${moved} ns, saved ${awayMs} ms ago`,
+      );
+    } finally {
+      vm.kill();
+      await vm.wait().catch(() => {});
     }
   });
 
