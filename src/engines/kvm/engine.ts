@@ -130,6 +130,8 @@ export class KvmEngine {
   private readonly handler: ExitHandler;
 
   private placement: VcpuPlacement | null = null;
+  /** The threads have started and the placement given before run() is applied to them. */
+  private placedAtStart = false;
   /** Per vCPU, the state its thread writes before its first KVM_RUN (a restored VM). */
   private readonly restore: readonly VcpuStateBytes[] | null;
   /** Why a placement could not be applied to a thread (EACCES for a lower nice, say), one line each. */
@@ -219,6 +221,7 @@ export class KvmEngine {
       }
     }
     if (this.placement !== null) this.place(this.placement);
+    this.placedAtStart = true;
     for (const t of this.threads) {
       this.serve(t);
       Atomics.store(t.ctl, CTL.go, 1);
@@ -229,9 +232,12 @@ export class KvmEngine {
     return this.result as KvmRunResult;
   }
 
-  /** The vCPU threads' kernel ids (0 for one that has not started). */
+  /**
+   * The vCPU threads' kernel ids (0 for one that has not started). A thread counts as started once the
+   * placement given before run() is on it: whoever reads an id may then rely on its CPUs and cgroup.
+   */
   threadIds(): number[] {
-    return this.threads.map((t) => t.counters[COUNTER.tid] as number);
+    return this.threads.map((t) => (this.placedAtStart ? (t.counters[COUNTER.tid] as number) : 0));
   }
 
   /**
