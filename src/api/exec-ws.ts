@@ -36,6 +36,11 @@ const DEFAULT_TIMEOUT_MS = 3_600_000;
 const START_TIMEOUT_MS = 30_000;
 /** Output the client has not taken yet beyond which the guest's output waits (it stays in the guest). */
 const MAX_QUEUED_BYTES = 1024 * 1024;
+/**
+ * Stdin the daemon holds for a command that reads slower than the client sends: past this the socket
+ * is paused (TCP pushes back on the client) until the guest has taken half of it.
+ */
+const MAX_STDIN_BACKLOG = 4 * 1024 * 1024;
 
 const checkStart = TypeCompiler.Compile(ExecStreamStartSchema);
 
@@ -63,11 +68,28 @@ export function execSocket(manager: VmManager, socket: WebSocket, request: Fasti
   let exec: ExecStream | null = null;
   let gone = false;
   const pendingStdin: Buffer[] = [];
+  let pendingBytes = 0;
+  let paused = false;
+  const backlog = () => (exec === null ? pendingBytes : exec.stdinBacklog);
+  const holdBack = () => {
+    if (!paused && backlog() > MAX_STDIN_BACKLOG) {
+      paused = true;
+      socket.pause();
+    }
+  };
+  const letGo = () => {
+    if (paused && backlog() <= MAX_STDIN_BACKLOG / 2) {
+      paused = false;
+      socket.resume();
+    }
+  };
   let stdinEnded = false;
 
   const finish = (end: Record<string, unknown>, code: number) => {
     if (gone) return;
     gone = true;
+    // A paused socket would not read the client's half of the close handshake.
+    if (paused) socket.resume();
     socket.send(JSON.stringify(end));
     socket.close(code, code === 1000 ? "" : String(end.message ?? "").slice(0, 120));
   };
@@ -104,7 +126,9 @@ export function execSocket(manager: VmManager, socket: WebSocket, request: Fasti
     );
     // The client went away while the command was being set up.
     if (gone) exec.kill();
+    exec.onStdinTaken = letGo;
     for (const b of pendingStdin.splice(0)) exec.write(b);
+    pendingBytes = 0;
     if (stdinEnded) exec.endStdin();
     const end = await exec.done;
     if (end.timedOut) finish({ type: "timeout", exitCode: null, signal: end.signal ?? 9 }, 1000);
@@ -153,8 +177,11 @@ export function execSocket(manager: VmManager, socket: WebSocket, request: Fasti
     if (payload.length === 0) {
       stdinEnded = true;
       exec?.endStdin();
-    } else if (exec === null) pendingStdin.push(payload);
-    else exec.write(payload);
+    } else if (exec === null) {
+      pendingStdin.push(payload);
+      pendingBytes += payload.length;
+    } else exec.write(payload);
+    holdBack();
   });
   socket.on("close", () => {
     clearTimeout(startTimer);

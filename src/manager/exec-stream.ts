@@ -112,6 +112,8 @@ export class ExecStream {
   readonly done: Promise<StreamExecEnd>;
   private stdinQueue: Buffer[] = [];
   private stdinQueued = 0;
+  /** Called whenever queued stdin went into the guest (a caller holding its sender back may let it go). */
+  onStdinTaken: (() => void) | null = null;
   private stdinEnded = false;
   private stdinPump: Promise<void> | null = null;
   private endSent = false;
@@ -185,6 +187,11 @@ export class ExecStream {
     this.kick();
   }
 
+  /** Bytes of stdin queued here, not yet in the guest. */
+  get stdinBacklog(): number {
+    return this.stdinQueued;
+  }
+
   /** Ends the command's stdin once what was queued has gone in. */
   endStdin(): void {
     if (this.stdinEnded) return;
@@ -215,6 +222,7 @@ export class ExecStream {
         const rest = joined.subarray(chunk.length);
         this.stdinQueue = rest.length > 0 ? [rest] : [];
         this.stdinQueued = rest.length;
+        this.onStdinTaken?.();
         const n = this.sent + 1;
         if (!(await this.windowOpen(n))) return;
         const path = `${this.dir}/in.${n}`;
@@ -239,6 +247,7 @@ export class ExecStream {
       this.endSent = true;
       this.stdinQueue = [];
       this.stdinQueued = 0;
+      this.onStdinTaken?.();
     }
   }
 
