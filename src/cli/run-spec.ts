@@ -25,7 +25,7 @@ export const DEVICE_FLAGS: FlagSpec = {
   engine: {
     kind: "value",
     arg: "ENGINE",
-    help: "auto (default), interpreter or translate (riscv64: hot code compiled to wasm), kvm (x86_64)",
+    help: "auto (default: translate on riscv64, kvm on x86_64), translate (riscv64: hot code compiled to wasm), interpreter, kvm",
   },
   kernel: {
     kind: "value",
@@ -187,7 +187,7 @@ export async function runSpecFromFlags(args: ParsedArgs): Promise<RunSpec> {
   const engine = args.values.get("engine") ?? "auto";
   if (riscv && engine !== "auto" && engine !== "interpreter" && engine !== "translate") {
     throw new UserError(
-      `--engine ${engine}: riscv64 guests run on the interpreter (--engine interpreter, translate or auto)`,
+      `--engine ${engine}: riscv64 guests run on the translator or the interpreter (--engine translate, interpreter or auto)`,
     );
   }
   if (!riscv && engine !== "auto" && engine !== "kvm") {

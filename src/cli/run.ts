@@ -1,6 +1,6 @@
 /**
  * `vireo run`: flags → VmSpec → createVm on the Node host → the terminal attached → start → wait →
- * --stats → exit status. riscv64 guests run on the interpreter, x86_64 guests on KVM.
+ * --stats → exit status. riscv64 guests run on the translator (or the interpreter), x86_64 guests on KVM.
  */
 
 import { Command } from "commander";

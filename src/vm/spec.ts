@@ -70,7 +70,7 @@ export const VmSpecSchema = Type.Object(
   {
     name: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" }),
     arch: Type.Union([Type.Literal("riscv64"), Type.Literal("x86_64")]),
-    /** riscv64: interpreter (= auto) or translate (hot blocks compiled to wasm); x86_64: kvm (= auto). */
+    /** riscv64: translate (= auto: hot blocks compiled to wasm) or interpreter; x86_64: kvm (= auto). */
     engine: Type.Union([
       Type.Literal("auto"),
       Type.Literal("interpreter"),

@@ -115,7 +115,7 @@ describe("vireo run --arch x86_64: bad input", () => {
   test("riscv64 refuses --engine kvm", async () => {
     assertUserError(
       await vireo(["run", "--engine", "kvm", "--bios", "none", "--kernel", "x"]),
-      /riscv64 guests run on the interpreter/,
+      /riscv64 guests run on the translator or the interpreter/,
     );
   });
 

@@ -1,7 +1,7 @@
 /**
  * The start of the Debian riscv64 kernel's boot (built-in SBI) in lockstep: interpreter vs translator
- * with a low hotness threshold, compared at every unit. 20 M instructions keep it to seconds;
- * VIREO_LOCKSTEP_INSNS=200000000 runs the issue's 200 M (35–120 s on the shared development VM).
+ * with a low hotness threshold, compared at every unit: the first 200 M instructions, as issue 10 asks
+ * (38 s on a quiet 2-core development VM; VIREO_LOCKSTEP_INSNS=N runs another count).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -14,7 +14,7 @@ import { boardLockstep } from "./boards.js";
 
 const hasApt = spawnSync("apt-get", ["--version"]).status === 0;
 let image: { kernel: string; initrd: string } | null = null;
-const INSNS = Number(process.env.VIREO_LOCKSTEP_INSNS ?? 20_000_000);
+const INSNS = Number(process.env.VIREO_LOCKSTEP_INSNS ?? 200_000_000);
 
 describe("translator: Debian kernel boot in lockstep", () => {
   before(async () => {

@@ -404,12 +404,16 @@ export class Translation {
     // Targets sharing a counter may make one look hot early: that only compiles it sooner.
     const hotInWasm = !this.unitMode && (this.i32[slot] as number) >>> 0 >= this.threshold;
     if (hotInWasm) this.i32[slot] = 0;
+    // Hot again while it waits for its batch: a loop that is running now, worth compiling at once.
+    if (hotInWasm && this.pending.has(pa)) this.urgent = true;
     if (heat === this.threshold || hotInWasm) this.pending.set(pa, [lo, hi]);
     return null;
   }
 
   /** Slices that ended with blocks pending since the last compilation. */
   private pendingSlices = 0;
+  /** A pending block got hot a second time before its batch was compiled. */
+  private urgent = false;
 
   /**
    * Whether to compile the pending blocks now: V8's cost per module dominates small ones (a module of
@@ -417,7 +421,7 @@ export class Translation {
    * Lockstep tests (one unit per slice) and threshold 1 compile at once, as they always did.
    */
   private batchReady(): boolean {
-    if (this.unitMode || this.threshold <= 1) return true;
+    if (this.unitMode || this.threshold <= 1 || this.urgent) return true;
     return this.pending.size >= BATCH_BLOCKS || ++this.pendingSlices >= BATCH_SLICES;
   }
 
@@ -449,6 +453,7 @@ export class Translation {
     }
     this.pending.clear();
     this.pendingSlices = 0;
+    this.urgent = false;
     const code = batch.filter((b) => b.insns.length > 0);
     if (code.length > 0) {
       const compiled = compileBlocks(
