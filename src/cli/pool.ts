@@ -7,8 +7,8 @@ import { Command } from "commander";
 import { UserError } from "../util/errors.js";
 import { callDaemon } from "./api-client.js";
 import { defaultSocket } from "./daemon-paths.js";
+import { DEVICE_FLAGS } from "./device-flags.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
-import { DEVICE_FLAGS, vmSpecFromFlags } from "./run-spec.js";
 import { readSpec } from "./vm.js";
 
 interface PoolInfo {
@@ -160,6 +160,8 @@ async function create({ args, socket, out }: Context): Promise<number> {
       throw new UserError(`--spec and --${device} do not mix: the spec file has the devices`);
     spec = readSpec(specFile);
   } else {
+    // The spec schema is loaded only where a spec is made from flags (see vm.ts's create).
+    const { vmSpecFromFlags } = await import("./run-spec.js");
     spec = (await vmSpecFromFlags(args, name ?? "pool")) as unknown as Record<string, unknown>;
   }
   const marker = args.values.get("ready-marker");

@@ -11,11 +11,9 @@ import { formatSize, parseSize } from "../util/size.js";
 import { callDaemon } from "./api-client.js";
 import { BACKEND_FLAGS, backendOverridesFromFlags } from "./backend-flags.js";
 import { defaultSocket } from "./daemon-paths.js";
+import { DEVICE_FLAGS } from "./device-flags.js";
 import { addFlags, type FlagSpec, type ParsedArgs, parseCount, parsedArgs } from "./flags.js";
-import { DEVICE_FLAGS, vmSpecFromFlags } from "./run-spec.js";
 import { absoluteSpecPaths } from "./spec-paths.js";
-import { vmConsole } from "./vm-console.js";
-import { cpVerb, execVerb } from "./vm-exec.js";
 
 interface VmInfo {
   id: string;
@@ -177,7 +175,11 @@ const VERBS: Record<string, Verb> = {
     description: "attach the terminal to a VM's console (the last 64 KiB first; Ctrl-A x detaches)",
     named: true,
     flags: {},
-    run: ({ socket, vm }) => vmConsole(vm, socket),
+    run: async ({ socket, vm }) => {
+      // ws, the spec schema and the like are loaded by the verbs that use them, not by every `vireo`.
+      const { vmConsole } = await import("./vm-console.js");
+      return vmConsole(vm, socket);
+    },
   },
   rm: {
     description: "delete a VM's definition",
@@ -327,12 +329,14 @@ const VERBS: Record<string, Verb> = {
         help: "kill it in the guest past this (default one hour; with --json 60000); exit 124",
       },
     },
-    run: ({ args, socket, path }) =>
-      execVerb(socket, path, args.positional.slice(1), {
+    run: async ({ args, socket, path }) => {
+      const { execVerb } = await import("./vm-exec.js");
+      return execVerb(socket, path, args.positional.slice(1), {
         env: args.repeated.get("env") ?? [],
         ...(args.values.has("timeout-ms") ? { timeoutMs: args.values.get("timeout-ms") as string } : {}),
         json: args.switches.has("json"),
-      }),
+      });
+    },
   },
   cp: {
     description: "copy a file into a running VM (FILE NAME:PATH) or out of it (NAME:PATH FILE)",
@@ -344,6 +348,7 @@ const VERBS: Record<string, Verb> = {
     flags: {},
     run: async ({ args, socket, out }) => {
       const [source, dest] = args.positional as [string, string];
+      const { cpVerb } = await import("./vm-exec.js");
       const line = await cpVerb(socket, source, dest);
       out({ copied: line }, () => line);
       return 0;
@@ -419,6 +424,7 @@ async function create({ args, socket, out }: VerbContext): Promise<number> {
     if (name !== undefined) spec.name = name;
   } else {
     if (name === undefined) throw new UserError("'vm create' needs --name NAME (or --spec FILE.json)");
+    const { vmSpecFromFlags } = await import("./run-spec.js");
     spec = (await vmSpecFromFlags(args, name)) as unknown as Record<string, unknown>;
   }
   const share = cpuShareFromFlags(args, (spec.cpu ?? {}) as Record<string, unknown>);

@@ -9,8 +9,7 @@ import { Worker } from "node:worker_threads";
 import { compiledInterpreter } from "../cpu/riscv/interpreter/shared.js";
 import type { WorkerInit } from "./worker-protocol.js";
 
-/** Warm workers a daemon keeps by default: each holds about 19 MiB (an isolate with the modules loaded). */
-export const DEFAULT_WARM_WORKERS = 2;
+export { DEFAULT_WARM_WORKERS } from "./defaults.js";
 
 /** Starts a VM worker from `entry` (src/cli/vm-worker.ts); it waits for its "build" message. */
 export function startVmWorker(entry: URL): Worker {

@@ -8,13 +8,10 @@
 import { readFileSync } from "node:fs";
 import { freemem } from "node:os";
 import type { BalloonPoll } from "../balloon.js";
+import { DEFAULT_MEMORY_HIGH, DEFAULT_MEMORY_INTERVAL_MS, DEFAULT_MEMORY_LOW } from "../defaults.js";
 import { type BalloonDecision, governMemory, type MemoryMode, type MemoryVm } from "./memory-governor.js";
 
-/** Rounds start this often unless the daemon says otherwise. */
-export const DEFAULT_MEMORY_INTERVAL_MS = 1000;
-/** Watermarks as fractions of the memory budget, unless the daemon says otherwise. */
-export const DEFAULT_MEMORY_LOW = 0.1;
-export const DEFAULT_MEMORY_HIGH = 0.2;
+export { DEFAULT_MEMORY_HIGH, DEFAULT_MEMORY_INTERVAL_MS, DEFAULT_MEMORY_LOW };
 /**
  * Of a guest's free memory, this fraction of its RAM is never counted as reclaimable: a guest whose
  * balloon took every free page would start reclaiming its own caches or killing processes.
