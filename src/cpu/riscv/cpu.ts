@@ -1,6 +1,6 @@
 import type { GuestClock, MmioBus, SliceRequests, StoreWatcher } from "./bus.js";
 import { Hart } from "./hart.js";
-import { buildInterpreter, type RunExit } from "./interpreter/build.js";
+import type { RunExit } from "./interpreter/build.js";
 import { compiledInterpreter, RVC_TABLE_ENTRIES } from "./interpreter/shared.js";
 import { MemoryAccess } from "./memory-access.js";
 import { GuestRam } from "./memory-map.js";
@@ -20,8 +20,6 @@ export interface CpuOptions {
 const PAGE = 65536;
 /** A page of slack after RAM: the fetch fast path may read 2 bytes past the last instruction. */
 const GUARD = PAGE;
-
-let cachedBlockInterpreter: WebAssembly.Module | null = null;
 
 /**
  * A RISC-V RV64GC processor complex: linear memory holding hart state and guest RAM, the generated wasm
@@ -83,10 +81,7 @@ export class RiscvCpu {
    */
   enableTranslation(options: TranslationOptions = {}): Translation {
     if (this.translation !== null) return this.translation;
-    cachedBlockInterpreter ??= new WebAssembly.Module(
-      buildInterpreter({ min: 1, max: 65536 }, { stopAfterJump: true }) as BufferSource,
-    );
-    const instance = new WebAssembly.Instance(cachedBlockInterpreter, {
+    const instance = new WebAssembly.Instance(compiledInterpreter().blockModule, {
       env: { memory: this.memory },
       host: this.hostImports,
     });
