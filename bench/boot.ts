@@ -111,7 +111,7 @@ function configs(options: BenchOptions): BootConfig[] {
   return [
     {
       id: "vireo-A",
-      label: "Vireo, built-in SBI, 1 hart, A",
+      label: "Vireo (translate, the default), built-in SBI, 1 hart, A",
       engine: "vireo",
       cmdline: "A",
       harts: 1,
@@ -120,7 +120,7 @@ function configs(options: BenchOptions): BootConfig[] {
     },
     {
       id: "vireo-B",
-      label: "Vireo, built-in SBI, 1 hart, B",
+      label: "Vireo (translate, the default), built-in SBI, 1 hart, B",
       engine: "vireo",
       cmdline: "B",
       harts: 1,
@@ -128,12 +128,12 @@ function configs(options: BenchOptions): BootConfig[] {
       ref: "qemu-B",
     },
     {
-      id: "vireo-translate-A",
-      label: "Vireo --engine translate, built-in SBI, 1 hart, A",
+      id: "vireo-interpreter-A",
+      label: "Vireo --engine interpreter, built-in SBI, 1 hart, A",
       engine: "vireo",
       cmdline: "A",
       harts: 1,
-      args: [...builtin, "--engine", "translate"],
+      args: [...builtin, "--engine", "interpreter"],
       ref: "qemu-A",
     },
     {

@@ -86,6 +86,13 @@ export abstract class Emitter {
   protected abstract abandon(): void;
   /** Pushes the raw instruction bits (as an i64) for the trap value of an illegal instruction. */
   protected abstract rawBitsForTval(): void;
+  /**
+   * Where a plain load or store that misses the TLB may leave the generated code before the instruction,
+   * for the engine to run it another way; null (the default): the slow path is called here.
+   */
+  protected leaveOnMiss(): (() => void) | null {
+    return null;
+  }
 
   expr(e: Expr): void {
     const f = this.f;
@@ -275,6 +282,11 @@ export abstract class Emitter {
         f.mem(LOAD_OPS[`${width}${signed ? "s" : "u"}`] as Op);
       },
       () => {
+        const leave = this.leaveOnMiss();
+        if (leave !== null) {
+          leave();
+          return;
+        }
         this.syncBeforeCall();
         f.get(this.hart).get(va).mem(Op.I64Store, HartOffset.SCRATCH_ADDR);
         f.i32(width).call(this.imports.load);
@@ -289,7 +301,8 @@ export abstract class Emitter {
     this.release(ValType.I64);
   }
 
-  private store(width: Width, addr: Expr, value: Expr): void {
+  /** `mayLeave`: false once the instruction has had an effect (SC cleared the reservation). */
+  private store(width: Width, addr: Expr, value: Expr, mayLeave = true): void {
     const f = this.f;
     const va = this.temp(ValType.I64);
     const data = this.temp(ValType.I64);
@@ -305,6 +318,11 @@ export abstract class Emitter {
         f.get(data).mem(STORE_OPS[width]);
       },
       () => {
+        const leave = mayLeave ? this.leaveOnMiss() : null;
+        if (leave !== null) {
+          leave();
+          return;
+        }
         this.syncBeforeCall();
         f.get(this.hart).get(va).mem(Op.I64Store, HartOffset.SCRATCH_ADDR);
         f.get(this.hart).get(data).mem(Op.I64Store, HartOffset.SCRATCH_VAL);
@@ -404,7 +422,7 @@ export abstract class Emitter {
     f.op(Op.I32And).set(held);
     f.get(this.hart).i32(0).mem(Op.I32Store, HartOffset.RESERVATION_VALID);
     f.get(held);
-    f.ifElse(() => this.store(width, { k: "local", t: "i64", index: va }, value));
+    f.ifElse(() => this.store(width, { k: "local", t: "i64", index: va }, value, false));
     this.stmt({
       k: "setRd",
       value: {

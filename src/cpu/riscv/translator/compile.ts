@@ -6,7 +6,7 @@ import { defineHelpers } from "../interpreter/build.js";
 import { HELPERS } from "../semantics/helpers.js";
 import { CallStatus, HartOffset } from "../state.js";
 import type { DecodedInsn } from "./decode.js";
-import { type BlockLocals, TranslatorEmitter } from "./emitter.js";
+import { BLOCK_MISS, type BlockLocals, TranslatorEmitter } from "./emitter.js";
 
 /** What a translated block returns: like the interpreter's RunExit. */
 export enum BlockExit {
@@ -14,6 +14,11 @@ export enum BlockExit {
   NEXT = 0,
   /** TypeScript asked to end the slice (WFI, a stop request, a device). */
   HOST = 1,
+  /**
+   * The block's first instruction is a load or store that missed the TLB: nothing of it ran, and the
+   * interpreter must run from its start (entering it again would miss again).
+   */
+  MISS = BLOCK_MISS,
 }
 
 /** `fn(hart, budget)`: runs the block (again while it loops to itself and the budget allows). */
@@ -123,6 +128,7 @@ function emitBlock(
     next: f.local(ValType.I64),
     done: f.local(ValType.I32),
     count: f.local(ValType.I32),
+    result: f.local(ValType.I32),
   };
   const first = insns[0] as DecodedInsn;
   const last = insns[insns.length - 1] as DecodedInsn;
@@ -170,7 +176,8 @@ function emitBlock(
     e.storeRegisters();
     f.get(l.hart).get(l.next).mem(Op.I64Store, HartOffset.PC);
     f.get(l.hart).get(l.done).get(l.count).op(Op.I32Add).mem(Op.I32Store, HartOffset.SLICE_STEPS);
-    f.i32(BlockExit.NEXT).op(Op.Return);
+    // BlockExit.NEXT, or MISS when the first instruction's access missed (leaveOnMiss).
+    f.get(l.result).op(Op.Return);
   });
   // A call out answered other than OK: TypeScript has set pc (trap) or wants the slice to end.
   (emitter as unknown as TranslatorEmitter).storeRegisters();

@@ -12,6 +12,7 @@ import {
   TLB_TABLE_BYTES,
   TLB_TAGS_BYTES,
 } from "../state.js";
+import { BlockExit } from "./compile.js";
 
 /**
  * `dispatch(hart, budget, maxBlocks)`: runs translated blocks one after another without returning to
@@ -61,11 +62,16 @@ function encode(): Uint8Array {
   const saved = f.local(I32);
   const slot = f.local(I32);
   const steps = f.local(I32);
+  const result = f.local(I32);
   f.block((leave) => {
     f.loop((next) => {
       f.get(ran).get(maxBlocks).op(Op.I32GeU).brIf(leave);
       f.block((miss) => {
-        lookupAndRun(miss, next);
+        f.block((entryMiss) => {
+          lookupAndRun(miss, next, entryMiss);
+        });
+        // The block's first load or store missed the TLB: the interpreter runs from there.
+        interpretUnit(leave, next);
       });
       coldCode(leave, next);
     });
@@ -73,7 +79,7 @@ function encode(): Uint8Array {
   f.get(ran);
   return m.encode();
 
-  function lookupAndRun(miss: Label, next: Label): void {
+  function lookupAndRun(miss: Label, next: Label, entryMiss: Label): void {
     f.get(hart).mem(Op.I64Load, HartOffset.PC).set(pc);
     f.get(hart).mem(Op.I32Load, HartOffset.FETCH_TLB).set(set);
     f.get(pc)
@@ -125,10 +131,12 @@ function encode(): Uint8Array {
     f.get(hart).get(budget);
     f.get(word).i32(SLOT_SHIFT).op(Op.I32ShrU);
     f.callIndirect(blockType);
+    f.tee(result).i32(BlockExit.HOST).op(Op.I32Eq);
     f.ifElse(() => {
       f.i32(-1).op(Op.Return);
     });
     f.get(hart).i32(0).mem(Op.I32Store, HartOffset.CODE_WRITTEN);
+    f.get(result).i32(BlockExit.MISS).op(Op.I32Eq).brIf(entryMiss);
     f.br(next);
   }
 
@@ -148,6 +156,13 @@ function encode(): Uint8Array {
     f.get(slot).mem(Op.I32Load, HartOffset.HEAT);
     f.get(hart).mem(Op.I32Load, HartOffset.HOT_LIMIT);
     f.op(Op.I32GeU).brIf(leave);
+    interpretUnit(leave, next);
+  }
+
+  /** Runs the block interpreter from pc up to a jump, counting what it retires as part of the slice. */
+  function interpretUnit(leave: Label, next: Label): void {
+    f.get(hart).mem(Op.I32Load, HartOffset.SLICE_STEPS).tee(saved);
+    f.get(budget).op(Op.I32GeU).brIf(leave);
     f.get(ran).i32(1).op(Op.I32Add).set(ran);
     f.get(hart).get(saved).mem(Op.I32Store, HartOffset.INTERP_BASE);
     f.get(hart).get(budget).get(saved).op(Op.I32Sub).call(interpret);

@@ -6,6 +6,9 @@ import type { Expr, Stmt } from "../semantics/ir.js";
 import { HartOffset } from "../state.js";
 import { constant, evaluate, type Known } from "./evaluate.js";
 
+/** What a block returns when its first instruction's access missed the TLB (BlockExit.MISS). */
+export const BLOCK_MISS = 2;
+
 /** One decoded instruction of a block: its address, expanded word, raw bits and length. */
 export interface BlockInsn {
   pc: bigint;
@@ -26,6 +29,8 @@ export interface BlockLocals {
   done: number;
   /** i32: instructions retired in this iteration when it leaves. */
   count: number;
+  /** i32: what the block returns when it leaves through the exit (BlockExit.NEXT = 0 unless set). */
+  result: number;
 }
 
 /**
@@ -145,7 +150,8 @@ export class TranslatorEmitter extends Emitter {
       return;
     }
     super.stmt(s);
-    if (s.k === "store" || s.k === "amo" || s.k === "storeConditional") this.leaveIfCodeWritten();
+    // A plain store leaves the block on a miss (leaveOnMiss), so it never writes code here.
+    if (s.k === "amo" || s.k === "storeConditional") this.leaveIfCodeWritten();
   }
 
   /**
@@ -288,6 +294,22 @@ export class TranslatorEmitter extends Emitter {
   }
   protected abandon(): void {
     this.f.br(this.abandonLabel);
+  }
+  /**
+   * A load or store that misses the TLB (MMIO, a page not yet mapped, a misaligned access, code) leaves the
+   * block before it, and the interpreter runs it: a call out in the block would make V8 keep the guest
+   * registers in memory around it on the hot path too (its calls preserve no register). At the first
+   * instruction the block says so (BlockExit.MISS): the dispatcher then runs the interpreter from there
+   * instead of entering the block again.
+   */
+  protected override leaveOnMiss(): (() => void) | null {
+    return () => {
+      this.pcConst(this.known.pc);
+      this.f.set(this.l.next);
+      this.f.i32(this.index).set(this.l.count);
+      if (this.index === 0) this.f.i32(BLOCK_MISS).set(this.l.result);
+      this.f.br(this.exitLabel);
+    };
   }
   protected rawBitsForTval(): void {
     this.f.i64Bits(this.current.raw >>> 0, 0);

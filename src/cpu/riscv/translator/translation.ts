@@ -295,6 +295,11 @@ export class Translation {
       left -= steps;
       if (!translated) this.exits.count(block === null ? this.miss : "budget", steps);
       else this.exits.count("jump-cache-miss", 0);
+      if (exit === BlockExit.MISS) {
+        // Its first access missed: the interpreter runs from there (it fills the TLB or takes the trap).
+        exit = this.interpret(h.base, left);
+        left -= this.account(h, false);
+      }
       if (exit !== BlockExit.NEXT) break;
     }
     this.sliceSteps = budget - left;
