@@ -45,7 +45,7 @@ function runLockstep(elfPath: string, maxWasmBytes?: number, free?: { threshold:
 }
 
 /** A cap far below what these programs compile: blocks are evicted and compiled again all along. */
-const TINY_CAP = 8 << 10;
+const TINY_CAP = 4 << 10;
 
 describe("translator: guest programs in lockstep with the interpreter", () => {
   for (const name of programs) {

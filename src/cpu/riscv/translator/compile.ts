@@ -2,8 +2,6 @@ import type { FunctionBuilder } from "../../../wasm/function.js";
 import { ModuleBuilder } from "../../../wasm/module.js";
 import { Op, ValType } from "../../../wasm/opcodes.js";
 import type { HostImports } from "../codegen/emit.js";
-import { defineHelpers } from "../interpreter/build.js";
-import { HELPERS } from "../semantics/helpers.js";
 import { CallStatus, HartOffset } from "../state.js";
 import type { DecodedInsn } from "./decode.js";
 import { BLOCK_MISS, type BlockLocals, TranslatorEmitter } from "./emitter.js";
@@ -61,18 +59,9 @@ export function compileBlocks(
     fpu: m.importFunction("host", "fpu", [I32], [I32]),
   };
   const csrImport = m.importFunction("host", "csr", [I32], [I32]);
-  // The helpers (mulh, RISC-V division...) are compiled once and imported: every batch saves rebuilding them.
-  const helperIndices = new Map<string, number>();
-  for (const [name, h] of Object.entries(HELPERS)) {
-    helperIndices.set(
-      name,
-      m.importFunction("helpers", name, Array(h.params).fill(ValType.I64), [ValType.I64]),
-    );
-  }
-  const helperIndex = (name: string) => {
-    const index = helperIndices.get(name);
-    if (index === undefined) throw new Error(`unknown helper ${name}`);
-    return index;
+  // The helpers (mulh, RISC-V division...) are emitted inline (TranslatorEmitter.inlineHelper).
+  const helperIndex = (name: string): number => {
+    throw new Error(`helper ${name} is inlined in translated code`);
   };
   m.importMemory("env", "memory", 1, 65536);
   blocks.forEach((insns, i) => {
@@ -84,7 +73,6 @@ export function compileBlocks(
   const module = new WebAssembly.Module(bytes as BufferSource);
   const instance = new WebAssembly.Instance(module, {
     env: { memory },
-    helpers: sharedHelpers(),
     host: {
       load: (size: number) => host.load(size),
       store: (size: number) => host.store(size),
@@ -98,19 +86,6 @@ export function compileBlocks(
     functions: blocks.map((_, i) => instance.exports[`b${i}`] as BlockFunction),
     bytes: bytes.length,
   };
-}
-
-let helpers: WebAssembly.Exports | null = null;
-
-/** One instance of the helper functions for every translated module (they are pure: no memory, no state). */
-function sharedHelpers(): WebAssembly.Exports {
-  if (helpers !== null) return helpers;
-  const m = new ModuleBuilder();
-  const none: HostImports = { load: -1, store: -1, probe: -1, raise: -1, system: -1, fpu: -1 };
-  const index = defineHelpers(m, none);
-  for (const name of Object.keys(HELPERS)) m.exportFunction(name, index(name));
-  helpers = new WebAssembly.Instance(new WebAssembly.Module(m.encode() as BufferSource)).exports;
-  return helpers;
 }
 
 function emitBlock(

@@ -2,6 +2,7 @@ import type { FunctionBuilder, Label } from "../../../wasm/function.js";
 import { Op, ValType } from "../../../wasm/opcodes.js";
 import { Emitter, type HostImports } from "../codegen/emit.js";
 import { rdField } from "../semantics/fields.js";
+import { HELPERS } from "../semantics/helpers.js";
 import type { Expr, Stmt } from "../semantics/ir.js";
 import { HartOffset } from "../state.js";
 import { constant, evaluate, type Known } from "./evaluate.js";
@@ -110,7 +111,38 @@ export class TranslatorEmitter extends Emitter {
     for (const s of body) this.stmt(s);
   }
 
+  /** The locals holding the arguments of the helper being inlined (its `param`s), or null. */
+  private helperArgs: number[] | null = null;
+
+  /**
+   * A helper (mulh*, RISC-V division) is emitted inline, its parameters in locals: a call would make V8
+   * keep the block's guest registers in memory around it (see leaveOnMiss).
+   */
+  private inlineHelper(name: string, args: readonly Expr[]): void {
+    const helper = HELPERS[name];
+    if (helper === undefined) throw new Error(`unknown helper ${name}`);
+    const locals = args.map((a) => {
+      this.expr(a);
+      const local = this.temp(ValType.I64);
+      this.f.set(local);
+      return local;
+    });
+    const outer = this.helperArgs;
+    this.helperArgs = locals;
+    this.expr(helper.body);
+    this.helperArgs = outer;
+    this.release(ValType.I64, locals.length);
+  }
+
   override expr(e: Expr): void {
+    if (e.k === "call") {
+      this.inlineHelper(e.helper, e.args);
+      return;
+    }
+    if (e.k === "param" && this.helperArgs !== null) {
+      this.f.get(this.helperArgs[e.index] as number);
+      return;
+    }
     if (e.k === "x") {
       const r = this.registerNumber(e.index);
       if (r === 0) this.f.i64(0);
