@@ -4,20 +4,9 @@ import { Op, ValType } from "../../../wasm/opcodes.js";
 import type { HostImports } from "../codegen/emit.js";
 import { CallStatus, HartOffset } from "../state.js";
 import type { DecodedInsn } from "./decode.js";
-import { BLOCK_MISS, type BlockLocals, TranslatorEmitter } from "./emitter.js";
+import { BlockExit, type BlockLocals, TranslatorEmitter } from "./emitter.js";
 
-/** What a translated block returns: like the interpreter's RunExit. */
-export enum BlockExit {
-  /** Left normally or after a trap: look up the next block. */
-  NEXT = 0,
-  /** TypeScript asked to end the slice (WFI, a stop request, a device). */
-  HOST = 1,
-  /**
-   * The block's first instruction is a load or store that missed the TLB: nothing of it ran, and the
-   * interpreter must run from its start (entering it again would miss again).
-   */
-  MISS = BLOCK_MISS,
-}
+export { BlockExit };
 
 /** `fn(hart, budget)`: runs the block (again while it loops to itself and the budget allows). */
 export type BlockFunction = (hart: number, budget: number) => number;

@@ -7,8 +7,18 @@ import type { Expr, Stmt } from "../semantics/ir.js";
 import { HartOffset } from "../state.js";
 import { constant, evaluate, type Known } from "./evaluate.js";
 
-/** What a block returns when its first instruction's access missed the TLB (BlockExit.MISS). */
-export const BLOCK_MISS = 2;
+/** What a translated block returns: like the interpreter's RunExit. */
+export enum BlockExit {
+  /** Left normally or after a trap: look up the next block. */
+  NEXT = 0,
+  /** TypeScript asked to end the slice (WFI, a stop request, a device). */
+  HOST = 1,
+  /**
+   * The block's first instruction is a load or store that missed the TLB: nothing of it ran, and the
+   * interpreter must run from its start (entering it again would miss again).
+   */
+  MISS = 2,
+}
 
 /** One decoded instruction of a block: its address, expanded word, raw bits and length. */
 export interface BlockInsn {
@@ -339,7 +349,7 @@ export class TranslatorEmitter extends Emitter {
       this.pcConst(this.known.pc);
       this.f.set(this.l.next);
       this.f.i32(this.index).set(this.l.count);
-      if (this.index === 0) this.f.i32(BLOCK_MISS).set(this.l.result);
+      if (this.index === 0) this.f.i32(BlockExit.MISS).set(this.l.result);
       this.f.br(this.exitLabel);
     };
   }
