@@ -3,6 +3,7 @@ import { ModuleBuilder } from "../../../wasm/module.js";
 import { Op, ValType } from "../../../wasm/opcodes.js";
 import { buildDecodeTree, type DecodeNode } from "../codegen/decode-tree.js";
 import { Emitter, type HostImports } from "../codegen/emit.js";
+import { emitJumpCacheOffset } from "../jump-cache.js";
 import { HELPERS } from "../semantics/helpers.js";
 import { RV64G } from "../semantics/index.js";
 import {
@@ -10,7 +11,6 @@ import {
   CallStatus,
   HartOffset,
   HEAT_ENTRIES,
-  JUMP_CACHE_ENTRIES,
   RVC_TABLE_BASE,
   TLB_ENTRIES,
   TLB_TABLE_BYTES,
@@ -345,12 +345,8 @@ function emitNode(
       // cold code runs on here, without a round trip through TypeScript per jump.
       f.block((leave) => {
         f.get(l.hart);
-        f.get(l.pc).op(Op.I32WrapI64).i32(1).op(Op.I32ShrU);
-        f.i32(JUMP_CACHE_ENTRIES - 1)
-          .op(Op.I32And)
-          .i32(4)
-          .op(Op.I32Shl)
-          .op(Op.I32Add);
+        emitJumpCacheOffset(f, l.pc);
+        f.op(Op.I32Add);
         f.mem(Op.I64Load, HartOffset.JUMP_CACHE).get(l.pc).op(Op.I64Eq).brIf(leave);
         f.get(l.hart);
         f.get(l.pc).op(Op.I32WrapI64).i32(1).op(Op.I32ShrU);

@@ -1,12 +1,12 @@
 import type { Label } from "../../../wasm/function.js";
 import { ModuleBuilder } from "../../../wasm/module.js";
 import { Op, ValType } from "../../../wasm/opcodes.js";
+import { emitJumpCacheOffset } from "../jump-cache.js";
 import {
   Access,
   BLOCK_STAMPS_BASE,
   HartOffset,
   HEAT_ENTRIES,
-  JUMP_CACHE_ENTRIES,
   RAM_OFFSET,
   TLB_ENTRIES,
   TLB_TABLE_BYTES,
@@ -93,17 +93,9 @@ function encode(): Uint8Array {
     f.get(set).get(index).i32(3).op(Op.I32Shl).op(Op.I32Add);
     f.mem(Op.I64Load, Access.FETCH * TLB_TABLE_BYTES);
     f.get(pc).i64Bits(0xfffff000, -1).op(Op.I64And).op(Op.I64Ne).brIf(miss);
-    f.get(hart)
-      .get(pc)
-      .op(Op.I32WrapI64)
-      .i32(1)
-      .op(Op.I32ShrU)
-      .i32(JUMP_CACHE_ENTRIES - 1)
-      .op(Op.I32And)
-      .i32(4)
-      .op(Op.I32Shl)
-      .op(Op.I32Add)
-      .set(entry);
+    f.get(hart);
+    emitJumpCacheOffset(f, pc);
+    f.op(Op.I32Add).set(entry);
     f.get(entry).mem(Op.I64Load, HartOffset.JUMP_CACHE).get(pc).op(Op.I64Ne).brIf(miss);
     // ...and to the physical address the block was compiled from.
     f.get(pc).op(Op.I32WrapI64);

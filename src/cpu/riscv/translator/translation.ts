@@ -1,4 +1,5 @@
 import type { Hart } from "../hart.js";
+import { jumpCacheIndex } from "../jump-cache.js";
 import type { GuestRam } from "../memory-map.js";
 import {
   Access,
@@ -211,7 +212,7 @@ export class Translation {
 
   /** Where block `pcLo` would sit in a hart's jump cache (i32 index of its first word). */
   private cacheEntry(h: Hart, pcLo: number): number {
-    return (h.base + HartOffset.JUMP_CACHE + ((pcLo >>> 1) & (JUMP_CACHE_ENTRIES - 1)) * 16) >> 2;
+    return (h.base + HartOffset.JUMP_CACHE + jumpCacheIndex(pcLo) * 16) >> 2;
   }
 
   private cache(h: Hart, block: Block, pa: number): void {
@@ -470,6 +471,9 @@ export class Translation {
         b.block.fn = compiled.functions[i] as BlockFunction;
         b.block.slot = this.takeSlot(b.block.fn);
         b.block.bytes = compiled.bytes / code.length;
+        // In every hart's jump cache at once (the dispatcher checks each hart's fetch TLB maps it):
+        // otherwise the block interpreter would run it until its target got hot a second time.
+        for (const h of this.harts) this.cache(h, b.block, b.pa);
       });
       this.stats.liveWasmBytes += compiled.bytes;
       this.stats.modules++;
