@@ -8,6 +8,10 @@
 import { Access, Priv } from "../state.js";
 import { ADDRESS_LIMIT, type Pmp } from "./pmp.js";
 
+/** 4 KiB frames in a leaf at each level (2^(9 × level)): a table, as `**` with a variable exponent is a
+ *  Math.pow call in every page walk. */
+const SUPERPAGE_FRAMES = [1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36];
+
 export enum TranslateResult {
   OK = 0,
   PAGE_FAULT = 1,
@@ -114,7 +118,7 @@ export class Translator {
   ): TranslateResult {
     const ppn = ppnOf(lo, hi);
     // A superpage's PPN must be aligned to its size (in 4 KiB frames).
-    if (ppn % 2 ** (9 * level) !== 0) return TranslateResult.PAGE_FAULT;
+    if (level !== 0 && ppn % (SUPERPAGE_FRAMES[level] as number) !== 0) return TranslateResult.PAGE_FAULT;
 
     const updated = lo | PTE_A | (access === Access.STORE ? PTE_D : 0);
     // The A/D write-back is an implicit S-mode store to the page table, subject to PMP.
