@@ -4,7 +4,7 @@
  * running), and times N acquires one after another through the SDK, each served by a VM that is already
  * booted (ms from the request to the answer), then releases them.
  *
- * With --linux N, the Debian riscv64 guest (256 MiB, interpreter) twice, in this process's own
+ * With --linux N, the Debian riscv64 guest (256 MiB, the default engine: the translator) twice, in this process's own
  * VmManager behind the API on a Unix socket (the SDK as client): pools cloned from a template snapshot
  * (a state directory) and pools that boot each VM (none). For each: the daemon's memory (this process:
  * Rss and Pss of /proc/self/smaps_rollup, worker threads included) before and once a pool of K (default
@@ -175,7 +175,7 @@ async function linuxPools(source: "snapshot" | "boot", runs: number, warmCount: 
     await vireo.deletePool("linux");
     const perVm = (x: number) => Math.round(x / warmCount);
     return {
-      pool: `Debian riscv64, 256 MiB, interpreter, source ${source}`,
+      pool: `Debian riscv64, 256 MiB, translator, source ${source}`,
       warm: {
         size: warmCount,
         fillMs: Math.round(fill),
