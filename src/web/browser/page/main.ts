@@ -1,7 +1,7 @@
 /**
  * The page: an xterm.js terminal on the main thread wired to the machine in a Web Worker (worker.js),
  * the time from page load to the guest's VIREO-READY, and the guest's MIPS. It boots the default guest
- * at once; query parameters change the engine (?engine=translate), RAM (?memory=MiB) and the kernel
+ * at once; query parameters change the engine (the translator; ?engine=interpret for the interpreter alone), RAM (?memory=MiB) and the kernel
  * command line (?cmdline=…).
  */
 import { Terminal } from "@xterm/xterm";
@@ -11,7 +11,7 @@ const IMAGES = "images/riscv64/";
 const DEFAULT_CMDLINE = "console=ttyS0 earlycon=sbi";
 
 const params = new URLSearchParams(location.search);
-const engine = params.get("engine") === "translate" ? "translate" : "interpret";
+const engine = params.get("engine") === "interpret" ? "interpret" : "translate";
 const memoryMiB = Number(params.get("memory") ?? "512");
 const cmdline = params.get("cmdline") ?? DEFAULT_CMDLINE;
 
