@@ -1,6 +1,7 @@
 /**
  * What every VM's interpreter has in common: the compiled WebAssembly modules (the interpreter, and
- * the block interpreter that runs the translator's cold code) and the RVC expansion table. Both depend on the ISA only, so a thread makes them once for all its VMs. A thread that runs
+ * the block interpreter that runs the translator's cold code) and the RVC expansion table. All depend
+ * on the ISA only, so a thread makes them once for all its VMs. A thread that runs
  * VMs in other threads (the daemon and its VM workers) makes them once and hands them over: a
  * WebAssembly.Module can be posted between threads without compiling it again, and a fresh thread's
  * code is still cold, so generating the module (~80 ms) and expanding 64 K halfwords (~90 ms) there

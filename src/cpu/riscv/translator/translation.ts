@@ -298,7 +298,8 @@ export class Translation {
       else this.exits.count("jump-cache-miss", 0);
       if (exit === BlockExit.MISS) {
         // Its first access missed: the interpreter runs from there (it fills the TLB or takes the trap).
-        exit = this.interpret(h.base, left);
+        // A block never uses the whole budget before its first instruction, but if it did, the next slice would.
+        exit = left > 0 ? this.interpret(h.base, left) : BlockExit.NEXT;
         left -= this.account(h, false);
       }
       if (exit !== BlockExit.NEXT) break;
